@@ -1,0 +1,114 @@
+# podflame build. `make` builds build/podflame; `make test` builds an
+# ASan+UBSan variant under build/asan and runs every test; `make demo`
+# installs dependencies, builds and profiles this machine for 5 seconds.
+
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+BUILD    ?= build
+OPT      ?= -O2
+SANITIZE ?=
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -g $(OPT) -D_GNU_SOURCE -I$(BUILD) $(EXTRA_CFLAGS)
+LDLIBS   := -lbpf -lelf -ldw -lz
+ifeq ($(SANITIZE),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+FORMATS_SRCS   := formats/htab.c formats/profile.c formats/folded.c formats/format.c
+SYMBOLIZE_SRCS := symbolize/procmaps.c symbolize/elfsyms.c symbolize/kallsyms.c \
+                  symbolize/symbolizer.c
+PROFILER_SRCS  := profiler/record.c profiler/sampler.c profiler/collector.c \
+                  profiler/cgroups.c profiler/output.c
+LIB_SRCS       := $(FORMATS_SRCS) $(SYMBOLIZE_SRCS) $(PROFILER_SRCS)
+LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+
+UNIT_TESTS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+WORKLOADS      := $(BUILD)/tests/cpuwork
+SYMFIX         := $(BUILD)/tests/symtarget-pie $(BUILD)/tests/symtarget-nopie \
+                  $(BUILD)/tests/libsymtarget.so
+
+.PHONY: all demo deps test unit integration bench lint format clean
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/podflame
+
+# ---- BPF: vmlinux.h from the running kernel's BTF, object, skeleton ----
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(@D)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BUILD)/profile.bpf.o: bpf/profile.bpf.c bpf/profile.h $(BUILD)/vmlinux.h
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -c $< -o $@
+
+$(BUILD)/profile.skel.h: $(BUILD)/profile.bpf.o
+	$(BPFTOOL) gen skeleton $< name profile_bpf > $@
+
+# ---- userspace ----
+$(BUILD)/%.o: %.c $(BUILD)/profile.skel.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/podflame: $(BUILD)/profiler/main.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- tests ----
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -ldl -o $@
+
+# The workload needs an exact frame-pointer chain: -O0, because GCC 12 drops
+# leaf functions' frames at -O1 and above even with -fno-omit-frame-pointer.
+$(BUILD)/tests/cpuwork: tests/workloads/cpuwork.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O0 -g -fno-omit-frame-pointer $< -o $@
+
+$(BUILD)/tests/symtarget-pie: tests/workloads/symtarget.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O1 -g -fPIE -pie $< -o $@
+$(BUILD)/tests/symtarget-nopie: tests/workloads/symtarget.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O1 -g -fno-PIE -no-pie $< -o $@
+$(BUILD)/tests/libsymtarget.so: tests/workloads/symtarget.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O1 -g -fPIC -shared -DSYMTARGET_LIB $< -o $@
+
+unit: $(UNIT_TESTS) $(SYMFIX)
+	tests/run-unit.sh $(BUILD)
+
+integration: $(BUILD)/podflame $(WORKLOADS)
+	tests/integration/run.sh $(BUILD)
+
+# Tests run on the sanitized build; results are summed by tests/run-all.sh.
+test:
+	$(MAKE) BUILD=build/asan SANITIZE=1 OPT=-O1 $(addprefix build/asan/tests/,$(notdir $(UNIT_TESTS))) \
+		build/asan/podflame build/asan/tests/cpuwork \
+		$(patsubst $(BUILD)/%,build/asan/%,$(SYMFIX))
+	tests/run-all.sh build/asan
+
+deps:
+	tools/install-deps.sh
+
+demo: deps
+	$(MAKE) all
+	$(BUILD)/podflame record -F 99 -d 5 -o demo.folded
+	@echo "demo.folded: $$(wc -l < demo.folded) unique stacks; the hottest:"
+	@sort -k2 -n -r -t' ' demo.folded | awk '{print $$NF, substr($$0, 1, 150)}' | head -5
+
+bench: all $(WORKLOADS)
+	tools/bench/overhead.sh $(BUILD)
+
+lint:
+	clang-format --dry-run --Werror bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] tests/unit/*.c tests/workloads/*.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr -I formats -I symbolize -I profiler formats symbolize profiler
+
+format:
+	clang-format -i bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] tests/unit/*.c tests/workloads/*.c
+
+clean:
+	rm -rf build

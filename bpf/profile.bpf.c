@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * podflame's sampler: a perf_event program on every CPU that aggregates
+ * {process, thread, cgroup, user stack, kernel stack} -> count in the kernel.
+ *
+ * Counts and stacks live in two slots (counts0/stacks0, counts1/stacks1).
+ * Samples go to the slot named by active_slot; userspace flips it, then reads
+ * and clears the other one, so nothing that arrives during a drain is lost
+ * and a stack id is never freed while a key still points at it.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "profile.h"
+
+#define EEXIST 17
+#define EFAULT 14
+
+/* Settings; userspace writes them through the skeleton's mmapped .bss, so
+ * filters and the active slot can change while sampling. */
+__u32 active_slot;
+__u32 self_tgid;
+__u8 filter_pids;
+__u8 filter_cgroups;
+__u8 follow_forks;
+__u8 include_idle;
+__u8 no_kernel_stacks;
+
+struct counts_map {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __type(key, struct pf_key);
+    __type(value, __u64);
+    __uint(max_entries, 16384); /* resized by userspace before load */
+};
+struct counts_map counts0 SEC(".maps");
+struct counts_map counts1 SEC(".maps");
+
+struct stacks_map {
+    __uint(type, BPF_MAP_TYPE_STACK_TRACE);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, PF_MAX_STACK_DEPTH * sizeof(__u64));
+    __uint(max_entries, 32768);
+};
+struct stacks_map stacks0 SEC(".maps");
+struct stacks_map stacks1 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __type(key, __u32);
+    __type(value, __u8);
+    __uint(max_entries, 4096);
+} pid_filter SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __type(key, __u64);
+    __type(value, __u8);
+    __uint(max_entries, 1024);
+} cgroup_filter SEC(".maps");
+
+/* tgids already announced to userspace; LRU so a long run never fills it
+ * (an evicted tgid is simply announced again). */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __type(key, __u32);
+    __type(value, __u8);
+    __uint(max_entries, 32768);
+} seen_tgids SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 256 * 1024);
+} proc_events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __type(key, __u32);
+    __type(value, __u64);
+    __uint(max_entries, PF_STAT__MAX);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 which)
+{
+    __u64 *v = bpf_map_lookup_elem(&stats, &which);
+
+    if (v)
+        *v += 1; /* per-CPU: no other writer */
+}
+
+static __always_inline bool in_cgroup_set(void)
+{
+    /* A Pod's processes live in leaf cgroups below the cgroup a user names,
+     * so match any ancestor, not only the task's own cgroup. */
+    for (int level = 0; level < PF_MAX_CGROUP_DEPTH; level++) {
+        __u64 id = bpf_get_current_ancestor_cgroup_id(level);
+
+        if (!id)
+            break;
+        if (bpf_map_lookup_elem(&cgroup_filter, &id))
+            return true;
+    }
+    return false;
+}
+
+static __always_inline void announce_process(__u32 tgid)
+{
+    __u8 one = 1;
+    struct pf_proc_event ev = {.tgid = tgid};
+
+    if (bpf_map_lookup_elem(&seen_tgids, &tgid))
+        return;
+    if (bpf_map_update_elem(&seen_tgids, &tgid, &one, BPF_NOEXIST))
+        return; /* another CPU announced it first */
+    if (bpf_ringbuf_output(&proc_events, &ev, sizeof(ev), 0)) {
+        bpf_map_delete_elem(&seen_tgids, &tgid); /* retry on the next sample */
+        stat_inc(PF_STAT_LOST_PROC_EVENTS);
+    }
+}
+
+/* Returns false when the stack could not be stored and the sample is lost. */
+static __always_inline bool take_stack(struct bpf_perf_event_data *ctx, void *stacks, __u64 flags,
+                                       __s32 *id, __u32 coll_stat)
+{
+    long ret = bpf_get_stackid(ctx, stacks, flags);
+
+    if (ret >= 0) {
+        *id = ret;
+        return true;
+    }
+    *id = PF_NO_STACK;
+    if (ret == -EFAULT) /* no stack of this kind: kernel thread or user mode */
+        return true;
+    stat_inc(ret == -EEXIST ? coll_stat : PF_STAT_LOST_STACK_ERR);
+    return false;
+}
+
+static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *counts,
+                                        void *stacks, struct pf_key *key)
+{
+    __u64 one = 1, *val;
+    long err;
+
+    if (no_kernel_stacks)
+        key->kern_stack_id = PF_NO_STACK;
+    else if (!take_stack(ctx, stacks, 0, &key->kern_stack_id, PF_STAT_LOST_KSTACK_COLL))
+        return 0;
+    if (!take_stack(ctx, stacks, BPF_F_USER_STACK, &key->user_stack_id,
+                    PF_STAT_LOST_USTACK_COLL))
+        return 0;
+
+    val = bpf_map_lookup_elem(counts, key);
+    if (val) {
+        __sync_fetch_and_add(val, 1);
+    } else {
+        err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
+        if (err == -EEXIST) { /* raced with another CPU inserting it */
+            val = bpf_map_lookup_elem(counts, key);
+            if (!val) {
+                stat_inc(PF_STAT_LOST_COUNTS_FULL);
+                return 0;
+            }
+            __sync_fetch_and_add(val, 1);
+        } else if (err) {
+            stat_inc(PF_STAT_LOST_COUNTS_FULL);
+            return 0;
+        }
+    }
+    stat_inc(PF_STAT_SAMPLES);
+    return 0;
+}
+
+SEC("perf_event")
+int profile_sample(struct bpf_perf_event_data *ctx)
+{
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+    struct task_struct *task;
+    struct pf_key key = {};
+
+    if (tid == 0 && !include_idle)
+        return 0;
+    if (tgid == self_tgid)
+        return 0;
+    if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid))
+        return 0;
+    if (filter_cgroups && !in_cgroup_set())
+        return 0;
+
+    key.tgid = tgid;
+    key.tid = tid;
+    key.cgroup_id = bpf_get_current_cgroup_id();
+    bpf_get_current_comm(key.comm, sizeof(key.comm));
+    task = (struct task_struct *)bpf_get_current_task();
+    BPF_CORE_READ_STR_INTO(&key.proc_comm, task, group_leader, comm);
+
+    if (tgid)
+        announce_process(tgid);
+
+    if (active_slot)
+        return count_sample(ctx, &counts1, &stacks1, &key);
+    return count_sample(ctx, &counts0, &stacks0, &key);
+}
+
+/* An exec replaces the address space: forget the tgid so that the next
+ * sample announces it again and userspace re-reads its maps. BTF-typed
+ * tracepoints need no tracefs mount, which minimal nodes often lack. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+    __u32 tgid = BPF_CORE_READ(p, tgid);
+
+    bpf_map_delete_elem(&seen_tgids, &tgid);
+    return 0;
+}
+
+/* `record -- COMMAND` profiles the command's child processes too. New
+ * threads need nothing: their tgid is already in the filter. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+    __u32 ptgid = BPF_CORE_READ(parent, tgid);
+    __u32 ctgid = BPF_CORE_READ(child, tgid);
+    __u8 one = 1;
+
+    if (!follow_forks || !filter_pids || ctgid == ptgid)
+        return 0;
+    if (bpf_map_lookup_elem(&pid_filter, &ptgid))
+        bpf_map_update_elem(&pid_filter, &ctgid, &one, BPF_ANY);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

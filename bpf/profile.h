@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Types shared by bpf/profile.bpf.c and the userspace sampler: the key the
+ * kernel aggregates samples under, the loss counters, and the new-process
+ * event. Plain fixed-width types only, so both sides compile it.
+ */
+#ifndef PODFLAME_BPF_PROFILE_H
+#define PODFLAME_BPF_PROFILE_H
+
+#define PF_COMM_LEN         16
+#define PF_MAX_STACK_DEPTH  127 /* the kernel's PERF_MAX_STACK_DEPTH */
+#define PF_MAX_CGROUP_DEPTH 16  /* ancestor levels checked by --cgroup */
+
+/* Stack id stored in a key when there is no stack of that kind (a kernel
+ * thread has no user stack, a sample in user mode has no kernel stack). */
+#define PF_NO_STACK (-1)
+
+/* One aggregation bucket: a thread in a cgroup on a pair of stacks. */
+struct pf_key {
+    __u32 tgid;
+    __u32 tid;
+    __u64 cgroup_id;
+    __s32 user_stack_id;
+    __s32 kern_stack_id;
+    char comm[PF_COMM_LEN];      /* thread name */
+    char proc_comm[PF_COMM_LEN]; /* the thread group leader's name */
+};
+
+/* Per-CPU counters (array index). Everything not counted in SAMPLES is a
+ * sample the kernel saw and could not keep, and says why. */
+enum pf_stat {
+    PF_STAT_SAMPLES = 0,        /* samples counted into a key */
+    PF_STAT_LOST_COUNTS_FULL,   /* the count map had no room for a new key */
+    PF_STAT_LOST_USTACK_COLL,   /* user stack hash collided in the stack map */
+    PF_STAT_LOST_KSTACK_COLL,   /* kernel stack hash collided in the stack map */
+    PF_STAT_LOST_STACK_ERR,     /* bpf_get_stackid failed otherwise (-ENOMEM...) */
+    PF_STAT_LOST_PROC_EVENTS,   /* new-process ring buffer was full */
+    PF_STAT__MAX,
+};
+
+/* Ring-buffer record: the first sample of a process was just taken, so
+ * userspace should snapshot its memory maps before it can exit. */
+struct pf_proc_event {
+    __u32 tgid;
+    __u32 pad;
+};
+
+#endif

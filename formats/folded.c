@@ -1,0 +1,427 @@
+#include "folded.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#define PF_MAX_INLINE_KEY 32
+
+int pf_group_by_parse(const char *s, enum pf_group_by *out)
+{
+    static const struct {
+        const char *name;
+        enum pf_group_by v;
+    } names[] = {{"none", PF_GROUP_NONE},
+                 {"process", PF_GROUP_PROCESS},
+                 {"pid", PF_GROUP_PID},
+                 {"thread", PF_GROUP_THREAD}};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].v;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* A growable byte buffer for building one line. */
+struct buf {
+    char *data;
+    size_t len, cap;
+};
+
+static int buf_add(struct buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap : 256;
+        char *p;
+
+        while (ncap < b->len + n + 1)
+            ncap *= 2;
+        p = realloc(b->data, ncap);
+        if (!p)
+            return -ENOMEM;
+        b->data = p;
+        b->cap = ncap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+/* Appends a frame name; ';' and line breaks would split the line. */
+static int buf_add_frame(struct buf *b, const char *name, const char *suffix)
+{
+    size_t start = b->len;
+    int err;
+
+    if (start && (err = buf_add(b, ";", 1)))
+        return err;
+    start = b->len;
+    if ((err = buf_add(b, name, strlen(name))))
+        return err;
+    for (size_t i = start; i < b->len; i++) {
+        if (b->data[i] == ';' || b->data[i] == '\n' || b->data[i] == '\r')
+            b->data[i] = '_';
+    }
+    return suffix ? buf_add(b, suffix, strlen(suffix)) : 0;
+}
+
+static int add_roots(const struct pf_profile *p, const struct pf_sample *s,
+                     enum pf_group_by group_by, struct buf *b)
+{
+    const char *comm = pf_sample_label(p, s, "comm");
+    const char *pid = pf_sample_label(p, s, "pid");
+    const char *tid = pf_sample_label(p, s, "tid");
+    char root[256];
+
+    if (group_by == PF_GROUP_NONE)
+        return 0;
+    if (!comm)
+        comm = "[unknown]";
+    if (group_by == PF_GROUP_PROCESS || !pid)
+        snprintf(root, sizeof(root), "%s", comm);
+    else if (group_by == PF_GROUP_PID || !tid)
+        snprintf(root, sizeof(root), "%s-%s", comm, pid);
+    else
+        snprintf(root, sizeof(root), "%s-%s/%s", comm, pid, tid);
+    return buf_add_frame(b, root, NULL);
+}
+
+static int add_frames(const struct pf_profile *p, const struct pf_sample *s, struct buf *b)
+{
+    static const char *kind_suffix[] = {[PF_FRAME_USER] = NULL,
+                                        [PF_FRAME_KERNEL] = "_[k]",
+                                        [PF_FRAME_JIT] = "_[j]"};
+    int err;
+
+    for (size_t i = s->nlocations; i-- > 0;) {
+        const struct pf_location *loc = pf_profile_location(p, s->location_ids[i]);
+
+        if (!loc)
+            continue;
+        if (!loc->nlines) {
+            if ((err = buf_add_frame(b, "[unknown]", kind_suffix[pf_location_kind(p, loc)])))
+                return err;
+            continue;
+        }
+        for (size_t j = loc->nlines; j-- > 0;) {
+            const struct pf_function *fn = pf_profile_func(p, loc->lines[j].function_id);
+            const char *name = fn ? pf_profile_str(p, fn->name) : "";
+            const char *suffix = j + 1 < loc->nlines ? "_[i]" : kind_suffix[pf_location_kind(p, loc)];
+
+            if ((err = buf_add_frame(b, *name ? name : "[unknown]", suffix)))
+                return err;
+        }
+    }
+    return 0;
+}
+
+struct line_count {
+    const char *line;
+    uint64_t count;
+};
+
+static int cmp_lines(const void *a, const void *b)
+{
+    return strcmp(((const struct line_count *)a)->line, ((const struct line_count *)b)->line);
+}
+
+int folded_write(const struct pf_profile *p, FILE *out, const struct folded_write_opts *opts)
+{
+    struct folded_write_opts defaults = {0};
+    struct line_count *lines = NULL;
+    size_t nlines = 0;
+    struct buf b = {0};
+    struct htab agg;
+    int err = 0;
+
+    if (!opts)
+        opts = &defaults;
+    htab_init(&agg);
+    lines = calloc(p->nsamples ? p->nsamples : 1, sizeof(*lines));
+    if (!lines)
+        return -ENOMEM;
+
+    for (size_t i = 0; i < p->nsamples; i++) {
+        const struct pf_sample *s = &p->samples[i];
+        int64_t v = opts->value_index < p->nsample_types ? s->values[opts->value_index] : 0;
+        const void *key;
+        uint64_t idx = nlines;
+        bool found;
+
+        if (v <= 0)
+            continue;
+        b.len = 0;
+        if ((err = add_roots(p, s, opts->group_by, &b)) || (err = add_frames(p, s, &b)))
+            goto out;
+        if (!b.len && (err = buf_add_frame(&b, "[unknown]", NULL)))
+            goto out;
+        if ((err = htab_get_or_put(&agg, b.data, b.len + 1, &idx, &found, &key)))
+            goto out;
+        if (!found)
+            lines[nlines++].line = key;
+        lines[idx].count += (uint64_t)v;
+    }
+    qsort(lines, nlines, sizeof(*lines), cmp_lines);
+    for (size_t i = 0; i < nlines; i++)
+        fprintf(out, "%s %" PRIu64 "\n", lines[i].line, lines[i].count);
+    if (fflush(out) || ferror(out))
+        err = -EIO;
+out:
+    free(lines);
+    free(b.data);
+    htab_free(&agg);
+    return err;
+}
+
+/* ---- reading ---- */
+
+/* One location under construction: function ids, outermost first. */
+struct frame_loc {
+    enum pf_frame_kind kind;
+    size_t first, n; /* range in the reader's function-id array */
+};
+
+struct reader {
+    struct pf_profile *p;
+    struct htab locations; /* kind + function ids -> location id */
+    uint64_t mapping_ids[3];
+    int64_t *fids;
+    size_t nfids, fids_cap;
+    struct frame_loc *locs;
+    size_t nlocs, locs_cap;
+    uint64_t *loc_ids;
+    size_t loc_ids_cap;
+};
+
+static int grow_array(void **arr, size_t *cap, size_t need, size_t sz)
+{
+    void *p;
+    size_t ncap;
+
+    if (need <= *cap)
+        return 0;
+    ncap = *cap ? *cap : 32;
+    while (ncap < need)
+        ncap *= 2;
+    p = realloc(*arr, ncap * sz);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+static int64_t kind_mapping(struct reader *r, enum pf_frame_kind kind)
+{
+    static const char *names[] = {[PF_FRAME_KERNEL] = PF_KERNEL_MAPPING,
+                                  [PF_FRAME_JIT] = PF_JIT_MAPPING};
+    struct pf_mapping m = {0};
+    int64_t id;
+
+    if (kind == PF_FRAME_USER)
+        return 0;
+    if (r->mapping_ids[kind])
+        return (int64_t)r->mapping_ids[kind];
+    m.filename = pf_profile_cstring(r->p, names[kind]);
+    if (m.filename < 0)
+        return m.filename;
+    m.kind = kind;
+    id = pf_profile_add_mapping(r->p, &m);
+    if (id > 0)
+        r->mapping_ids[kind] = (uint64_t)id;
+    return id;
+}
+
+static bool has_suffix(const char *s, size_t len, const char *suf)
+{
+    return len > 4 && memcmp(s + len - 4, suf, 4) == 0;
+}
+
+/* Adds one frame (name[0..len)) to the stack being built. */
+static int add_frame(struct reader *r, const char *name, size_t len)
+{
+    enum pf_frame_kind kind = PF_FRAME_USER;
+    bool inlined = false;
+    int64_t sidx, fid;
+    int err;
+
+    if (has_suffix(name, len, "_[k]"))
+        kind = PF_FRAME_KERNEL, len -= 4;
+    else if (has_suffix(name, len, "_[j]"))
+        kind = PF_FRAME_JIT, len -= 4;
+    else if (has_suffix(name, len, "_[i]") && r->nlocs)
+        inlined = true, len -= 4;
+
+    sidx = pf_profile_string(r->p, name, len);
+    if (sidx < 0)
+        return (int)sidx;
+    fid = pf_profile_function(r->p, sidx, sidx, 0, 0);
+    if (fid < 0)
+        return (int)fid;
+    if ((err = grow_array((void **)&r->fids, &r->fids_cap, r->nfids + 1, sizeof(*r->fids))))
+        return err;
+    r->fids[r->nfids++] = fid;
+    if (inlined) {
+        r->locs[r->nlocs - 1].n++;
+        return 0;
+    }
+    if ((err = grow_array((void **)&r->locs, &r->locs_cap, r->nlocs + 1, sizeof(*r->locs))))
+        return err;
+    r->locs[r->nlocs++] = (struct frame_loc){kind, r->nfids - 1, 1};
+    return 0;
+}
+
+/* Turns the frames built for one line into location ids, leaf first. */
+static int finish_stack(struct reader *r)
+{
+    int err = grow_array((void **)&r->loc_ids, &r->loc_ids_cap, r->nlocs, sizeof(*r->loc_ids));
+
+    if (err)
+        return err;
+    for (size_t i = 0; i < r->nlocs; i++) {
+        struct frame_loc *fl = &r->locs[i];
+        int64_t key[PF_MAX_INLINE_KEY];
+        size_t nkey = 0;
+        uint64_t id = 0;
+        bool found;
+
+        /* key: kind, then function ids; long inline chains just aren't cached */
+        if (fl->n + 1 <= PF_MAX_INLINE_KEY) {
+            key[nkey++] = fl->kind;
+            for (size_t j = 0; j < fl->n; j++)
+                key[nkey++] = r->fids[fl->first + j];
+            if (htab_get(&r->locations, key, nkey * sizeof(key[0]), &id)) {
+                r->loc_ids[r->nlocs - 1 - i] = id;
+                continue;
+            }
+        }
+        {
+            struct pf_line *lines = malloc(fl->n * sizeof(*lines));
+            int64_t mid = kind_mapping(r, fl->kind), lid;
+
+            if (!lines)
+                return -ENOMEM;
+            for (size_t j = 0; j < fl->n; j++) /* innermost first */
+                lines[j] = (struct pf_line){(uint64_t)r->fids[fl->first + fl->n - 1 - j], 0};
+            lid = mid < 0 ? mid : pf_profile_add_location(r->p, (uint64_t)mid, 0, lines, fl->n);
+            free(lines);
+            if (lid < 0)
+                return (int)lid;
+            id = (uint64_t)lid;
+        }
+        if (nkey && (err = htab_get_or_put(&r->locations, key, nkey * sizeof(key[0]), &id,
+                                           &found, NULL)))
+            return err;
+        r->loc_ids[r->nlocs - 1 - i] = id;
+    }
+    return 0;
+}
+
+/* Parses one line (no newline). Returns 1 if added, 0 if blank/comment,
+ * -EINVAL with *why set if malformed, or another negative errno. */
+static int parse_line(struct reader *r, char *line, size_t len, const char **why)
+{
+    char *sp, *end;
+    unsigned long long count;
+    int64_t value;
+    int err;
+
+    while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
+        line[--len] = '\0';
+    if (!len || line[0] == '#')
+        return 0;
+    sp = strrchr(line, ' ');
+    if (!sp) {
+        *why = "no count after the stack";
+        return -EINVAL;
+    }
+    if (!isdigit((unsigned char)sp[1])) {
+        *why = "count is not a non-negative integer";
+        return -EINVAL;
+    }
+    errno = 0;
+    count = strtoull(sp + 1, &end, 10);
+    if (*end || errno || count > INT64_MAX) {
+        *why = *end ? "count is not a non-negative integer" : "count out of range";
+        return -EINVAL;
+    }
+    if (sp == line) {
+        *why = "empty stack";
+        return -EINVAL;
+    }
+    *sp = '\0';
+    r->nfids = r->nlocs = 0;
+    for (char *f = line, *semi;; f = semi + 1) {
+        semi = strchr(f, ';');
+        if (semi == f || (!semi && !*f)) {
+            *why = "empty frame name";
+            return -EINVAL;
+        }
+        if ((err = add_frame(r, f, semi ? (size_t)(semi - f) : strlen(f))))
+            return err;
+        if (!semi)
+            break;
+    }
+    if ((err = finish_stack(r)))
+        return err;
+    value = (int64_t)count;
+    err = pf_profile_add_sample(r->p, r->loc_ids, r->nlocs, &value, NULL, 0);
+    return err ? err : 1;
+}
+
+int folded_read(struct pf_profile *p, FILE *in, struct folded_read_report *report)
+{
+    struct reader r = {.p = p};
+    struct folded_read_report rep = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int err = 0;
+
+    if (!p->nsample_types) {
+        int64_t t = pf_profile_cstring(p, "samples"), u = pf_profile_cstring(p, "count");
+
+        if (t < 0 || u < 0)
+            return -ENOMEM;
+        p->sample_types[0] = (struct pf_value_type){t, u};
+        p->nsample_types = 1;
+    }
+    htab_init(&r.locations);
+    while ((n = getline(&line, &cap, in)) >= 0) {
+        const char *why = NULL;
+
+        rep.lines++;
+        if (n && line[n - 1] == '\n')
+            line[--n] = '\0';
+        err = parse_line(&r, line, (size_t)n, &why);
+        if (err == -EINVAL) {
+            if (!rep.bad_lines++) {
+                rep.first_bad_line = rep.lines;
+                rep.first_bad_why = why;
+            }
+            err = 0;
+        } else if (err < 0) {
+            break;
+        } else {
+            err = 0;
+        }
+    }
+    if (!err && ferror(in))
+        err = -EIO;
+    free(line);
+    free(r.fids);
+    free(r.locs);
+    free(r.loc_ids);
+    htab_free(&r.locations);
+    if (report)
+        *report = rep;
+    return err;
+}

@@ -1,0 +1,138 @@
+/*
+ * The one in-memory profile model, shaped like pprof's profile.proto so that
+ * every reader fills it and every writer reads it without loss.
+ *
+ * Strings are interned in a table whose index 0 is "". Mappings, functions
+ * and locations are arrays whose ids are index + 1 (pprof reserves id 0).
+ * A location's lines are innermost first: lines[0..n-2] were inlined into
+ * lines[n-1]. A sample's locations are leaf first. Labels are string labels.
+ *
+ * Frame kinds that pprof has no field for travel in the mapping: a mapping
+ * named "[kernel.kallsyms]" holds kernel frames, one named "[jit]" JIT frames.
+ */
+#ifndef PODFLAME_PROFILE_H
+#define PODFLAME_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "htab.h"
+
+#define PF_KERNEL_MAPPING "[kernel.kallsyms]"
+#define PF_JIT_MAPPING    "[jit]"
+
+enum pf_frame_kind {
+    PF_FRAME_USER = 0,
+    PF_FRAME_KERNEL,
+    PF_FRAME_JIT,
+};
+
+struct pf_mapping {
+    uint64_t start, limit, offset;
+    int64_t filename, build_id; /* string indices */
+    enum pf_frame_kind kind;
+};
+
+struct pf_function {
+    int64_t name, system_name, filename; /* string indices */
+    int64_t start_line;
+};
+
+struct pf_line {
+    uint64_t function_id;
+    int64_t line;
+};
+
+struct pf_location {
+    uint64_t mapping_id; /* 0: none */
+    uint64_t address;
+    struct pf_line *lines; /* innermost first */
+    size_t nlines;
+};
+
+struct pf_label {
+    int64_t key, str; /* string indices */
+};
+
+struct pf_sample {
+    uint64_t *location_ids; /* leaf first */
+    size_t nlocations;
+    int64_t *values; /* one per sample type */
+    struct pf_label *labels;
+    size_t nlabels;
+};
+
+struct pf_value_type {
+    int64_t type, unit; /* string indices */
+};
+
+struct pf_profile {
+    char **strings;
+    size_t nstrings, strings_cap;
+    struct htab string_index;
+
+    struct pf_mapping *mappings;
+    size_t nmappings, mappings_cap;
+    struct pf_function *functions;
+    size_t nfunctions, functions_cap;
+    struct htab function_index;
+    struct pf_location *locations;
+    size_t nlocations, locations_cap;
+    struct pf_sample *samples;
+    size_t nsamples, samples_cap;
+
+    struct pf_value_type sample_types[4];
+    size_t nsample_types;
+    struct pf_value_type period_type;
+    int64_t period;
+    int64_t time_nanos, duration_nanos;
+};
+
+/* Allocates an empty profile (string 0 = ""). Returns 0 or -ENOMEM. */
+int pf_profile_new(struct pf_profile **out);
+void pf_profile_free(struct pf_profile *p);
+
+/* Interns a string; returns its index (>= 0) or -ENOMEM. */
+int64_t pf_profile_string(struct pf_profile *p, const char *s, size_t len);
+static inline int64_t pf_profile_cstring(struct pf_profile *p, const char *s)
+{
+    return pf_profile_string(p, s, strlen(s));
+}
+static inline const char *pf_profile_str(const struct pf_profile *p, int64_t idx)
+{
+    return idx >= 0 && (size_t)idx < p->nstrings ? p->strings[idx] : "";
+}
+
+/* Sets the CPU sample types: samples/count and cpu/nanoseconds, period in ns. */
+int pf_profile_set_cpu_types(struct pf_profile *p, int64_t period_ns);
+
+/* Appends a mapping; returns its id (> 0) or a negative errno. */
+int64_t pf_profile_add_mapping(struct pf_profile *p, const struct pf_mapping *m);
+
+/* Returns the id of the function with these fields, adding it if new. */
+int64_t pf_profile_function(struct pf_profile *p, int64_t name, int64_t system_name,
+                            int64_t filename, int64_t start_line);
+
+/* Appends a location (lines are copied); returns its id or a negative errno. */
+int64_t pf_profile_add_location(struct pf_profile *p, uint64_t mapping_id, uint64_t address,
+                                const struct pf_line *lines, size_t nlines);
+
+/* Appends a sample (arrays are copied; values has nsample_types entries). */
+int pf_profile_add_sample(struct pf_profile *p, const uint64_t *location_ids, size_t nlocations,
+                          const int64_t *values, const struct pf_label *labels, size_t nlabels);
+
+/* Lookups by id; NULL when the id is out of range. */
+const struct pf_mapping *pf_profile_mapping(const struct pf_profile *p, uint64_t id);
+const struct pf_function *pf_profile_func(const struct pf_profile *p, uint64_t id);
+const struct pf_location *pf_profile_location(const struct pf_profile *p, uint64_t id);
+
+/* The value of a sample's string label, or NULL. */
+const char *pf_sample_label(const struct pf_profile *p, const struct pf_sample *s,
+                            const char *key);
+
+/* The kind of frames a location holds (from its mapping). */
+enum pf_frame_kind pf_location_kind(const struct pf_profile *p, const struct pf_location *loc);
+
+#endif

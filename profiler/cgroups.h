@@ -1,0 +1,32 @@
+/*
+ * cgroup v2: where the unified hierarchy is mounted (read from
+ * /proc/self/mountinfo; /sys/fs/cgroup on pure-v2 hosts,
+ * /sys/fs/cgroup/unified on hybrid ones), a path's cgroup id, and the path
+ * of an id (a cached walk of the hierarchy, redone on a miss).
+ */
+#ifndef PODFLAME_CGROUPS_H
+#define PODFLAME_CGROUPS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct cgroups;
+
+/* Finds the cgroup2 mount in a mountinfo stream; copies it into buf.
+ * Returns 0 or -ENOENT when there is none. */
+int cgroups_find_mount(FILE *mountinfo, char *buf, size_t len);
+
+/* Returns 0, -ENOENT (no cgroup2 mount) or -ENOMEM. */
+int cgroups_open(struct cgroups **out);
+void cgroups_close(struct cgroups *cg);
+const char *cgroups_mount(const struct cgroups *cg);
+
+/* The id of a cgroup given as an absolute path or one relative to the
+ * cgroup2 mount. Returns 0, -ENOENT, -ENOTDIR (not a cgroup2 directory). */
+int cgroups_id(const struct cgroups *cg, const char *path, uint64_t *id);
+
+/* The path of a cgroup id relative to the mount ("/" for the root), or NULL
+ * when no such cgroup exists (any more). Valid until cgroups_close. */
+const char *cgroups_path(struct cgroups *cg, uint64_t id);
+
+#endif

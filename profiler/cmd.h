@@ -1,0 +1,12 @@
+/*
+ * Subcommands of the podflame binary. Each parses its own options, prints
+ * its own errors and returns the process exit status.
+ */
+#ifndef PODFLAME_CMD_H
+#define PODFLAME_CMD_H
+
+#define PODFLAME_VERSION "0.1.0"
+
+int cmd_record(int argc, char **argv);
+
+#endif

@@ -1,0 +1,263 @@
+#include "collector.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct collector {
+    struct symbolizer *sym;
+    struct cgroups *cg;
+    struct pf_profile *p;
+    int64_t period_ns;
+    struct htab samples;   /* raw sample key -> sample index */
+    struct htab locations; /* frame key -> location id */
+    struct htab mappings;  /* binary id -> mapping id */
+    struct htab tgids;     /* processes seen */
+    uint64_t kernel_mapping;
+    uint64_t total;
+    uint64_t *scratch; /* raw key buffer */
+    uint64_t loc_ids[2 * PF_MAX_STACK_DEPTH];
+    int64_t k_pid, k_tid, k_comm, k_thread, k_cgroup; /* label key strings */
+};
+
+/* Location cache key: what makes two frames the same place. */
+struct frame_key {
+    uint32_t kind; /* 'K' kernel, 'U' file-backed user, 'A' anonymous user */
+    uint32_t owner; /* binary id ('U') or pid ('A') */
+    uint64_t addr;
+};
+
+int collector_new(struct symbolizer *sym, struct cgroups *cg, struct pf_profile *p,
+                  int64_t period_ns, struct collector **out)
+{
+    struct collector *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return -ENOMEM;
+    c->sym = sym;
+    c->cg = cg;
+    c->p = p;
+    c->period_ns = period_ns;
+    htab_init(&c->samples);
+    htab_init(&c->locations);
+    htab_init(&c->mappings);
+    htab_init(&c->tgids);
+    c->scratch = malloc(sizeof(struct pf_key) + (2 + 2 * PF_MAX_STACK_DEPTH) * sizeof(uint64_t));
+    c->k_pid = pf_profile_cstring(p, "pid");
+    c->k_tid = pf_profile_cstring(p, "tid");
+    c->k_comm = pf_profile_cstring(p, "comm");
+    c->k_thread = pf_profile_cstring(p, "thread");
+    c->k_cgroup = pf_profile_cstring(p, "cgroup");
+    if (!c->scratch || c->k_pid < 0 || c->k_tid < 0 || c->k_comm < 0 || c->k_thread < 0 ||
+        c->k_cgroup < 0) {
+        collector_free(c);
+        return -ENOMEM;
+    }
+    *out = c;
+    return 0;
+}
+
+void collector_free(struct collector *c)
+{
+    if (!c)
+        return;
+    htab_free(&c->samples);
+    htab_free(&c->locations);
+    htab_free(&c->mappings);
+    htab_free(&c->tgids);
+    free(c->scratch);
+    free(c);
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    return slash && slash[1] ? slash + 1 : path;
+}
+
+static int64_t mapping_for(struct collector *c, const struct sym_frame *f)
+{
+    struct pf_mapping m = {0};
+    uint64_t id;
+    int64_t ret;
+
+    if (f->kernel) {
+        if (c->kernel_mapping)
+            return (int64_t)c->kernel_mapping;
+        m.kind = PF_FRAME_KERNEL;
+        m.filename = pf_profile_cstring(c->p, PF_KERNEL_MAPPING);
+        if (m.filename < 0)
+            return m.filename;
+        ret = pf_profile_add_mapping(c->p, &m);
+        if (ret > 0)
+            c->kernel_mapping = (uint64_t)ret;
+        return ret;
+    }
+    if (!f->binary_id)
+        return 0;
+    if (htab_get(&c->mappings, &f->binary_id, sizeof(f->binary_id), &id))
+        return (int64_t)id;
+    /* Addresses in this mapping are the binary's own (ELF virtual), the same
+     * in every process, so the mapping covers the whole address space. */
+    m.limit = UINT64_MAX;
+    m.filename = pf_profile_cstring(c->p, f->module);
+    m.build_id = pf_profile_cstring(c->p, f->build_id);
+    if (m.filename < 0 || m.build_id < 0)
+        return -ENOMEM;
+    ret = pf_profile_add_mapping(c->p, &m);
+    if (ret > 0 && htab_put(&c->mappings, &f->binary_id, sizeof(f->binary_id), (uint64_t)ret))
+        return -ENOMEM;
+    return ret;
+}
+
+/* The frame's display name: its symbol, else module+0xADDR, else [unknown]. */
+static int64_t frame_name(struct collector *c, const struct sym_frame *f)
+{
+    char buf[512];
+
+    if (f->name)
+        return pf_profile_cstring(c->p, f->name);
+    if (f->kernel)
+        return pf_profile_cstring(c->p, "[kernel]");
+    if (!f->module[0])
+        return pf_profile_cstring(c->p, "[unknown]");
+    snprintf(buf, sizeof(buf), "%s+0x%" PRIx64, base_name(f->module), f->addr);
+    return pf_profile_cstring(c->p, buf);
+}
+
+static int64_t location_for(struct collector *c, uint32_t pid, uint64_t addr, bool kernel,
+                            bool is_return)
+{
+    struct sym_frame f;
+    struct frame_key key = {0};
+    struct pf_line line = {0};
+    int64_t mid, name, fid, lid;
+    uint64_t id;
+    int err;
+
+    err = kernel ? symbolizer_kernel(c->sym, is_return ? addr - 1 : addr, &f)
+                 : symbolizer_user(c->sym, (pid_t)pid, addr, is_return, &f);
+    if (err)
+        return err;
+    if (kernel)
+        key = (struct frame_key){'K', 0, addr};
+    else if (f.binary_id)
+        key = (struct frame_key){'U', f.binary_id, f.addr};
+    else
+        key = (struct frame_key){'A', pid, addr};
+    if (htab_get(&c->locations, &key, sizeof(key), &id))
+        return (int64_t)id;
+
+    mid = mapping_for(c, &f);
+    name = frame_name(c, &f);
+    if (mid < 0 || name < 0)
+        return -ENOMEM;
+    fid = pf_profile_function(c->p, name, name, 0, 0);
+    if (fid < 0)
+        return fid;
+    line.function_id = (uint64_t)fid;
+    lid = pf_profile_add_location(c->p, (uint64_t)mid, kernel ? addr : f.addr, &line, 1);
+    if (lid < 0)
+        return lid;
+    if (htab_put(&c->locations, &key, sizeof(key), (uint64_t)lid))
+        return -ENOMEM;
+    return lid;
+}
+
+static int64_t label_str(struct collector *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int64_t label_str(struct collector *c, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    return pf_profile_cstring(c->p, buf);
+}
+
+static int new_sample(struct collector *c, const struct pf_key *key, const uint64_t *ustack,
+                      size_t nu, const uint64_t *kstack, size_t nk)
+{
+    struct pf_label labels[5];
+    int64_t values[2] = {0, 0};
+    size_t nloc = 0, nlab = 0;
+    const char *cgpath = c->cg ? cgroups_path(c->cg, key->cgroup_id) : NULL;
+    int64_t v;
+
+    /* leaf first: kernel frames sit on top of user frames */
+    for (size_t i = 0; i < nk; i++) {
+        v = location_for(c, key->tgid, kstack[i], true, i > 0);
+        if (v < 0)
+            return (int)v;
+        c->loc_ids[nloc++] = (uint64_t)v;
+    }
+    for (size_t i = 0; i < nu; i++) {
+        v = location_for(c, key->tgid, ustack[i], false, i > 0);
+        if (v < 0)
+            return (int)v;
+        c->loc_ids[nloc++] = (uint64_t)v;
+    }
+    labels[nlab++] = (struct pf_label){c->k_pid, label_str(c, "%u", key->tgid)};
+    labels[nlab++] = (struct pf_label){c->k_tid, label_str(c, "%u", key->tid)};
+    labels[nlab++] = (struct pf_label){c->k_comm, label_str(c, "%.16s", key->proc_comm)};
+    labels[nlab++] = (struct pf_label){c->k_thread, label_str(c, "%.16s", key->comm)};
+    if (cgpath)
+        labels[nlab++] = (struct pf_label){c->k_cgroup, pf_profile_cstring(c->p, cgpath)};
+    for (size_t i = 0; i < nlab; i++) {
+        if (labels[i].str < 0)
+            return -ENOMEM;
+    }
+    return pf_profile_add_sample(c->p, c->loc_ids, nloc, values, labels, nlab);
+}
+
+int collector_add(struct collector *c, const struct pf_key *key, uint64_t count,
+                  const uint64_t *ustack, size_t nu, const uint64_t *kstack, size_t nk)
+{
+    struct pf_key *k = (struct pf_key *)c->scratch;
+    uint64_t *rest = c->scratch + sizeof(*k) / sizeof(uint64_t);
+    uint64_t idx = c->p->nsamples, tg = key->tgid;
+    size_t len;
+    bool found;
+    int err;
+
+    /* Stack ids differ between drains; the addresses are the identity. */
+    *k = *key;
+    k->user_stack_id = k->kern_stack_id = 0;
+    rest[0] = nu;
+    rest[1] = nk;
+    memcpy(rest + 2, ustack, nu * sizeof(*ustack));
+    memcpy(rest + 2 + nu, kstack, nk * sizeof(*kstack));
+    len = sizeof(*k) + (2 + nu + nk) * sizeof(uint64_t);
+    if ((err = htab_get_or_put(&c->samples, c->scratch, len, &idx, &found, NULL)))
+        return err;
+    if (!found && (err = new_sample(c, key, ustack, nu, kstack, nk))) {
+        /* keep the table consistent with the profile */
+        htab_put(&c->samples, c->scratch, len, UINT64_MAX);
+        return err;
+    }
+    if (idx == UINT64_MAX)
+        return -ENOMEM;
+    c->p->samples[idx].values[0] += (int64_t)count;
+    c->p->samples[idx].values[1] += (int64_t)count * c->period_ns;
+    c->total += count;
+    if (!htab_get(&c->tgids, &tg, sizeof(tg), NULL) && htab_put(&c->tgids, &tg, sizeof(tg), 1))
+        return -ENOMEM;
+    return 0;
+}
+
+uint64_t collector_samples(const struct collector *c)
+{
+    return c->total;
+}
+
+size_t collector_processes(const struct collector *c)
+{
+    return c->tgids.count;
+}

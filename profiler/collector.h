@@ -1,0 +1,33 @@
+/*
+ * collector: turns the sampler's aggregated kernel samples into the profile
+ * model. Identical {thread, cgroup, stacks} across drains become one sample;
+ * each distinct frame is symbolized once and becomes one location.
+ */
+#ifndef PODFLAME_COLLECTOR_H
+#define PODFLAME_COLLECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+#include "../bpf/profile.h"
+#include "../formats/profile.h"
+#include "../symbolize/symbolizer.h"
+#include "cgroups.h"
+
+struct collector;
+
+/* p must already have its sample types set (count, then nanoseconds). The
+ * collector borrows sym, cg (may be NULL) and p. Returns 0 or -ENOMEM. */
+int collector_new(struct symbolizer *sym, struct cgroups *cg, struct pf_profile *p,
+                  int64_t period_ns, struct collector **out);
+void collector_free(struct collector *c);
+
+/* Adds count samples of one key; stacks leaf first. Returns 0 or -ENOMEM. */
+int collector_add(struct collector *c, const struct pf_key *key, uint64_t count,
+                  const uint64_t *ustack, size_t nu, const uint64_t *kstack, size_t nk);
+
+uint64_t collector_samples(const struct collector *c);
+size_t collector_processes(const struct collector *c);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * podflame: a continuous CPU profiler and flame-graph generator.
+ * This file only dispatches to the subcommands in cmd.h.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"record", cmd_record, "sample stacks on every CPU and write a profile"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: podflame COMMAND [OPTIONS]\n\n"
+               "podflame samples user and kernel stacks with a BPF program on every CPU,\n"
+               "names them, and writes flame-graph input (folded stacks).\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'podflame COMMAND --help' explains a command.\n"
+               "Example: podflame record -F 99 -d 10 -o cpu.folded\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("podflame %s\n", PODFLAME_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "podflame: unknown command '%s' (try 'podflame --help')\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,29 @@
+/*
+ * output: writes a profile to a file in a chosen format, atomically (a
+ * temporary file in the same directory, fsync, rename), so a crash or a full
+ * disk never leaves a partial profile where the user expects one.
+ */
+#ifndef PODFLAME_OUTPUT_H
+#define PODFLAME_OUTPUT_H
+
+#include <stddef.h>
+
+#include "../formats/folded.h"
+#include "../formats/format.h"
+#include "../formats/profile.h"
+
+struct output_opts {
+    enum pf_format format;
+    enum pf_group_by group_by;
+};
+
+/* Writes p to path ("-" = stdout). Returns 0 or a negative errno with a
+ * one-line reason in err. */
+int output_write(const char *path, const struct pf_profile *p, const struct output_opts *opts,
+                 char *err, size_t errlen);
+
+/* The format for path when none was asked for; PF_FORMAT_UNKNOWN with a
+ * reason in err when it cannot be written by this build. */
+enum pf_format output_format_for(const char *path, const char *asked, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,533 @@
+/*
+ * podflame record: sample, symbolize, write one profile.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroups.h"
+#include "cmd.h"
+#include "collector.h"
+#include "output.h"
+#include "sampler.h"
+
+#define DRAIN_INTERVAL_NS 1000000000LL
+#define MAX_FILTERS       256
+
+struct record_opts {
+    unsigned int freq;
+    double duration; /* seconds; 0 = until Ctrl-C or the command exits */
+    pid_t pids[MAX_FILTERS];
+    size_t npids;
+    const char *cgroups[MAX_FILTERS];
+    size_t ncgroups;
+    bool kernel;
+    bool include_idle;
+    enum pf_group_by group_by;
+    const char *output;
+    const char *format;
+    uint32_t map_entries;
+    char **command;
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void record_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: podflame record [OPTIONS] [-- COMMAND [ARGS...]]\n"
+            "\n"
+            "Samples user and kernel stacks on every CPU and writes a profile. With no\n"
+            "filter it profiles the whole machine; with -- COMMAND it runs COMMAND and\n"
+            "profiles it (and its children) until it exits. Ctrl-C stops early and still\n"
+            "writes the output.\n"
+            "\n"
+            "options:\n"
+            "  -F, --freq HZ          samples per second per CPU (default 99; odd rates avoid\n"
+            "                         lockstep with timers)\n"
+            "  -d, --duration SECS    stop after SECS seconds (default: Ctrl-C, or COMMAND's exit)\n"
+            "  -p, --pid PID          only this process (repeatable)\n"
+            "      --cgroup PATH      only this cgroup v2 and its descendants (repeatable);\n"
+            "                         absolute, or relative to the cgroup2 mount\n"
+            "      --no-kernel        user stacks only\n"
+            "      --include-idle     keep samples of idle CPUs (the swapper task)\n"
+            "      --group-by KEY     root frames: process (comm, the default), pid\n"
+            "                         (comm-PID), thread (comm-PID/TID) or none\n"
+            "  -o, --output FILE      where to write (default podflame.folded; - = stdout)\n"
+            "      --format FMT       folded (default: from FILE's extension)\n"
+            "      --map-entries N    distinct stacks kept per second in the kernel\n"
+            "                         (default 16384); raise it if 'count map full' losses show\n"
+            "  -h, --help             this help\n"
+            "\n"
+            "examples:\n"
+            "  podflame record -F 99 -d 10 -o cpu.folded        whole machine, 10 seconds\n"
+            "  podflame record -p 1234 -o app.folded            one process until Ctrl-C\n"
+            "  podflame record -o make.folded -- make -j2       a command and its children\n"
+            "\n"
+            "Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.\n");
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v > max || s[0] == '-')
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* Returns 0 to run, 1 when help was printed, 2 on a usage error. */
+static int parse_args(int argc, char **argv, struct record_opts *o)
+{
+    enum { OPT_CGROUP = 256, OPT_NO_KERNEL, OPT_IDLE, OPT_GROUP_BY, OPT_FORMAT, OPT_MAP };
+    static const struct option longopts[] = {
+        {"freq", required_argument, NULL, 'F'},
+        {"duration", required_argument, NULL, 'd'},
+        {"pid", required_argument, NULL, 'p'},
+        {"cgroup", required_argument, NULL, OPT_CGROUP},
+        {"no-kernel", no_argument, NULL, OPT_NO_KERNEL},
+        {"include-idle", no_argument, NULL, OPT_IDLE},
+        {"group-by", required_argument, NULL, OPT_GROUP_BY},
+        {"output", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"map-entries", required_argument, NULL, OPT_MAP},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    unsigned long v;
+    char *end;
+    int c;
+
+    *o = (struct record_opts){.freq = 99, .kernel = true, .group_by = PF_GROUP_PROCESS,
+                              .output = "podflame.folded", .map_entries = 16384};
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+F:d:p:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'F':
+            if (parse_uint(optarg, 1000000, &v) || !v) {
+                fprintf(stderr, "podflame record: bad frequency '%s': give Hz, e.g. -F 99\n",
+                        optarg);
+                return 2;
+            }
+            o->freq = (unsigned int)v;
+            break;
+        case 'd':
+            errno = 0;
+            o->duration = strtod(optarg, &end);
+            if (errno || end == optarg || *end || o->duration <= 0 || o->duration > 1e7) {
+                fprintf(stderr, "podflame record: bad duration '%s': give seconds, e.g. -d 10\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'p':
+            if (parse_uint(optarg, INT_MAX, &v) || !v) {
+                fprintf(stderr, "podflame record: bad PID '%s'\n", optarg);
+                return 2;
+            }
+            if (o->npids == MAX_FILTERS) {
+                fprintf(stderr, "podflame record: at most %d -p options\n", MAX_FILTERS);
+                return 2;
+            }
+            o->pids[o->npids++] = (pid_t)v;
+            break;
+        case OPT_CGROUP:
+            if (o->ncgroups == MAX_FILTERS) {
+                fprintf(stderr, "podflame record: at most %d --cgroup options\n", MAX_FILTERS);
+                return 2;
+            }
+            o->cgroups[o->ncgroups++] = optarg;
+            break;
+        case OPT_NO_KERNEL:
+            o->kernel = false;
+            break;
+        case OPT_IDLE:
+            o->include_idle = true;
+            break;
+        case OPT_GROUP_BY:
+            if (pf_group_by_parse(optarg, &o->group_by)) {
+                fprintf(stderr,
+                        "podflame record: --group-by %s: use process, pid, thread or none%s\n",
+                        optarg,
+                        !strcmp(optarg, "pod") || !strcmp(optarg, "container")
+                            ? " (Pod identity is not in this build yet)"
+                            : "");
+                return 2;
+            }
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case OPT_FORMAT:
+            o->format = optarg;
+            break;
+        case OPT_MAP:
+            if (parse_uint(optarg, 1 << 22, &v) || v < 64) {
+                fprintf(stderr, "podflame record: --map-entries takes 64 to %d\n", 1 << 22);
+                return 2;
+            }
+            o->map_entries = (uint32_t)v;
+            break;
+        case 'h':
+            record_usage(stdout);
+            return 1;
+        default:
+            fprintf(stderr, "(try 'podflame record --help')\n");
+            return 2;
+        }
+    }
+    if (optind < argc)
+        o->command = argv + optind;
+    if (o->command && o->npids) {
+        fprintf(stderr, "podflame record: give -p PID or -- COMMAND, not both\n");
+        return 2;
+    }
+    return 0;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Forks COMMAND stopped on a pipe, so that sampling can start before it
+ * runs. Returns the child pid and the write end that releases it. */
+static pid_t spawn_stopped(char **argv, int *go_fd, int *err_fd)
+{
+    int go[2], errp[2];
+    pid_t pid;
+
+    if (pipe2(go, O_CLOEXEC) || pipe2(errp, O_CLOEXEC))
+        return -errno;
+    pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        char c;
+        int e;
+
+        close(go[1]);
+        close(errp[0]);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        if (read(go[0], &c, 1) != 1)
+            _exit(127); /* podflame went away */
+        execvp(argv[0], argv);
+        e = errno;
+        if (write(errp[1], &e, sizeof(e)) < 0)
+            _exit(127);
+        _exit(127);
+    }
+    close(go[0]);
+    close(errp[1]);
+    *go_fd = go[1];
+    *err_fd = errp[0];
+    return pid;
+}
+
+struct recording {
+    struct symbolizer *sym;
+    struct collector *col;
+    int err; /* first error from a callback */
+};
+
+static void on_process(void *ctx, pid_t tgid)
+{
+    struct recording *r = ctx;
+    int err = symbolizer_add_process(r->sym, tgid);
+
+    if (err == -ENOMEM && !r->err)
+        r->err = err; /* -ESRCH: it exited first; counted by the symbolizer */
+}
+
+static int on_sample(void *ctx, const struct pf_key *key, uint64_t count, const uint64_t *ustack,
+                     size_t nu, const uint64_t *kstack, size_t nk)
+{
+    struct recording *r = ctx;
+
+    return collector_add(r->col, key, count, ustack, nu, kstack, nk);
+}
+
+static double cpu_seconds(long *maxrss_kb)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    *maxrss_kb = ru.ru_maxrss;
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static void print_summary(const struct record_opts *o, struct sampler *s,
+                          const struct recording *r, double wall, const char *written)
+{
+    struct sampler_stats st;
+    struct symbolizer_stats ss;
+    uint64_t *c = st.counters;
+    uint64_t lost;
+    long rss_kb;
+    double cpu = cpu_seconds(&rss_kb);
+
+    sampler_get_stats(s, &st);
+    symbolizer_get_stats(r->sym, &ss);
+    lost = c[PF_STAT_LOST_COUNTS_FULL] + c[PF_STAT_LOST_USTACK_COLL] +
+           c[PF_STAT_LOST_KSTACK_COLL] + c[PF_STAT_LOST_STACK_ERR];
+    fprintf(stderr,
+            "podflame: %" PRIu64 " samples, %zu processes, %.1f s, %s at %u Hz on %u CPU%s; "
+            "lost %" PRIu64 " (count map full %" PRIu64 ", stack collisions %" PRIu64
+            " user/%" PRIu64 " kernel, stack errors %" PRIu64 "); podflame used %.2f s CPU "
+            "(%.2f%% of one CPU), %ld MiB peak RSS; wrote %s\n",
+            collector_samples(r->col), collector_processes(r->col), wall, sampler_event_name(s),
+            o->freq, st.cpus, st.cpus == 1 ? "" : "s", lost, c[PF_STAT_LOST_COUNTS_FULL],
+            c[PF_STAT_LOST_USTACK_COLL], c[PF_STAT_LOST_KSTACK_COLL], c[PF_STAT_LOST_STACK_ERR],
+            cpu, wall > 0 ? 100.0 * cpu / wall : 0.0, rss_kb / 1024, written);
+    if (c[PF_STAT_LOST_COUNTS_FULL])
+        fprintf(stderr, "podflame: the count map filled up: raise --map-entries (now %u)\n",
+                o->map_entries);
+    if (ss.maps_failed)
+        fprintf(stderr,
+                "podflame: %" PRIu64 " processes exited before their maps could be read; "
+                "their frames show as [unknown]\n",
+                ss.maps_failed);
+    if (c[PF_STAT_LOST_PROC_EVENTS])
+        fprintf(stderr, "podflame: %" PRIu64 " new-process events were dropped\n",
+                c[PF_STAT_LOST_PROC_EVENTS]);
+    if (ss.kernel_restricted)
+        fprintf(stderr, "podflame: kernel addresses are hidden (kernel.kptr_restrict): kernel "
+                        "frames show as [kernel]\n");
+    if (st.cpus_failed)
+        fprintf(stderr, "podflame: %u online CPUs could not be sampled\n", st.cpus_failed);
+}
+
+static void print_progress(double elapsed, uint64_t samples, uint64_t lost, size_t procs)
+{
+    fprintf(stderr, "\r\033[Kpodflame: %.0f s, %" PRIu64 " samples, %" PRIu64
+                    " lost, %zu processes (Ctrl-C to stop)",
+            elapsed, samples, lost, procs);
+}
+
+/* Sets up filters; returns 0 or prints the reason and returns 1. */
+static int apply_filters(const struct record_opts *o, struct sampler *s, struct symbolizer *sym)
+{
+    struct cgroups *cg = NULL;
+    int err;
+
+    for (size_t i = 0; i < o->npids; i++) {
+        if (kill(o->pids[i], 0) && errno == ESRCH) {
+            fprintf(stderr, "podflame record: no such process: %d\n", (int)o->pids[i]);
+            return 1;
+        }
+        if ((err = sampler_add_pid(s, o->pids[i]))) {
+            fprintf(stderr, "podflame record: cannot filter PID %d: %s\n", (int)o->pids[i],
+                    strerror(-err));
+            return 1;
+        }
+        symbolizer_add_process(sym, o->pids[i]);
+    }
+    if (!o->ncgroups)
+        return 0;
+    if ((err = cgroups_open(&cg))) {
+        fprintf(stderr, "podflame record: --cgroup needs cgroup v2, and no cgroup2 mount is in "
+                        "/proc/self/mountinfo\n");
+        return 1;
+    }
+    for (size_t i = 0; i < o->ncgroups; i++) {
+        uint64_t id;
+
+        err = cgroups_id(cg, o->cgroups[i], &id);
+        if (!err)
+            err = sampler_add_cgroup(s, id);
+        if (err) {
+            fprintf(stderr, "podflame record: --cgroup %s: %s (cgroup2 is mounted at %s)\n",
+                    o->cgroups[i], err == -ENOTDIR ? "not a cgroup v2 directory" : strerror(-err),
+                    cgroups_mount(cg));
+            cgroups_close(cg);
+            return 1;
+        }
+    }
+    cgroups_close(cg);
+    return 0;
+}
+
+int cmd_record(int argc, char **argv)
+{
+    struct record_opts o;
+    struct sampler_opts so;
+    struct output_opts oo = {0};
+    struct recording r = {0};
+    struct sampler *s = NULL;
+    struct cgroups *cg = NULL;
+    struct pf_profile *p = NULL;
+    struct sigaction sa = {.sa_handler = on_signal};
+    char err[512];
+    int go_fd = -1, child_err_fd = -1, status = 0, ret = 1, rc;
+    pid_t child = 0;
+    bool tty = isatty(STDERR_FILENO), child_done = false;
+    int64_t start, next_drain;
+    double wall;
+
+    rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    oo.group_by = o.group_by;
+    oo.format = output_format_for(o.output, o.format, err, sizeof(err));
+    if (oo.format == PF_FORMAT_UNKNOWN) {
+        fprintf(stderr, "podflame record: %s\n", err);
+        return 2;
+    }
+    if (geteuid() != 0)
+        fprintf(stderr, "podflame: not running as root: this needs CAP_BPF and CAP_PERFMON\n");
+
+    if (pf_profile_new(&p) || pf_profile_set_cpu_types(p, 1000000000LL / o.freq) ||
+        symbolizer_new(&r.sym)) {
+        fprintf(stderr, "podflame record: out of memory\n");
+        goto out;
+    }
+    if (cgroups_open(&cg))
+        cg = NULL; /* no cgroup2: samples get no cgroup label */
+    if (collector_new(r.sym, cg, p, 1000000000LL / o.freq, &r.col)) {
+        fprintf(stderr, "podflame record: out of memory\n");
+        goto out;
+    }
+
+    so = (struct sampler_opts){.freq = o.freq, .kernel_stacks = o.kernel,
+                               .include_idle = o.include_idle, .follow_forks = o.command != NULL,
+                               .max_keys = o.map_entries, .max_stacks = 2 * o.map_entries};
+    if ((rc = sampler_open(&so, &s, err, sizeof(err)))) {
+        fprintf(stderr, "podflame record: %s\n", err);
+        goto out;
+    }
+    if (apply_filters(&o, s, r.sym))
+        goto out;
+
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    if (o.command) {
+        child = spawn_stopped(o.command, &go_fd, &child_err_fd);
+        if (child < 0) {
+            fprintf(stderr, "podflame record: cannot start %s: %s\n", o.command[0],
+                    strerror((int)-child));
+            child = 0;
+            goto out;
+        }
+        if ((rc = sampler_add_pid(s, child))) {
+            fprintf(stderr, "podflame record: cannot filter the command: %s\n", strerror(-rc));
+            goto out;
+        }
+    }
+    if ((rc = sampler_start(s, err, sizeof(err)))) {
+        fprintf(stderr, "podflame record: %s\n", err);
+        goto out;
+    }
+    if (child) {
+        int e = 0;
+
+        if (write(go_fd, "g", 1) != 1 || read(child_err_fd, &e, sizeof(e)) == sizeof(e)) {
+            fprintf(stderr, "podflame record: cannot run %s: %s\n", o.command[0],
+                    strerror(e ? e : EPIPE));
+            waitpid(child, NULL, 0);
+            child = 0;
+            goto out;
+        }
+    }
+
+    start = now_ns();
+    next_drain = start + DRAIN_INTERVAL_NS;
+    while (!stop_signal && !r.err) {
+        int64_t t;
+
+        rc = sampler_poll_processes(s, 100, on_process, &r);
+        t = now_ns();
+        if (rc) {
+            fprintf(stderr, "podflame record: reading process events: %s\n", strerror(-rc));
+            goto out;
+        }
+        if (t >= next_drain) {
+            if ((rc = sampler_drain(s, on_sample, &r))) {
+                fprintf(stderr, "podflame record: collecting samples: %s\n", strerror(-rc));
+                goto out;
+            }
+            next_drain += DRAIN_INTERVAL_NS;
+            if (tty) {
+                struct sampler_stats st;
+
+                sampler_get_stats(s, &st);
+                print_progress((t - start) / 1e9, collector_samples(r.col),
+                               st.counters[PF_STAT_LOST_COUNTS_FULL] +
+                                   st.counters[PF_STAT_LOST_USTACK_COLL] +
+                                   st.counters[PF_STAT_LOST_KSTACK_COLL] +
+                                   st.counters[PF_STAT_LOST_STACK_ERR],
+                               collector_processes(r.col));
+            }
+        }
+        if (o.duration > 0 && t - start >= (int64_t)(o.duration * 1e9))
+            break;
+        if (child && waitpid(child, &status, WNOHANG) == child) {
+            child_done = true;
+            break;
+        }
+    }
+    wall = (now_ns() - start) / 1e9;
+    if (tty)
+        fprintf(stderr, "\r\033[K");
+
+    /* Stop sampling, name every process announced meanwhile, empty both slots. */
+    sampler_stop(s);
+    sampler_poll_processes(s, 0, on_process, &r);
+    if ((rc = sampler_drain(s, on_sample, &r)) || (rc = sampler_drain(s, on_sample, &r)) ||
+        (rc = r.err)) {
+        fprintf(stderr, "podflame record: collecting samples: %s\n", strerror(-rc));
+        goto out;
+    }
+    if (output_write(o.output, p, &oo, err, sizeof(err))) {
+        fprintf(stderr, "podflame record: %s\n", err);
+        goto out;
+    }
+    print_summary(&o, s, &r, wall, strcmp(o.output, "-") ? o.output : "stdout");
+    if (stop_signal && !child_done)
+        fprintf(stderr, "podflame: stopped by signal %d\n", (int)stop_signal);
+    ret = 0;
+    if (child_done && WIFEXITED(status) && WEXITSTATUS(status)) {
+        fprintf(stderr, "podflame: %s exited with status %d\n", o.command[0],
+                WEXITSTATUS(status));
+    }
+out:
+    if (child && !child_done) {
+        /* -d ran out, Ctrl-C, or an error: end the command, leave no zombie */
+        kill(child, SIGTERM);
+        waitpid(child, &status, 0);
+    }
+    if (go_fd >= 0)
+        close(go_fd);
+    if (child_err_fd >= 0)
+        close(child_err_fd);
+    sampler_close(s);
+    collector_free(r.col);
+    symbolizer_free(r.sym);
+    cgroups_close(cg);
+    pf_profile_free(p);
+    return ret;
+}

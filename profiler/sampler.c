@@ -1,0 +1,403 @@
+#include "sampler.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "profile.skel.h"
+
+/* After flipping the active slot, programs that already picked the old one
+ * may still be running. perf_event BPF programs run with interrupts off and
+ * take microseconds; this grace period is orders of magnitude longer. */
+#define SLOT_GRACE_NS (2 * 1000000L)
+
+struct sampler {
+    struct profile_bpf *skel;
+    struct ring_buffer *procs_rb;
+    sampler_proc_fn proc_fn;
+    void *proc_ctx;
+    struct bpf_link **links;
+    int *pfds;
+    unsigned int nevents;     /* attached now */
+    unsigned int cpus_sampled; /* attached by sampler_start */
+    unsigned int cpus_failed;
+    struct sampler_opts opts;
+    const char *event_name;
+    /* drain scratch */
+    struct pf_key *keys;
+    uint64_t ustack[PF_MAX_STACK_DEPTH], kstack[PF_MAX_STACK_DEPTH];
+};
+
+/* libbpf's log (the verifier's included) only with PODFLAME_DEBUG set: its
+ * failures reach the user as our own one-line errors. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    (void)level;
+    return getenv("PODFLAME_DEBUG") ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+static void seterr(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+}
+
+static long read_long(const char *path, long dflt)
+{
+    FILE *f = fopen(path, "re");
+    long v = dflt;
+
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = dflt;
+        fclose(f);
+    }
+    return v;
+}
+
+static int on_proc_event(void *ctx, void *data, size_t len)
+{
+    struct sampler *s = ctx;
+    const struct pf_proc_event *ev = data;
+
+    if (len >= sizeof(*ev) && s->proc_fn)
+        s->proc_fn(s->proc_ctx, (pid_t)ev->tgid);
+    return 0;
+}
+
+int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *err, size_t errlen)
+{
+    struct sampler *s;
+    long max_rate = read_long("/proc/sys/kernel/perf_event_max_sample_rate", 100000);
+    int ret;
+
+    if (opts->freq < 1 || opts->freq > (unsigned long)max_rate) {
+        seterr(err, errlen,
+               "frequency %u Hz is out of range: 1 to %ld (kernel.perf_event_max_sample_rate)",
+               opts->freq, max_rate);
+        return -EINVAL;
+    }
+    if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+        seterr(err, errlen,
+               "this kernel has no BTF (/sys/kernel/btf/vmlinux): podflame needs a kernel "
+               "built with CONFIG_DEBUG_INFO_BTF=y (5.8 or later)");
+        return -ENOTSUP;
+    }
+    libbpf_set_print(libbpf_print);
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->opts = *opts;
+    s->keys = calloc(opts->max_keys, sizeof(*s->keys));
+    s->skel = profile_bpf__open();
+    if (!s->keys || !s->skel) {
+        ret = s->keys ? -errno : -ENOMEM;
+        seterr(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
+        goto fail;
+    }
+    s->skel->bss->self_tgid = (uint32_t)getpid();
+    s->skel->bss->include_idle = opts->include_idle;
+    s->skel->bss->no_kernel_stacks = !opts->kernel_stacks;
+    s->skel->bss->follow_forks = opts->follow_forks;
+    bpf_map__set_max_entries(s->skel->maps.counts0, opts->max_keys);
+    bpf_map__set_max_entries(s->skel->maps.counts1, opts->max_keys);
+    bpf_map__set_max_entries(s->skel->maps.stacks0, opts->max_stacks);
+    bpf_map__set_max_entries(s->skel->maps.stacks1, opts->max_stacks);
+
+    ret = profile_bpf__load(s->skel);
+    if (ret) {
+        if (ret == -EPERM || ret == -EACCES)
+            seterr(err, errlen,
+                   "loading the BPF program was refused (%s): podflame needs root, or "
+                   "CAP_BPF and CAP_PERFMON",
+                   strerror(-ret));
+        else
+            seterr(err, errlen,
+                   "cannot load the BPF program: %s (set PODFLAME_DEBUG=1 for libbpf's log)",
+                   strerror(-ret));
+        goto fail;
+    }
+    ret = profile_bpf__attach(s->skel); /* exec and fork tracepoints */
+    if (ret) {
+        seterr(err, errlen, "cannot attach the process tracepoints: %s", strerror(-ret));
+        goto fail;
+    }
+    s->procs_rb =
+        ring_buffer__new(bpf_map__fd(s->skel->maps.proc_events), on_proc_event, s, NULL);
+    if (!s->procs_rb) {
+        ret = -errno;
+        seterr(err, errlen, "cannot open the process ring buffer: %s", strerror(-ret));
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    sampler_close(s);
+    return ret;
+}
+
+int sampler_poll_processes(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *ctx)
+{
+    int ret;
+
+    s->proc_fn = fn;
+    s->proc_ctx = ctx;
+    ret = ring_buffer__poll(s->procs_rb, timeout_ms);
+    return ret < 0 && ret != -EINTR ? ret : 0;
+}
+
+int sampler_add_pid(struct sampler *s, pid_t pid)
+{
+    uint32_t key = (uint32_t)pid;
+    uint8_t one = 1;
+
+    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.pid_filter), &key, &one, BPF_ANY))
+        return -errno;
+    s->skel->bss->filter_pids = 1;
+    return 0;
+}
+
+int sampler_add_cgroup(struct sampler *s, uint64_t cgroup_id)
+{
+    uint8_t one = 1;
+
+    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.cgroup_filter), &cgroup_id, &one,
+                            BPF_ANY))
+        return -errno;
+    s->skel->bss->filter_cgroups = 1;
+    return 0;
+}
+
+/* Parses a CPU list such as "0-3,5" into a bitmap of up to max CPUs. */
+static int online_cpus(bool *online, int max)
+{
+    FILE *f = fopen("/sys/devices/system/cpu/online", "re");
+    char buf[4096], *p, *tok, *save = NULL;
+    int n = 0;
+
+    if (!f)
+        return -errno;
+    p = fgets(buf, sizeof(buf), f);
+    fclose(f);
+    if (!p)
+        return -EIO;
+    for (tok = strtok_r(buf, ",\n", &save); tok; tok = strtok_r(NULL, ",\n", &save)) {
+        int a, b;
+
+        if (sscanf(tok, "%d-%d", &a, &b) == 2)
+            ;
+        else if (sscanf(tok, "%d", &a) == 1)
+            b = a;
+        else
+            return -EINVAL;
+        for (int c = a; c <= b && c < max; c++) {
+            online[c] = true;
+            n++;
+        }
+    }
+    return n;
+}
+
+static int open_event(unsigned int freq, bool hw, int cpu)
+{
+    struct perf_event_attr attr = {
+        .size = sizeof(attr),
+        .type = hw ? PERF_TYPE_HARDWARE : PERF_TYPE_SOFTWARE,
+        .config = hw ? PERF_COUNT_HW_CPU_CYCLES : PERF_COUNT_SW_CPU_CLOCK,
+        .sample_freq = freq,
+        .freq = 1,
+    };
+    int fd = (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+
+    return fd < 0 ? -errno : fd;
+}
+
+int sampler_start(struct sampler *s, char *err, size_t errlen)
+{
+    int ncpus = libbpf_num_possible_cpus();
+    bool *online;
+    bool hw = true;
+    int ret;
+
+    if (ncpus <= 0)
+        ncpus = 1;
+    online = calloc((size_t)ncpus, sizeof(*online));
+    s->links = calloc((size_t)ncpus, sizeof(*s->links));
+    s->pfds = calloc((size_t)ncpus, sizeof(*s->pfds));
+    if (!online || !s->links || !s->pfds) {
+        free(online);
+        return -ENOMEM;
+    }
+    ret = online_cpus(online, ncpus);
+    if (ret < 0) {
+        seterr(err, errlen, "cannot read /sys/devices/system/cpu/online: %s", strerror(-ret));
+        free(online);
+        return ret;
+    }
+    for (int cpu = 0; cpu < ncpus; cpu++) {
+        struct bpf_link *link;
+        int fd;
+
+        if (!online[cpu])
+            continue;
+        fd = open_event(s->opts.freq, hw, cpu);
+        /* No PMU (VMs, some containers): fall back to the CPU clock timer. */
+        if (fd < 0 && hw && (fd == -ENOENT || fd == -EOPNOTSUPP || fd == -ENODEV)) {
+            hw = false;
+            fd = open_event(s->opts.freq, hw, cpu);
+        }
+        if (fd == -EACCES || fd == -EPERM) {
+            seterr(err, errlen,
+                   "perf_event_open refused (%s; kernel.perf_event_paranoid=%ld): run as root "
+                   "or with CAP_PERFMON",
+                   strerror(-fd),
+                   read_long("/proc/sys/kernel/perf_event_paranoid", -99));
+            free(online);
+            return fd;
+        }
+        if (fd < 0) { /* e.g. the CPU went offline meanwhile */
+            s->cpus_failed++;
+            continue;
+        }
+        link = bpf_program__attach_perf_event(s->skel->progs.profile_sample, fd);
+        if (!link) {
+            ret = -errno;
+            close(fd);
+            seterr(err, errlen, "cannot attach the BPF program to CPU %d: %s", cpu,
+                   strerror(-ret));
+            free(online);
+            return ret;
+        }
+        s->pfds[s->nevents] = fd;
+        s->links[s->nevents++] = link;
+    }
+    free(online);
+    s->cpus_sampled = s->nevents;
+    s->event_name = hw ? "cycles" : "cpu-clock";
+    if (!s->nevents) {
+        seterr(err, errlen, "could not open a perf event on any CPU");
+        return -ENODEV;
+    }
+    return 0;
+}
+
+void sampler_stop(struct sampler *s)
+{
+    for (unsigned int i = 0; i < s->nevents; i++) {
+        bpf_link__destroy(s->links[i]);
+        close(s->pfds[i]);
+    }
+    s->nevents = 0;
+}
+
+void sampler_close(struct sampler *s)
+{
+    if (!s)
+        return;
+    sampler_stop(s);
+    free(s->links);
+    free(s->pfds);
+    ring_buffer__free(s->procs_rb);
+    profile_bpf__destroy(s->skel);
+    free(s->keys);
+    free(s);
+}
+
+const char *sampler_event_name(const struct sampler *s)
+{
+    return s->event_name ? s->event_name : "none";
+}
+
+static size_t read_stack(int fd, int32_t id, uint64_t *ips)
+{
+    size_t n = 0;
+
+    if (id < 0 || bpf_map_lookup_elem(fd, &id, ips))
+        return 0;
+    while (n < PF_MAX_STACK_DEPTH && ips[n])
+        n++;
+    return n;
+}
+
+int sampler_drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
+{
+    uint32_t old = s->skel->bss->active_slot;
+    struct bpf_map *cmap = old ? s->skel->maps.counts1 : s->skel->maps.counts0;
+    struct bpf_map *smap = old ? s->skel->maps.stacks1 : s->skel->maps.stacks0;
+    int cfd = bpf_map__fd(cmap), sfd = bpf_map__fd(smap);
+    struct timespec grace = {0, SLOT_GRACE_NS};
+    size_t nkeys = 0;
+    uint32_t sid, next_sid;
+    void *prev = NULL;
+    int ret = 0;
+
+    __atomic_store_n(&s->skel->bss->active_slot, !old, __ATOMIC_SEQ_CST);
+    nanosleep(&grace, NULL);
+
+    while (nkeys < s->opts.max_keys && bpf_map_get_next_key(cfd, prev, &s->keys[nkeys]) == 0) {
+        prev = &s->keys[nkeys];
+        nkeys++;
+    }
+    for (size_t i = 0; i < nkeys; i++) {
+        const struct pf_key *k = &s->keys[i];
+        uint64_t count;
+        size_t nu, nk;
+
+        if (bpf_map_lookup_elem(cfd, k, &count))
+            continue;
+        nu = read_stack(sfd, k->user_stack_id, s->ustack);
+        nk = read_stack(sfd, k->kern_stack_id, s->kstack);
+        if (!ret)
+            ret = fn(ctx, k, count, s->ustack, nu, s->kstack, nk);
+    }
+    for (size_t i = 0; i < nkeys; i++)
+        bpf_map_delete_elem(cfd, &s->keys[i]);
+    /* clear the whole stack map, including stacks of samples lost to a full
+     * count map, so the next round starts with every bucket free */
+    if (bpf_map_get_next_key(sfd, NULL, &sid) == 0) {
+        for (;;) {
+            int more = bpf_map_get_next_key(sfd, &sid, &next_sid) == 0;
+
+            bpf_map_delete_elem(sfd, &sid);
+            if (!more)
+                break;
+            sid = next_sid;
+        }
+    }
+    return ret;
+}
+
+int sampler_get_stats(const struct sampler *s, struct sampler_stats *out)
+{
+    int ncpus = libbpf_num_possible_cpus();
+    int fd = bpf_map__fd(s->skel->maps.stats);
+    uint64_t *vals;
+
+    memset(out, 0, sizeof(*out));
+    if (ncpus <= 0)
+        return ncpus ? ncpus : -EINVAL;
+    vals = calloc((size_t)ncpus, sizeof(*vals));
+    if (!vals)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < PF_STAT__MAX; i++) {
+        if (bpf_map_lookup_elem(fd, &i, vals))
+            continue;
+        for (int c = 0; c < ncpus; c++)
+            out->counters[i] += vals[c];
+    }
+    free(vals);
+    out->cpus = s->cpus_sampled;
+    out->cpus_failed = s->cpus_failed;
+    return 0;
+}

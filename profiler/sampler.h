@@ -1,0 +1,64 @@
+/*
+ * sampler: loads bpf/profile.bpf.c, opens a sampling perf_event on every
+ * online CPU (hardware cycles, or cpu-clock where there is no PMU), and
+ * drains the kernel's aggregated counts. Owns every BPF and perf fd.
+ */
+#ifndef PODFLAME_SAMPLER_H
+#define PODFLAME_SAMPLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/types.h>
+#include "../bpf/profile.h"
+
+struct sampler;
+
+struct sampler_opts {
+    unsigned int freq;     /* samples per second per CPU */
+    bool kernel_stacks;    /* collect kernel stacks */
+    bool include_idle;     /* keep samples of the idle task */
+    bool follow_forks;     /* add children of filtered processes to the filter */
+    uint32_t max_keys;     /* count-map entries per slot */
+    uint32_t max_stacks;   /* stack-map entries per slot */
+};
+
+struct sampler_stats {
+    uint64_t counters[PF_STAT__MAX]; /* summed over CPUs */
+    unsigned int cpus;               /* CPUs sampled */
+    unsigned int cpus_failed;        /* online CPUs whose event could not be opened */
+};
+
+/* Called for each aggregated key; stacks are leaf first. */
+typedef int (*sampler_sample_fn)(void *ctx, const struct pf_key *key, uint64_t count,
+                                 const uint64_t *ustack, size_t nu, const uint64_t *kstack,
+                                 size_t nk);
+/* Called for each process the kernel saw for the first time (or after exec). */
+typedef void (*sampler_proc_fn)(void *ctx, pid_t tgid);
+
+/* Loads, configures and attaches. On failure returns a negative errno and
+ * writes a one-line explanation to err. Filters are added before start. */
+int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *err, size_t errlen);
+int sampler_add_pid(struct sampler *s, pid_t pid);
+int sampler_add_cgroup(struct sampler *s, uint64_t cgroup_id);
+/* Opens and attaches the perf events: sampling begins. */
+int sampler_start(struct sampler *s, char *err, size_t errlen);
+/* Detaches the perf events: no new samples. Idempotent. */
+void sampler_stop(struct sampler *s);
+void sampler_close(struct sampler *s);
+
+/* "cycles" or "cpu-clock". */
+const char *sampler_event_name(const struct sampler *s);
+
+/* Waits up to timeout_ms for new-process events and reports them. */
+int sampler_poll_processes(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *ctx);
+
+/* Switches samples to the other slot and reports then clears the slot they
+ * were going to. Call twice after sampler_stop to empty both slots. */
+int sampler_drain(struct sampler *s, sampler_sample_fn fn, void *ctx);
+
+int sampler_get_stats(const struct sampler *s, struct sampler_stats *out);
+
+#endif

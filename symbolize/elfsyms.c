@@ -1,0 +1,256 @@
+#include "elfsyms.h"
+
+#include <elfutils/libdwelf.h>
+#include <errno.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+struct elf_sym {
+    uint64_t addr, size;
+    const char *name; /* into names */
+};
+
+struct elf_seg {
+    uint64_t offset, vaddr, filesz;
+};
+
+struct elfsyms {
+    struct elf_sym *syms;
+    size_t nsyms;
+    struct elf_seg *segs;
+    size_t nsegs;
+    char *names; /* all symbol names, NUL-separated */
+    char build_id[2 * 64 + 1];
+};
+
+static int cmp_sym(const void *a, const void *b)
+{
+    const struct elf_sym *x = a, *y = b;
+
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    /* among aliases prefer the sized, then the global-looking (no leading _) */
+    if ((x->size == 0) != (y->size == 0))
+        return x->size ? -1 : 1;
+    return (x->name[0] == '_') - (y->name[0] == '_');
+}
+
+/* The name of symbol i if it is a defined function, else NULL. */
+static const char *func_sym(Elf *elf, const GElf_Shdr *sh, Elf_Data *data, size_t i,
+                            GElf_Sym *sym)
+{
+    const char *name;
+    int type;
+
+    if (!gelf_getsym(data, (int)i, sym))
+        return NULL;
+    type = GELF_ST_TYPE(sym->st_info);
+    if ((type != STT_FUNC && type != STT_GNU_IFUNC) || !sym->st_value ||
+        sym->st_shndx == SHN_UNDEF)
+        return NULL;
+    name = elf_strptr(elf, sh->sh_link, sym->st_name);
+    return name && *name ? name : NULL;
+}
+
+/* Reads the function symbols of one symbol table section. */
+static int read_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elfsyms *es)
+{
+    Elf_Data *data = elf_getdata(scn, NULL);
+    size_t n, total = 0, used = 0;
+
+    if (!data || !sh->sh_entsize)
+        return 0;
+    n = sh->sh_size / sh->sh_entsize;
+    /* first pass: size the name pool */
+    for (size_t i = 0; i < n; i++) {
+        GElf_Sym sym;
+        const char *name = func_sym(elf, sh, data, i, &sym);
+
+        if (name)
+            total += strlen(name) + 1;
+    }
+    es->names = malloc(total ? total : 1);
+    es->syms = calloc(n ? n : 1, sizeof(*es->syms));
+    if (!es->names || !es->syms)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        GElf_Sym sym;
+        const char *name = func_sym(elf, sh, data, i, &sym);
+        size_t len;
+
+        if (!name)
+            continue;
+        len = strlen(name) + 1;
+        if (used + len > total)
+            break;
+        memcpy(es->names + used, name, len);
+        es->syms[es->nsyms++] = (struct elf_sym){sym.st_value, sym.st_size, es->names + used};
+        used += len;
+    }
+    return 0;
+}
+
+static int load_elf(Elf *elf, struct elfsyms *es)
+{
+    Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
+    GElf_Shdr sh_sym, sh_dyn, sh;
+    const void *bid;
+    ssize_t bid_len;
+    size_t nph;
+    int err;
+
+    if (elf_kind(elf) != ELF_K_ELF)
+        return -ENOEXEC;
+    if (elf_getphdrnum(elf, &nph))
+        return -ENOEXEC;
+    es->segs = calloc(nph ? nph : 1, sizeof(*es->segs));
+    if (!es->segs)
+        return -ENOMEM;
+    for (size_t i = 0; i < nph; i++) {
+        GElf_Phdr ph;
+
+        if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X))
+            es->segs[es->nsegs++] = (struct elf_seg){ph.p_offset, ph.p_vaddr, ph.p_filesz};
+    }
+    while ((scn = elf_nextscn(elf, scn))) {
+        if (!gelf_getshdr(scn, &sh))
+            continue;
+        if (sh.sh_type == SHT_SYMTAB) {
+            symtab = scn;
+            sh_sym = sh;
+        } else if (sh.sh_type == SHT_DYNSYM) {
+            dynsym = scn;
+            sh_dyn = sh;
+        }
+    }
+    /* .symtab is a superset of .dynsym when present; stripped files keep
+     * only .dynsym. */
+    if (symtab)
+        err = read_symtab(elf, symtab, &sh_sym, es);
+    else if (dynsym)
+        err = read_symtab(elf, dynsym, &sh_dyn, es);
+    else
+        err = 0;
+    if (err)
+        return err;
+    qsort(es->syms, es->nsyms, sizeof(*es->syms), cmp_sym);
+    /* drop aliases: keep the first (preferred) symbol at each address */
+    if (es->nsyms) {
+        size_t w = 1;
+
+        for (size_t r = 1; r < es->nsyms; r++) {
+            if (es->syms[r].addr != es->syms[w - 1].addr)
+                es->syms[w++] = es->syms[r];
+        }
+        es->nsyms = w;
+    }
+    bid_len = dwelf_elf_gnu_build_id(elf, &bid);
+    if (bid_len > 0 && bid_len <= 64) {
+        for (ssize_t i = 0; i < bid_len; i++)
+            snprintf(es->build_id + 2 * i, 3, "%02x", ((const unsigned char *)bid)[i]);
+    }
+    return 0;
+}
+
+static int load(Elf *elf, struct elfsyms **out)
+{
+    struct elfsyms *es;
+    int err;
+
+    if (!elf)
+        return -ENOEXEC;
+    es = calloc(1, sizeof(*es));
+    if (!es) {
+        elf_end(elf);
+        return -ENOMEM;
+    }
+    err = load_elf(elf, es);
+    elf_end(elf);
+    if (err) {
+        elfsyms_free(es);
+        return err;
+    }
+    *out = es;
+    return 0;
+}
+
+int elfsyms_load_fd(int fd, struct elfsyms **out)
+{
+    elf_version(EV_CURRENT);
+    return load(elf_begin(fd, ELF_C_READ_MMAP, NULL), out);
+}
+
+int elfsyms_load_mem(const void *image, size_t size, struct elfsyms **out)
+{
+    char *copy = malloc(size);
+    int err;
+
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, image, size);
+    elf_version(EV_CURRENT);
+    err = load(elf_memory(copy, size), out);
+    free(copy); /* names were copied into our own pool */
+    return err;
+}
+
+void elfsyms_free(struct elfsyms *es)
+{
+    if (!es)
+        return;
+    free(es->syms);
+    free(es->segs);
+    free(es->names);
+    free(es);
+}
+
+int elfsyms_file_to_vaddr(const struct elfsyms *es, uint64_t file_off, uint64_t *vaddr)
+{
+    for (size_t i = 0; i < es->nsegs; i++) {
+        const struct elf_seg *s = &es->segs[i];
+
+        if (file_off >= s->offset && file_off < s->offset + s->filesz) {
+            *vaddr = file_off - s->offset + s->vaddr;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+const char *elfsyms_lookup(const struct elfsyms *es, uint64_t vaddr, uint64_t *sym_start)
+{
+    size_t lo = 0, hi = es->nsyms;
+    const struct elf_sym *s;
+
+    while (lo < hi) { /* first symbol with addr > vaddr */
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (es->syms[mid].addr <= vaddr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!lo)
+        return NULL;
+    s = &es->syms[lo - 1];
+    /* A sized symbol must cover vaddr; an unsized one (hand-written asm)
+     * is taken to run up to the next symbol. */
+    if (s->size && vaddr >= s->addr + s->size)
+        return NULL;
+    if (sym_start)
+        *sym_start = s->addr;
+    return s->name;
+}
+
+const char *elfsyms_build_id(const struct elfsyms *es)
+{
+    return es->build_id;
+}
+
+size_t elfsyms_count(const struct elfsyms *es)
+{
+    return es->nsyms;
+}

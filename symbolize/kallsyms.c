@@ -1,0 +1,165 @@
+#include "kallsyms.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ksym {
+    uint64_t addr;
+    const char *name;
+    const char *module;
+};
+
+struct kallsyms {
+    struct ksym *syms;
+    size_t nsyms, cap;
+    char **pool; /* one allocation per line's strings */
+    size_t npool, pool_cap;
+    bool restricted;
+};
+
+static int cmp_ksym(const void *a, const void *b)
+{
+    const struct ksym *x = a, *y = b;
+
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static bool is_text(char type)
+{
+    return type == 't' || type == 'T' || type == 'w' || type == 'W';
+}
+
+void kallsyms_free(struct kallsyms *ks)
+{
+    if (!ks)
+        return;
+    for (size_t i = 0; i < ks->npool; i++)
+        free(ks->pool[i]);
+    free(ks->pool);
+    free(ks->syms);
+    free(ks);
+}
+
+/* Stores "name\0module\0" for one symbol; module interned by pointer when it
+ * equals the previous line's (modules' symbols come in runs). */
+static int add_sym(struct kallsyms *ks, uint64_t addr, const char *name, const char *module)
+{
+    const char *prev_mod = ks->nsyms ? ks->syms[ks->nsyms - 1].module : "";
+    bool same_mod = strcmp(prev_mod, module) == 0;
+    size_t nlen = strlen(name) + 1, mlen = same_mod ? 0 : strlen(module) + 1;
+    char *s;
+
+    if (ks->nsyms == ks->cap) {
+        size_t ncap = ks->cap ? ks->cap * 2 : 4096;
+        struct ksym *p = realloc(ks->syms, ncap * sizeof(*p));
+
+        if (!p)
+            return -ENOMEM;
+        ks->syms = p;
+        ks->cap = ncap;
+    }
+    if (ks->npool == ks->pool_cap) {
+        size_t ncap = ks->pool_cap ? ks->pool_cap * 2 : 4096;
+        char **p = realloc(ks->pool, ncap * sizeof(*p));
+
+        if (!p)
+            return -ENOMEM;
+        ks->pool = p;
+        ks->pool_cap = ncap;
+    }
+    s = malloc(nlen + mlen);
+    if (!s)
+        return -ENOMEM;
+    ks->pool[ks->npool++] = s;
+    memcpy(s, name, nlen);
+    if (!same_mod)
+        memcpy(s + nlen, module, mlen);
+    ks->syms[ks->nsyms++] = (struct ksym){addr, s, same_mod ? prev_mod : s + nlen};
+    return 0;
+}
+
+int kallsyms_parse(FILE *f, struct kallsyms **out, size_t *bad_lines)
+{
+    struct kallsyms *ks = calloc(1, sizeof(*ks));
+    char *line = NULL;
+    size_t cap = 0, bad = 0;
+    bool any_nonzero = false;
+    int err = 0;
+
+    if (!ks)
+        return -ENOMEM;
+    while (getline(&line, &cap, f) >= 0) {
+        unsigned long long addr;
+        char type, name[512], module[256] = "";
+        int n = sscanf(line, "%llx %c %511s [%255[^]]]", &addr, &type, name, module);
+
+        if (n < 3) {
+            bad++;
+            continue;
+        }
+        if (!is_text(type))
+            continue;
+        if (addr)
+            any_nonzero = true;
+        if ((err = add_sym(ks, addr, name, module)))
+            break;
+    }
+    free(line);
+    if (err) {
+        kallsyms_free(ks);
+        return err;
+    }
+    ks->restricted = ks->nsyms && !any_nonzero;
+    qsort(ks->syms, ks->nsyms, sizeof(*ks->syms), cmp_ksym);
+    if (bad_lines)
+        *bad_lines = bad;
+    *out = ks;
+    return 0;
+}
+
+int kallsyms_load(struct kallsyms **out)
+{
+    FILE *f = fopen("/proc/kallsyms", "re");
+    int err;
+
+    if (!f)
+        return -errno;
+    err = kallsyms_parse(f, out, NULL);
+    fclose(f);
+    return err;
+}
+
+bool kallsyms_restricted(const struct kallsyms *ks)
+{
+    return ks->restricted;
+}
+
+size_t kallsyms_count(const struct kallsyms *ks)
+{
+    return ks->nsyms;
+}
+
+const char *kallsyms_lookup(const struct kallsyms *ks, uint64_t addr, const char **module,
+                            uint64_t *sym_start)
+{
+    size_t lo = 0, hi = ks->nsyms;
+
+    if (ks->restricted)
+        return NULL;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (ks->syms[mid].addr <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!lo)
+        return NULL;
+    if (module)
+        *module = ks->syms[lo - 1].module;
+    if (sym_start)
+        *sym_start = ks->syms[lo - 1].addr;
+    return ks->syms[lo - 1].name;
+}

@@ -1,0 +1,324 @@
+#include "symbolizer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../formats/htab.h"
+#include "elfsyms.h"
+#include "kallsyms.h"
+#include "procmaps.h"
+
+/* Re-read a process's maps on a lookup miss at most this often (dlopen). */
+#define MAPS_REFRESH_NS (200 * 1000000LL)
+
+struct binary {
+    char *path;
+    struct elfsyms *syms; /* NULL when it could not be read */
+};
+
+struct process {
+    struct vma *vmas;
+    size_t nvmas;
+    uint32_t *binary_ids; /* per vma; 0 = anonymous or unreadable */
+    int64_t read_ns;
+    bool gone;
+};
+
+struct bin_key {
+    uint32_t major, minor;
+    uint64_t inode;
+};
+
+struct symbolizer {
+    struct htab bin_index; /* bin_key -> binary id */
+    struct binary *bins;   /* id - 1 */
+    size_t nbins;
+    struct htab proc_index; /* pid -> index into procs */
+    struct process *procs;
+    size_t nprocs;
+    uint32_t vdso_id;
+    struct kallsyms *kernel;
+    bool kernel_loaded;
+    struct symbolizer_stats stats;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int symbolizer_new(struct symbolizer **out)
+{
+    struct symbolizer *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return -ENOMEM;
+    htab_init(&s->bin_index);
+    htab_init(&s->proc_index);
+    *out = s;
+    return 0;
+}
+
+static void process_clear(struct process *p)
+{
+    procmaps_free(p->vmas, p->nvmas);
+    free(p->binary_ids);
+    p->vmas = NULL;
+    p->binary_ids = NULL;
+    p->nvmas = 0;
+}
+
+void symbolizer_free(struct symbolizer *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nbins; i++) {
+        free(s->bins[i].path);
+        elfsyms_free(s->bins[i].syms);
+    }
+    free(s->bins);
+    for (size_t i = 0; i < s->nprocs; i++)
+        process_clear(&s->procs[i]);
+    free(s->procs);
+    htab_free(&s->bin_index);
+    htab_free(&s->proc_index);
+    kallsyms_free(s->kernel);
+    free(s);
+}
+
+static int add_binary(struct symbolizer *s, const char *path, struct elfsyms *syms, uint32_t *id)
+{
+    struct binary *nb = realloc(s->bins, (s->nbins + 1) * sizeof(*nb));
+
+    if (!nb)
+        return -ENOMEM;
+    s->bins = nb;
+    nb[s->nbins].path = strdup(path);
+    if (!nb[s->nbins].path)
+        return -ENOMEM;
+    nb[s->nbins].syms = syms;
+    *id = (uint32_t)++s->nbins;
+    s->stats.binaries++;
+    if (!syms)
+        s->stats.binaries_bad++;
+    return 0;
+}
+
+/* The vDSO is the same image in every process: read our own copy once. */
+static int vdso_binary(struct symbolizer *s, uint32_t *id)
+{
+    unsigned long base = getauxval(AT_SYSINFO_EHDR);
+    struct elfsyms *syms = NULL;
+    struct vma *self = NULL;
+    size_t n = 0;
+    int err;
+
+    if (s->vdso_id) {
+        *id = s->vdso_id;
+        return 0;
+    }
+    if (base && procmaps_read(getpid(), &self, &n) == 0) {
+        const struct vma *v = procmaps_find(self, n, base);
+
+        if (v)
+            elfsyms_load_mem((const void *)v->start, v->end - v->start, &syms);
+        procmaps_free(self, n);
+    }
+    err = add_binary(s, "[vdso]", syms, &s->vdso_id);
+    if (err)
+        elfsyms_free(syms);
+    *id = s->vdso_id;
+    return err;
+}
+
+/* Opens the file behind a mapping. map_files works for binaries in other
+ * mount namespaces and for deleted ones; the path is the fallback. */
+static int open_mapped_file(pid_t pid, const struct vma *v)
+{
+    char buf[4096 + 64];
+    int fd;
+
+    snprintf(buf, sizeof(buf), "/proc/%d/map_files/%llx-%llx", (int)pid,
+             (unsigned long long)v->start, (unsigned long long)v->end);
+    fd = open(buf, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+        return fd;
+    snprintf(buf, sizeof(buf), "/proc/%d/root%s", (int)pid, v->path);
+    fd = open(buf, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+        return fd;
+    return open(v->path, O_RDONLY | O_CLOEXEC);
+}
+
+static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, uint32_t *id)
+{
+    struct bin_key key = {v->dev_major, v->dev_minor, v->inode};
+    struct elfsyms *syms = NULL;
+    uint64_t val;
+    int fd, err;
+
+    *id = 0;
+    if (strcmp(v->path, "[vdso]") == 0)
+        return vdso_binary(s, id);
+    if (!v->inode || v->path[0] != '/')
+        return 0; /* anonymous: JIT code, [vsyscall], ... */
+    if (htab_get(&s->bin_index, &key, sizeof(key), &val)) {
+        *id = (uint32_t)val;
+        return 0;
+    }
+    fd = open_mapped_file(pid, v);
+    if (fd >= 0) {
+        elfsyms_load_fd(fd, &syms); /* an unreadable file still gets an id */
+        close(fd);
+    }
+    if ((err = add_binary(s, v->path, syms, id))) {
+        elfsyms_free(syms);
+        return err;
+    }
+    return htab_put(&s->bin_index, &key, sizeof(key), *id);
+}
+
+static int read_process(struct symbolizer *s, pid_t pid, struct process *p)
+{
+    struct vma *vmas;
+    size_t n;
+    int err = procmaps_read(pid, &vmas, &n);
+
+    p->read_ns = now_ns();
+    if (err) {
+        if (err == -ESRCH)
+            p->gone = true;
+        return err;
+    }
+    process_clear(p);
+    p->vmas = vmas;
+    p->nvmas = n;
+    p->binary_ids = calloc(n ? n : 1, sizeof(*p->binary_ids));
+    if (!p->binary_ids)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if ((err = binary_for_vma(s, pid, &vmas[i], &p->binary_ids[i])))
+            return err;
+    }
+    return 0;
+}
+
+static struct process *find_process(struct symbolizer *s, pid_t pid)
+{
+    uint32_t key = (uint32_t)pid;
+    uint64_t idx;
+
+    return htab_get(&s->proc_index, &key, sizeof(key), &idx) ? &s->procs[idx] : NULL;
+}
+
+int symbolizer_add_process(struct symbolizer *s, pid_t pid)
+{
+    struct process *p = find_process(s, pid);
+    uint32_t key = (uint32_t)pid;
+    int err;
+
+    if (!p) {
+        struct process *np = realloc(s->procs, (s->nprocs + 1) * sizeof(*np));
+
+        if (!np)
+            return -ENOMEM;
+        s->procs = np;
+        if ((err = htab_put(&s->proc_index, &key, sizeof(key), s->nprocs)))
+            return err;
+        p = &s->procs[s->nprocs++];
+        memset(p, 0, sizeof(*p));
+    }
+    /* Seen again (after an exec): the address space is new. */
+    p->gone = false;
+    err = read_process(s, pid, p);
+    if (err == -ESRCH)
+        s->stats.maps_failed++;
+    else if (!err)
+        s->stats.processes++;
+    return err;
+}
+
+int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_return,
+                    struct sym_frame *out)
+{
+    struct process *p = find_process(s, pid);
+    uint64_t lookup = is_return && addr ? addr - 1 : addr, vaddr, lvaddr;
+    const struct vma *v = NULL;
+    const struct binary *b;
+    uint32_t bid;
+
+    memset(out, 0, sizeof(*out));
+    out->module = "";
+    out->build_id = "";
+    out->addr = addr;
+    if (!p) {
+        if (symbolizer_add_process(s, pid) == -ENOMEM)
+            return -ENOMEM;
+        p = find_process(s, pid);
+    }
+    if (!p)
+        return 0;
+    v = procmaps_find(p->vmas, p->nvmas, addr);
+    if (!v && !p->gone && now_ns() - p->read_ns > MAPS_REFRESH_NS) {
+        if (read_process(s, pid, p) == -ENOMEM) /* dlopen'ed since the snapshot */
+            return -ENOMEM;
+        v = procmaps_find(p->vmas, p->nvmas, addr);
+    }
+    if (!v)
+        return 0;
+    bid = p->binary_ids[v - p->vmas];
+    if (!bid) {
+        out->module = v->path;
+        return 0;
+    }
+    b = &s->bins[bid - 1];
+    out->binary_id = bid;
+    out->module = b->path;
+    if (!b->syms)
+        return 0;
+    out->build_id = elfsyms_build_id(b->syms);
+    if (elfsyms_file_to_vaddr(b->syms, addr - v->start + v->offset, &vaddr))
+        return 0;
+    out->addr = vaddr;
+    lvaddr = vaddr - (addr - lookup);
+    out->name = elfsyms_lookup(b->syms, lvaddr, NULL);
+    return 0;
+}
+
+int symbolizer_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *out)
+{
+    const char *module = "";
+
+    memset(out, 0, sizeof(*out));
+    out->module = "";
+    out->build_id = "";
+    out->addr = addr;
+    out->kernel = true;
+    if (!s->kernel_loaded) {
+        int err = kallsyms_load(&s->kernel);
+
+        if (err == -ENOMEM)
+            return err;
+        s->kernel_loaded = true;
+        s->stats.kernel_missing = err != 0;
+        s->stats.kernel_restricted = !err && kallsyms_restricted(s->kernel);
+    }
+    if (s->kernel)
+        out->name = kallsyms_lookup(s->kernel, addr, &module, NULL);
+    out->module = module;
+    return 0;
+}
+
+void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *out)
+{
+    *out = s->stats;
+}

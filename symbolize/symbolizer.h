@@ -1,0 +1,53 @@
+/*
+ * symbolizer: turns sampled addresses into frames. It owns a snapshot of
+ * each process's executable mappings (taken when the process is first seen,
+ * so names survive its exit), a cache of parsed binaries keyed by device and
+ * inode (the same library in 50 processes is read once), the vDSO and the
+ * kernel's symbols.
+ */
+#ifndef PODFLAME_SYMBOLIZER_H
+#define PODFLAME_SYMBOLIZER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct symbolizer;
+
+struct sym_frame {
+    const char *name;     /* function, or NULL when it cannot be named */
+    const char *module;   /* binary path or kernel module; "" when none */
+    const char *build_id; /* hex, "" when unknown */
+    uint64_t addr;        /* ELF virtual address (user) or kernel address */
+    uint32_t binary_id;   /* > 0: stable id of the binary; 0: none */
+    bool kernel;
+};
+
+struct symbolizer_stats {
+    uint64_t processes;     /* maps snapshots taken */
+    uint64_t maps_failed;   /* processes gone before their maps were read */
+    uint64_t binaries;      /* distinct binaries opened */
+    uint64_t binaries_bad;  /* binaries that could not be opened or parsed */
+    bool kernel_restricted; /* kallsyms hid its addresses */
+    bool kernel_missing;    /* /proc/kallsyms could not be read */
+};
+
+int symbolizer_new(struct symbolizer **out);
+void symbolizer_free(struct symbolizer *s);
+
+/* Snapshots the maps of pid and opens its binaries. Call it as soon as a
+ * process is seen. Returns 0, -ESRCH when it already exited, or -errno. */
+int symbolizer_add_process(struct symbolizer *s, pid_t pid);
+
+/* Names a user address of pid. is_return: addr is a return address (every
+ * frame but the leaf), so the call instruction before it is looked up.
+ * Always fills *out (name NULL when unknown); returns 0 or -ENOMEM. */
+int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_return,
+                    struct sym_frame *out);
+
+/* Names a kernel address; fills *out like symbolizer_user. */
+int symbolizer_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *out);
+
+void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *out);
+
+#endif
