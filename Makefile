@@ -28,7 +28,7 @@ LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_TESTS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 WORKLOADS      := $(BUILD)/tests/cpuwork
 SYMFIX         := $(BUILD)/tests/symtarget-pie $(BUILD)/tests/symtarget-nopie \
-                  $(BUILD)/tests/libsymtarget.so
+                  $(BUILD)/tests/libsymtarget.so $(BUILD)/tests/symtarget-stripped
 
 .PHONY: all demo deps test unit integration bench lint format clean
 .DELETE_ON_ERROR:
@@ -73,6 +73,8 @@ $(BUILD)/tests/symtarget-pie: tests/workloads/symtarget.c
 $(BUILD)/tests/symtarget-nopie: tests/workloads/symtarget.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O1 -g -fno-PIE -no-pie $< -o $@
+$(BUILD)/tests/symtarget-stripped: $(BUILD)/tests/symtarget-pie
+	objcopy --strip-all $< $@
 $(BUILD)/tests/libsymtarget.so: tests/workloads/symtarget.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O1 -g -fPIC -shared -DSYMTARGET_LIB $< -o $@

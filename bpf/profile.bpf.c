@@ -182,8 +182,12 @@ int profile_sample(struct bpf_perf_event_data *ctx)
         return 0;
     if (tgid == self_tgid)
         return 0;
-    if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid))
-        return 0;
+    if (filter_pids) {
+        __u8 *state = bpf_map_lookup_elem(&pid_filter, &tgid);
+
+        if (!state || *state != PF_FILTER_ACTIVE)
+            return 0;
+    }
     if (filter_cgroups && !in_cgroup_set())
         return 0;
 
@@ -209,8 +213,12 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
     __u32 tgid = BPF_CORE_READ(p, tgid);
+    __u8 *state;
 
     bpf_map_delete_elem(&seen_tgids, &tgid);
+    state = bpf_map_lookup_elem(&pid_filter, &tgid);
+    if (state && *state == PF_FILTER_AWAIT_EXEC)
+        *state = PF_FILTER_ACTIVE;
     return 0;
 }
 
@@ -221,12 +229,13 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
     __u32 ptgid = BPF_CORE_READ(parent, tgid);
     __u32 ctgid = BPF_CORE_READ(child, tgid);
-    __u8 one = 1;
+    __u8 active = PF_FILTER_ACTIVE, *state;
 
     if (!follow_forks || !filter_pids || ctgid == ptgid)
         return 0;
-    if (bpf_map_lookup_elem(&pid_filter, &ptgid))
-        bpf_map_update_elem(&pid_filter, &ctgid, &one, BPF_ANY);
+    state = bpf_map_lookup_elem(&pid_filter, &ptgid);
+    if (state && *state == PF_FILTER_ACTIVE)
+        bpf_map_update_elem(&pid_filter, &ctgid, &active, BPF_ANY);
     return 0;
 }
 

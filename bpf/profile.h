@@ -38,6 +38,11 @@ enum pf_stat {
     PF_STAT__MAX,
 };
 
+/* pid_filter values: sample the process now, or only once it has exec'd
+ * (record -- COMMAND: the forked child is still podflame until then). */
+#define PF_FILTER_ACTIVE     1
+#define PF_FILTER_AWAIT_EXEC 2
+
 /* Ring-buffer record: the first sample of a process was just taken, so
  * userspace should snapshot its memory maps before it can exit. */
 struct pf_proc_event {

@@ -433,7 +433,7 @@ int cmd_record(int argc, char **argv)
             child = 0;
             goto out;
         }
-        if ((rc = sampler_add_pid(s, child))) {
+        if ((rc = sampler_add_pid_at_exec(s, child))) {
             fprintf(stderr, "podflame record: cannot filter the command: %s\n", strerror(-rc));
             goto out;
         }

@@ -157,15 +157,24 @@ int sampler_poll_processes(struct sampler *s, int timeout_ms, sampler_proc_fn fn
     return ret < 0 && ret != -EINTR ? ret : 0;
 }
 
-int sampler_add_pid(struct sampler *s, pid_t pid)
+static int add_pid(struct sampler *s, pid_t pid, uint8_t state)
 {
     uint32_t key = (uint32_t)pid;
-    uint8_t one = 1;
 
-    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.pid_filter), &key, &one, BPF_ANY))
+    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.pid_filter), &key, &state, BPF_ANY))
         return -errno;
     s->skel->bss->filter_pids = 1;
     return 0;
+}
+
+int sampler_add_pid(struct sampler *s, pid_t pid)
+{
+    return add_pid(s, pid, PF_FILTER_ACTIVE);
+}
+
+int sampler_add_pid_at_exec(struct sampler *s, pid_t pid)
+{
+    return add_pid(s, pid, PF_FILTER_AWAIT_EXEC);
 }
 
 int sampler_add_cgroup(struct sampler *s, uint64_t cgroup_id)

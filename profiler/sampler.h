@@ -42,6 +42,8 @@ typedef void (*sampler_proc_fn)(void *ctx, pid_t tgid);
  * writes a one-line explanation to err. Filters are added before start. */
 int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *err, size_t errlen);
 int sampler_add_pid(struct sampler *s, pid_t pid);
+/* Like sampler_add_pid, but samples start only once pid calls execve. */
+int sampler_add_pid_at_exec(struct sampler *s, pid_t pid);
 int sampler_add_cgroup(struct sampler *s, uint64_t cgroup_id);
 /* Opens and attaches the perf events: sampling begins. */
 int sampler_start(struct sampler *s, char *err, size_t errlen);

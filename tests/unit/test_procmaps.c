@@ -1,0 +1,167 @@
+/* Unit tests: symbolize/procmaps.c and profiler/cgroups.c's mount finder. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "../../profiler/cgroups.h"
+#include "../../symbolize/procmaps.h"
+
+static void test_parse_file_mapping(void **state)
+{
+    struct vma v;
+
+    (void)state;
+    assert_int_equal(procmaps_parse_line("7f1c2a400000-7f1c2a5d5000 r-xp 00028000 fd:01 1835099"
+                                         "                    /usr/lib/x86_64-linux-gnu/libc.so.6\n",
+                                         &v),
+                     0);
+    assert_int_equal(v.start, 0x7f1c2a400000ULL);
+    assert_int_equal(v.end, 0x7f1c2a5d5000ULL);
+    assert_int_equal(v.offset, 0x28000);
+    assert_int_equal(v.dev_major, 0xfd);
+    assert_int_equal(v.dev_minor, 1);
+    assert_int_equal(v.inode, 1835099);
+    assert_string_equal(v.perms, "r-xp");
+    assert_string_equal(v.path, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+    assert_false(v.deleted);
+    free(v.path);
+}
+
+static void test_parse_special_paths(void **state)
+{
+    struct vma v;
+
+    (void)state;
+    assert_int_equal(procmaps_parse_line("7ffd1000-7ffd3000 r-xp 00000000 00:00 0  [vdso]", &v), 0);
+    assert_string_equal(v.path, "[vdso]");
+    free(v.path);
+    assert_int_equal(procmaps_parse_line("1000-2000 rw-p 00000000 00:00 0", &v), 0);
+    assert_string_equal(v.path, "");
+    free(v.path);
+    assert_int_equal(
+        procmaps_parse_line("1000-2000 r-xp 00001000 08:02 77 /opt/my app/bin x (deleted)\n", &v),
+        0);
+    assert_string_equal(v.path, "/opt/my app/bin x");
+    assert_true(v.deleted);
+    free(v.path);
+}
+
+static void test_parse_malformed(void **state)
+{
+    struct vma v;
+
+    (void)state;
+    assert_int_equal(procmaps_parse_line("", &v), -EINVAL);
+    assert_int_equal(procmaps_parse_line("garbage", &v), -EINVAL);
+    assert_int_equal(procmaps_parse_line("2000-1000 r-xp 0 08:02 77 /x", &v), -EINVAL);
+    assert_int_equal(procmaps_parse_line("1000-2000 r-xp zz 08:02 77 /x", &v), -EINVAL);
+    assert_int_equal(procmaps_parse_line("1000-2000 r-x 0 08:02 77 /x", &v), -EINVAL);
+}
+
+static void test_read_stream_keeps_exec_only(void **state)
+{
+    const char *text = "400000-401000 r--p 00000000 08:01 5 /bin/x\n"
+                       "401000-402000 r-xp 00001000 08:01 5 /bin/x\n"
+                       "7f0000-7f1000 r-xp 00000000 00:00 0 [vdso]\n";
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    struct vma *v;
+    size_t n, bad = 0;
+
+    (void)state;
+    assert_int_equal(procmaps_read_stream(f, &v, &n, &bad), 0);
+    fclose(f);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].start, 0x401000);
+    assert_ptr_equal(procmaps_find(v, n, 0x401fff), &v[0]);
+    assert_null(procmaps_find(v, n, 0x402000));
+    assert_ptr_equal(procmaps_find(v, n, 0x7f0000), &v[1]);
+    assert_null(procmaps_find(v, n, 0x3fffff));
+    procmaps_free(v, n);
+
+    text = "401000-402000 r-xp 00001000 08:01 5 /bin/x\nthis is not maps\n";
+    f = fmemopen((void *)text, strlen(text), "r");
+    assert_int_equal(procmaps_read_stream(f, &v, &n, &bad), -EINVAL);
+    assert_int_equal(bad, 2);
+    fclose(f);
+}
+
+static void test_read_self(void **state)
+{
+    struct vma *v;
+    size_t n;
+    const struct vma *m;
+
+    (void)state;
+    assert_int_equal(procmaps_read(getpid(), &v, &n), 0);
+    m = procmaps_find(v, n, (uint64_t)(uintptr_t)&test_read_self);
+    assert_non_null(m);
+    assert_true(strstr(m->path, "test_procmaps") != NULL);
+    procmaps_free(v, n);
+    assert_int_equal(procmaps_read(0x7ffffff0, &v, &n), -ESRCH);
+}
+
+static void test_cgroup2_mount_hybrid_and_pure(void **state)
+{
+    const char *hybrid =
+        "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+        "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
+        "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw\n";
+    const char *pure = "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw\n";
+    const char *none = "22 1 0:5 / /proc rw - proc proc rw\n";
+    char buf[256];
+    FILE *f;
+
+    (void)state;
+    f = fmemopen((void *)hybrid, strlen(hybrid), "r");
+    assert_int_equal(cgroups_find_mount(f, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "/sys/fs/cgroup/unified");
+    fclose(f);
+    f = fmemopen((void *)pure, strlen(pure), "r");
+    assert_int_equal(cgroups_find_mount(f, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "/sys/fs/cgroup");
+    fclose(f);
+    f = fmemopen((void *)none, strlen(none), "r");
+    assert_int_equal(cgroups_find_mount(f, buf, sizeof(buf)), -ENOENT);
+    fclose(f);
+}
+
+static void test_cgroup_root_id_and_path(void **state)
+{
+    struct cgroups *cg;
+    uint64_t id;
+
+    (void)state;
+    if (cgroups_open(&cg)) {
+        /* a machine without cgroup2 is a failure of this test's premise */
+        fail_msg("no cgroup2 mount on this machine");
+    }
+    assert_int_equal(cgroups_id(cg, "/", &id), 0);
+    assert_string_equal(cgroups_path(cg, id), "/");
+    assert_int_equal(cgroups_id(cg, cgroups_mount(cg), &id), 0);
+    assert_int_equal(cgroups_id(cg, "no/such/cgroup", &id), -ENOENT);
+    assert_int_equal(cgroups_id(cg, "/proc/self", &id), -ENOENT);
+    assert_null(cgroups_path(cg, 0xfffffffffffULL));
+    cgroups_close(cg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_file_mapping),
+        cmocka_unit_test(test_parse_special_paths),
+        cmocka_unit_test(test_parse_malformed),
+        cmocka_unit_test(test_read_stream_keeps_exec_only),
+        cmocka_unit_test(test_read_self),
+        cmocka_unit_test(test_cgroup2_mount_hybrid_and_pure),
+        cmocka_unit_test(test_cgroup_root_id_and_path),
+    };
+
+    return cmocka_run_group_tests_name("procmaps", tests, NULL, NULL);
+}

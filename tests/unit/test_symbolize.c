@@ -1,0 +1,287 @@
+/*
+ * Unit tests: symbolize/elfsyms.c, symbolize/symbolizer.c, symbolize/kallsyms.c.
+ * ELF lookups are checked against real runtime addresses: the fixture
+ * programs print where their functions were loaded, and the symbolizer must
+ * map those back through /proc/PID/maps and the ELF file to the names.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "../../symbolize/elfsyms.h"
+#include "../../symbolize/kallsyms.h"
+#include "../../symbolize/procmaps.h"
+#include "../../symbolize/symbolizer.h"
+
+static const char *fixture(const char *name)
+{
+    static char buf[4096];
+    const char *dir = getenv("PODFLAME_TEST_DIR");
+
+    snprintf(buf, sizeof(buf), "%s/%s", dir ? dir : "build/tests", name);
+    return buf;
+}
+
+struct child {
+    pid_t pid;
+    int in_fd; /* write a line to let it exit */
+    uint64_t alpha, beta;
+};
+
+static void start_fixture(const char *name, struct child *c)
+{
+    int to[2], from[2];
+    char buf[256];
+    FILE *f;
+
+    assert_int_equal(pipe(to), 0);
+    assert_int_equal(pipe(from), 0);
+    c->pid = fork();
+    assert_true(c->pid >= 0);
+    if (c->pid == 0) {
+        dup2(to[0], 0);
+        dup2(from[1], 1);
+        close(to[1]);
+        close(from[0]);
+        execl(name, name, (char *)NULL);
+        _exit(127);
+    }
+    close(to[0]);
+    close(from[1]);
+    c->in_fd = to[1];
+    f = fdopen(from[0], "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    assert_int_equal(sscanf(buf, "symtarget_alpha %" SCNx64, &c->alpha), 1);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    assert_int_equal(sscanf(buf, "symtarget_beta %" SCNx64, &c->beta), 1);
+    fclose(f);
+}
+
+static void stop_fixture(struct child *c)
+{
+    int status;
+
+    assert_int_equal(write(c->in_fd, "\n", 1), 1);
+    close(c->in_fd);
+    assert_int_equal(waitpid(c->pid, &status, 0), c->pid);
+}
+
+static void check_program(const char *name, bool pie)
+{
+    struct symbolizer *s;
+    struct sym_frame f;
+    struct child c;
+
+    start_fixture(fixture(name), &c);
+    assert_int_equal(symbolizer_new(&s), 0);
+    assert_int_equal(symbolizer_add_process(s, c.pid), 0);
+
+    assert_int_equal(symbolizer_user(s, c.pid, c.alpha, false, &f), 0);
+    assert_non_null(f.name);
+    assert_string_equal(f.name, "symtarget_alpha");
+    assert_true(strstr(f.module, name) != NULL);
+    assert_int_not_equal(f.binary_id, 0);
+    assert_true(strlen(f.build_id) >= 16); /* Debian's gcc links --build-id */
+    if (pie) /* ELF address, not the randomized runtime one */
+        assert_true(f.addr < 0x100000 && f.addr != c.alpha);
+    else
+        assert_int_equal(f.addr, c.alpha);
+
+    assert_int_equal(symbolizer_user(s, c.pid, c.beta + 2, false, &f), 0);
+    assert_string_equal(f.name, "symtarget_beta");
+    /* a return address at a function's first byte belongs to the caller
+     * before it: the call was the previous function's last instruction */
+    assert_int_equal(symbolizer_user(s, c.pid, c.beta, true, &f), 0);
+    assert_true(f.name == NULL || strcmp(f.name, "symtarget_beta") != 0);
+
+    /* the process exits: the snapshot still names its frames */
+    stop_fixture(&c);
+    assert_int_equal(symbolizer_user(s, c.pid, c.alpha + 1, false, &f), 0);
+    assert_non_null(f.name);
+    assert_string_equal(f.name, "symtarget_alpha");
+    /* an address in no mapping is unknown, not an error */
+    assert_int_equal(symbolizer_user(s, c.pid, 8, false, &f), 0);
+    assert_null(f.name);
+    assert_string_equal(f.module, "");
+    symbolizer_free(s);
+}
+
+static void test_pie_program(void **state)
+{
+    (void)state;
+    check_program("symtarget-pie", true);
+}
+
+static void test_nonpie_program(void **state)
+{
+    (void)state;
+    check_program("symtarget-nopie", false);
+}
+
+static void test_shared_library(void **state)
+{
+    void *h = dlopen(fixture("libsymtarget.so"), RTLD_NOW);
+    struct symbolizer *s;
+    struct sym_frame f;
+    void *beta;
+
+    (void)state;
+    assert_non_null(h);
+    beta = dlsym(h, "symtarget_beta");
+    assert_non_null(beta);
+    assert_int_equal(symbolizer_new(&s), 0);
+    /* no snapshot yet: the first lookup takes one */
+    assert_int_equal(symbolizer_user(s, getpid(), (uint64_t)(uintptr_t)beta + 1, false, &f), 0);
+    assert_non_null(f.name);
+    assert_string_equal(f.name, "symtarget_beta");
+    assert_true(strstr(f.module, "libsymtarget.so") != NULL);
+    symbolizer_free(s);
+    dlclose(h);
+}
+
+static void test_stripped_binary_falls_back(void **state)
+{
+    struct symbolizer *s;
+    struct sym_frame f;
+    struct child c;
+
+    (void)state;
+    start_fixture(fixture("symtarget-stripped"), &c);
+    assert_int_equal(symbolizer_new(&s), 0);
+    assert_int_equal(symbolizer_user(s, c.pid, c.alpha, false, &f), 0);
+    /* no .symtab and the function is not exported: named by module only */
+    assert_null(f.name);
+    assert_true(strstr(f.module, "symtarget-stripped") != NULL);
+    assert_int_not_equal(f.binary_id, 0);
+    stop_fixture(&c);
+    symbolizer_free(s);
+}
+
+static void test_vdso(void **state)
+{
+    uint64_t base = getauxval(AT_SYSINFO_EHDR);
+    struct symbolizer *s;
+    struct sym_frame f;
+    bool named = false;
+
+    (void)state;
+    assert_true(base != 0);
+    assert_int_equal(symbolizer_new(&s), 0);
+    for (uint64_t a = base; a < base + 0x2000 && !named; a += 16) {
+        assert_int_equal(symbolizer_user(s, getpid(), a, false, &f), 0);
+        assert_string_equal(f.module, "[vdso]");
+        named = f.name != NULL;
+    }
+    assert_true(named);
+    symbolizer_free(s);
+}
+
+static void test_not_elf(void **state)
+{
+    struct elfsyms *es = NULL;
+    int fd = open("/proc/self/status", O_RDONLY);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(elfsyms_load_fd(fd, &es), -ENOEXEC);
+    assert_null(es);
+    close(fd);
+    assert_int_equal(elfsyms_load_mem("\177ELF garbage", 12, &es), -ENOEXEC);
+}
+
+static void test_kallsyms_text(void **state)
+{
+    const char *text = "ffffffff81000000 T _stext\n"
+                       "ffffffff81000100 t helper\n"
+                       "ffffffff81000200 D some_data\n"
+                       "ffffffff81000300 T schedule\n"
+                       "not a line\n"
+                       "ffffffffc0100000 t nf_hook\t[nf_tables]\n"
+                       "ffffffffc0100100 t nf_other\t[nf_tables]\n";
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    struct kallsyms *ks;
+    const char *mod;
+    uint64_t start;
+    size_t bad;
+
+    (void)state;
+    assert_int_equal(kallsyms_parse(f, &ks, &bad), 0);
+    fclose(f);
+    assert_int_equal(bad, 1);
+    assert_int_equal(kallsyms_count(ks), 5); /* data symbol skipped */
+    assert_false(kallsyms_restricted(ks));
+    assert_string_equal(kallsyms_lookup(ks, 0xffffffff81000150, &mod, &start), "helper");
+    assert_string_equal(mod, "");
+    assert_int_equal(start, 0xffffffff81000100ULL);
+    /* data symbols are not functions: the text symbol before them wins */
+    assert_string_equal(kallsyms_lookup(ks, 0xffffffff81000250, &mod, NULL), "helper");
+    assert_string_equal(kallsyms_lookup(ks, 0xffffffffc0100180, &mod, NULL), "nf_other");
+    assert_string_equal(mod, "nf_tables");
+    assert_null(kallsyms_lookup(ks, 0x1000, &mod, NULL));
+    kallsyms_free(ks);
+}
+
+static void test_kallsyms_restricted(void **state)
+{
+    const char *text = "0000000000000000 T _stext\n0000000000000000 T schedule\n";
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    struct kallsyms *ks;
+
+    (void)state;
+    assert_int_equal(kallsyms_parse(f, &ks, NULL), 0);
+    fclose(f);
+    assert_true(kallsyms_restricted(ks));
+    assert_null(kallsyms_lookup(ks, 0xffffffff81000000, NULL, NULL));
+    kallsyms_free(ks);
+}
+
+static void test_kallsyms_real(void **state)
+{
+    FILE *f = fopen("/proc/kallsyms", "r");
+    struct kallsyms *ks;
+    unsigned long long addr = 0;
+    char line[512], type, name[256];
+
+    (void)state;
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "%llx %c %255s", &addr, &type, name) == 3 && !strcmp(name, "schedule"))
+            break;
+    }
+    fclose(f);
+    assert_int_not_equal(addr, 0); /* tests run as root */
+    assert_int_equal(kallsyms_load(&ks), 0);
+    assert_true(kallsyms_count(ks) > 10000);
+    assert_string_equal(kallsyms_lookup(ks, addr + 4, NULL, NULL), "schedule");
+    kallsyms_free(ks);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pie_program),
+        cmocka_unit_test(test_nonpie_program),
+        cmocka_unit_test(test_shared_library),
+        cmocka_unit_test(test_stripped_binary_falls_back),
+        cmocka_unit_test(test_vdso),
+        cmocka_unit_test(test_not_elf),
+        cmocka_unit_test(test_kallsyms_text),
+        cmocka_unit_test(test_kallsyms_restricted),
+        cmocka_unit_test(test_kallsyms_real),
+    };
+
+    return cmocka_run_group_tests_name("symbolize", tests, NULL, NULL);
+}

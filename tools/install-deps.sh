@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency of podflame from
+# Debian's packages. Idempotent: installs only what is missing.
+set -euo pipefail
+
+pkgs=(
+    # build
+    make gcc clang llvm bpftool libbpf-dev libelf-dev libdw-dev libunwind-dev zlib1g-dev
+    pkg-config
+    # tests and linters
+    libcmocka-dev valgrind cppcheck clang-format clang-tidy procps util-linux
+    # benchmarks: the tools podflame is measured against
+    linux-perf bpftrace
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#pkgs[@]} packages present"
+    exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
