@@ -30,6 +30,11 @@ WORKLOADS      := $(BUILD)/tests/cpuwork
 SYMFIX         := $(BUILD)/tests/symtarget-pie $(BUILD)/tests/symtarget-nopie \
                   $(BUILD)/tests/libsymtarget.so $(BUILD)/tests/symtarget-stripped
 
+TIDY_CHECKS := -checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,\
+  -bugprone-reserved-identifier,-bugprone-narrowing-conversions,clang-analyzer-*,\
+  -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,\
+  -clang-analyzer-security.insecureAPI.strcpy,performance-*' --header-filter='^$$'
+
 .PHONY: all demo deps test unit integration bench lint format clean
 .DELETE_ON_ERROR:
 
@@ -85,12 +90,14 @@ unit: $(UNIT_TESTS) $(SYMFIX)
 integration: $(BUILD)/podflame $(WORKLOADS)
 	tests/integration/run.sh $(BUILD)
 
-# Tests run on the sanitized build; results are summed by tests/run-all.sh.
+# Tests run on the sanitized build, and the readers' unit tests once more
+# under valgrind on the plain build; tests/run-all.sh sums the results.
 test:
 	$(MAKE) BUILD=build/asan SANITIZE=1 OPT=-O1 $(addprefix build/asan/tests/,$(notdir $(UNIT_TESTS))) \
 		build/asan/podflame build/asan/tests/cpuwork \
 		$(patsubst $(BUILD)/%,build/asan/%,$(SYMFIX))
-	tests/run-all.sh build/asan
+	$(MAKE) BUILD=build $(UNIT_TESTS) $(SYMFIX)
+	tests/run-all.sh build/asan build
 
 deps:
 	tools/install-deps.sh
@@ -102,12 +109,15 @@ demo: deps
 	@sort -k2 -n -r -t' ' demo.folded | awk '{print $$NF, substr($$0, 1, 150)}' | head -5
 
 bench: all $(WORKLOADS)
-	tools/bench/overhead.sh $(BUILD)
+	tools/bench/overhead.py $(BUILD)
 
-lint:
+lint: $(BUILD)/profile.skel.h
 	clang-format --dry-run --Werror bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] tests/unit/*.c tests/workloads/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr -I formats -I symbolize -I profiler formats symbolize profiler
+	@out=$$(clang-tidy --quiet $(TIDY_CHECKS) formats/*.c symbolize/*.c profiler/*.c \
+		-- -std=gnu11 -D_GNU_SOURCE -I$(BUILD) 2>/dev/null | grep -A2 '^[^ ]*\.c:[0-9]*:[0-9]*: warning:'); \
+		if [ -n "$$out" ]; then echo "$$out"; exit 1; else echo "clang-tidy: clean"; fi
 
 format:
 	clang-format -i bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] tests/unit/*.c tests/workloads/*.c

@@ -135,8 +135,8 @@ static __always_inline bool take_stack(struct bpf_perf_event_data *ctx, void *st
     return false;
 }
 
-static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *counts,
-                                        void *stacks, struct pf_key *key)
+static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *counts, void *stacks,
+                                        struct pf_key *key)
 {
     __u64 one = 1, *val;
     long err;
@@ -145,14 +145,17 @@ static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *c
         key->kern_stack_id = PF_NO_STACK;
     else if (!take_stack(ctx, stacks, 0, &key->kern_stack_id, PF_STAT_LOST_KSTACK_COLL))
         return 0;
-    if (!take_stack(ctx, stacks, BPF_F_USER_STACK, &key->user_stack_id,
-                    PF_STAT_LOST_USTACK_COLL))
+    if (!take_stack(ctx, stacks, BPF_F_USER_STACK, &key->user_stack_id, PF_STAT_LOST_USTACK_COLL))
         return 0;
 
     val = bpf_map_lookup_elem(counts, key);
     if (val) {
         __sync_fetch_and_add(val, 1);
     } else {
+        /* A process's first sample always makes a new key, so the check for
+         * new processes only needs to run here, off the common path. */
+        if (key->tgid)
+            announce_process(key->tgid);
         err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
         if (err == -EEXIST) { /* raced with another CPU inserting it */
             val = bpf_map_lookup_elem(counts, key);
@@ -166,7 +169,6 @@ static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *c
             return 0;
         }
     }
-    stat_inc(PF_STAT_SAMPLES);
     return 0;
 }
 
@@ -197,9 +199,6 @@ int profile_sample(struct bpf_perf_event_data *ctx)
     bpf_get_current_comm(key.comm, sizeof(key.comm));
     task = (struct task_struct *)bpf_get_current_task();
     BPF_CORE_READ_STR_INTO(&key.proc_comm, task, group_leader, comm);
-
-    if (tgid)
-        announce_process(tgid);
 
     if (active_slot)
         return count_sample(ctx, &counts1, &stacks1, &key);

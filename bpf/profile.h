@@ -26,15 +26,14 @@ struct pf_key {
     char proc_comm[PF_COMM_LEN]; /* the thread group leader's name */
 };
 
-/* Per-CPU counters (array index). Everything not counted in SAMPLES is a
- * sample the kernel saw and could not keep, and says why. */
+/* Per-CPU counters (array index) of samples the kernel saw and could not
+ * keep, by cause. Kept samples are the sum of the drained counts. */
 enum pf_stat {
-    PF_STAT_SAMPLES = 0,        /* samples counted into a key */
-    PF_STAT_LOST_COUNTS_FULL,   /* the count map had no room for a new key */
-    PF_STAT_LOST_USTACK_COLL,   /* user stack hash collided in the stack map */
-    PF_STAT_LOST_KSTACK_COLL,   /* kernel stack hash collided in the stack map */
-    PF_STAT_LOST_STACK_ERR,     /* bpf_get_stackid failed otherwise (-ENOMEM...) */
-    PF_STAT_LOST_PROC_EVENTS,   /* new-process ring buffer was full */
+    PF_STAT_LOST_COUNTS_FULL = 0, /* the count map had no room for a new key */
+    PF_STAT_LOST_USTACK_COLL,     /* user stack hash collided in the stack map */
+    PF_STAT_LOST_KSTACK_COLL,     /* kernel stack hash collided in the stack map */
+    PF_STAT_LOST_STACK_ERR,       /* bpf_get_stackid failed otherwise (-ENOMEM...) */
+    PF_STAT_LOST_PROC_EVENTS,     /* new-process ring buffer was full */
     PF_STAT__MAX,
 };
 

@@ -96,9 +96,8 @@ static int add_roots(const struct pf_profile *p, const struct pf_sample *s,
 
 static int add_frames(const struct pf_profile *p, const struct pf_sample *s, struct buf *b)
 {
-    static const char *kind_suffix[] = {[PF_FRAME_USER] = NULL,
-                                        [PF_FRAME_KERNEL] = "_[k]",
-                                        [PF_FRAME_JIT] = "_[j]"};
+    static const char *kind_suffix[] = {
+        [PF_FRAME_USER] = NULL, [PF_FRAME_KERNEL] = "_[k]", [PF_FRAME_JIT] = "_[j]"};
     int err;
 
     for (size_t i = s->nlocations; i-- > 0;) {
@@ -114,7 +113,8 @@ static int add_frames(const struct pf_profile *p, const struct pf_sample *s, str
         for (size_t j = loc->nlines; j-- > 0;) {
             const struct pf_function *fn = pf_profile_func(p, loc->lines[j].function_id);
             const char *name = fn ? pf_profile_str(p, fn->name) : "";
-            const char *suffix = j + 1 < loc->nlines ? "_[i]" : kind_suffix[pf_location_kind(p, loc)];
+            const char *suffix =
+                j + 1 < loc->nlines ? "_[i]" : kind_suffix[pf_location_kind(p, loc)];
 
             if ((err = buf_add_frame(b, *name ? name : "[unknown]", suffix)))
                 return err;
@@ -221,8 +221,8 @@ static int grow_array(void **arr, size_t *cap, size_t need, size_t sz)
 
 static int64_t kind_mapping(struct reader *r, enum pf_frame_kind kind)
 {
-    static const char *names[] = {[PF_FRAME_KERNEL] = PF_KERNEL_MAPPING,
-                                  [PF_FRAME_JIT] = PF_JIT_MAPPING};
+    static const char *names[] = {
+        [PF_FRAME_KERNEL] = PF_KERNEL_MAPPING, [PF_FRAME_JIT] = PF_JIT_MAPPING};
     struct pf_mapping m = {0};
     int64_t id;
 
@@ -304,7 +304,7 @@ static int finish_stack(struct reader *r)
             }
         }
         {
-            struct pf_line *lines = malloc(fl->n * sizeof(*lines));
+            struct pf_line *lines = calloc(fl->n ? fl->n : 1, sizeof(*lines));
             int64_t mid = kind_mapping(r, fl->kind), lid;
 
             if (!lines)
@@ -317,8 +317,8 @@ static int finish_stack(struct reader *r)
                 return (int)lid;
             id = (uint64_t)lid;
         }
-        if (nkey && (err = htab_get_or_put(&r->locations, key, nkey * sizeof(key[0]), &id,
-                                           &found, NULL)))
+        if (nkey &&
+            (err = htab_get_or_put(&r->locations, key, nkey * sizeof(key[0]), &id, &found, NULL)))
             return err;
         r->loc_ids[r->nlocs - 1 - i] = id;
     }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK_MIN (64 * 1024)
+#define CHUNK_MIN ((size_t)64 * 1024)
 
 struct htab_chunk {
     struct htab_chunk *next;

@@ -199,8 +199,7 @@ const struct pf_location *pf_profile_location(const struct pf_profile *p, uint64
     return id && id <= p->nlocations ? &p->locations[id - 1] : NULL;
 }
 
-const char *pf_sample_label(const struct pf_profile *p, const struct pf_sample *s,
-                            const char *key)
+const char *pf_sample_label(const struct pf_profile *p, const struct pf_sample *s, const char *key)
 {
     for (size_t i = 0; i < s->nlabels; i++) {
         if (strcmp(pf_profile_str(p, s->labels[i].key), key) == 0)

@@ -129,8 +129,7 @@ const struct pf_function *pf_profile_func(const struct pf_profile *p, uint64_t i
 const struct pf_location *pf_profile_location(const struct pf_profile *p, uint64_t id);
 
 /* The value of a sample's string label, or NULL. */
-const char *pf_sample_label(const struct pf_profile *p, const struct pf_sample *s,
-                            const char *key);
+const char *pf_sample_label(const struct pf_profile *p, const struct pf_sample *s, const char *key);
 
 /* The kind of frames a location holds (from its mapping). */
 enum pf_frame_kind pf_location_kind(const struct pf_profile *p, const struct pf_location *loc);

@@ -25,7 +25,7 @@ struct collector {
 
 /* Location cache key: what makes two frames the same place. */
 struct frame_key {
-    uint32_t kind; /* 'K' kernel, 'U' file-backed user, 'A' anonymous user */
+    uint32_t kind;  /* 'K' kernel, 'U' file-backed user, 'A' anonymous user */
     uint32_t owner; /* binary id ('U') or pid ('A') */
     uint64_t addr;
 };
@@ -177,6 +177,7 @@ static int64_t label_str(struct collector *c, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     return pf_profile_cstring(c->p, buf);

@@ -49,37 +49,37 @@ static void on_signal(int sig)
 
 static void record_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: podflame record [OPTIONS] [-- COMMAND [ARGS...]]\n"
-            "\n"
-            "Samples user and kernel stacks on every CPU and writes a profile. With no\n"
-            "filter it profiles the whole machine; with -- COMMAND it runs COMMAND and\n"
-            "profiles it (and its children) until it exits. Ctrl-C stops early and still\n"
-            "writes the output.\n"
-            "\n"
-            "options:\n"
-            "  -F, --freq HZ          samples per second per CPU (default 99; odd rates avoid\n"
-            "                         lockstep with timers)\n"
-            "  -d, --duration SECS    stop after SECS seconds (default: Ctrl-C, or COMMAND's exit)\n"
-            "  -p, --pid PID          only this process (repeatable)\n"
-            "      --cgroup PATH      only this cgroup v2 and its descendants (repeatable);\n"
-            "                         absolute, or relative to the cgroup2 mount\n"
-            "      --no-kernel        user stacks only\n"
-            "      --include-idle     keep samples of idle CPUs (the swapper task)\n"
-            "      --group-by KEY     root frames: process (comm, the default), pid\n"
-            "                         (comm-PID), thread (comm-PID/TID) or none\n"
-            "  -o, --output FILE      where to write (default podflame.folded; - = stdout)\n"
-            "      --format FMT       folded (default: from FILE's extension)\n"
-            "      --map-entries N    distinct stacks kept per second in the kernel\n"
-            "                         (default 16384); raise it if 'count map full' losses show\n"
-            "  -h, --help             this help\n"
-            "\n"
-            "examples:\n"
-            "  podflame record -F 99 -d 10 -o cpu.folded        whole machine, 10 seconds\n"
-            "  podflame record -p 1234 -o app.folded            one process until Ctrl-C\n"
-            "  podflame record -o make.folded -- make -j2       a command and its children\n"
-            "\n"
-            "Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.\n");
+    fprintf(
+        f, "usage: podflame record [OPTIONS] [-- COMMAND [ARGS...]]\n"
+           "\n"
+           "Samples user and kernel stacks on every CPU and writes a profile. With no\n"
+           "filter it profiles the whole machine; with -- COMMAND it runs COMMAND and\n"
+           "profiles it (and its children) until it exits. Ctrl-C stops early and still\n"
+           "writes the output.\n"
+           "\n"
+           "options:\n"
+           "  -F, --freq HZ          samples per second per CPU (default 99; odd rates avoid\n"
+           "                         lockstep with timers)\n"
+           "  -d, --duration SECS    stop after SECS seconds (default: Ctrl-C, or COMMAND's exit)\n"
+           "  -p, --pid PID          only this process (repeatable)\n"
+           "      --cgroup PATH      only this cgroup v2 and its descendants (repeatable);\n"
+           "                         absolute, or relative to the cgroup2 mount\n"
+           "      --no-kernel        user stacks only\n"
+           "      --include-idle     keep samples of idle CPUs (the swapper task)\n"
+           "      --group-by KEY     root frames: process (comm, the default), pid\n"
+           "                         (comm-PID), thread (comm-PID/TID) or none\n"
+           "  -o, --output FILE      where to write (default podflame.folded; - = stdout)\n"
+           "      --format FMT       folded (default: from FILE's extension)\n"
+           "      --map-entries N    distinct stacks kept per second in the kernel\n"
+           "                         (default 16384); raise it if 'count map full' losses show\n"
+           "  -h, --help             this help\n"
+           "\n"
+           "examples:\n"
+           "  podflame record -F 99 -d 10 -o cpu.folded        whole machine, 10 seconds\n"
+           "  podflame record -p 1234 -o app.folded            one process until Ctrl-C\n"
+           "  podflame record -o make.folded -- make -j2       a command and its children\n"
+           "\n"
+           "Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.\n");
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -117,8 +117,11 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
     char *end;
     int c;
 
-    *o = (struct record_opts){.freq = 99, .kernel = true, .group_by = PF_GROUP_PROCESS,
-                              .output = "podflame.folded", .map_entries = 16384};
+    *o = (struct record_opts){.freq = 99,
+                              .kernel = true,
+                              .group_by = PF_GROUP_PROCESS,
+                              .output = "podflame.folded",
+                              .map_entries = 16384};
     optind = 1;
     while ((c = getopt_long(argc, argv, "+F:d:p:o:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -280,8 +283,8 @@ static double cpu_seconds(long *maxrss_kb)
            ru.ru_stime.tv_usec / 1e6;
 }
 
-static void print_summary(const struct record_opts *o, struct sampler *s,
-                          const struct recording *r, double wall, const char *written)
+static void print_summary(const struct record_opts *o, struct sampler *s, const struct recording *r,
+                          double wall, const char *written)
 {
     struct sampler_stats st;
     struct symbolizer_stats ss;
@@ -292,8 +295,8 @@ static void print_summary(const struct record_opts *o, struct sampler *s,
 
     sampler_get_stats(s, &st);
     symbolizer_get_stats(r->sym, &ss);
-    lost = c[PF_STAT_LOST_COUNTS_FULL] + c[PF_STAT_LOST_USTACK_COLL] +
-           c[PF_STAT_LOST_KSTACK_COLL] + c[PF_STAT_LOST_STACK_ERR];
+    lost = c[PF_STAT_LOST_COUNTS_FULL] + c[PF_STAT_LOST_USTACK_COLL] + c[PF_STAT_LOST_KSTACK_COLL] +
+           c[PF_STAT_LOST_STACK_ERR];
     fprintf(stderr,
             "podflame: %" PRIu64 " samples, %zu processes, %.1f s, %s at %u Hz on %u CPU%s; "
             "lost %" PRIu64 " (count map full %" PRIu64 ", stack collisions %" PRIu64
@@ -323,8 +326,9 @@ static void print_summary(const struct record_opts *o, struct sampler *s,
 
 static void print_progress(double elapsed, uint64_t samples, uint64_t lost, size_t procs)
 {
-    fprintf(stderr, "\r\033[Kpodflame: %.0f s, %" PRIu64 " samples, %" PRIu64
-                    " lost, %zu processes (Ctrl-C to stop)",
+    fprintf(stderr,
+            "\r\033[Kpodflame: %.0f s, %" PRIu64 " samples, %" PRIu64
+            " lost, %zu processes (Ctrl-C to stop)",
             elapsed, samples, lost, procs);
 }
 
@@ -348,7 +352,7 @@ static int apply_filters(const struct record_opts *o, struct sampler *s, struct 
     }
     if (!o->ncgroups)
         return 0;
-    if ((err = cgroups_open(&cg))) {
+    if (cgroups_open(&cg)) {
         fprintf(stderr, "podflame record: --cgroup needs cgroup v2, and no cgroup2 mount is in "
                         "/proc/self/mountinfo\n");
         return 1;
@@ -412,15 +416,22 @@ int cmd_record(int argc, char **argv)
         goto out;
     }
 
-    so = (struct sampler_opts){.freq = o.freq, .kernel_stacks = o.kernel,
-                               .include_idle = o.include_idle, .follow_forks = o.command != NULL,
-                               .max_keys = o.map_entries, .max_stacks = 2 * o.map_entries};
-    if ((rc = sampler_open(&so, &s, err, sizeof(err)))) {
+    so = (struct sampler_opts){.freq = o.freq,
+                               .kernel_stacks = o.kernel,
+                               .include_idle = o.include_idle,
+                               .follow_forks = o.command != NULL,
+                               .max_keys = o.map_entries,
+                               .max_stacks = 2 * o.map_entries};
+    if (sampler_open(&so, &s, err, sizeof(err))) {
         fprintf(stderr, "podflame record: %s\n", err);
         goto out;
     }
     if (apply_filters(&o, s, r.sym))
         goto out;
+    if (o.kernel && symbolizer_load_kernel(r.sym)) {
+        fprintf(stderr, "podflame record: out of memory\n");
+        goto out;
+    }
 
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -438,7 +449,7 @@ int cmd_record(int argc, char **argv)
             goto out;
         }
     }
-    if ((rc = sampler_start(s, err, sizeof(err)))) {
+    if (sampler_start(s, err, sizeof(err))) {
         fprintf(stderr, "podflame record: %s\n", err);
         goto out;
     }
@@ -454,6 +465,15 @@ int cmd_record(int argc, char **argv)
         }
     }
 
+    {
+        struct sampler_stats st;
+
+        sampler_get_stats(s, &st);
+        fprintf(stderr, "podflame: sampling %u CPU%s at %u Hz (%s)%s; %s\n", st.cpus,
+                st.cpus == 1 ? "" : "s", o.freq, sampler_event_name(s),
+                o.command ? ", running the command" : "",
+                o.duration > 0 ? "stops by itself or on Ctrl-C" : "Ctrl-C to stop");
+    }
     start = now_ns();
     next_drain = start + DRAIN_INTERVAL_NS;
     while (!stop_signal && !r.err) {
@@ -475,12 +495,11 @@ int cmd_record(int argc, char **argv)
                 struct sampler_stats st;
 
                 sampler_get_stats(s, &st);
-                print_progress((t - start) / 1e9, collector_samples(r.col),
-                               st.counters[PF_STAT_LOST_COUNTS_FULL] +
-                                   st.counters[PF_STAT_LOST_USTACK_COLL] +
-                                   st.counters[PF_STAT_LOST_KSTACK_COLL] +
-                                   st.counters[PF_STAT_LOST_STACK_ERR],
-                               collector_processes(r.col));
+                print_progress(
+                    (t - start) / 1e9, collector_samples(r.col),
+                    st.counters[PF_STAT_LOST_COUNTS_FULL] + st.counters[PF_STAT_LOST_USTACK_COLL] +
+                        st.counters[PF_STAT_LOST_KSTACK_COLL] + st.counters[PF_STAT_LOST_STACK_ERR],
+                    collector_processes(r.col));
             }
         }
         if (o.duration > 0 && t - start >= (int64_t)(o.duration * 1e9))
@@ -511,8 +530,7 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "podflame: stopped by signal %d\n", (int)stop_signal);
     ret = 0;
     if (child_done && WIFEXITED(status) && WEXITSTATUS(status)) {
-        fprintf(stderr, "podflame: %s exited with status %d\n", o.command[0],
-                WEXITSTATUS(status));
+        fprintf(stderr, "podflame: %s exited with status %d\n", o.command[0], WEXITSTATUS(status));
     }
 out:
     if (child && !child_done) {

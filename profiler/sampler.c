@@ -26,7 +26,7 @@ struct sampler {
     void *proc_ctx;
     struct bpf_link **links;
     int *pfds;
-    unsigned int nevents;     /* attached now */
+    unsigned int nevents;      /* attached now */
     unsigned int cpus_sampled; /* attached by sampler_start */
     unsigned int cpus_failed;
     struct sampler_opts opts;
@@ -49,6 +49,7 @@ static void seterr(char *err, size_t len, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is just above
     vsnprintf(err, len, fmt, ap);
     va_end(ap);
 }
@@ -133,8 +134,7 @@ int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *er
         seterr(err, errlen, "cannot attach the process tracepoints: %s", strerror(-ret));
         goto fail;
     }
-    s->procs_rb =
-        ring_buffer__new(bpf_map__fd(s->skel->maps.proc_events), on_proc_event, s, NULL);
+    s->procs_rb = ring_buffer__new(bpf_map__fd(s->skel->maps.proc_events), on_proc_event, s, NULL);
     if (!s->procs_rb) {
         ret = -errno;
         seterr(err, errlen, "cannot open the process ring buffer: %s", strerror(-ret));
@@ -181,8 +181,7 @@ int sampler_add_cgroup(struct sampler *s, uint64_t cgroup_id)
 {
     uint8_t one = 1;
 
-    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.cgroup_filter), &cgroup_id, &one,
-                            BPF_ANY))
+    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.cgroup_filter), &cgroup_id, &one, BPF_ANY))
         return -errno;
     s->skel->bss->filter_cgroups = 1;
     return 0;
@@ -242,7 +241,7 @@ int sampler_start(struct sampler *s, char *err, size_t errlen)
     if (ncpus <= 0)
         ncpus = 1;
     online = calloc((size_t)ncpus, sizeof(*online));
-    s->links = calloc((size_t)ncpus, sizeof(*s->links));
+    s->links = calloc((size_t)ncpus, sizeof(struct bpf_link *));
     s->pfds = calloc((size_t)ncpus, sizeof(*s->pfds));
     if (!online || !s->links || !s->pfds) {
         free(online);
@@ -270,8 +269,7 @@ int sampler_start(struct sampler *s, char *err, size_t errlen)
             seterr(err, errlen,
                    "perf_event_open refused (%s; kernel.perf_event_paranoid=%ld): run as root "
                    "or with CAP_PERFMON",
-                   strerror(-fd),
-                   read_long("/proc/sys/kernel/perf_event_paranoid", -99));
+                   strerror(-fd), read_long("/proc/sys/kernel/perf_event_paranoid", -99));
             free(online);
             return fd;
         }
@@ -283,8 +281,7 @@ int sampler_start(struct sampler *s, char *err, size_t errlen)
         if (!link) {
             ret = -errno;
             close(fd);
-            seterr(err, errlen, "cannot attach the BPF program to CPU %d: %s", cpu,
-                   strerror(-ret));
+            seterr(err, errlen, "cannot attach the BPF program to CPU %d: %s", cpu, strerror(-ret));
             free(online);
             return ret;
         }

@@ -17,12 +17,12 @@
 struct sampler;
 
 struct sampler_opts {
-    unsigned int freq;     /* samples per second per CPU */
-    bool kernel_stacks;    /* collect kernel stacks */
-    bool include_idle;     /* keep samples of the idle task */
-    bool follow_forks;     /* add children of filtered processes to the filter */
-    uint32_t max_keys;     /* count-map entries per slot */
-    uint32_t max_stacks;   /* stack-map entries per slot */
+    unsigned int freq;   /* samples per second per CPU */
+    bool kernel_stacks;  /* collect kernel stacks */
+    bool include_idle;   /* keep samples of the idle task */
+    bool follow_forks;   /* add children of filtered processes to the filter */
+    uint32_t max_keys;   /* count-map entries per slot */
+    uint32_t max_stacks; /* stack-map entries per slot */
 };
 
 struct sampler_stats {

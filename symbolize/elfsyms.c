@@ -39,8 +39,7 @@ static int cmp_sym(const void *a, const void *b)
 }
 
 /* The name of symbol i if it is a defined function, else NULL. */
-static const char *func_sym(Elf *elf, const GElf_Shdr *sh, Elf_Data *data, size_t i,
-                            GElf_Sym *sym)
+static const char *func_sym(Elf *elf, const GElf_Shdr *sh, Elf_Data *data, size_t i, GElf_Sym *sym)
 {
     const char *name;
     int type;
@@ -48,8 +47,7 @@ static const char *func_sym(Elf *elf, const GElf_Shdr *sh, Elf_Data *data, size_
     if (!gelf_getsym(data, (int)i, sym))
         return NULL;
     type = GELF_ST_TYPE(sym->st_info);
-    if ((type != STT_FUNC && type != STT_GNU_IFUNC) || !sym->st_value ||
-        sym->st_shndx == SHN_UNDEF)
+    if ((type != STT_FUNC && type != STT_GNU_IFUNC) || !sym->st_value || sym->st_shndx == SHN_UNDEF)
         return NULL;
     name = elf_strptr(elf, sh->sh_link, sym->st_name);
     return name && *name ? name : NULL;
@@ -136,9 +134,9 @@ static int load_elf(Elf *elf, struct elfsyms *es)
         err = 0;
     if (err)
         return err;
-    qsort(es->syms, es->nsyms, sizeof(*es->syms), cmp_sym);
     /* drop aliases: keep the first (preferred) symbol at each address */
     if (es->nsyms) {
+        qsort(es->syms, es->nsyms, sizeof(*es->syms), cmp_sym);
         size_t w = 1;
 
         for (size_t r = 1; r < es->nsyms; r++) {

@@ -111,7 +111,8 @@ int kallsyms_parse(FILE *f, struct kallsyms **out, size_t *bad_lines)
         return err;
     }
     ks->restricted = ks->nsyms && !any_nonzero;
-    qsort(ks->syms, ks->nsyms, sizeof(*ks->syms), cmp_ksym);
+    if (ks->nsyms)
+        qsort(ks->syms, ks->nsyms, sizeof(*ks->syms), cmp_ksym);
     if (bad_lines)
         *bad_lines = bad;
     *out = ks;

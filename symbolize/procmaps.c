@@ -15,8 +15,8 @@ int procmaps_parse_line(const char *line, struct vma *v)
     size_t len;
 
     memset(v, 0, sizeof(*v));
-    if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu%n", &start, &end, perms, &off, &maj, &min,
-               &ino, &pos) != 7 ||
+    if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu%n", &start, &end, perms, &off, &maj, &min, &ino,
+               &pos) != 7 ||
         strlen(perms) != 4 || end < start)
         return -EINVAL;
     path = line + pos;

@@ -130,7 +130,8 @@ static int vdso_binary(struct symbolizer *s, uint32_t *id)
         const struct vma *v = procmaps_find(self, n, base);
 
         if (v)
-            elfsyms_load_mem((const void *)v->start, v->end - v->start, &syms);
+            elfsyms_load_mem((const void *)(uintptr_t)v->start, // NOLINT(performance-no-int-to-ptr)
+                             v->end - v->start, &syms);
         procmaps_free(self, n);
     }
     err = add_binary(s, "[vdso]", syms, &s->vdso_id);
@@ -294,24 +295,33 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
     return 0;
 }
 
+int symbolizer_load_kernel(struct symbolizer *s)
+{
+    int err;
+
+    if (s->kernel_loaded)
+        return 0;
+    err = kallsyms_load(&s->kernel);
+    if (err == -ENOMEM)
+        return err;
+    s->kernel_loaded = true;
+    s->stats.kernel_missing = err != 0;
+    s->stats.kernel_restricted = !err && kallsyms_restricted(s->kernel);
+    return 0;
+}
+
 int symbolizer_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *out)
 {
     const char *module = "";
+    int err;
 
     memset(out, 0, sizeof(*out));
     out->module = "";
     out->build_id = "";
     out->addr = addr;
     out->kernel = true;
-    if (!s->kernel_loaded) {
-        int err = kallsyms_load(&s->kernel);
-
-        if (err == -ENOMEM)
-            return err;
-        s->kernel_loaded = true;
-        s->stats.kernel_missing = err != 0;
-        s->stats.kernel_restricted = !err && kallsyms_restricted(s->kernel);
-    }
+    if ((err = symbolizer_load_kernel(s)))
+        return err;
     if (s->kernel)
         out->name = kallsyms_lookup(s->kernel, addr, &module, NULL);
     out->module = module;

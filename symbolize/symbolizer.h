@@ -45,6 +45,11 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid);
 int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_return,
                     struct sym_frame *out);
 
+/* Reads the kernel's symbols now rather than at the first kernel frame, so
+ * the cost falls before sampling starts. Returns 0 or -ENOMEM; a missing or
+ * restricted /proc/kallsyms is reported in the stats, not as an error. */
+int symbolizer_load_kernel(struct symbolizer *s);
+
 /* Names a kernel address; fills *out like symbolizer_user. */
 int symbolizer_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *out);
 

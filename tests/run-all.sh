@@ -3,6 +3,7 @@
 # program). Ends with one "N passed, N failed" line for the whole suite.
 set -u
 build=${1:-build/asan}
+plain=${2:-build} # unsanitized build, for valgrind
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 log=$(mktemp)
@@ -11,9 +12,22 @@ trap 'rm -f "$log"' EXIT
 tests/run-unit.sh "$build" | tee -a "$log"
 tests/integration/run.sh "$build" | tee -a "$log"
 
-read -r runs passed failed < <(awk '/^(unit|integration): [0-9]+ passed, [0-9]+ failed$/ \
+# valgrind memcheck on the readers' unit tests (ASan and valgrind don't mix)
+vp=0 vf=0
+for t in test_folded test_procmaps test_symbolize; do
+    if PODFLAME_UNDER_VALGRIND=1 PODFLAME_TEST_DIR="$plain/tests" valgrind -q --error-exitcode=99 --leak-check=full \
+        --errors-for-leak-kinds=definite "$plain/tests/$t" > "$log.vg" 2>&1; then
+        vp=$((vp + 1)); echo "ok - valgrind $t"
+    else
+        vf=$((vf + 1)); echo "not ok - valgrind $t"; tail -30 "$log.vg"
+    fi
+done
+rm -f "$log.vg"
+echo "valgrind: $vp passed, $vf failed" | tee -a "$log"
+
+read -r runs passed failed < <(awk '/^(unit|integration|valgrind): [0-9]+ passed, [0-9]+ failed$/ \
     { n++; p += $2; f += $4 } END { print n + 0, p + 0, f + 0 }' "$log")
-if [ "$runs" -ne 2 ]; then
+if [ "$runs" -ne 3 ]; then
     echo "a test runner did not finish"
     failed=$((${failed:-0} + 1))
 fi

@@ -37,22 +37,24 @@ static char *round_trip(const char *in, struct folded_read_report *rep, enum pf_
 
 static void test_round_trip_identical(void **state)
 {
-    const char *in = "bash;main;execute_command;[unknown] 3\n"
-                     "java;Interpreter_[j];call_stub_[j];entry_SYSCALL_64_[k];do_syscall_64_[k] 17\n"
-                     "prog;main;compute;square_[i];mul_[i] 5\n"
-                     "prog;main;compute;square_[i] 2\n"
-                     "x 1\n";
+    const char *in =
+        "bash;main;execute_command;[unknown] 3\n"
+        "java;Interpreter_[j];call_stub_[j];entry_SYSCALL_64_[k];do_syscall_64_[k] 17\n"
+        "prog;main;compute;square_[i];mul_[i] 5\n"
+        "prog;main;compute;square_[i] 2\n"
+        "x 1\n";
     struct folded_read_report rep;
     char *out;
 
     (void)state;
     out = round_trip(in, &rep, PF_GROUP_NONE);
     /* writer sorts lines; the input above is not sorted, compare as sorted */
-    assert_string_equal(out, "bash;main;execute_command;[unknown] 3\n"
-                             "java;Interpreter_[j];call_stub_[j];entry_SYSCALL_64_[k];do_syscall_64_[k] 17\n"
-                             "prog;main;compute;square_[i] 2\n"
-                             "prog;main;compute;square_[i];mul_[i] 5\n"
-                             "x 1\n");
+    assert_string_equal(
+        out, "bash;main;execute_command;[unknown] 3\n"
+             "java;Interpreter_[j];call_stub_[j];entry_SYSCALL_64_[k];do_syscall_64_[k] 17\n"
+             "prog;main;compute;square_[i] 2\n"
+             "prog;main;compute;square_[i];mul_[i] 5\n"
+             "x 1\n");
     assert_int_equal(rep.lines, 5);
     assert_int_equal(rep.bad_lines, 0);
     free(out);
@@ -75,13 +77,13 @@ static void test_malformed_lines_counted(void **state)
 
     (void)state;
     out = round_trip("a;b 2\n"
-                     "no-count-here\n"     /* line 2 */
-                     "a;b -4\n"            /* negative */
-                     "a;;b 1\n"            /* empty frame */
-                     "a;b 12x\n"           /* junk count */
+                     "no-count-here\n"               /* line 2 */
+                     "a;b -4\n"                      /* negative */
+                     "a;;b 1\n"                      /* empty frame */
+                     "a;b 12x\n"                     /* junk count */
                      "a;b 99999999999999999999999\n" /* overflow */
-                     " 7\n"                /* empty stack */
-                     "c 1\r\n",            /* CRLF is fine */
+                     " 7\n"                          /* empty stack */
+                     "c 1\r\n",                      /* CRLF is fine */
                      &rep, PF_GROUP_NONE);
     assert_string_equal(out, "a;b 2\nc 1\n");
     assert_int_equal(rep.lines, 8);
@@ -148,7 +150,8 @@ static void test_group_by_roots(void **state)
     wo.value_index = 1;
     assert_int_equal(folded_write(p, o, &wo), 0);
     fclose(o);
-    assert_string_equal(out, "nginx-42/43;work 4\nnginx-42;work 4\nnginx;work 4\nnginx;work 4000\n");
+    assert_string_equal(out,
+                        "nginx-42/43;work 4\nnginx-42;work 4\nnginx;work 4\nnginx;work 4000\n");
     free(out);
     pf_profile_free(p);
 }
@@ -176,8 +179,7 @@ static void test_frame_names_sanitized(void **state)
     (void)state;
     assert_int_equal(pf_profile_new(&p), 0);
     p->nsample_types = 1;
-    line.function_id =
-        (uint64_t)pf_profile_function(p, pf_profile_cstring(p, "a;b\nc"), 0, 0, 0);
+    line.function_id = (uint64_t)pf_profile_function(p, pf_profile_cstring(p, "a;b\nc"), 0, 0, 0);
     loc = (uint64_t)pf_profile_add_location(p, 0, 0, &line, 1);
     assert_int_equal(pf_profile_add_sample(p, &loc, 1, &v, NULL, 0), 0);
     o = open_memstream(&out, &len);

@@ -18,10 +18,11 @@ static void test_parse_file_mapping(void **state)
     struct vma v;
 
     (void)state;
-    assert_int_equal(procmaps_parse_line("7f1c2a400000-7f1c2a5d5000 r-xp 00028000 fd:01 1835099"
-                                         "                    /usr/lib/x86_64-linux-gnu/libc.so.6\n",
-                                         &v),
-                     0);
+    assert_int_equal(
+        procmaps_parse_line("7f1c2a400000-7f1c2a5d5000 r-xp 00028000 fd:01 1835099"
+                            "                    /usr/lib/x86_64-linux-gnu/libc.so.6\n",
+                            &v),
+        0);
     assert_int_equal(v.start, 0x7f1c2a400000ULL);
     assert_int_equal(v.end, 0x7f1c2a5d5000ULL);
     assert_int_equal(v.offset, 0x28000);

@@ -95,7 +95,7 @@ static void check_program(const char *name, bool pie)
     assert_true(strstr(f.module, name) != NULL);
     assert_int_not_equal(f.binary_id, 0);
     assert_true(strlen(f.build_id) >= 16); /* Debian's gcc links --build-id */
-    if (pie) /* ELF address, not the randomized runtime one */
+    if (pie)                               /* ELF address, not the randomized runtime one */
         assert_true(f.addr < 0x100000 && f.addr != c.alpha);
     else
         assert_int_equal(f.addr, c.alpha);
@@ -178,6 +178,10 @@ static void test_vdso(void **state)
     bool named = false;
 
     (void)state;
+    if (getenv("PODFLAME_UNDER_VALGRIND")) {
+        /* valgrind maps no vDSO of the kernel's; the ASan run checks this */
+        skip();
+    }
     assert_true(base != 0);
     assert_int_equal(symbolizer_new(&s), 0);
     for (uint64_t a = base; a < base + 0x2000 && !named; a += 16) {
@@ -272,14 +276,10 @@ static void test_kallsyms_real(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pie_program),
-        cmocka_unit_test(test_nonpie_program),
-        cmocka_unit_test(test_shared_library),
-        cmocka_unit_test(test_stripped_binary_falls_back),
-        cmocka_unit_test(test_vdso),
-        cmocka_unit_test(test_not_elf),
-        cmocka_unit_test(test_kallsyms_text),
-        cmocka_unit_test(test_kallsyms_restricted),
+        cmocka_unit_test(test_pie_program),    cmocka_unit_test(test_nonpie_program),
+        cmocka_unit_test(test_shared_library), cmocka_unit_test(test_stripped_binary_falls_back),
+        cmocka_unit_test(test_vdso),           cmocka_unit_test(test_not_elf),
+        cmocka_unit_test(test_kallsyms_text),  cmocka_unit_test(test_kallsyms_restricted),
         cmocka_unit_test(test_kallsyms_real),
     };
 
