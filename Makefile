@@ -17,10 +17,11 @@ CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-FORMATS_SRCS   := formats/htab.c formats/profile.c formats/folded.c formats/format.c
+FORMATS_SRCS   := formats/htab.c formats/profile.c formats/folded.c formats/format.c \
+                  formats/pprof.c formats/speedscope.c
 SYMBOLIZE_SRCS := symbolize/procmaps.c symbolize/elfsyms.c symbolize/kallsyms.c \
                   symbolize/symbolizer.c
-PROFILER_SRCS  := profiler/record.c profiler/sampler.c profiler/collector.c \
+PROFILER_SRCS  := profiler/record.c profiler/convert.c profiler/sampler.c profiler/collector.c \
                   profiler/cgroups.c profiler/output.c
 LIB_SRCS       := $(FORMATS_SRCS) $(SYMBOLIZE_SRCS) $(PROFILER_SRCS)
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/%.o)

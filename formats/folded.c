@@ -81,10 +81,10 @@ static int add_roots(const struct pf_profile *p, const struct pf_sample *s,
     const char *tid = pf_sample_label(p, s, "tid");
     char root[256];
 
-    if (group_by == PF_GROUP_NONE)
+    /* profiles read from folded stacks have no labels: their first frame
+     * already is the root */
+    if (group_by == PF_GROUP_NONE || !comm)
         return 0;
-    if (!comm)
-        comm = "[unknown]";
     if (group_by == PF_GROUP_PROCESS || !pid)
         snprintf(root, sizeof(root), "%s", comm);
     else if (group_by == PF_GROUP_PID || !tid)
@@ -234,6 +234,7 @@ static int64_t kind_mapping(struct reader *r, enum pf_frame_kind kind)
     if (m.filename < 0)
         return m.filename;
     m.kind = kind;
+    m.has_functions = true;
     id = pf_profile_add_mapping(r->p, &m);
     if (id > 0)
         r->mapping_ids[kind] = (uint64_t)id;

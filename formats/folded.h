@@ -11,7 +11,8 @@
 
 #include "profile.h"
 
-/* Root frames written before a sample's own frames, from its labels. */
+/* Root frames written before a sample's own frames, from its labels
+ * (samples without a comm label get none). */
 enum pf_group_by {
     PF_GROUP_NONE = 0, /* frames only */
     PF_GROUP_PROCESS,  /* comm */

@@ -54,6 +54,7 @@ void pf_profile_free(struct pf_profile *p)
         free(p->samples[i].values);
         free(p->samples[i].labels);
     }
+    free(p->comments);
     free(p->mappings);
     free(p->functions);
     free(p->locations);
@@ -100,6 +101,16 @@ int pf_profile_set_cpu_types(struct pf_profile *p, int64_t period_ns)
     p->nsample_types = 2;
     p->period_type = (struct pf_value_type){cpu, ns};
     p->period = period_ns;
+    return 0;
+}
+
+int pf_profile_add_comment(struct pf_profile *p, const char *text)
+{
+    int64_t idx = pf_profile_cstring(p, text);
+
+    if (idx < 0 || RESERVE(p, comments))
+        return -ENOMEM;
+    p->comments[p->ncomments++] = idx;
     return 0;
 }
 

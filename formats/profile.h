@@ -20,8 +20,9 @@
 
 #include "htab.h"
 
-#define PF_KERNEL_MAPPING "[kernel.kallsyms]"
-#define PF_JIT_MAPPING    "[jit]"
+#define PF_KERNEL_MAPPING   "[kernel.kallsyms]"
+#define PF_MAX_SAMPLE_TYPES 16
+#define PF_JIT_MAPPING      "[jit]"
 
 enum pf_frame_kind {
     PF_FRAME_USER = 0,
@@ -33,6 +34,7 @@ struct pf_mapping {
     uint64_t start, limit, offset;
     int64_t filename, build_id; /* string indices */
     enum pf_frame_kind kind;
+    bool has_functions, has_filenames, has_line_numbers, has_inline_frames;
 };
 
 struct pf_function {
@@ -50,10 +52,13 @@ struct pf_location {
     uint64_t address;
     struct pf_line *lines; /* innermost first */
     size_t nlines;
+    bool is_folded;
 };
 
+/* A string label (str != 0) or a numeric one (num, with num_unit). */
 struct pf_label {
     int64_t key, str; /* string indices */
+    int64_t num, num_unit;
 };
 
 struct pf_sample {
@@ -83,11 +88,15 @@ struct pf_profile {
     struct pf_sample *samples;
     size_t nsamples, samples_cap;
 
-    struct pf_value_type sample_types[4];
+    struct pf_value_type sample_types[PF_MAX_SAMPLE_TYPES];
     size_t nsample_types;
+    int64_t default_sample_type; /* string index; 0 = the last type */
     struct pf_value_type period_type;
     int64_t period;
     int64_t time_nanos, duration_nanos;
+    int64_t drop_frames, keep_frames; /* string indices (regular expressions) */
+    int64_t *comments;                /* string indices */
+    size_t ncomments, comments_cap;
 };
 
 /* Allocates an empty profile (string 0 = ""). Returns 0 or -ENOMEM. */
@@ -107,6 +116,9 @@ static inline const char *pf_profile_str(const struct pf_profile *p, int64_t idx
 
 /* Sets the CPU sample types: samples/count and cpu/nanoseconds, period in ns. */
 int pf_profile_set_cpu_types(struct pf_profile *p, int64_t period_ns);
+
+/* Appends a comment (copied into the string table). Returns 0 or -ENOMEM. */
+int pf_profile_add_comment(struct pf_profile *p, const char *text);
 
 /* Appends a mapping; returns its id (> 0) or a negative errno. */
 int64_t pf_profile_add_mapping(struct pf_profile *p, const struct pf_mapping *m);

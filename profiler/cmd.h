@@ -8,5 +8,6 @@
 #define PODFLAME_VERSION "0.1.0"
 
 int cmd_record(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif

@@ -89,6 +89,7 @@ static int64_t mapping_for(struct collector *c, const struct sym_frame *f)
         if (c->kernel_mapping)
             return (int64_t)c->kernel_mapping;
         m.kind = PF_FRAME_KERNEL;
+        m.has_functions = true;
         m.filename = pf_profile_cstring(c->p, PF_KERNEL_MAPPING);
         if (m.filename < 0)
             return m.filename;
@@ -104,6 +105,7 @@ static int64_t mapping_for(struct collector *c, const struct sym_frame *f)
     /* Addresses in this mapping are the binary's own (ELF virtual), the same
      * in every process, so the mapping covers the whole address space. */
     m.limit = UINT64_MAX;
+    m.has_functions = true; /* named here: pprof must not re-symbolize */
     m.filename = pf_profile_cstring(c->p, f->module);
     m.build_id = pf_profile_cstring(c->p, f->build_id);
     if (m.filename < 0 || m.build_id < 0)
@@ -205,12 +207,14 @@ static int new_sample(struct collector *c, const struct pf_key *key, const uint6
             return (int)v;
         c->loc_ids[nloc++] = (uint64_t)v;
     }
-    labels[nlab++] = (struct pf_label){c->k_pid, label_str(c, "%u", key->tgid)};
-    labels[nlab++] = (struct pf_label){c->k_tid, label_str(c, "%u", key->tid)};
-    labels[nlab++] = (struct pf_label){c->k_comm, label_str(c, "%.16s", key->proc_comm)};
-    labels[nlab++] = (struct pf_label){c->k_thread, label_str(c, "%.16s", key->comm)};
+    labels[nlab++] = (struct pf_label){.key = c->k_pid, .str = label_str(c, "%u", key->tgid)};
+    labels[nlab++] = (struct pf_label){.key = c->k_tid, .str = label_str(c, "%u", key->tid)};
+    labels[nlab++] =
+        (struct pf_label){.key = c->k_comm, .str = label_str(c, "%.16s", key->proc_comm)};
+    labels[nlab++] = (struct pf_label){.key = c->k_thread, .str = label_str(c, "%.16s", key->comm)};
     if (cgpath)
-        labels[nlab++] = (struct pf_label){c->k_cgroup, pf_profile_cstring(c->p, cgpath)};
+        labels[nlab++] =
+            (struct pf_label){.key = c->k_cgroup, .str = pf_profile_cstring(c->p, cgpath)};
     for (size_t i = 0; i < nlab; i++) {
         if (labels[i].str < 0)
             return -ENOMEM;

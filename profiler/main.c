@@ -13,13 +13,14 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"record", cmd_record, "sample stacks on every CPU and write a profile"},
+    {"convert", cmd_convert, "convert a profile between folded, pprof and speedscope"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: podflame COMMAND [OPTIONS]\n\n"
                "podflame samples user and kernel stacks with a BPF program on every CPU,\n"
-               "names them, and writes flame-graph input (folded stacks).\n\n"
+               "names them, and writes folded stacks, pprof or speedscope profiles.\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);

@@ -9,9 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../formats/pprof.h"
+#include "../formats/speedscope.h"
+#include "cmd.h"
+
 static bool writable(enum pf_format f)
 {
-    return f == PF_FORMAT_FOLDED;
+    return f == PF_FORMAT_FOLDED || f == PF_FORMAT_PPROF || f == PF_FORMAT_SPEEDSCOPE;
 }
 
 enum pf_format output_format_for(const char *path, const char *asked, char *err, size_t errlen)
@@ -31,7 +35,9 @@ enum pf_format output_format_for(const char *path, const char *asked, char *err,
             f = PF_FORMAT_FOLDED;
     }
     if (!writable(f)) {
-        snprintf(err, errlen, "writing %s is not in this build of podflame yet: write .folded",
+        snprintf(err, errlen,
+                 "writing %s is not in this build of podflame yet: write .folded, .pb.gz or "
+                 ".speedscope.json",
                  pf_format_name(f));
         return PF_FORMAT_UNKNOWN;
     }
@@ -41,10 +47,17 @@ enum pf_format output_format_for(const char *path, const char *asked, char *err,
 static int write_stream(FILE *f, const struct pf_profile *p, const struct output_opts *opts)
 {
     struct folded_write_opts fo = {.group_by = opts->group_by};
+    struct speedscope_opts so = {.group_by =
+                                     opts->group_by == PF_GROUP_NONE ? PF_GROUP_NONE : PF_GROUP_PID,
+                                 .exporter = "podflame " PODFLAME_VERSION};
 
     switch (opts->format) {
     case PF_FORMAT_FOLDED:
         return folded_write(p, f, &fo);
+    case PF_FORMAT_PPROF:
+        return pprof_write(p, f);
+    case PF_FORMAT_SPEEDSCOPE:
+        return speedscope_write(p, f, &so);
     default:
         return -ENOTSUP;
     }
@@ -93,5 +106,78 @@ int output_write(const char *path, const struct pf_profile *p, const struct outp
         unlink(tmp);
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(-ret));
     }
+    return ret;
+}
+
+/* pprof files start with a gzip header or, raw, with field 1 (sample_type)
+ * as a length-delimited message: byte 0x0a. Folded text starts otherwise. */
+static enum pf_format sniff(const unsigned char *head, size_t n)
+{
+    if (n >= 2 && head[0] == 0x1f && head[1] == 0x8b)
+        return PF_FORMAT_PPROF;
+    if (n >= 1 && head[0] == 0x0a)
+        return PF_FORMAT_PPROF;
+    return PF_FORMAT_FOLDED;
+}
+
+int input_read(const char *path, const char *asked, struct pf_profile *p, size_t *bad_lines,
+               char *err, size_t errlen)
+{
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "re");
+    enum pf_format fmt = PF_FORMAT_UNKNOWN;
+    int ret, c;
+
+    if (!f) {
+        ret = -errno;
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return ret;
+    }
+    if (asked) {
+        fmt = pf_format_from_name(asked);
+    } else if (!is_stdin) {
+        fmt = pf_format_from_path(path);
+    }
+    if (!asked && fmt == PF_FORMAT_UNKNOWN) {
+        unsigned char head[2];
+        size_t n = 0;
+
+        while (n < sizeof(head) && (c = fgetc(f)) != EOF)
+            head[n++] = (unsigned char)c;
+        for (size_t i = n; i-- > 0;)
+            ungetc(head[i], f); /* glibc keeps two bytes of pushback */
+        fmt = sniff(head, n);
+    }
+    switch (fmt) {
+    case PF_FORMAT_FOLDED: {
+        struct folded_read_report rep;
+
+        ret = folded_read(p, f, &rep);
+        if (ret)
+            snprintf(err, errlen, "reading %s: %s", path, strerror(-ret));
+        if (bad_lines)
+            *bad_lines = rep.bad_lines;
+        if (!ret && rep.bad_lines)
+            snprintf(err, errlen, "%s: skipped %zu malformed line%s (first: line %zu: %s)", path,
+                     rep.bad_lines, rep.bad_lines == 1 ? "" : "s", rep.first_bad_line,
+                     rep.first_bad_why);
+        break;
+    }
+    case PF_FORMAT_PPROF: {
+        char why[256];
+
+        ret = pprof_read(p, f, why, sizeof(why));
+        if (ret)
+            snprintf(err, errlen, "%s: %s", path, why[0] ? why : strerror(-ret));
+        break;
+    }
+    default:
+        ret = -ENOTSUP;
+        snprintf(err, errlen, "%s: reading %s is not supported: give folded or pprof%s", path,
+                 asked ? asked : pf_format_name(fmt),
+                 asked ? "" : " (or name the format with --from)");
+    }
+    if (!is_stdin)
+        fclose(f);
     return ret;
 }

@@ -26,4 +26,11 @@ int output_write(const char *path, const struct pf_profile *p, const struct outp
  * reason in err when it cannot be written by this build. */
 enum pf_format output_format_for(const char *path, const char *asked, char *err, size_t errlen);
 
+/* Reads a profile from path ("-" = stdin) into p (fresh from pf_profile_new).
+ * The format is asked (--from), else by extension, else sniffed (gzip or
+ * protobuf is pprof, text is folded). Returns 0 or a negative errno with a
+ * one-line reason in err; malformed folded lines are counted in *bad_lines. */
+int input_read(const char *path, const char *asked, struct pf_profile *p, size_t *bad_lines,
+               char *err, size_t errlen);
+
 #endif

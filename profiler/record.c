@@ -375,6 +375,20 @@ static int apply_filters(const struct record_opts *o, struct sampler *s, struct 
     return 0;
 }
 
+/* Records how the profile was made, as a pprof comment. */
+static int add_command_comment(struct pf_profile *p, int argc, char **argv)
+{
+    char line[1024] = "podflame";
+    size_t len = strlen(line);
+
+    for (int i = 0; i < argc && len + 1 < sizeof(line); i++) {
+        int n = snprintf(line + len, sizeof(line) - len, " %s", argv[i]);
+
+        len = n < 0 || (size_t)n >= sizeof(line) - len ? sizeof(line) - 1 : len + (size_t)n;
+    }
+    return pf_profile_add_comment(p, line);
+}
+
 int cmd_record(int argc, char **argv)
 {
     struct record_opts o;
@@ -405,7 +419,7 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "podflame: not running as root: this needs CAP_BPF and CAP_PERFMON\n");
 
     if (pf_profile_new(&p) || pf_profile_set_cpu_types(p, 1000000000LL / o.freq) ||
-        symbolizer_new(&r.sym)) {
+        add_command_comment(p, argc, argv) || symbolizer_new(&r.sym)) {
         fprintf(stderr, "podflame record: out of memory\n");
         goto out;
     }
@@ -474,6 +488,12 @@ int cmd_record(int argc, char **argv)
                 o.command ? ", running the command" : "",
                 o.duration > 0 ? "stops by itself or on Ctrl-C" : "Ctrl-C to stop");
     }
+    {
+        struct timespec rt;
+
+        clock_gettime(CLOCK_REALTIME, &rt);
+        p->time_nanos = rt.tv_sec * 1000000000LL + rt.tv_nsec;
+    }
     start = now_ns();
     next_drain = start + DRAIN_INTERVAL_NS;
     while (!stop_signal && !r.err) {
@@ -510,6 +530,7 @@ int cmd_record(int argc, char **argv)
         }
     }
     wall = (now_ns() - start) / 1e9;
+    p->duration_nanos = now_ns() - start;
     if (tty)
         fprintf(stderr, "\r\033[K");
 

@@ -136,9 +136,12 @@ static void test_group_by_roots(void **state)
     line.function_id = (uint64_t)pf_profile_function(p, pf_profile_cstring(p, "work"), 0, 0, 0);
     line.line = 0;
     loc = (uint64_t)pf_profile_add_location(p, 0, 0x1234, &line, 1);
-    labels[0] = (struct pf_label){pf_profile_cstring(p, "comm"), pf_profile_cstring(p, "nginx")};
-    labels[1] = (struct pf_label){pf_profile_cstring(p, "pid"), pf_profile_cstring(p, "42")};
-    labels[2] = (struct pf_label){pf_profile_cstring(p, "tid"), pf_profile_cstring(p, "43")};
+    labels[0] = (struct pf_label){.key = pf_profile_cstring(p, "comm"),
+                                  .str = pf_profile_cstring(p, "nginx")};
+    labels[1] =
+        (struct pf_label){.key = pf_profile_cstring(p, "pid"), .str = pf_profile_cstring(p, "42")};
+    labels[2] =
+        (struct pf_label){.key = pf_profile_cstring(p, "tid"), .str = pf_profile_cstring(p, "43")};
     assert_int_equal(pf_profile_add_sample(p, &loc, 1, vals, labels, 3), 0);
 
     o = open_memstream(&out, &len);

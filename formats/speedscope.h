@@ -1,0 +1,23 @@
+/*
+ * speedscope: writes the model in speedscope's documented JSON file format
+ * (https://www.speedscope.app/file-format-schema.json), one "sampled"
+ * profile per group of samples (per process by default).
+ */
+#ifndef PODFLAME_SPEEDSCOPE_H
+#define PODFLAME_SPEEDSCOPE_H
+
+#include <stdio.h>
+
+#include "folded.h"
+#include "profile.h"
+
+struct speedscope_opts {
+    enum pf_group_by group_by; /* NONE: a single profile */
+    const char *name;          /* document name; NULL: "podflame profile" */
+    const char *exporter;      /* e.g. "podflame 0.1.0" */
+};
+
+/* Returns 0, -ENOMEM or -EIO. */
+int speedscope_write(const struct pf_profile *p, FILE *out, const struct speedscope_opts *opts);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * podflame convert: any readable format to any writable one, through the
+ * one profile model.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "output.h"
+
+static void convert_usage(FILE *f)
+{
+    fprintf(f, "usage: podflame convert [OPTIONS] IN OUT\n"
+               "\n"
+               "Converts a profile between formats. Formats follow the file extensions\n"
+               "(.folded/.txt, .pb.gz/.pprof, .speedscope.json) unless named; '-' is stdin or\n"
+               "stdout (stdin's format is detected: gzip or protobuf is pprof, text is folded).\n"
+               "\n"
+               "reads:  folded, pprof (gzipped or not, from podflame, Go's runtime/pprof, ...)\n"
+               "writes: folded, pprof, speedscope\n"
+               "\n"
+               "options:\n"
+               "      --from FMT        input format: folded or pprof\n"
+               "      --to FMT          output format: folded, pprof or speedscope\n"
+               "      --group-by KEY    root frames from sample labels: process, pid, thread or\n"
+               "                        none (default process; profiles without labels get none)\n"
+               "  -h, --help            this help\n"
+               "\n"
+               "examples:\n"
+               "  podflame convert cpu.pb.gz cpu.folded\n"
+               "  podflame convert cpu.folded cpu.speedscope.json\n"
+               "  go tool pprof -proto ... | podflame convert - out.folded\n");
+}
+
+int cmd_convert(int argc, char **argv)
+{
+    enum { OPT_FROM = 256, OPT_TO, OPT_GROUP_BY };
+    static const struct option longopts[] = {
+        {"from", required_argument, NULL, OPT_FROM},
+        {"to", required_argument, NULL, OPT_TO},
+        {"group-by", required_argument, NULL, OPT_GROUP_BY},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const char *from = NULL, *to = NULL;
+    struct output_opts oo = {.group_by = PF_GROUP_PROCESS};
+    struct pf_profile *p = NULL;
+    size_t bad = 0;
+    char err[512];
+    int c, ret = 1;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_FROM:
+            from = optarg;
+            break;
+        case OPT_TO:
+            to = optarg;
+            break;
+        case OPT_GROUP_BY:
+            if (pf_group_by_parse(optarg, &oo.group_by)) {
+                fprintf(stderr,
+                        "podflame convert: --group-by %s: use process, pid, thread or "
+                        "none\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            convert_usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "(try 'podflame convert --help')\n");
+            return 2;
+        }
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "podflame convert: give an input and an output file (try --help)\n");
+        return 2;
+    }
+    if (from && pf_format_from_name(from) == PF_FORMAT_UNKNOWN) {
+        fprintf(stderr, "podflame convert: unknown input format '%s': use folded or pprof\n", from);
+        return 2;
+    }
+    oo.format = output_format_for(argv[optind + 1], to, err, sizeof(err));
+    if (oo.format == PF_FORMAT_UNKNOWN) {
+        fprintf(stderr, "podflame convert: %s\n", err);
+        return 2;
+    }
+    if (pf_profile_new(&p)) {
+        fprintf(stderr, "podflame convert: out of memory\n");
+        return 1;
+    }
+    if (input_read(argv[optind], from, p, &bad, err, sizeof(err))) {
+        fprintf(stderr, "podflame convert: %s\n", err);
+        goto out;
+    }
+    if (bad)
+        fprintf(stderr, "podflame convert: warning: %s\n", err);
+    if (output_write(argv[optind + 1], p, &oo, err, sizeof(err))) {
+        fprintf(stderr, "podflame convert: %s\n", err);
+        goto out;
+    }
+    ret = 0;
+out:
+    pf_profile_free(p);
+    return ret;
+}
