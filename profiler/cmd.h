@@ -9,5 +9,6 @@
 
 int cmd_record(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_collapse(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"record", cmd_record, "sample stacks on every CPU and write a profile"},
+    {"collapse", cmd_collapse, "turn `perf script` output into folded stacks"},
     {"convert", cmd_convert, "convert a profile between folded, pprof and speedscope"},
 };
 

@@ -6,9 +6,10 @@ set -euo pipefail
 pkgs=(
     # build
     make gcc clang llvm bpftool libbpf-dev libelf-dev libdw-dev libunwind-dev zlib1g-dev
-    pkg-config
-    # tests and linters
+    pkg-config libpcre2-dev
+    # tests, linters and the ecosystem's own readers of our outputs
     libcmocka-dev valgrind cppcheck clang-format clang-tidy procps util-linux
+    golang-go protobuf-compiler golang-github-google-pprof-dev nodejs
     # benchmarks: the tools podflame is measured against
     linux-perf bpftrace
 )

@@ -1,0 +1,177 @@
+/*
+ * podflame collapse: `perf script` output to folded stacks, byte-identical
+ * to stackcollapse-perf.pl. Reads the input once, streaming; memory grows
+ * with the number of distinct stacks only.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../formats/htab.h"
+#include "../formats/perfscript.h"
+#include "cmd.h"
+
+struct stack_count {
+    const char *stack; /* owned by the table */
+    uint64_t count;
+};
+
+struct collapsed {
+    struct htab index; /* stack -> position in items */
+    struct stack_count *items;
+    size_t n, cap;
+};
+
+static int remember(void *ctx, const char *stack, size_t len, uint64_t count)
+{
+    struct collapsed *c = ctx;
+    uint64_t idx = c->n;
+    const void *key;
+    bool found;
+    int err = htab_get_or_put(&c->index, stack, len + 1, &idx, &found, &key);
+
+    if (err)
+        return err;
+    if (!found) {
+        if (c->n == c->cap) {
+            size_t ncap = c->cap ? c->cap * 2 : 1024;
+            struct stack_count *p = realloc(c->items, ncap * sizeof(*p));
+
+            if (!p)
+                return -ENOMEM;
+            c->items = p;
+            c->cap = ncap;
+        }
+        c->items[c->n++] = (struct stack_count){key, 0};
+    }
+    c->items[idx].count += count;
+    return 0;
+}
+
+static int by_stack(const void *a, const void *b)
+{
+    return strcmp(((const struct stack_count *)a)->stack, ((const struct stack_count *)b)->stack);
+}
+
+static void collapse_usage(FILE *f)
+{
+    fprintf(f, "usage: podflame collapse [OPTIONS] [FILE]\n"
+               "\n"
+               "Turns `perf script` output (FILE, or stdin) into folded stacks on stdout,\n"
+               "byte for byte what FlameGraph's stackcollapse-perf.pl prints, much faster.\n"
+               "\n"
+               "options:\n"
+               "      --pid              root frame comm-PID\n"
+               "      --tid              root frame comm-PID/TID\n"
+               "      --kernel           mark kernel frames _[k]\n"
+               "      --jit              mark JIT frames (from /tmp/perf-PID.map) _[j]\n"
+               "      --all              both --kernel and --jit\n"
+               "      --addrs            write [module <addr>] for frames without a symbol\n"
+               "      --event-filter EV  keep only samples of event EV (default: the first seen)\n"
+               "  -h, --help             this help\n"
+               "\n"
+               "example:\n"
+               "  perf record -a -g -F 99 -- sleep 10 && perf script | podflame collapse --all\n");
+}
+
+int cmd_collapse(int argc, char **argv)
+{
+    enum { OPT_PID = 256, OPT_TID, OPT_KERNEL, OPT_JIT, OPT_ALL, OPT_ADDRS, OPT_EVENT };
+    static const struct option longopts[] = {
+        {"pid", no_argument, NULL, OPT_PID},
+        {"tid", no_argument, NULL, OPT_TID},
+        {"kernel", no_argument, NULL, OPT_KERNEL},
+        {"jit", no_argument, NULL, OPT_JIT},
+        {"all", no_argument, NULL, OPT_ALL},
+        {"addrs", no_argument, NULL, OPT_ADDRS},
+        {"event-filter", required_argument, NULL, OPT_EVENT},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct perfscript_opts o = {0};
+    struct perfscript_report rep;
+    struct collapsed c = {0};
+    FILE *in = stdin;
+    int opt, err, ret = 1;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_PID:
+            o.pid = true;
+            break;
+        case OPT_TID:
+            o.tid = true;
+            break;
+        case OPT_KERNEL:
+            o.kernel = true;
+            break;
+        case OPT_JIT:
+            o.jit = true;
+            break;
+        case OPT_ALL:
+            o.kernel = o.jit = true;
+            break;
+        case OPT_ADDRS:
+            o.addrs = true;
+            break;
+        case OPT_EVENT:
+            o.event = optarg;
+            break;
+        case 'h':
+            collapse_usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "(try 'podflame collapse --help')\n");
+            return 2;
+        }
+    }
+    if (argc - optind > 1) {
+        fprintf(stderr, "podflame collapse: give at most one input file\n");
+        return 2;
+    }
+    if (optind < argc && strcmp(argv[optind], "-") != 0) {
+        in = fopen(argv[optind], "re");
+        if (!in) {
+            fprintf(stderr, "podflame collapse: cannot open %s: %s\n", argv[optind],
+                    strerror(errno));
+            return 1;
+        }
+    }
+    htab_init(&c.index);
+    err = perfscript_collapse(in, &o, remember, &c, &rep);
+    if (err) {
+        fprintf(stderr, "podflame collapse: %s\n",
+                err == -EIO      ? "read error"
+                : err == -EINVAL ? "internal pattern error"
+                                 : strerror(-err));
+        goto out;
+    }
+    qsort(c.items, c.n, sizeof(*c.items), by_stack);
+    for (size_t i = 0; i < c.n; i++)
+        printf("%s %" PRIu64 "\n", c.items[i].stack, c.items[i].count);
+    if (fflush(stdout) || ferror(stdout)) {
+        fprintf(stderr, "podflame collapse: cannot write: %s\n", strerror(errno));
+        goto out;
+    }
+    if (rep.filtered && !o.event)
+        fprintf(stderr,
+                "podflame collapse: kept events of type %s only (%" PRIu64
+                " samples of other events skipped; choose with --event-filter)\n",
+                rep.filter_event, rep.filtered);
+    if (rep.unrecognized)
+        fprintf(stderr,
+                "podflame collapse: skipped %" PRIu64 " unrecognized line%s (first: "
+                "line %" PRIu64 ")\n",
+                rep.unrecognized, rep.unrecognized == 1 ? "" : "s", rep.first_unrecognized);
+    ret = 0;
+out:
+    if (in != stdin)
+        fclose(in);
+    htab_free(&c.index);
+    free(c.items);
+    return ret;
+}
