@@ -1,5 +1,7 @@
 #include "folded.h"
 
+#include "stackcount.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -123,38 +125,19 @@ static int add_frames(const struct pf_profile *p, const struct pf_sample *s, str
     return 0;
 }
 
-struct line_count {
-    const char *line;
-    uint64_t count;
-};
-
-static int cmp_lines(const void *a, const void *b)
-{
-    return strcmp(((const struct line_count *)a)->line, ((const struct line_count *)b)->line);
-}
-
 int folded_write(const struct pf_profile *p, FILE *out, const struct folded_write_opts *opts)
 {
     struct folded_write_opts defaults = {0};
-    struct line_count *lines = NULL;
-    size_t nlines = 0;
+    struct stackcount sc;
     struct buf b = {0};
-    struct htab agg;
     int err = 0;
 
     if (!opts)
         opts = &defaults;
-    htab_init(&agg);
-    lines = calloc(p->nsamples ? p->nsamples : 1, sizeof(*lines));
-    if (!lines)
-        return -ENOMEM;
-
+    stackcount_init(&sc);
     for (size_t i = 0; i < p->nsamples; i++) {
         const struct pf_sample *s = &p->samples[i];
         int64_t v = opts->value_index < p->nsample_types ? s->values[opts->value_index] : 0;
-        const void *key;
-        uint64_t idx = nlines;
-        bool found;
 
         if (v <= 0)
             continue;
@@ -163,21 +146,17 @@ int folded_write(const struct pf_profile *p, FILE *out, const struct folded_writ
             goto out;
         if (!b.len && (err = buf_add_frame(&b, "[unknown]", NULL)))
             goto out;
-        if ((err = htab_get_or_put(&agg, b.data, b.len + 1, &idx, &found, &key)))
+        if ((err = stackcount_add(&sc, b.data, b.len, (uint64_t)v)))
             goto out;
-        if (!found)
-            lines[nlines++].line = key;
-        lines[idx].count += (uint64_t)v;
     }
-    qsort(lines, nlines, sizeof(*lines), cmp_lines);
-    for (size_t i = 0; i < nlines; i++)
-        fprintf(out, "%s %" PRIu64 "\n", lines[i].line, lines[i].count);
+    stackcount_sort(&sc);
+    for (size_t i = 0; i < sc.n; i++)
+        fprintf(out, "%s %" PRIu64 "\n", sc.items[i].stack, sc.items[i].count);
     if (fflush(out) || ferror(out))
         err = -EIO;
 out:
-    free(lines);
     free(b.data);
-    htab_free(&agg);
+    stackcount_free(&sc);
     return err;
 }
 
@@ -189,7 +168,7 @@ struct frame_loc {
     size_t first, n; /* range in the reader's function-id array */
 };
 
-struct reader {
+struct folded_reader {
     struct pf_profile *p;
     struct htab locations; /* kind + function ids -> location id */
     uint64_t mapping_ids[3];
@@ -219,7 +198,7 @@ static int grow_array(void **arr, size_t *cap, size_t need, size_t sz)
     return 0;
 }
 
-static int64_t kind_mapping(struct reader *r, enum pf_frame_kind kind)
+static int64_t kind_mapping(struct folded_reader *r, enum pf_frame_kind kind)
 {
     static const char *names[] = {
         [PF_FRAME_KERNEL] = PF_KERNEL_MAPPING, [PF_FRAME_JIT] = PF_JIT_MAPPING};
@@ -247,7 +226,7 @@ static bool has_suffix(const char *s, size_t len, const char *suf)
 }
 
 /* Adds one frame (name[0..len)) to the stack being built. */
-static int add_frame(struct reader *r, const char *name, size_t len)
+static int add_frame(struct folded_reader *r, const char *name, size_t len)
 {
     enum pf_frame_kind kind = PF_FRAME_USER;
     bool inlined = false;
@@ -281,7 +260,7 @@ static int add_frame(struct reader *r, const char *name, size_t len)
 }
 
 /* Turns the frames built for one line into location ids, leaf first. */
-static int finish_stack(struct reader *r)
+static int finish_stack(struct folded_reader *r)
 {
     int err = grow_array((void **)&r->loc_ids, &r->loc_ids_cap, r->nlocs, sizeof(*r->loc_ids));
 
@@ -326,9 +305,7 @@ static int finish_stack(struct reader *r)
     return 0;
 }
 
-/* Parses one line (no newline). Returns 1 if added, 0 if blank/comment,
- * -EINVAL with *why set if malformed, or another negative errno. */
-static int parse_line(struct reader *r, char *line, size_t len, const char **why)
+int folded_reader_line(struct folded_reader *r, char *line, size_t len, const char **why)
 {
     char *sp, *end;
     unsigned long long count;
@@ -378,31 +355,57 @@ static int parse_line(struct reader *r, char *line, size_t len, const char **why
     return err ? err : 1;
 }
 
-int folded_read(struct pf_profile *p, FILE *in, struct folded_read_report *report)
+int folded_reader_new(struct pf_profile *p, struct folded_reader **out)
 {
-    struct reader r = {.p = p};
-    struct folded_read_report rep = {0};
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int err = 0;
+    struct folded_reader *r = calloc(1, sizeof(*r));
 
+    if (!r)
+        return -ENOMEM;
+    r->p = p;
+    htab_init(&r->locations);
     if (!p->nsample_types) {
         int64_t t = pf_profile_cstring(p, "samples"), u = pf_profile_cstring(p, "count");
 
-        if (t < 0 || u < 0)
+        if (t < 0 || u < 0) {
+            folded_reader_free(r);
             return -ENOMEM;
+        }
         p->sample_types[0] = (struct pf_value_type){t, u};
         p->nsample_types = 1;
     }
-    htab_init(&r.locations);
+    *out = r;
+    return 0;
+}
+
+void folded_reader_free(struct folded_reader *r)
+{
+    if (!r)
+        return;
+    free(r->fids);
+    free(r->locs);
+    free(r->loc_ids);
+    htab_free(&r->locations);
+    free(r);
+}
+
+int folded_read(struct pf_profile *p, FILE *in, struct folded_read_report *report)
+{
+    struct folded_read_report rep = {0};
+    struct folded_reader *r;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int err = folded_reader_new(p, &r);
+
+    if (err)
+        return err;
     while ((n = getline(&line, &cap, in)) >= 0) {
         const char *why = NULL;
 
         rep.lines++;
         if (n && line[n - 1] == '\n')
             line[--n] = '\0';
-        err = parse_line(&r, line, (size_t)n, &why);
+        err = folded_reader_line(r, line, (size_t)n, &why);
         if (err == -EINVAL) {
             if (!rep.bad_lines++) {
                 rep.first_bad_line = rep.lines;
@@ -418,10 +421,7 @@ int folded_read(struct pf_profile *p, FILE *in, struct folded_read_report *repor
     if (!err && ferror(in))
         err = -EIO;
     free(line);
-    free(r.fids);
-    free(r.locs);
-    free(r.loc_ids);
-    htab_free(&r.locations);
+    folded_reader_free(r);
     if (report)
         *report = rep;
     return err;

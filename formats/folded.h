@@ -39,6 +39,15 @@ struct folded_read_report {
     const char *first_bad_why;
 };
 
+/* Incremental reading, for producers of folded lines (perf script). */
+struct folded_reader;
+int folded_reader_new(struct pf_profile *p, struct folded_reader **out);
+/* Parses one line without its newline (modified in place). Returns 1 when a
+ * stack was added, 0 for a blank or comment line, -EINVAL with *why for a
+ * malformed line, or -ENOMEM. */
+int folded_reader_line(struct folded_reader *r, char *line, size_t len, const char **why);
+void folded_reader_free(struct folded_reader *r);
+
 /* Appends the stacks of a folded stream to p (sample type samples/count when
  * p has none). Malformed lines are skipped and counted in *report.
  * Returns 0, -ENOMEM, or -EIO on a read error. */

@@ -6,10 +6,9 @@ static const struct {
     const char *name;
     enum pf_format f;
 } names[] = {
-    {"folded", PF_FORMAT_FOLDED},
-    {"pprof", PF_FORMAT_PPROF},
-    {"speedscope", PF_FORMAT_SPEEDSCOPE},
-    {"svg", PF_FORMAT_SVG},
+    {"folded", PF_FORMAT_FOLDED},          {"pprof", PF_FORMAT_PPROF},
+    {"speedscope", PF_FORMAT_SPEEDSCOPE},  {"svg", PF_FORMAT_SVG},
+    {"perf-script", PF_FORMAT_PERFSCRIPT},
 };
 
 /* Longest suffixes first so ".speedscope.json" wins over ".json". */
@@ -18,6 +17,8 @@ static const struct {
     enum pf_format f;
 } exts[] = {
     {".speedscope.json", PF_FORMAT_SPEEDSCOPE},
+    {".perf-script", PF_FORMAT_PERFSCRIPT},
+    {".perfscript", PF_FORMAT_PERFSCRIPT},
     {".pb.gz", PF_FORMAT_PPROF},
     {".folded", PF_FORMAT_FOLDED},
     {".pprof", PF_FORMAT_PPROF},

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "folded.h"
+#include "stackcount.h"
+
 /* The patterns of stackcollapse-perf.pl, verbatim in meaning. */
 #define RE_HEADER "^(\\S.+?)\\s+(\\d+)\\/*(\\d+)*\\s+"
 #define RE_EVENT  ":\\s*(\\d+)*\\s+(\\S+):\\s*$"
@@ -423,5 +426,40 @@ out:
         regex_free(&st.event);
     if (st.frame.code)
         regex_free(&st.frame);
+    return err;
+}
+
+static int add_stack(void *ctx, const char *stack, size_t len, uint64_t count)
+{
+    return stackcount_add(ctx, stack, len, count);
+}
+
+int perfscript_read(struct pf_profile *p, FILE *in, struct perfscript_report *report)
+{
+    struct perfscript_opts o = {.kernel = true, .jit = true};
+    struct folded_reader *r = NULL;
+    struct stackcount sc;
+    struct buf line = {0};
+    int err;
+
+    stackcount_init(&sc);
+    err = perfscript_collapse(in, &o, add_stack, &sc, report);
+    if (!err)
+        err = folded_reader_new(p, &r);
+    for (size_t i = 0; !err && i < sc.n; i++) {
+        char num[24];
+        const char *why;
+        int n = snprintf(num, sizeof(num), " %llu", (unsigned long long)sc.items[i].count);
+
+        line.len = 0;
+        err = buf_put(&line, sc.items[i].stack, strlen(sc.items[i].stack));
+        err = err ? err : buf_put(&line, num, (size_t)n);
+        err = err ? err : folded_reader_line(r, line.d, line.len, &why);
+        if (err == -EINVAL || err > 0)
+            err = 0; /* a stack the folded grammar refuses (empty frame): dropped */
+    }
+    folded_reader_free(r);
+    stackcount_free(&sc);
+    free(line.d);
     return err;
 }

@@ -38,4 +38,10 @@ typedef int (*perfscript_fn)(void *ctx, const char *stack, size_t len, uint64_t 
 int perfscript_collapse(FILE *in, const struct perfscript_opts *opts, perfscript_fn fn, void *ctx,
                         struct perfscript_report *report);
 
+/* Reads perf script into p the way `collapse --all` folds it: the process
+ * name as the root frame, kernel and JIT frames annotated. Returns 0,
+ * -ENOMEM or -EIO. */
+struct pf_profile;
+int perfscript_read(struct pf_profile *p, FILE *in, struct perfscript_report *report);
+
 #endif

@@ -10,50 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../formats/htab.h"
 #include "../formats/perfscript.h"
+#include "../formats/stackcount.h"
 #include "cmd.h"
-
-struct stack_count {
-    const char *stack; /* owned by the table */
-    uint64_t count;
-};
-
-struct collapsed {
-    struct htab index; /* stack -> position in items */
-    struct stack_count *items;
-    size_t n, cap;
-};
 
 static int remember(void *ctx, const char *stack, size_t len, uint64_t count)
 {
-    struct collapsed *c = ctx;
-    uint64_t idx = c->n;
-    const void *key;
-    bool found;
-    int err = htab_get_or_put(&c->index, stack, len + 1, &idx, &found, &key);
-
-    if (err)
-        return err;
-    if (!found) {
-        if (c->n == c->cap) {
-            size_t ncap = c->cap ? c->cap * 2 : 1024;
-            struct stack_count *p = realloc(c->items, ncap * sizeof(*p));
-
-            if (!p)
-                return -ENOMEM;
-            c->items = p;
-            c->cap = ncap;
-        }
-        c->items[c->n++] = (struct stack_count){key, 0};
-    }
-    c->items[idx].count += count;
-    return 0;
-}
-
-static int by_stack(const void *a, const void *b)
-{
-    return strcmp(((const struct stack_count *)a)->stack, ((const struct stack_count *)b)->stack);
+    return stackcount_add(ctx, stack, len, count);
 }
 
 static void collapse_usage(FILE *f)
@@ -93,7 +56,7 @@ int cmd_collapse(int argc, char **argv)
     };
     struct perfscript_opts o = {0};
     struct perfscript_report rep;
-    struct collapsed c = {0};
+    struct stackcount c;
     FILE *in = stdin;
     int opt, err, ret = 1;
 
@@ -141,7 +104,7 @@ int cmd_collapse(int argc, char **argv)
             return 1;
         }
     }
-    htab_init(&c.index);
+    stackcount_init(&c);
     err = perfscript_collapse(in, &o, remember, &c, &rep);
     if (err) {
         fprintf(stderr, "podflame collapse: %s\n",
@@ -150,7 +113,7 @@ int cmd_collapse(int argc, char **argv)
                                  : strerror(-err));
         goto out;
     }
-    qsort(c.items, c.n, sizeof(*c.items), by_stack);
+    stackcount_sort(&c);
     for (size_t i = 0; i < c.n; i++)
         printf("%s %" PRIu64 "\n", c.items[i].stack, c.items[i].count);
     if (fflush(stdout) || ferror(stdout)) {
@@ -171,7 +134,6 @@ int cmd_collapse(int argc, char **argv)
 out:
     if (in != stdin)
         fclose(in);
-    htab_free(&c.index);
-    free(c.items);
+    stackcount_free(&c);
     return ret;
 }

@@ -17,11 +17,12 @@ static void convert_usage(FILE *f)
                "(.folded/.txt, .pb.gz/.pprof, .speedscope.json) unless named; '-' is stdin or\n"
                "stdout (stdin's format is detected: gzip or protobuf is pprof, text is folded).\n"
                "\n"
-               "reads:  folded, pprof (gzipped or not, from podflame, Go's runtime/pprof, ...)\n"
+               "reads:  folded, pprof (gzipped or not, from podflame, Go's runtime/pprof, ...),\n"
+               "        perf-script (`perf script` text; .perf-script or --from perf-script)\n"
                "writes: folded, pprof, speedscope\n"
                "\n"
                "options:\n"
-               "      --from FMT        input format: folded or pprof\n"
+               "      --from FMT        input format: folded, pprof or perf-script\n"
                "      --to FMT          output format: folded, pprof or speedscope\n"
                "      --group-by KEY    root frames from sample labels: process, pid, thread or\n"
                "                        none (default process; profiles without labels get none)\n"
@@ -30,6 +31,7 @@ static void convert_usage(FILE *f)
                "examples:\n"
                "  podflame convert cpu.pb.gz cpu.folded\n"
                "  podflame convert cpu.folded cpu.speedscope.json\n"
+               "  perf script | podflame convert --from perf-script - perf.pb.gz\n"
                "  go tool pprof -proto ... | podflame convert - out.folded\n");
 }
 
@@ -81,7 +83,9 @@ int cmd_convert(int argc, char **argv)
         return 2;
     }
     if (from && pf_format_from_name(from) == PF_FORMAT_UNKNOWN) {
-        fprintf(stderr, "podflame convert: unknown input format '%s': use folded or pprof\n", from);
+        fprintf(stderr,
+                "podflame convert: unknown input format '%s': use folded, pprof or perf-script\n",
+                from);
         return 2;
     }
     oo.format = output_format_for(argv[optind + 1], to, err, sizeof(err));

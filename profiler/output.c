@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../formats/perfscript.h"
 #include "../formats/pprof.h"
 #include "../formats/speedscope.h"
 #include "cmd.h"
@@ -171,9 +172,24 @@ int input_read(const char *path, const char *asked, struct pf_profile *p, size_t
             snprintf(err, errlen, "%s: %s", path, why[0] ? why : strerror(-ret));
         break;
     }
+    case PF_FORMAT_PERFSCRIPT: {
+        struct perfscript_report rep;
+
+        ret = perfscript_read(p, f, &rep);
+        if (ret)
+            snprintf(err, errlen, "reading %s: %s", path, strerror(-ret));
+        if (bad_lines)
+            *bad_lines = rep.unrecognized;
+        if (!ret && rep.unrecognized)
+            snprintf(err, errlen, "%s: skipped %llu unrecognized line%s (first: line %llu)", path,
+                     (unsigned long long)rep.unrecognized, rep.unrecognized == 1 ? "" : "s",
+                     (unsigned long long)rep.first_unrecognized);
+        break;
+    }
     default:
         ret = -ENOTSUP;
-        snprintf(err, errlen, "%s: reading %s is not supported: give folded or pprof%s", path,
+        snprintf(err, errlen,
+                 "%s: reading %s is not supported: give folded, pprof or perf-script%s", path,
                  asked ? asked : pf_format_name(fmt),
                  asked ? "" : " (or name the format with --from)");
     }
