@@ -20,12 +20,24 @@ for p in "${pkgs[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-deps: all ${#pkgs[@]} packages present"
-    exit 0
+    echo "install-deps: all ${#pkgs[@]} Debian packages present"
+else
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "install-deps: installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "install-deps: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# npm: readers of our outputs used by the tests (versions pinned in
+# tools/node/package.json), installed into tools/node/node_modules.
+node_dir="$(cd "$(dirname "$0")" && pwd)/node"
+if [ ! -d "$node_dir/node_modules/speedscope" ] || [ ! -d "$node_dir/node_modules/ajv" ]; then
+    if command -v npm > /dev/null; then
+        echo "install-deps: npm install in $node_dir"
+        (cd "$node_dir" && npm install --no-audit --no-fund --loglevel=error)
+    else
+        echo "install-deps: npm is missing: the speedscope tests will fail" >&2
+        exit 1
+    fi
+fi
