@@ -37,7 +37,7 @@ TIDY_CHECKS := -checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,\
   -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,\
   -clang-analyzer-security.insecureAPI.strcpy,performance-*' --header-filter='^$$'
 
-.PHONY: all demo deps test unit integration bench lint format clean
+.PHONY: all demo deps test unit integration bench bench-formats lint format clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/podflame
@@ -110,8 +110,15 @@ demo: deps
 	@echo "demo.folded: $$(wc -l < demo.folded) unique stacks; the hottest:"
 	@sort -k2 -n -r -t' ' demo.folded | awk '{print $$NF, substr($$0, 1, 150)}' | head -5
 
-bench: all $(WORKLOADS)
+$(BUILD)/tools/formats_bench: tools/bench/formats_bench.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench: all $(WORKLOADS) bench-formats
 	tools/bench/overhead.py $(BUILD)
+
+bench-formats: $(BUILD)/tools/formats_bench
+	tools/bench/formats.sh $(BUILD)
 
 lint: $(BUILD)/profile.skel.h
 	clang-format --dry-run --Werror bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] tests/unit/*.c tests/workloads/*.c

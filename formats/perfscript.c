@@ -27,7 +27,7 @@ struct buf {
 
 static int buf_put(struct buf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
+    if (!b->d || b->len + n + 1 > b->cap) {
         size_t ncap = b->cap ? b->cap * 2 : 1024;
         char *p;
 
@@ -39,7 +39,8 @@ static int buf_put(struct buf *b, const char *s, size_t n)
         b->d = p;
         b->cap = ncap;
     }
-    memcpy(b->d + b->len, s, n);
+    if (n)
+        memcpy(b->d + b->len, s, n);
     b->len += n;
     b->d[b->len] = '\0';
     return 0;
@@ -86,7 +87,7 @@ static bool regex_match(struct regex *r, const char *s, size_t len)
 }
 
 /* Group n of the last match: start and length; false when unset. */
-static bool group(const struct regex *r, unsigned n, size_t *start, size_t *len)
+static bool group(const struct regex *r, size_t n, size_t *start, size_t *len)
 {
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
 
@@ -150,7 +151,7 @@ static int on_header(struct state *st, const char *line, size_t len, struct perf
         if (!st->event_set) {
             snprintf(st->event_filter, sizeof(st->event_filter), "%.*s", (int)el, line + es);
             st->event_set = true;
-        } else if (strlen(st->event_filter) != el || memcmp(st->event_filter, line + es, el)) {
+        } else if (strlen(st->event_filter) != el || memcmp(st->event_filter, line + es, el) != 0) {
             rep->filtered++;
             return 0; /* the previous sample's name stays, as in the script */
         }

@@ -151,6 +151,7 @@ int64_t pf_profile_add_location(struct pf_profile *p, uint64_t mapping_id, uint6
     loc->address = address;
     loc->nlines = nlines;
     loc->lines = NULL;
+    loc->is_folded = false;
     if (nlines) {
         loc->lines = malloc(nlines * sizeof(*lines));
         if (!loc->lines)

@@ -140,7 +140,7 @@ int input_read(const char *path, const char *asked, struct pf_profile *p, size_t
         fmt = pf_format_from_path(path);
     }
     if (!asked && fmt == PF_FORMAT_UNKNOWN) {
-        unsigned char head[2];
+        unsigned char head[2] = {0};
         size_t n = 0;
 
         while (n < sizeof(head) && (c = fgetc(f)) != EOF)

@@ -13,7 +13,7 @@ export PODFLAME_NODE_TOOLS="$top/tools/node"
 work=$(mktemp -d /tmp/podflame-fmt.XXXXXX)
 export HOME=$work GOCACHE=$work/gocache GOPATH=$work/gopath GOFLAGS=-mod=mod GOTOOLCHAIN=local
 passed=0 failed=0
-trap 'rm -rf "$work"' EXIT
+trap '[ "$failed" -eq 0 ] && rm -rf "$work"' EXIT
 ok() { passed=$((passed + 1)); echo "ok - $1"; }
 not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
@@ -24,6 +24,11 @@ sum_folded() { awk '{ s += $NF } END { print s + 0 }' "$1"; }
 sleep 0.3
 "$pf" record -F 999 -d 3 -p "$wl" -o "$work/rec.pb.gz" 2> "$work/rec.err"
 check "record writes .pb.gz" test -s "$work/rec.pb.gz"
+"$pf" record -F 499 -d 1 -p "$wl" -o "$work/rec2.speedscope.json" 2> /dev/null
+node "$top/tests/integration/speedscope-check.mjs" "$work/rec2.speedscope.json" > /dev/null 2>&1
+check "record writes .speedscope.json that speedscope's schema accepts" test $? -eq 0
+"$pf" record -F 499 -d 1 -p "$wl" -o "$work/rec3.txt" 2> /dev/null
+check "record writes .txt as folded" grep -q "^fmt_wl;.*func_a [0-9]*$" "$work/rec3.txt"
 kill "$wl" 2>/dev/null; wait "$wl" 2>/dev/null
 "$pf" convert "$work/rec.pb.gz" "$work/rec.folded" 2> /dev/null
 total=$(sum_folded "$work/rec.folded")
