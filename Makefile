@@ -11,7 +11,7 @@ SANITIZE ?=
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -g $(OPT) -D_GNU_SOURCE -I$(BUILD) $(EXTRA_CFLAGS)
-LDLIBS   := -lbpf -lelf -ldw -lz -lpcre2-8
+LDLIBS   := -lbpf -lelf -ldw -lz -lpcre2-8 -lm
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
@@ -19,10 +19,10 @@ endif
 
 FORMATS_SRCS   := formats/htab.c formats/profile.c formats/folded.c formats/format.c \
                   formats/pprof.c formats/speedscope.c formats/perfscript.c \
-                  formats/stackcount.c
+                  formats/stackcount.c formats/flamegraph.c
 SYMBOLIZE_SRCS := symbolize/procmaps.c symbolize/elfsyms.c symbolize/kallsyms.c \
                   symbolize/symbolizer.c
-PROFILER_SRCS  := profiler/record.c profiler/convert.c profiler/collapse.c profiler/sampler.c profiler/collector.c \
+PROFILER_SRCS  := profiler/record.c profiler/convert.c profiler/collapse.c profiler/graph.c profiler/sampler.c profiler/collector.c \
                   profiler/cgroups.c profiler/output.c
 LIB_SRCS       := $(FORMATS_SRCS) $(SYMBOLIZE_SRCS) $(PROFILER_SRCS)
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/%.o)

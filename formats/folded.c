@@ -125,16 +125,15 @@ static int add_frames(const struct pf_profile *p, const struct pf_sample *s, str
     return 0;
 }
 
-int folded_write(const struct pf_profile *p, FILE *out, const struct folded_write_opts *opts)
+int folded_stacks(const struct pf_profile *p, const struct folded_write_opts *opts,
+                  struct stackcount *sc)
 {
     struct folded_write_opts defaults = {0};
-    struct stackcount sc;
     struct buf b = {0};
     int err = 0;
 
     if (!opts)
         opts = &defaults;
-    stackcount_init(&sc);
     for (size_t i = 0; i < p->nsamples; i++) {
         const struct pf_sample *s = &p->samples[i];
         int64_t v = opts->value_index < p->nsample_types ? s->values[opts->value_index] : 0;
@@ -146,16 +145,26 @@ int folded_write(const struct pf_profile *p, FILE *out, const struct folded_writ
             goto out;
         if (!b.len && (err = buf_add_frame(&b, "[unknown]", NULL)))
             goto out;
-        if ((err = stackcount_add(&sc, b.data, b.len, (uint64_t)v)))
+        if ((err = stackcount_add(sc, b.data, b.len, (uint64_t)v)))
             goto out;
     }
-    stackcount_sort(&sc);
-    for (size_t i = 0; i < sc.n; i++)
-        fprintf(out, "%s %" PRIu64 "\n", sc.items[i].stack, sc.items[i].count);
-    if (fflush(out) || ferror(out))
-        err = -EIO;
+    stackcount_sort(sc);
 out:
     free(b.data);
+    return err;
+}
+
+int folded_write(const struct pf_profile *p, FILE *out, const struct folded_write_opts *opts)
+{
+    struct stackcount sc;
+    int err;
+
+    stackcount_init(&sc);
+    err = folded_stacks(p, opts, &sc);
+    for (size_t i = 0; !err && i < sc.n; i++)
+        fprintf(out, "%s %" PRIu64 "\n", sc.items[i].stack, sc.items[i].count);
+    if (!err && (fflush(out) || ferror(out)))
+        err = -EIO;
     stackcount_free(&sc);
     return err;
 }

@@ -28,6 +28,12 @@ struct folded_write_opts {
     size_t value_index; /* which sample value to write; 0 = sample count */
 };
 
+struct stackcount;
+/* Fills sc (initialized by the caller) with p's stacks as folded lines,
+ * identical ones summed, sorted. Returns 0 or -ENOMEM. */
+int folded_stacks(const struct pf_profile *p, const struct folded_write_opts *opts,
+                  struct stackcount *sc);
+
 /* Writes p as folded stacks, identical stacks summed, lines sorted.
  * Returns 0, -ENOMEM, or -EIO when the stream fails. */
 int folded_write(const struct pf_profile *p, FILE *out, const struct folded_write_opts *opts);

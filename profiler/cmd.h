@@ -10,5 +10,7 @@
 int cmd_record(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_collapse(int argc, char **argv);
+int cmd_flamegraph(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 #endif

@@ -14,6 +14,8 @@ static const struct {
 } commands[] = {
     {"record", cmd_record, "sample stacks on every CPU and write a profile"},
     {"collapse", cmd_collapse, "turn `perf script` output into folded stacks"},
+    {"flamegraph", cmd_flamegraph, "draw an interactive SVG flame graph"},
+    {"diff", cmd_diff, "draw a differential flame graph of two profiles"},
     {"convert", cmd_convert, "convert a profile between folded, pprof and speedscope"},
 };
 

@@ -64,16 +64,17 @@ static int write_stream(FILE *f, const struct pf_profile *p, const struct output
     }
 }
 
-int output_write(const char *path, const struct pf_profile *p, const struct output_opts *opts,
-                 char *err, size_t errlen)
+int output_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx, char *err,
+                  size_t errlen)
 {
     char tmp[PATH_MAX];
     FILE *f;
     int fd, ret;
 
+    err[0] = '\0';
     if (strcmp(path, "-") == 0) {
-        ret = write_stream(stdout, p, opts);
-        if (ret)
+        ret = write(stdout, ctx);
+        if (ret && !err[0])
             snprintf(err, errlen, "cannot write to stdout: %s", strerror(-ret));
         return ret;
     }
@@ -96,7 +97,7 @@ int output_write(const char *path, const struct pf_profile *p, const struct outp
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(-ret));
         return ret;
     }
-    ret = write_stream(f, p, opts);
+    ret = write(f, ctx);
     if (!ret && (fflush(f) || fsync(fileno(f))))
         ret = -errno;
     if (fclose(f) && !ret)
@@ -105,9 +106,30 @@ int output_write(const char *path, const struct pf_profile *p, const struct outp
         ret = -errno;
     if (ret) {
         unlink(tmp);
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(-ret));
+        if (!err[0])
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(-ret));
     }
     return ret;
+}
+
+struct profile_write {
+    const struct pf_profile *p;
+    const struct output_opts *opts;
+};
+
+static int write_profile(FILE *f, void *ctx)
+{
+    struct profile_write *pw = ctx;
+
+    return write_stream(f, pw->p, pw->opts);
+}
+
+int output_write(const char *path, const struct pf_profile *p, const struct output_opts *opts,
+                 char *err, size_t errlen)
+{
+    struct profile_write pw = {p, opts};
+
+    return output_atomic(path, write_profile, &pw, err, errlen);
 }
 
 /* pprof files start with a gzip header or, raw, with field 1 (sample_type)

@@ -17,6 +17,12 @@ struct output_opts {
     enum pf_group_by group_by;
 };
 
+/* Calls write(f, ctx) on a temporary file beside path, then fsyncs and
+ * renames it to path ("-": on stdout). On failure nothing is left at path
+ * and err holds a one-line reason. write returns 0 or a negative errno. */
+int output_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx, char *err,
+                  size_t errlen);
+
 /* Writes p to path ("-" = stdout). Returns 0 or a negative errno with a
  * one-line reason in err. */
 int output_write(const char *path, const struct pf_profile *p, const struct output_opts *opts,
