@@ -104,10 +104,15 @@ test:
 deps:
 	tools/install-deps.sh
 
+# An idle machine makes an empty graph, so a known workload runs meanwhile.
 demo: deps
-	$(MAKE) all
-	$(BUILD)/podflame record -F 99 -d 5 -o demo.folded
-	@echo "demo.folded: $$(wc -l < demo.folded) unique stacks; the hottest:"
+	$(MAKE) all $(WORKLOADS)
+	@echo "demo: profiling the whole machine for 5 s while tests/workloads/cpuwork runs"
+	$(BUILD)/tests/cpuwork 6 & $(BUILD)/podflame record -F 99 -d 5 -o demo.pb.gz; wait
+	$(BUILD)/podflame convert demo.pb.gz demo.svg
+	$(BUILD)/podflame convert demo.pb.gz demo.folded
+	@echo "demo.svg: flame graph of this machine (open it in a browser); also demo.pb.gz, demo.folded"
+	@echo "the hottest stacks:"
 	@sort -k2 -n -r -t' ' demo.folded | awk '{print $$NF, substr($$0, 1, 150)}' | head -5
 
 $(BUILD)/tools/formats_bench: tools/bench/formats_bench.c $(LIB_OBJS)

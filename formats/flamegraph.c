@@ -11,9 +11,9 @@
 #define XPAD 10.0
 
 static const char *const palette_names[] = {
-    [FG_HOT] = "hot",       [FG_MEM] = "mem",     [FG_IO] = "io",         [FG_WAKEUP] = "wakeup",
-    [FG_CHAIN] = "chain",   [FG_JAVA] = "java",   [FG_JS] = "js",         [FG_PERL] = "perl",
-    [FG_RED] = "red",       [FG_GREEN] = "green", [FG_BLUE] = "blue",     [FG_AQUA] = "aqua",
+    [FG_HOT] = "hot",       [FG_MEM] = "mem",       [FG_IO] = "io",         [FG_WAKEUP] = "wakeup",
+    [FG_CHAIN] = "chain",   [FG_JAVA] = "java",     [FG_JS] = "js",         [FG_PERL] = "perl",
+    [FG_RED] = "red",       [FG_GREEN] = "green",   [FG_BLUE] = "blue",     [FG_AQUA] = "aqua",
     [FG_YELLOW] = "yellow", [FG_PURPLE] = "purple", [FG_ORANGE] = "orange",
 };
 
@@ -103,6 +103,8 @@ static int build(struct layout *l, const struct fg_stack *const *stacks, size_t 
     size_t idx;
     int err = add_node(l, "all", 3, 0, 0, &idx);
 
+    if (err)
+        return err;
     for (size_t i = 0; !err && i < n; i++) {
         const struct fg_stack *s = stacks[i];
         int64_t w = diff ? s->count2 : s->count;
@@ -141,7 +143,7 @@ static int build(struct layout *l, const struct fg_stack *const *stacks, size_t 
         while (common < nf && common < nfr && common + 1 <= open_depth) {
             const struct node *o = &l->nodes[l->open[common + 1]];
 
-            if (o->len != frl[common] || memcmp(o->name, fr[common], frl[common]))
+            if (o->len != frl[common] || memcmp(o->name, fr[common], frl[common]) != 0)
                 break;
             common++;
         }
@@ -202,7 +204,9 @@ static bool contains(const char *s, size_t len, const char *needle)
 static void hue(enum fg_palette pal, double v1, double v2, double v3, int rgb[3])
 {
     switch (pal) {
-    case FG_MEM: rgb[0] = 0, rgb[1] = 190 + (int)(50 * v2), rgb[2] = 210 * v1; break;
+    case FG_MEM:
+        rgb[0] = 0, rgb[1] = 190 + (int)(50 * v2), rgb[2] = 210 * v1;
+        break;
     case FG_IO:
     case FG_BLUE:
         rgb[0] = 80 + (int)(60 * v1), rgb[1] = rgb[0], rgb[2] = 190 + (int)(55 * v2);
@@ -344,8 +348,7 @@ static void frame_colour(const struct fg_opts *o, struct palette_map *pm, const 
         hue(frame_palette(o->palette, nd->name, nd->len), name_hash(nd->name, nd->len, false),
             name_hash(nd->name, nd->len, true), name_hash(nd->name, nd->len, true), rgb);
     if (pm && pm->append &&
-        !htab_put(&pm->index, nd->name, nd->len,
-                  (uint64_t)(rgb[0] << 16 | rgb[1] << 8 | rgb[2])))
+        !htab_put(&pm->index, nd->name, nd->len, (uint64_t)(rgb[0] << 16 | rgb[1] << 8 | rgb[2])))
         fprintf(pm->append, "%.*s->rgb(%d,%d,%d)\n", (int)nd->len, nd->name, rgb[0], rgb[1],
                 rgb[2]);
 }
@@ -358,11 +361,21 @@ static void xml_text(FILE *f, const char *s, size_t len)
         unsigned char c = (unsigned char)s[i];
 
         switch (c) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&apos;", f); break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        case '\'':
+            fputs("&apos;", f);
+            break;
         default:
             if (c < 0x20 && c != '\t')
                 fputc('?', f); /* not allowed in XML 1.0 */
@@ -375,8 +388,8 @@ static void xml_text(FILE *f, const char *s, size_t len)
 static size_t display_len(const char *s, size_t len)
 {
     /* annotations choose colours; they are not shown */
-    if (has_annotation(s, len, 'k') || has_annotation(s, len, 'j') ||
-        has_annotation(s, len, 'i') || has_annotation(s, len, 'w'))
+    if (has_annotation(s, len, 'k') || has_annotation(s, len, 'j') || has_annotation(s, len, 'i') ||
+        has_annotation(s, len, 'w'))
         return len - 4;
     return len;
 }
@@ -402,13 +415,16 @@ static const char script[] =
     "              y: +r.getAttribute('y'), name: g.querySelector('title').textContent,\n"
     "              label: g.getAttribute('data-name'), fill: r.getAttribute('fill')});\n"
     "    g.addEventListener('click', function () { zoom(i); });\n"
-    "    g.addEventListener('mouseover', function () { details.nodeValue = svg.getAttribute('data-nametype') + ' ' + geo[i].name; });\n"
+    "    g.addEventListener('mouseover', function () { details.nodeValue = "
+    "svg.getAttribute('data-nametype') + ' ' + geo[i].name; });\n"
     "    g.addEventListener('mouseout', function () { details.nodeValue = ' '; });\n"
     "  });\n"
     "  unzoom.addEventListener('click', reset);\n"
-    "  searchbtn.addEventListener('click', function () { searching ? clearSearch() : askSearch(); });\n"
+    "  searchbtn.addEventListener('click', function () { searching ? clearSearch() : askSearch(); "
+    "});\n"
     "  window.addEventListener('keydown', function (e) {\n"
-    "    if (e.keyCode === 114 || ((e.ctrlKey || e.metaKey) && e.keyCode === 70)) { e.preventDefault(); askSearch(); }\n"
+    "    if (e.keyCode === 114 || ((e.ctrlKey || e.metaKey) && e.keyCode === 70)) { "
+    "e.preventDefault(); askSearch(); }\n"
     "    else if (e.keyCode === 27) { clearSearch(); reset(); }\n"
     "  });\n"
     "}\n"
@@ -434,7 +450,8 @@ static const char script[] =
     "  if (searching) search(searching);\n"
     "}\n"
     "function reset() {\n"
-    "  frames.forEach(function (g, j) { g.classList.remove('hide'); g.classList.remove('parent'); fit(j, geo[j].x, geo[j].w); });\n"
+    "  frames.forEach(function (g, j) { g.classList.remove('hide'); g.classList.remove('parent'); "
+    "fit(j, geo[j].x, geo[j].w); });\n"
     "  unzoom.classList.add('hide');\n"
     "  if (searching) search(searching);\n"
     "}\n"
@@ -443,17 +460,20 @@ static const char script[] =
     "  if (term) search(term);\n"
     "}\n"
     "function search(term) {\n"
-    "  var re; try { re = new RegExp(term); } catch (e) { matched.textContent = 'bad regular expression'; return; }\n"
+    "  var re; try { re = new RegExp(term); } catch (e) { matched.textContent = 'bad regular "
+    "expression'; return; }\n"
     "  searching = term; var spans = [];\n"
     "  frames.forEach(function (g, j) {\n"
     "    var r = g.querySelector('rect');\n"
     "    if (re.test(geo[j].label) && !g.classList.contains('hide')) {\n"
-    "      r.setAttribute('fill', 'rgb(230,0,230)'); spans.push([+r.getAttribute('x'), +r.getAttribute('width')]);\n"
+    "      r.setAttribute('fill', 'rgb(230,0,230)'); spans.push([+r.getAttribute('x'), "
+    "+r.getAttribute('width')]);\n"
     "    } else { r.setAttribute('fill', geo[j].fill); }\n"
     "  });\n"
     "  spans.sort(function (a, b) { return a[0] - b[0]; });\n"
     "  var covered = 0, end = -Infinity;\n"
-    "  spans.forEach(function (s) { var a = Math.max(s[0], end), b = s[0] + s[1]; if (b > a) { covered += b - a; end = b; } });\n"
+    "  spans.forEach(function (s) { var a = Math.max(s[0], end), b = s[0] + s[1]; if (b > a) { "
+    "covered += b - a; end = b; } });\n"
     "  var pct = 100 * covered / (W - 2 * PAD);\n"
     "  matched.textContent = 'Matched: ' + (pct > 99.95 ? '100' : pct.toFixed(1)) + '%';\n"
     "  matched.setAttribute('data-matched', pct.toFixed(3));\n"
@@ -461,12 +481,13 @@ static const char script[] =
     "}\n"
     "function clearSearch() {\n"
     "  searching = null;\n"
-    "  frames.forEach(function (g, j) { g.querySelector('rect').setAttribute('fill', geo[j].fill); });\n"
+    "  frames.forEach(function (g, j) { g.querySelector('rect').setAttribute('fill', geo[j].fill); "
+    "});\n"
     "  matched.textContent = ' '; searchbtn.textContent = 'Search';\n"
     "}\n";
 
-static void write_text(FILE *f, const char *id, double x, double y, const char *anchor,
-                       double size, const char *s, const char *cls)
+static void write_text(FILE *f, const char *id, double x, double y, const char *anchor, double size,
+                       const char *s, const char *cls)
 {
     fprintf(f, "<text id=\"%s\"%s%s%s x=\"%.2f\" y=\"%.2f\" text-anchor=\"%s\" font-size=\"%.1f\">",
             id, cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" : "", x, y, anchor, size);
@@ -544,7 +565,7 @@ int flamegraph_write(FILE *f, const struct fg_stack *stacks_in, size_t n, const 
         goto out;
     if (rev)
         stacks = rev;
-    order = malloc((n ? n : 1) * sizeof(*order));
+    order = malloc((n ? n : 1) * sizeof(const struct fg_stack *));
     if (!order) {
         ret = -ENOMEM;
         goto out;
@@ -553,7 +574,7 @@ int flamegraph_write(FILE *f, const struct fg_stack *stacks_in, size_t n, const 
         order[i] = &stacks[i];
     /* a flame graph merges siblings alphabetically; a flame chart keeps time order */
     if (!o->flamechart && n > 1)
-        qsort(order, n, sizeof(*order), cmp_stack_ptr);
+        qsort(order, n, sizeof(const struct fg_stack *), cmp_stack_ptr);
     if ((ret = build(&l, order, n, diff, &total)))
         goto out;
     if (o->palette_file && (ret = palette_load(&pm, o->palette_file, err, errlen)))
@@ -565,8 +586,10 @@ int flamegraph_write(FILE *f, const struct fg_stack *stacks_in, size_t n, const 
     ypad1 = o->fontsize * 3 + (o->subtitle ? o->fontsize * 2 : 0);
     ypad2 = o->fontsize * 2 + 10;
     height = ypad1 + ypad2 + (l.max_depth + 1) * fh;
-    title = o->title ? o->title
-                     : o->flamechart ? "Flame Chart" : o->inverted ? "Icicle Graph" : "Flame Graph";
+    title = o->title        ? o->title
+            : o->flamechart ? "Flame Chart"
+            : o->inverted   ? "Icicle Graph"
+                            : "Flame Graph";
 
     fprintf(f, "<?xml version=\"1.0\" standalone=\"no\"?>\n"
                "<!DOCTYPE svg PUBLIC \"-//W3C//DTD SVG 1.1//EN\" "
@@ -589,28 +612,28 @@ int flamegraph_write(FILE *f, const struct fg_stack *stacks_in, size_t n, const 
     }
     fprintf(f,
             "<defs><linearGradient id=\"background\" y1=\"0\" y2=\"1\" x1=\"0\" x2=\"0\">"
-            "<stop stop-color=\"%s\" offset=\"5%%\"/><stop stop-color=\"%s\" offset=\"95%%\"/>"
+            "<stop stop-color=\"#eeeeee\" offset=\"5%%\"/><stop stop-color=\"%s\" offset=\"95%%\"/>"
             "</linearGradient></defs>\n",
-            diff ? "#eeeeee" : "#eeeeee", diff ? "#e0e0ff" : "#eeeeb0");
+            diff ? "#e0e0ff" : "#eeeeb0");
     fprintf(f, "<style type=\"text/css\">\ntext { font-family: ");
     xml_text(f, o->fonttype, strlen(o->fonttype));
-    fprintf(f, "; fill: rgb(0,0,0); }\n#title { font-size: %.1fpx; }\n"
-               "#frames > g:hover rect { stroke: black; stroke-width: 0.5; cursor: pointer; }\n"
-               "#unzoom, #search { cursor: pointer; }\n.hide { display: none; }\n"
-               ".parent { opacity: 0.5; }\n</style>\n",
-            o->fontsize + 5);
+    fprintf(f,
+            "; font-size: %.1fpx; fill: rgb(0,0,0); }\n#title { font-size: %.1fpx; }\n"
+            "#frames > g:hover rect { stroke: black; stroke-width: 0.5; cursor: pointer; }\n"
+            "#unzoom, #search { cursor: pointer; }\n.hide { display: none; }\n"
+            ".parent { opacity: 0.5; }\n</style>\n",
+            o->fontsize, o->fontsize + 5);
     fprintf(f, "<script type=\"text/ecmascript\"><![CDATA[\n%s]]></script>\n", script);
     fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%u\" height=\"%.0f\" fill=\"url(#background)\"/>\n",
             o->width, height);
-    write_text(f, "title", o->width / 2.0, o->fontsize * 2, "middle", o->fontsize + 5, title,
-               NULL);
+    write_text(f, "title", o->width / 2.0, o->fontsize * 2, "middle", o->fontsize + 5, title, NULL);
     if (o->subtitle)
         write_text(f, "subtitle", o->width / 2.0, o->fontsize * 4, "middle", o->fontsize,
                    o->subtitle, NULL);
     write_text(f, "details", XPAD, height - ypad2 / 2, "left", o->fontsize, " ", NULL);
     write_text(f, "unzoom", XPAD, o->fontsize * 2, "left", o->fontsize, "Reset Zoom", "hide");
-    write_text(f, "search", o->width - XPAD - 100, o->fontsize * 2, "left", o->fontsize,
-               "Search", NULL);
+    write_text(f, "search", o->width - XPAD - 100, o->fontsize * 2, "left", o->fontsize, "Search",
+               NULL);
     write_text(f, "matched", o->width - XPAD - 100, height - ypad2 / 2, "left", o->fontsize, " ",
                NULL);
 

@@ -17,29 +17,42 @@
 #include <stdio.h>
 
 enum fg_palette {
-    FG_HOT = 0, FG_MEM, FG_IO, FG_WAKEUP, FG_CHAIN, FG_JAVA, FG_JS, FG_PERL,
-    FG_RED, FG_GREEN, FG_BLUE, FG_AQUA, FG_YELLOW, FG_PURPLE, FG_ORANGE,
+    FG_HOT = 0,
+    FG_MEM,
+    FG_IO,
+    FG_WAKEUP,
+    FG_CHAIN,
+    FG_JAVA,
+    FG_JS,
+    FG_PERL,
+    FG_RED,
+    FG_GREEN,
+    FG_BLUE,
+    FG_AQUA,
+    FG_YELLOW,
+    FG_PURPLE,
+    FG_ORANGE,
 };
 
 struct fg_opts {
-    const char *title;     /* NULL: "Flame Graph", "Icicle Graph" or "Flame Chart" */
-    const char *subtitle;  /* NULL: none */
-    const char *countname; /* "samples" */
-    const char *nametype;  /* "Function:" */
-    const char *fonttype;  /* "Verdana" */
-    const char *notes;     /* embedded as a comment-like <desc> */
+    const char *title;        /* NULL: "Flame Graph", "Icicle Graph" or "Flame Chart" */
+    const char *subtitle;     /* NULL: none */
+    const char *countname;    /* "samples" */
+    const char *nametype;     /* "Function:" */
+    const char *fonttype;     /* "Verdana" */
+    const char *notes;        /* embedded as a comment-like <desc> */
     const char *palette_file; /* --cp: names to colours, read and extended */
-    unsigned width;        /* 1200 */
-    unsigned frame_height; /* 16 */
-    double fontsize;       /* 12 */
-    double minwidth;       /* 0.1 px: narrower frames are omitted */
+    unsigned width;           /* 1200 */
+    unsigned frame_height;    /* 16 */
+    double fontsize;          /* 12 */
+    double minwidth;          /* 0.1 px: narrower frames are omitted */
     enum fg_palette palette;
-    bool random;           /* random colours instead of name hashes */
-    bool inverted;         /* icicle: root at the top */
-    bool flamechart;       /* keep input order (time), do not merge siblings */
-    bool reverse;          /* reverse each stack: leaf becomes root */
-    bool negate;           /* differential: swap red and blue */
-    uint64_t total;        /* scale widths to this many samples if larger */
+    bool random;     /* random colours instead of name hashes */
+    bool inverted;   /* icicle: root at the top */
+    bool flamechart; /* keep input order (time), do not merge siblings */
+    bool reverse;    /* reverse each stack: leaf becomes root */
+    bool negate;     /* differential: swap red and blue */
+    uint64_t total;  /* scale widths to this many samples if larger */
 };
 
 /* One input stack: frames root first, ';'-separated. count2 < 0: none. */

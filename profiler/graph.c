@@ -17,33 +17,52 @@
 
 /* Options both commands share, as flamegraph.pl spells them. */
 enum {
-    OPT_TITLE = 256, OPT_SUBTITLE, OPT_WIDTH, OPT_HEIGHT, OPT_MINWIDTH, OPT_FONTTYPE,
-    OPT_FONTSIZE, OPT_COUNTNAME, OPT_NAMETYPE, OPT_COLORS, OPT_HASH, OPT_RANDOM, OPT_CP,
-    OPT_REVERSE, OPT_INVERTED, OPT_FLAMECHART, OPT_NEGATE, OPT_NOTES, OPT_TOTAL, OPT_GROUP_BY,
-    OPT_NO_NORMALIZE, OPT_FROM,
+    OPT_TITLE = 256,
+    OPT_SUBTITLE,
+    OPT_WIDTH,
+    OPT_HEIGHT,
+    OPT_MINWIDTH,
+    OPT_FONTTYPE,
+    OPT_FONTSIZE,
+    OPT_COUNTNAME,
+    OPT_NAMETYPE,
+    OPT_COLORS,
+    OPT_HASH,
+    OPT_RANDOM,
+    OPT_CP,
+    OPT_REVERSE,
+    OPT_INVERTED,
+    OPT_FLAMECHART,
+    OPT_NEGATE,
+    OPT_NOTES,
+    OPT_TOTAL,
+    OPT_GROUP_BY,
+    OPT_NO_NORMALIZE,
+    OPT_FROM,
 };
 
 #define GRAPH_LONGOPTS                                                                             \
-    {"title", required_argument, NULL, OPT_TITLE},                                               \
-        {"subtitle", required_argument, NULL, OPT_SUBTITLE},                                     \
-        {"width", required_argument, NULL, OPT_WIDTH},                                           \
-        {"height", required_argument, NULL, OPT_HEIGHT},                                         \
-        {"minwidth", required_argument, NULL, OPT_MINWIDTH},                                     \
-        {"fonttype", required_argument, NULL, OPT_FONTTYPE},                                     \
-        {"fontsize", required_argument, NULL, OPT_FONTSIZE},                                     \
-        {"countname", required_argument, NULL, OPT_COUNTNAME},                                   \
-        {"nametype", required_argument, NULL, OPT_NAMETYPE},                                     \
-        {"colors", required_argument, NULL, OPT_COLORS},                                         \
-        {"hash", no_argument, NULL, OPT_HASH}, {"random", no_argument, NULL, OPT_RANDOM},        \
-        {"cp", no_argument, NULL, OPT_CP}, {"reverse", no_argument, NULL, OPT_REVERSE},          \
-        {"inverted", no_argument, NULL, OPT_INVERTED},                                           \
-        {"flamechart", no_argument, NULL, OPT_FLAMECHART},                                       \
-        {"negate", no_argument, NULL, OPT_NEGATE},                                               \
-        {"notes", required_argument, NULL, OPT_NOTES},                                           \
-        {"total", required_argument, NULL, OPT_TOTAL},                                           \
-        {"group-by", required_argument, NULL, OPT_GROUP_BY},                                     \
-        {"from", required_argument, NULL, OPT_FROM}, {"output", required_argument, NULL, 'o'},   \
-        {"help", no_argument, NULL, 'h'}
+    {"title", required_argument, NULL, OPT_TITLE},                                                 \
+        {"subtitle", required_argument, NULL, OPT_SUBTITLE},                                       \
+        {"width", required_argument, NULL, OPT_WIDTH},                                             \
+        {"height", required_argument, NULL, OPT_HEIGHT},                                           \
+        {"minwidth", required_argument, NULL, OPT_MINWIDTH},                                       \
+        {"fonttype", required_argument, NULL, OPT_FONTTYPE},                                       \
+        {"fontsize", required_argument, NULL, OPT_FONTSIZE},                                       \
+        {"countname", required_argument, NULL, OPT_COUNTNAME},                                     \
+        {"nametype", required_argument, NULL, OPT_NAMETYPE},                                       \
+        {"colors", required_argument, NULL, OPT_COLORS}, {"hash", no_argument, NULL, OPT_HASH},    \
+        {"random", no_argument, NULL, OPT_RANDOM}, {"cp", no_argument, NULL, OPT_CP},              \
+        {"reverse", no_argument, NULL, OPT_REVERSE},                                               \
+        {"inverted", no_argument, NULL, OPT_INVERTED},                                             \
+        {"flamechart", no_argument, NULL, OPT_FLAMECHART},                                         \
+        {"negate", no_argument, NULL, OPT_NEGATE}, {"notes", required_argument, NULL, OPT_NOTES},  \
+        {"total", required_argument, NULL, OPT_TOTAL},                                             \
+        {"group-by", required_argument, NULL, OPT_GROUP_BY},                                       \
+        {"from", required_argument, NULL, OPT_FROM}, {"output", required_argument, NULL, 'o'},     \
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
 
 static const char graph_options_help[] =
     "  -o, --output FILE      where to write (default stdout; .folded writes text)\n"
@@ -95,21 +114,51 @@ static int graph_option(const char *cmd, int c, struct graph_args *a)
     double v;
 
     switch (c) {
-    case OPT_TITLE: a->fg.title = optarg; return 0;
-    case OPT_SUBTITLE: a->fg.subtitle = optarg; return 0;
-    case OPT_FONTTYPE: a->fg.fonttype = optarg; return 0;
-    case OPT_COUNTNAME: a->fg.countname = optarg; return 0;
-    case OPT_NAMETYPE: a->fg.nametype = optarg; return 0;
-    case OPT_NOTES: a->fg.notes = optarg; return 0;
-    case OPT_HASH: a->fg.random = false; return 0;
-    case OPT_RANDOM: a->fg.random = true; return 0;
-    case OPT_CP: a->fg.palette_file = "palette.map"; return 0;
-    case OPT_REVERSE: a->fg.reverse = true; return 0;
-    case OPT_INVERTED: a->fg.inverted = true; return 0;
-    case OPT_FLAMECHART: a->fg.flamechart = true; return 0;
-    case OPT_NEGATE: a->fg.negate = true; return 0;
-    case OPT_FROM: a->from = optarg; return 0;
-    case 'o': a->output = optarg; return 0;
+    case OPT_TITLE:
+        a->fg.title = optarg;
+        return 0;
+    case OPT_SUBTITLE:
+        a->fg.subtitle = optarg;
+        return 0;
+    case OPT_FONTTYPE:
+        a->fg.fonttype = optarg;
+        return 0;
+    case OPT_COUNTNAME:
+        a->fg.countname = optarg;
+        return 0;
+    case OPT_NAMETYPE:
+        a->fg.nametype = optarg;
+        return 0;
+    case OPT_NOTES:
+        a->fg.notes = optarg;
+        return 0;
+    case OPT_HASH:
+        a->fg.random = false;
+        return 0;
+    case OPT_RANDOM:
+        a->fg.random = true;
+        return 0;
+    case OPT_CP:
+        a->fg.palette_file = "palette.map";
+        return 0;
+    case OPT_REVERSE:
+        a->fg.reverse = true;
+        return 0;
+    case OPT_INVERTED:
+        a->fg.inverted = true;
+        return 0;
+    case OPT_FLAMECHART:
+        a->fg.flamechart = true;
+        return 0;
+    case OPT_NEGATE:
+        a->fg.negate = true;
+        return 0;
+    case OPT_FROM:
+        a->from = optarg;
+        return 0;
+    case 'o':
+        a->output = optarg;
+        return 0;
     case OPT_WIDTH:
         if (parse_double(optarg, 100, 100000, &v))
             break;
@@ -145,7 +194,9 @@ static int graph_option(const char *cmd, int c, struct graph_args *a)
         return 1;
     }
     fprintf(stderr, "podflame %s: bad value '%s' for --%s (try --help)\n", cmd, optarg,
-            c == OPT_COLORS ? "colors" : c == OPT_GROUP_BY ? "group-by" : "option");
+            c == OPT_COLORS     ? "colors"
+            : c == OPT_GROUP_BY ? "group-by"
+                                : "option");
     return 2;
 }
 
@@ -210,8 +261,9 @@ static int read_folded_lines(FILE *in, struct stacks *st)
 static int read_input(const char *cmd, const char *path, const struct graph_args *a,
                       struct stacks *st)
 {
-    enum pf_format fmt = a->from ? pf_format_from_name(a->from)
-                                 : strcmp(path, "-") ? pf_format_from_path(path) : PF_FORMAT_FOLDED;
+    enum pf_format fmt = a->from             ? pf_format_from_name(a->from)
+                         : strcmp(path, "-") ? pf_format_from_path(path)
+                                             : PF_FORMAT_FOLDED;
     char err[512];
     int ret;
 
@@ -228,8 +280,9 @@ static int read_input(const char *cmd, const char *path, const struct graph_args
         if (ret)
             fprintf(stderr, "podflame %s: reading %s: %s\n", cmd, path, strerror(-ret));
         else if (st->bad)
-            fprintf(stderr, "podflame %s: warning: %s: skipped %zu malformed line%s (first: line "
-                            "%zu)\n",
+            fprintf(stderr,
+                    "podflame %s: warning: %s: skipped %zu malformed line%s (first: line "
+                    "%zu)\n",
                     cmd, path, st->bad, st->bad == 1 ? "" : "s", st->first_bad);
         return ret;
     } else {
@@ -253,8 +306,8 @@ static int read_input(const char *cmd, const char *path, const struct graph_args
                 size_t len = strlen(tmp.items[i].stack);
 
                 ret = stackcount_add(&st->sc, tmp.items[i].stack, len, tmp.items[i].count);
-                ret = ret ? ret : stackcount_add(&st->sc2, tmp.items[i].stack, len,
-                                                 tmp.items[i].count);
+                ret = ret ? ret
+                          : stackcount_add(&st->sc2, tmp.items[i].stack, len, tmp.items[i].count);
             }
             stackcount_free(&tmp);
         }
@@ -292,19 +345,20 @@ static int render(const char *cmd, const struct graph_args *a, struct fg_stack *
 
 static void flamegraph_usage(FILE *f)
 {
-    fprintf(f, "usage: podflame flamegraph [OPTIONS] [FILE...]\n"
-               "\n"
-               "Draws an interactive SVG flame graph (click to zoom, Ctrl-F to search) from\n"
-               "folded stacks (FILE..., or stdin), like flamegraph.pl, or from any profile\n"
-               "podflame reads (.pb.gz, .perf-script). Lines with two counts (before after)\n"
-               "draw a differential graph.\n"
-               "\n"
-               "options:\n%s"
-               "\n"
-               "examples:\n"
-               "  podflame flamegraph cpu.folded > cpu.svg\n"
-               "  perf script | podflame collapse | podflame flamegraph --title CPU -o cpu.svg\n"
-               "  podflame flamegraph --colors java --inverted -o icicle.svg cpu.pb.gz\n",
+    fprintf(f,
+            "usage: podflame flamegraph [OPTIONS] [FILE...]\n"
+            "\n"
+            "Draws an interactive SVG flame graph (click to zoom, Ctrl-F to search) from\n"
+            "folded stacks (FILE..., or stdin), like flamegraph.pl, or from any profile\n"
+            "podflame reads (.pb.gz, .perf-script). Lines with two counts (before after)\n"
+            "draw a differential graph.\n"
+            "\n"
+            "options:\n%s"
+            "\n"
+            "examples:\n"
+            "  podflame flamegraph cpu.folded > cpu.svg\n"
+            "  perf script | podflame collapse | podflame flamegraph --title CPU -o cpu.svg\n"
+            "  podflame flamegraph --colors java --inverted -o icicle.svg cpu.pb.gz\n",
             graph_options_help);
 }
 
@@ -375,15 +429,16 @@ out:
 
 static void diff_usage(FILE *f)
 {
-    fprintf(f, "usage: podflame diff [OPTIONS] BEFORE AFTER\n"
-               "\n"
-               "Differential flame graph: frames are as wide as in AFTER and coloured red where\n"
-               "they grew, blue where they shrank, by how much. BEFORE's counts are scaled to\n"
-               "AFTER's total first (--no-normalize to compare raw counts). Inputs are any\n"
-               "format podflame reads. With -o FILE.folded writes 'stack before after' lines.\n"
-               "\n"
-               "options:\n"
-               "      --no-normalize     do not scale BEFORE to AFTER's total\n%s",
+    fprintf(f,
+            "usage: podflame diff [OPTIONS] BEFORE AFTER\n"
+            "\n"
+            "Differential flame graph: frames are as wide as in AFTER and coloured red where\n"
+            "they grew, blue where they shrank, by how much. BEFORE's counts are scaled to\n"
+            "AFTER's total first (--no-normalize to compare raw counts). Inputs are any\n"
+            "format podflame reads. With -o FILE.folded writes 'stack before after' lines.\n"
+            "\n"
+            "options:\n"
+            "      --no-normalize     do not scale BEFORE to AFTER's total\n%s",
             graph_options_help);
 }
 
@@ -483,9 +538,9 @@ int cmd_diff(int argc, char **argv)
         a.output = "diff.svg";
     ret = render("diff", &a, fs, n);
     if (!ret)
-        fprintf(stderr, "podflame diff: %" PRIu64 " samples before%s, %" PRIu64
-                        " after; wrote %s\n",
-                tb, a.normalize ? " (scaled to after's total)" : "", ta, a.output);
+        fprintf(stderr,
+                "podflame diff: %" PRIu64 " samples before%s, %" PRIu64 " after; wrote %s\n", tb,
+                a.normalize ? " (scaled to after's total)" : "", ta, a.output);
 out:
     free(fs);
     stackcount_free(&before.sc);

@@ -9,14 +9,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../formats/flamegraph.h"
 #include "../formats/perfscript.h"
+#include "../formats/stackcount.h"
 #include "../formats/pprof.h"
 #include "../formats/speedscope.h"
 #include "cmd.h"
 
 static bool writable(enum pf_format f)
 {
-    return f == PF_FORMAT_FOLDED || f == PF_FORMAT_PPROF || f == PF_FORMAT_SPEEDSCOPE;
+    return f == PF_FORMAT_FOLDED || f == PF_FORMAT_PPROF || f == PF_FORMAT_SPEEDSCOPE ||
+           f == PF_FORMAT_SVG;
 }
 
 enum pf_format output_format_for(const char *path, const char *asked, char *err, size_t errlen)
@@ -37,12 +40,36 @@ enum pf_format output_format_for(const char *path, const char *asked, char *err,
     }
     if (!writable(f)) {
         snprintf(err, errlen,
-                 "writing %s is not in this build of podflame yet: write .folded, .pb.gz or "
+                 "podflame cannot write %s: write .svg, .folded, .pb.gz or "
                  ".speedscope.json",
                  pf_format_name(f));
         return PF_FORMAT_UNKNOWN;
     }
     return f;
+}
+
+/* A flame graph of the profile's folded stacks, with the default options. */
+static int write_svg(FILE *f, const struct pf_profile *p, const struct output_opts *opts)
+{
+    struct folded_write_opts fo = {.group_by = opts->group_by};
+    struct stackcount sc;
+    struct fg_stack *fs = NULL;
+    struct fg_opts fg;
+    char err[256];
+    int ret;
+
+    stackcount_init(&sc);
+    ret = folded_stacks(p, &fo, &sc);
+    if (!ret && !(fs = malloc((sc.n ? sc.n : 1) * sizeof(*fs))))
+        ret = -ENOMEM;
+    for (size_t i = 0; !ret && i < sc.n; i++)
+        fs[i] = (struct fg_stack){sc.items[i].stack, (int64_t)sc.items[i].count, -1};
+    fg_opts_default(&fg);
+    if (!ret)
+        ret = flamegraph_write(f, fs, sc.n, &fg, err, sizeof(err));
+    free(fs);
+    stackcount_free(&sc);
+    return ret;
 }
 
 static int write_stream(FILE *f, const struct pf_profile *p, const struct output_opts *opts)
@@ -59,6 +86,8 @@ static int write_stream(FILE *f, const struct pf_profile *p, const struct output
         return pprof_write(p, f);
     case PF_FORMAT_SPEEDSCOPE:
         return speedscope_write(p, f, &so);
+    case PF_FORMAT_SVG:
+        return write_svg(f, p, opts);
     default:
         return -ENOTSUP;
     }

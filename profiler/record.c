@@ -68,14 +68,16 @@ static void record_usage(FILE *f)
            "      --include-idle     keep samples of idle CPUs (the swapper task)\n"
            "      --group-by KEY     root frames: process (comm, the default), pid\n"
            "                         (comm-PID), thread (comm-PID/TID) or none\n"
-           "  -o, --output FILE      where to write (default podflame.folded; - = stdout)\n"
-           "      --format FMT       folded (default: from FILE's extension)\n"
+           "  -o, --output FILE      where to write (default podflame.svg; - = stdout)\n"
+           "      --format FMT       svg, folded, pprof or speedscope (default: by FILE's\n"
+           "                         extension: .svg .folded .txt .pb.gz .pprof .speedscope.json)\n"
            "      --map-entries N    distinct stacks kept per second in the kernel\n"
            "                         (default 16384); raise it if 'count map full' losses show\n"
            "  -h, --help             this help\n"
            "\n"
            "examples:\n"
-           "  podflame record -F 99 -d 10 -o cpu.folded        whole machine, 10 seconds\n"
+           "  podflame record -F 99 -d 10 -o cpu.svg           whole machine, 10 seconds\n"
+           "  podflame record -d 30 -o cpu.pb.gz               pprof, for go tool pprof\n"
            "  podflame record -p 1234 -o app.folded            one process until Ctrl-C\n"
            "  podflame record -o make.folded -- make -j2       a command and its children\n"
            "\n"
@@ -120,7 +122,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
     *o = (struct record_opts){.freq = 99,
                               .kernel = true,
                               .group_by = PF_GROUP_PROCESS,
-                              .output = "podflame.folded",
+                              .output = "podflame.svg",
                               .map_entries = 16384};
     optind = 1;
     while ((c = getopt_long(argc, argv, "+F:d:p:o:h", longopts, NULL)) != -1) {

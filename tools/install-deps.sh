@@ -9,7 +9,7 @@ pkgs=(
     pkg-config libpcre2-dev
     # tests, linters and the ecosystem's own readers of our outputs
     libcmocka-dev valgrind cppcheck clang-format clang-tidy procps util-linux
-    golang-go protobuf-compiler golang-github-google-pprof-dev nodejs
+    golang-go protobuf-compiler golang-github-google-pprof-dev nodejs libxml2-utils chromium
     # benchmarks: the tools podflame is measured against
     linux-perf bpftrace
 )
@@ -32,7 +32,7 @@ fi
 # npm: readers of our outputs used by the tests (versions pinned in
 # tools/node/package.json), installed into tools/node/node_modules.
 node_dir="$(cd "$(dirname "$0")" && pwd)/node"
-if [ ! -d "$node_dir/node_modules/speedscope" ] || [ ! -d "$node_dir/node_modules/ajv" ]; then
+if ! (cd "$node_dir" && node -e 'for (const d of Object.keys(require("./package.json").dependencies)) require.resolve(d + "/package.json")' 2>/dev/null); then
     if command -v npm > /dev/null; then
         echo "install-deps: npm install in $node_dir"
         (cd "$node_dir" && npm install --no-audit --no-fund --loglevel=error)

@@ -178,8 +178,10 @@ test_errors() {
         sh -c "[ $rc -eq 1 ] && grep -q 'perf_event_max_sample_rate' '$err'"
     "$pf" record -d 1 -p 4194300 2> "$err"; rc=$?
     check "unknown PID: exit 1 and says so" sh -c "[ $rc -eq 1 ] && grep -q 'no such process: 4194300' '$err'"
-    "$pf" record -d 1 -o x.svg 2> "$err"; rc=$?
-    check "unsupported format is explained" sh -c "[ $rc -eq 2 ] && grep -q 'svg' '$err'"
+    "$pf" record -d 1 -o x.perf-script 2> "$err"; rc=$?
+    check "an unwritable format is explained" sh -c "[ $rc -eq 2 ] && grep -q 'cannot write perf-script' '$err'"
+    "$pf" record -d 1 --format bogus 2> "$err"; rc=$?
+    check "an unknown format is explained" sh -c "[ $rc -eq 2 ] && grep -q \"unknown format 'bogus'\" '$err'"
     "$pf" record --bogus 2> "$err"; rc=$?
     check "unknown option: exit 2" test $rc -eq 2
     "$pf" frobnicate 2> "$err"; rc=$?

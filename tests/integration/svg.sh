@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Flame graphs: well-formed SVG (xmllint), box widths proportional to counts,
+# every flamegraph.pl option, differential graphs, record -o .svg, and a real
+# browser (Debian's Chromium, driven by playwright-core) zooming and
+# searching. Ends with "svg: N passed, N failed".
+set -u
+build=$(cd "${1:-build}" && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
+pf="$build/podflame"
+fx=${PODFLAME_FIXTURES:-$top/../shared/fixtures/flamegraph-perf}
+export PODFLAME_NODE_TOOLS="$top/tools/node"
+work=$(mktemp -d /tmp/podflame-svg.XXXXXX)
+passed=0 failed=0
+trap '[ "$failed" -eq 0 ] && rm -rf "$work"' EXIT
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
+sum() { awk '{ s += $NF } END { print s + 0 }' "$@"; }
+svgcheck() { node "$top/tests/integration/svg-check.mjs" "$1" "$2" > "$work/check.txt" 2>&1 || { cat "$work/check.txt"; return 1; }; }
+
+# every fixture's folded output renders, well-formed, widths exact
+for f in "$fx"/results/*-collapsed-all.txt; do
+    name=$(basename "$f" .txt)
+    "$pf" flamegraph "$f" -o "$work/$name.svg" 2> "$work/err" &&
+        xmllint --noout "$work/$name.svg" 2>> "$work/err" && svgcheck "$work/$name.svg" "$(sum "$f")"
+    check "flamegraph $name: valid, widths proportional to counts" test $? -eq 0
+done
+
+# the known small graph, in the browser
+printf 'main;a;b 30\nmain;a;c 20\nmain;d 40\nother;b 10\n' > "$work/small.folded"
+"$pf" flamegraph "$work/small.folded" -o "$work/small.svg"
+if [ -x /usr/bin/chromium ]; then
+    timeout 120 node "$top/tests/integration/svg-browser.mjs" "$work/small.svg" a 50 > "$work/b1.txt" 2>&1
+    check "Chromium: click zooms a to full width, search matches 50%" test $? -eq 0 || cat "$work/b1.txt"
+    timeout 120 node "$top/tests/integration/svg-browser.mjs" "$work/small.svg" b 40 > "$work/b2.txt" 2>&1
+    check "Chromium: b appears twice, search counts 40% once" test $? -eq 0 || cat "$work/b2.txt"
+else
+    not_ok "Debian chromium is installed (tools/install-deps.sh)"
+fi
+
+# every option gives a valid SVG with the same total
+opts=("--title T&<x>" "--subtitle sub" "--width 800" "--height 20" "--minwidth 2" "--fonttype Courier"
+      "--fontsize 9" "--countname ms" "--nametype Frame:" "--hash" "--random" "--reverse" "--inverted"
+      "--flamechart" "--negate" "--notes n&b" "--total 1000")
+for pal in hot mem io wakeup chain java js perl red green blue aqua yellow purple orange; do opts+=("--colors $pal"); done
+bad=""
+for o in "${opts[@]}"; do
+    read -r flag val <<< "$o"
+    # shellcheck disable=SC2086
+    if ! "$pf" flamegraph "$flag" ${val:+"$val"} "$fx/results/perf-java-stacks-01-collapsed-all.txt" > "$work/o.svg" 2> "$work/err" ||
+        ! xmllint --noout "$work/o.svg" 2> /dev/null; then
+        bad="$bad $flag"
+    fi
+done
+check "all ${#opts[@]} option settings give valid SVG" test -z "$bad" || echo "failing:$bad"
+"$pf" flamegraph --inverted "$work/small.folded" | grep -q '>Icicle Graph<'
+check "--inverted is titled Icicle Graph" test $? -eq 0
+"$pf" flamegraph --total 1000 "$work/small.folded" > "$work/t.svg"
+svgcheck "$work/t.svg" 100 > /dev/null 2>&1
+check "--total scales widths down (the svg-check sees it)" test $? -ne 0
+"$pf" flamegraph --reverse "$work/small.folded" | grep -q 'data-name="b"><title>b (40 samples'
+check "--reverse puts leaves at the root" test $? -eq 0
+(cd "$work" && "$pf" flamegraph --cp small.folded > /dev/null && "$pf" flamegraph --cp --colors blue small.folded > cp2.svg)
+check "--cp writes palette.map and keeps colours" \
+    sh -c "grep -q '^main->rgb(' '$work/palette.map' && grep -q \"\$(sed -n 's/^main->//p' '$work/palette.map')\" '$work/cp2.svg'"
+"$pf" flamegraph --colors nosuch "$work/small.folded" > /dev/null 2> "$work/err"
+check "unknown palette: exit 2 and says so" sh -c "[ $? -eq 2 ] && grep -q 'bad value' '$work/err'"
+
+# malformed lines: counted, skipped, graph still drawn
+printf 'a;b 3\nno count\na;c x\n\n# comment\na;d 2\n' > "$work/bad.folded"
+"$pf" flamegraph "$work/bad.folded" -o "$work/bad.svg" 2> "$work/err"
+check "malformed lines reported with the first line number" \
+    sh -c "[ $? -eq 0 ] && grep -q 'skipped 2 malformed lines (first: line 2)' '$work/err' && xmllint --noout '$work/bad.svg'"
+head -c 200000 /dev/urandom > "$work/random.bin"
+"$pf" flamegraph "$work/random.bin" > "$work/random.svg" 2> /dev/null
+check "random bytes: no crash, valid SVG" sh -c "[ $? -eq 0 ] && xmllint --noout '$work/random.svg'"
+
+# differential graphs
+printf 'main;a 50\nmain;b 50\n' > "$work/before.folded"
+printf 'main;a 150\nmain;b 30\nmain;c 20\n' > "$work/after.folded"
+"$pf" diff "$work/before.folded" "$work/after.folded" -o "$work/diff.svg" 2> "$work/err"
+check "diff writes a valid SVG" sh -c "[ $? -eq 0 ] && xmllint --noout '$work/diff.svg'"
+check "diff: a grew (red), b shrank (blue)" sh -c \
+    "grep -o 'data-name=\"a\">.*</g>' '$work/diff.svg' | grep -q 'fill=\"rgb(255,' &&
+     grep -o 'data-name=\"b\">.*</g>' '$work/diff.svg' | grep -q ',255)\"'"
+"$pf" diff "$work/before.folded" "$work/after.folded" -o "$work/diff.folded"
+check "diff -o .folded: before normalized to after's total" \
+    test "$(cat "$work/diff.folded")" = "$(printf 'main;a 100 150\nmain;b 100 30\nmain;c 0 20')"
+"$pf" diff --no-normalize "$work/before.folded" "$work/after.folded" -o "$work/raw.folded"
+check "diff --no-normalize keeps raw counts" grep -q '^main;a 50 150$' "$work/raw.folded"
+"$pf" flamegraph "$work/diff.folded" > "$work/diff2.svg" && xmllint --noout "$work/diff2.svg"
+check "flamegraph reads two-column (difffolded) input" grep -q '%; +' "$work/diff2.svg"
+
+# record straight to SVG
+if [ "$(id -u)" -eq 0 ]; then
+    "$pf" record -F 499 -d 1 -o "$work/rec.svg" 2> /dev/null
+    check "record -o out.svg writes a valid flame graph" sh -c "xmllint --noout '$work/rec.svg' && grep -q 'data-name=' '$work/rec.svg'"
+fi
+
+echo "svg: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
