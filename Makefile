@@ -37,7 +37,7 @@ TIDY_CHECKS := -checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,\
   -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,\
   -clang-analyzer-security.insecureAPI.strcpy,performance-*' --header-filter='^$$'
 
-.PHONY: all demo deps test unit integration bench bench-formats lint format clean
+.PHONY: all demo deps test unit integration bench bench-formats bench-flamegraph lint format clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/podflame
@@ -119,11 +119,15 @@ $(BUILD)/tools/formats_bench: tools/bench/formats_bench.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-bench: all $(WORKLOADS) bench-formats
+bench: all $(WORKLOADS) bench-formats bench-flamegraph
 	tools/bench/overhead.py $(BUILD)
 
 bench-formats: $(BUILD)/tools/formats_bench
 	tools/bench/formats.sh $(BUILD)
+
+# FLAMEGRAPH_DIR: a checkout of brendangregg/FlameGraph to compare against
+bench-flamegraph: all
+	tools/bench/flamegraph.py $(BUILD) $(if $(FLAMEGRAPH_DIR),--perl-dir $(FLAMEGRAPH_DIR))
 
 lint: $(BUILD)/profile.skel.h
 	clang-format --dry-run --Werror bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] tests/unit/*.c tests/workloads/*.c

@@ -17,10 +17,9 @@ int pf_group_by_parse(const char *s, enum pf_group_by *out)
     static const struct {
         const char *name;
         enum pf_group_by v;
-    } names[] = {{"none", PF_GROUP_NONE},
-                 {"process", PF_GROUP_PROCESS},
-                 {"pid", PF_GROUP_PID},
-                 {"thread", PF_GROUP_THREAD}};
+    } names[] = {{"none", PF_GROUP_NONE}, {"process", PF_GROUP_PROCESS},
+                 {"pid", PF_GROUP_PID},   {"thread", PF_GROUP_THREAD},
+                 {"pod", PF_GROUP_POD},   {"container", PF_GROUP_CONTAINER}};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcmp(s, names[i].name) == 0) {
@@ -81,13 +80,27 @@ static int add_roots(const struct pf_profile *p, const struct pf_sample *s,
     const char *comm = pf_sample_label(p, s, "comm");
     const char *pid = pf_sample_label(p, s, "pid");
     const char *tid = pf_sample_label(p, s, "tid");
-    char root[256];
+    const char *ns = pf_sample_label(p, s, "namespace");
+    const char *pod = pf_sample_label(p, s, "pod");
+    const char *ctr = pf_sample_label(p, s, "container");
+    char root[512];
+    int err;
 
     /* profiles read from folded stacks have no labels: their first frame
      * already is the root */
     if (group_by == PF_GROUP_NONE || !comm)
         return 0;
-    if (group_by == PF_GROUP_PROCESS || !pid)
+    if ((group_by == PF_GROUP_POD || group_by == PF_GROUP_CONTAINER) && pod) {
+        snprintf(root, sizeof(root), "%s%s%s%s%s", ns ? ns : "", ns ? "/" : "", pod,
+                 group_by == PF_GROUP_CONTAINER && ctr ? "/" : "",
+                 group_by == PF_GROUP_CONTAINER && ctr ? ctr : "");
+        if ((err = buf_add_frame(b, root, NULL)))
+            return err;
+        if (group_by == PF_GROUP_POD && ctr && (err = buf_add_frame(b, ctr, NULL)))
+            return err;
+        return buf_add_frame(b, comm, NULL);
+    }
+    if ((group_by != PF_GROUP_PID && group_by != PF_GROUP_THREAD) || !pid)
         snprintf(root, sizeof(root), "%s", comm);
     else if (group_by == PF_GROUP_PID || !tid)
         snprintf(root, sizeof(root), "%s-%s", comm, pid);

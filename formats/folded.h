@@ -14,13 +14,16 @@
 /* Root frames written before a sample's own frames, from its labels
  * (samples without a comm label get none). */
 enum pf_group_by {
-    PF_GROUP_NONE = 0, /* frames only */
-    PF_GROUP_PROCESS,  /* comm */
-    PF_GROUP_PID,      /* comm-pid */
-    PF_GROUP_THREAD,   /* comm-pid/tid */
+    PF_GROUP_NONE = 0,  /* frames only */
+    PF_GROUP_PROCESS,   /* comm */
+    PF_GROUP_PID,       /* comm-pid */
+    PF_GROUP_THREAD,    /* comm-pid/tid */
+    PF_GROUP_POD,       /* namespace/pod, container, comm */
+    PF_GROUP_CONTAINER, /* namespace/pod/container, comm */
 };
 
-/* Parses "none", "process", "pid", "thread". Returns 0 or -EINVAL. */
+/* Parses "none", "process", "pid", "thread", "pod", "container".
+ * Returns 0 or -EINVAL. Samples without Pod labels fall back to process. */
 int pf_group_by_parse(const char *s, enum pf_group_by *out);
 
 struct folded_write_opts {

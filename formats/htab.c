@@ -30,14 +30,24 @@ void htab_free(struct htab *h)
     memset(h, 0, sizeof(*h));
 }
 
-/* FNV-1a, then a final mix so that power-of-two masking sees every bit. */
+/* Eight bytes a step (keys are often long: whole folded stacks), each
+ * word mixed by a multiply and a rotate, then a final avalanche so that
+ * power-of-two masking sees every bit. */
 uint64_t htab_hash(const void *key, size_t len)
 {
     const unsigned char *p = key;
-    uint64_t x = 0xcbf29ce484222325ULL;
+    uint64_t x = 0x9e3779b97f4a7c15ULL ^ len, w;
+    size_t i = 0;
 
-    for (size_t i = 0; i < len; i++)
-        x = (x ^ p[i]) * 0x100000001b3ULL;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, p + i, 8);
+        x = (x ^ w) * 0xff51afd7ed558ccdULL;
+        x = (x << 31) | (x >> 33);
+    }
+    w = 0;
+    if (i < len)
+        memcpy(&w, p + i, len - i);
+    x = (x ^ w) * 0xc4ceb9fe1a85ec53ULL;
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
     x ^= x >> 33;

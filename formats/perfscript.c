@@ -9,10 +9,51 @@
 #include "folded.h"
 #include "stackcount.h"
 
+/* Valgrind cannot see into JIT-compiled code, which reads its subject a
+ * word at a time; under it, PCRE2's interpreter runs instead. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 /* The patterns of stackcollapse-perf.pl, verbatim in meaning. */
 #define RE_HEADER "^(\\S.+?)\\s+(\\d+)\\/*(\\d+)*\\s+"
 #define RE_EVENT  ":\\s*(\\d+)*\\s+(\\S+):\\s*$"
 #define RE_FRAME  "^\\s*(\\w+)\\s*(.+) \\((.*)\\)"
+
+/* Character classes, as a table: PCRE2's \s and \w without UTF/UCP
+ * (ASCII only, locale-independent), and the characters tidying acts on. */
+enum { C_SPACE = 1, C_WORD = 2, C_TIDY = 4 };
+static unsigned char char_class[256];
+
+static void char_class_init(void)
+{
+    for (int c = 0; c < 256; c++) {
+        unsigned char k = 0;
+
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r')
+            k |= C_SPACE;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')
+            k |= C_WORD;
+        if (c == ';' || c == '(' || c == '"' || c == '\'')
+            k |= C_TIDY;
+        char_class[c] = k;
+    }
+}
+
+static bool re_space(char c)
+{
+    return char_class[(unsigned char)c] & C_SPACE;
+}
+
+static bool re_word(char c)
+{
+    return char_class[(unsigned char)c] & C_WORD;
+}
 
 struct regex {
     pcre2_code *code;
@@ -70,7 +111,8 @@ static int regex_init(struct regex *r, const char *pattern)
     r->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &errcode, &erroff, NULL);
     if (!r->code)
         return -EINVAL;
-    pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE); /* interpreted if JIT is unavailable */
+    if (!RUNNING_ON_VALGRIND)
+        pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE); /* interpreted if JIT is unavailable */
     r->md = pcre2_match_data_create_from_pattern(r->code, NULL);
     return r->md ? 0 : -ENOMEM;
 }
@@ -245,12 +287,23 @@ static int add_func(struct state *st, const char *f, size_t n, const char *pc, s
     if (err)
         return err;
     /* tidy_generic: s/;/:/g, cut at the first '(' (unless a Go method, and
-     * not at "(anonymous namespace)"), tr/"'//d */
+     * not at "(anonymous namespace)"), tr/"'//d. One scan finds which of
+     * these can apply; most names need none. */
+    bool paren = false, quote = false;
+
     for (size_t i = 0; i < b->len; i++) {
-        if (b->d[i] == ';')
+        char c = b->d[i];
+
+        if (!(char_class[(unsigned char)c] & C_TIDY))
+            continue;
+        if (c == ';')
             b->d[i] = ':';
+        else if (c == '(')
+            paren = true;
+        else
+            quote = true;
     }
-    if (!looks_like_go_method(b->d, b->len)) {
+    if (paren && !looks_like_go_method(b->d, b->len)) {
         for (size_t i = 0; i < b->len; i++) {
             if (b->d[i] == '(' && strncmp(b->d + i + 1, "anonymous namespace)", 20) != 0) {
                 b->len = i;
@@ -258,7 +311,7 @@ static int add_func(struct state *st, const char *f, size_t n, const char *pc, s
             }
         }
     }
-    {
+    if (quote) {
         size_t w = 0;
 
         for (size_t i = 0; i < b->len; i++) {
@@ -266,8 +319,8 @@ static int add_func(struct state *st, const char *f, size_t n, const char *pc, s
                 b->d[w++] = b->d[i];
         }
         b->len = w;
-        b->d[w] = '\0';
     }
+    b->d[b->len] = '\0';
     /* tidy_java: Java signatures lose their leading L, when the process is
      * named exactly "java" (so not with --pid/--tid), as the reference
      * results in shared/fixtures/flamegraph-perf were made */
@@ -289,19 +342,71 @@ static int add_func(struct state *st, const char *f, size_t n, const char *pc, s
     return err ? err : push_frame(st, b->d, b->len);
 }
 
-static int on_frame(struct state *st, const char *line)
+/* RE_FRAME without the regex engine, for the shape perf prints. A
+ * backtracking matcher returns the first match in its search order, and
+ * that order tries the greedy choices first: all leading space, the whole
+ * word, all following space, then the longest (.+), i.e. the last " ("
+ * with a ')' after it, and (.*) up to the last ')'. When that choice
+ * matches, it is the regex's answer; when it does not, the caller asks
+ * PCRE2, which explores the other choices. */
+static bool frame_fast(const char *line, size_t len, size_t g[6])
 {
-    size_t pcs = 0, pcl = 0, fs = 0, fl = 0, ms = 0, ml = 0;
+    size_t i = 0, w0, w1, f0, close, p;
+
+    while (i < len && re_space(line[i]))
+        i++;
+    w0 = i;
+    while (i < len && re_word(line[i]))
+        i++;
+    w1 = i;
+    while (i < len && re_space(line[i]))
+        i++;
+    f0 = i;
+    if (w1 == w0 || f0 >= len)
+        return false;
+    for (close = len; close > f0 && line[close - 1] != ')'; close--)
+        ;
+    if (close == f0)
+        return false;
+    close--; /* index of the last ')' */
+    /* the last '(' preceded by a space, before that ')' and after f0 */
+    for (const char *q = line + close;;) {
+        if (q <= line + f0 + 2)
+            return false;
+        q = memrchr(line + f0 + 2, '(', (size_t)(q - (line + f0 + 2)));
+        if (!q)
+            return false;
+        if (q[-1] == ' ') {
+            p = (size_t)(q - line) - 1;
+            break;
+        }
+    }
+    g[0] = w0, g[1] = w1 - w0, g[2] = f0, g[3] = p - f0, g[4] = p + 2, g[5] = close - (p + 2);
+    return true;
+}
+
+/* The slow path: RE_FRAME through PCRE2, groups into g. */
+static bool frame_regex(struct state *st, const char *line, size_t len, size_t g[6])
+{
+    if (!regex_match(&st->frame, line, len))
+        return false;
+    group(&st->frame, 1, &g[0], &g[1]);
+    group(&st->frame, 2, &g[2], &g[3]);
+    group(&st->frame, 3, &g[4], &g[5]);
+    return true;
+}
+
+/* g: pc, function and module as start/length pairs into line. */
+static int on_frame(struct state *st, const char *line, const size_t g[6])
+{
+    size_t pcl = g[1], fl = g[3], ml = g[5];
     const char *func, *pc, *mod;
     size_t first = st->nstarts;
     int err;
 
-    group(&st->frame, 1, &pcs, &pcl);
-    group(&st->frame, 2, &fs, &fl);
-    group(&st->frame, 3, &ms, &ml);
-    pc = line + pcs;
-    func = line + fs;
-    mod = line + ms;
+    pc = line + g[0];
+    func = line + g[2];
+    mod = line + g[4];
     /* s/\+0x[\da-f]+$// */
     {
         size_t i = fl;
@@ -325,7 +430,14 @@ static int on_frame(struct state *st, const char *line)
         if (end == 0)
             return 0;
         while (s <= end) {
-            const char *arrow = memmem(func + s, end - s, "->", 2);
+            const char *arrow = NULL;
+
+            for (const char *q = func + s; (q = memchr(q, '-', (size_t)(func + end - q))); q++) {
+                if (q + 1 < func + end && q[1] == '>') {
+                    arrow = q;
+                    break;
+                }
+            }
             size_t e = arrow ? (size_t)(arrow - func) : end;
 
             if ((err = add_func(st, func + s, e - s, pc, pcl, mod, ml, nparts > 0)))
@@ -381,12 +493,16 @@ int perfscript_collapse(FILE *in, const struct perfscript_opts *opts, perfscript
     if ((err = regex_init(&st.header, RE_HEADER)) || (err = regex_init(&st.event, RE_EVENT)) ||
         (err = regex_init(&st.frame, RE_FRAME)))
         goto out;
+    if (!char_class[' '])
+        char_class_init();
+    /* perf script files run to gigabytes: read them in large blocks */
+    setvbuf(in, NULL, _IOFBF, 1 << 20);
     if (opts->event) {
         snprintf(st.event_filter, sizeof(st.event_filter), "%s", opts->event);
         st.event_set = true;
     }
     while ((n = getline(&line, &cap, in)) >= 0) {
-        size_t len = (size_t)n;
+        size_t len = (size_t)n, g[6] = {0};
 
         rep.lines++;
         if (len && line[0] == '#')
@@ -398,11 +514,14 @@ int perfscript_collapse(FILE *in, const struct perfscript_opts *opts, perfscript
                 break;
             continue;
         }
-        if (regex_match(&st.header, line, len)) {
+        /* RE_HEADER needs a non-space first character; frame lines start
+         * with space, so most lines skip it */
+        if (!re_space(line[0]) && regex_match(&st.header, line, len)) {
             if ((err = on_header(&st, line, len, &rep)))
                 break;
-        } else if (regex_match(&st.frame, line, len)) {
-            if (st.have_pname && (err = on_frame(&st, line)))
+        } else if ((!opts->regex_only && frame_fast(line, len, g)) ||
+                   frame_regex(&st, line, len, g)) {
+            if (st.have_pname && (err = on_frame(&st, line, g)))
                 break;
         } else {
             if (!rep.unrecognized++)

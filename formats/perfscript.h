@@ -18,6 +18,7 @@ struct perfscript_opts {
     bool kernel, jit;  /* annotate _[k] and _[j] */
     bool addrs;        /* [module <addr>] for frames without a symbol */
     const char *event; /* keep only this event; NULL: the first one seen */
+    bool regex_only;   /* tests: skip the hand-written frame matcher */
 };
 
 struct perfscript_report {

@@ -102,6 +102,9 @@ static int group_of(struct writer *w, const struct pf_sample *s, enum pf_group_b
     const char *comm = pf_sample_label(w->p, s, "comm");
     const char *pid = pf_sample_label(w->p, s, "pid");
     const char *tid = pf_sample_label(w->p, s, "tid");
+    const char *ns = pf_sample_label(w->p, s, "namespace");
+    const char *pod = pf_sample_label(w->p, s, "pod");
+    const char *ctr = pf_sample_label(w->p, s, "container");
     char name[512];
     uint64_t idx = w->ngroups;
     bool found;
@@ -109,6 +112,10 @@ static int group_of(struct writer *w, const struct pf_sample *s, enum pf_group_b
 
     if (g == PF_GROUP_NONE || !comm)
         snprintf(name, sizeof(name), "all samples");
+    else if ((g == PF_GROUP_POD || g == PF_GROUP_CONTAINER) && pod)
+        snprintf(name, sizeof(name), "%s%s%s%s%s", ns ? ns : "", ns ? "/" : "", pod,
+                 g == PF_GROUP_CONTAINER && ctr ? "/" : "",
+                 g == PF_GROUP_CONTAINER && ctr ? ctr : "");
     else if (g == PF_GROUP_PROCESS || !pid)
         snprintf(name, sizeof(name), "%s", comm);
     else if (g == PF_GROUP_PID || !tid)

@@ -87,7 +87,8 @@ static const char graph_options_help[] =
     "      --negate           differential: swap red and blue\n"
     "      --notes TEXT       embed notes in the SVG\n"
     "      --total N          scale widths to N samples (to compare graphs)\n"
-    "      --group-by KEY     root frames for labelled profiles: process, pid, thread, none\n"
+    "      --group-by KEY     root frames for labelled profiles: pod, container, process,\n"
+    "                         pid, thread, none\n"
     "      --from FMT         input format when not folded by extension\n"
     "  -h, --help             this help\n";
 

@@ -67,7 +67,8 @@ static void record_usage(FILE *f)
            "      --no-kernel        user stacks only\n"
            "      --include-idle     keep samples of idle CPUs (the swapper task)\n"
            "      --group-by KEY     root frames: process (comm, the default), pid\n"
-           "                         (comm-PID), thread (comm-PID/TID) or none\n"
+           "                         (comm-PID), thread (comm-PID/TID), none, or with Pod\n"
+           "                         labels pod (namespace/pod;container;comm) or container\n"
            "  -o, --output FILE      where to write (default podflame.svg; - = stdout)\n"
            "      --format FMT       svg, folded, pprof or speedscope (default: by FILE's\n"
            "                         extension: .svg .folded .txt .pb.gz .pprof .speedscope.json)\n"
@@ -171,11 +172,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         case OPT_GROUP_BY:
             if (pf_group_by_parse(optarg, &o->group_by)) {
                 fprintf(stderr,
-                        "podflame record: --group-by %s: use process, pid, thread or none%s\n",
-                        optarg,
-                        !strcmp(optarg, "pod") || !strcmp(optarg, "container")
-                            ? " (Pod identity is not in this build yet)"
-                            : "");
+                        "podflame record: --group-by %s: use pod, container, process, pid, "
+                        "thread or none\n",
+                        optarg);
                 return 2;
             }
             break;

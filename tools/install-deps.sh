@@ -8,7 +8,7 @@ pkgs=(
     make gcc clang llvm bpftool libbpf-dev libelf-dev libdw-dev libunwind-dev zlib1g-dev
     pkg-config libpcre2-dev
     # tests, linters and the ecosystem's own readers of our outputs
-    libcmocka-dev valgrind cppcheck clang-format clang-tidy procps util-linux
+    libcmocka-dev valgrind cppcheck clang-format clang-tidy procps util-linux time
     golang-go protobuf-compiler golang-github-google-pprof-dev nodejs libxml2-utils chromium
     # benchmarks: the tools podflame is measured against
     linux-perf bpftrace

@@ -159,6 +159,45 @@ static void test_group_by_roots(void **state)
     pf_profile_free(p);
 }
 
+static void test_group_by_pod(void **state)
+{
+    struct pf_profile *p;
+    struct pf_line line = {0};
+    struct pf_label l[5];
+    uint64_t loc;
+    int64_t v[2] = {3, 3};
+    char *out = NULL;
+    size_t len;
+    FILE *o;
+    struct folded_write_opts wo = {.group_by = PF_GROUP_POD};
+
+    (void)state;
+    assert_int_equal(pf_profile_new(&p), 0);
+    assert_int_equal(pf_profile_set_cpu_types(p, 1), 0);
+    line.function_id = (uint64_t)pf_profile_function(p, pf_profile_cstring(p, "work"), 0, 0, 0);
+    loc = (uint64_t)pf_profile_add_location(p, 0, 0, &line, 1);
+#define LABEL(i, k, v)                                                                             \
+    l[i] = (struct pf_label){.key = pf_profile_cstring(p, k), .str = pf_profile_cstring(p, v)}
+    LABEL(0, "comm", "java");
+    LABEL(1, "pid", "7");
+    LABEL(2, "namespace", "shop");
+    LABEL(3, "pod", "checkout-7d9f");
+    LABEL(4, "container", "app");
+    assert_int_equal(pf_profile_add_sample(p, &loc, 1, v, l, 5), 0);
+    LABEL(0, "comm", "sshd"); /* a host process: no Pod labels */
+    assert_int_equal(pf_profile_add_sample(p, &loc, 1, v, l, 2), 0);
+#undef LABEL
+    o = open_memstream(&out, &len);
+    assert_int_equal(folded_write(p, o, &wo), 0);
+    wo.group_by = PF_GROUP_CONTAINER;
+    assert_int_equal(folded_write(p, o, &wo), 0);
+    fclose(o);
+    assert_string_equal(out, "shop/checkout-7d9f;app;java;work 3\nsshd;work 3\n"
+                             "shop/checkout-7d9f/app;java;work 3\nsshd;work 3\n");
+    free(out);
+    pf_profile_free(p);
+}
+
 static void test_group_by_parse(void **state)
 {
     enum pf_group_by g;
@@ -256,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_malformed_lines_counted),
         cmocka_unit_test(test_inlined_model_shape),
         cmocka_unit_test(test_group_by_roots),
+        cmocka_unit_test(test_group_by_pod),
         cmocka_unit_test(test_group_by_parse),
         cmocka_unit_test(test_frame_names_sanitized),
         cmocka_unit_test(test_strings_interned),
