@@ -11,10 +11,8 @@
 
 /* Valgrind cannot see into JIT-compiled code, which reads its subject a
  * word at a time; under it, PCRE2's interpreter runs instead. */
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
+#ifdef HAVE_VALGRIND_H /* set by the Makefile when the header is installed */
 #include <valgrind/valgrind.h>
-#endif
 #endif
 #ifndef RUNNING_ON_VALGRIND
 #define RUNNING_ON_VALGRIND 0

@@ -66,9 +66,10 @@ static void record_usage(FILE *f)
            "                         absolute, or relative to the cgroup2 mount\n"
            "      --no-kernel        user stacks only\n"
            "      --include-idle     keep samples of idle CPUs (the swapper task)\n"
-           "      --group-by KEY     root frames: process (comm, the default), pid\n"
-           "                         (comm-PID), thread (comm-PID/TID), none, or with Pod\n"
-           "                         labels pod (namespace/pod;container;comm) or container\n"
+           "      --group-by KEY     root frames: pod (the default: namespace/pod, container,\n"
+           "                         comm; process roots for samples without Pod labels),\n"
+           "                         container (namespace/pod/container, comm), process\n"
+           "                         (comm), pid (comm-PID), thread (comm-PID/TID) or none\n"
            "  -o, --output FILE      where to write (default podflame.svg; - = stdout)\n"
            "      --format FMT       svg, folded, pprof or speedscope (default: by FILE's\n"
            "                         extension: .svg .folded .txt .pb.gz .pprof .speedscope.json)\n"
@@ -122,7 +123,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 
     *o = (struct record_opts){.freq = 99,
                               .kernel = true,
-                              .group_by = PF_GROUP_PROCESS,
+                              .group_by = PF_GROUP_POD,
                               .output = "podflame.svg",
                               .map_entries = 16384};
     optind = 1;
