@@ -416,6 +416,20 @@ static int decode_value_type(struct decoder *d, const struct field *f, struct pf
     return r < 0 ? fail(d, "malformed value type") : 0;
 }
 
+/* The checks every message with an id needs: it parsed, its id is set and
+ * not seen before in table. */
+static int check_message(struct decoder *d, int r, uint64_t id, const struct htab *table,
+                         const char *what)
+{
+    if (r < 0)
+        return fail(d, "malformed %s", what);
+    if (!id)
+        return fail(d, "a %s has id 0", what);
+    if (htab_get(table, &id, sizeof(id), NULL))
+        return fail(d, "%s id %llu appears twice", what, (unsigned long long)id);
+    return 0;
+}
+
 static int decode_mapping(struct decoder *d, const struct field *f)
 {
     struct pdec in = {f->data, f->data + f->len};
@@ -466,12 +480,8 @@ static int decode_mapping(struct decoder *d, const struct field *f)
         if (err)
             return err;
     }
-    if (r < 0)
-        return fail(d, "malformed mapping");
-    if (!id)
-        return fail(d, "a mapping has id 0");
-    if (htab_get(&d->mapping_ids, &id, sizeof(id), NULL))
-        return fail(d, "mapping id %llu appears twice", (unsigned long long)id);
+    if ((err = check_message(d, r, id, &d->mapping_ids, "mapping")))
+        return err;
     name = pf_profile_str(d->prof, m.filename);
     if (!strcmp(name, PF_KERNEL_MAPPING) || !strncmp(name, "[kernel", 7) ||
         !strcmp(name, "[vmlinux]"))
@@ -518,12 +528,8 @@ static int decode_function(struct decoder *d, const struct field *f)
         if (err)
             return err;
     }
-    if (r < 0)
-        return fail(d, "malformed function");
-    if (!id)
-        return fail(d, "a function has id 0");
-    if (htab_get(&d->function_ids, &id, sizeof(id), NULL))
-        return fail(d, "function id %llu appears twice", (unsigned long long)id);
+    if ((err = check_message(d, r, id, &d->function_ids, "function")))
+        return err;
     /* Two file functions with equal fields become one of ours: harmless,
      * both ids map to it. */
     ours = pf_profile_function(d->prof, name, sys, file, start);
@@ -591,12 +597,8 @@ static int decode_location(struct decoder *d, const struct field *f)
         else if (g.num == LOCATION_IS_FOLDED)
             folded = g.v != 0;
     }
-    if (!err && r < 0)
-        err = fail(d, "malformed location");
-    if (!err && !id)
-        err = fail(d, "a location has id 0");
-    if (!err && htab_get(&d->location_ids, &id, sizeof(id), NULL))
-        err = fail(d, "location id %llu appears twice", (unsigned long long)id);
+    if (!err)
+        err = check_message(d, r, id, &d->location_ids, "location");
     if (!err && mapping && !htab_get(&d->mapping_ids, &mapping, sizeof(mapping), &ours_m))
         err = fail(d, "location %llu names unknown mapping id %llu", (unsigned long long)id,
                    (unsigned long long)mapping);

@@ -201,6 +201,33 @@ static int graph_option(const char *cmd, int c, struct graph_args *a)
     return 2;
 }
 
+/* The getopt loop of both commands. Returns 0 to run, 1 after --help, or 2
+ * on a usage error. */
+static int parse_graph_args(const char *cmd, int argc, char **argv, const struct option *longopts,
+                            void (*usage)(FILE *), struct graph_args *a)
+{
+    int c, r;
+
+    fg_opts_default(&a->fg);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return 1;
+        }
+        if (c == OPT_NO_NORMALIZE) {
+            a->normalize = false;
+            continue;
+        }
+        r = graph_option(cmd, c, a);
+        if (r == 1)
+            fprintf(stderr, "(try 'podflame %s --help')\n", cmd);
+        if (r)
+            return 2;
+    }
+    return 0;
+}
+
 /* One input's stacks: folded text read as is (one or two counts per line,
  * as flamegraph.pl takes them), anything else through the profile model. */
 struct stacks {
@@ -386,23 +413,10 @@ int cmd_flamegraph(int argc, char **argv)
     struct stacks st = {0};
     struct fg_stack *fs = NULL;
     size_t n = 0;
-    int c, r, ret = 1;
+    int ret = 1, r = parse_graph_args("flamegraph", argc, argv, longopts, flamegraph_usage, &a);
 
-    fg_opts_default(&a.fg);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            flamegraph_usage(stdout);
-            return 0;
-        }
-        r = graph_option("flamegraph", c, &a);
-        if (r == 1) {
-            fprintf(stderr, "(try 'podflame flamegraph --help')\n");
-            return 2;
-        }
-        if (r)
-            return r;
-    }
+    if (r)
+        return r == 1 ? 0 : r;
     if (a.output && pf_format_from_path(a.output) == PF_FORMAT_FOLDED) {
         fprintf(stderr, "podflame flamegraph: writes SVG; use 'podflame convert' for folded\n");
         return 2;
@@ -453,27 +467,10 @@ int cmd_diff(int argc, char **argv)
     struct fg_stack *fs = NULL;
     uint64_t tb = 0, ta = 0;
     size_t n = 0;
-    int c, r, ret = 1;
+    int ret = 1, r = parse_graph_args("diff", argc, argv, longopts, diff_usage, &a);
 
-    fg_opts_default(&a.fg);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            diff_usage(stdout);
-            return 0;
-        }
-        if (c == OPT_NO_NORMALIZE) {
-            a.normalize = false;
-            continue;
-        }
-        r = graph_option("diff", c, &a);
-        if (r == 1) {
-            fprintf(stderr, "(try 'podflame diff --help')\n");
-            return 2;
-        }
-        if (r)
-            return r;
-    }
+    if (r)
+        return r == 1 ? 0 : r;
     if (argc - optind != 2) {
         fprintf(stderr, "podflame diff: give BEFORE and AFTER (try --help)\n");
         return 2;

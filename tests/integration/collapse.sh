@@ -3,15 +3,13 @@
 # of shared/fixtures/flamegraph-perf with every option, byte for byte; plus
 # malformed input. Ends with "collapse: N passed, N failed".
 set -u
+. "$(dirname "$0")/lib.sh"
 build=$(cd "${1:-build}" && pwd)
 pf="$build/podflame"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 fx=${PODFLAME_FIXTURES:-$top/../shared/fixtures/flamegraph-perf}
-passed=0 failed=0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1"; }
 
 n=0
 for input in "$fx"/*.txt; do

@@ -4,6 +4,7 @@
 # runtime/pprof; speedscope's published schema accepts podflame's speedscope
 # files; conversions round-trip. Ends with "formats: N passed, N failed".
 set -u
+. "$(dirname "$0")/lib.sh"
 build=$(cd "${1:-build}" && pwd)
 top=$(cd "$(dirname "$0")/../.." && pwd)
 pf="$build/podflame"
@@ -12,11 +13,7 @@ proto_dir=/usr/share/gocode/src/github.com/google/pprof/proto
 export PODFLAME_NODE_TOOLS="$top/tools/node"
 work=$(mktemp -d /tmp/podflame-fmt.XXXXXX)
 export HOME=$work GOCACHE=$work/gocache GOPATH=$work/gopath GOFLAGS=-mod=mod GOTOOLCHAIN=local
-passed=0 failed=0
 trap '[ "$failed" -eq 0 ] && rm -rf "$work"' EXIT
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 sum_folded() { awk '{ s += $NF } END { print s + 0 }' "$1"; }
 
 # a real recording, in every format

@@ -3,13 +3,13 @@
 # workloads with known CPU shares, in real cgroup v2 directories, and check
 # what podflame writes. Ends with "integration: N passed, N failed".
 set -u
+. "$(dirname "$0")/lib.sh"
 build=$(cd "${1:-build}" && pwd)
 pf="$build/podflame"
 cw="$build/tests/cpuwork"
 work=$(mktemp -d /tmp/podflame-it.XXXXXX)
 cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
 cgtest=""
-passed=0 failed=0
 bg_pids=()
 
 cleanup() {
@@ -25,12 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
-check() { # name, then a command that must succeed
-    local name=$1; shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
 
 # Self share of each leaf function among one root's samples, as "func pct".
 shares() { # file root

@@ -4,17 +4,14 @@
 # browser (Debian's Chromium, driven by playwright-core) zooming and
 # searching. Ends with "svg: N passed, N failed".
 set -u
+. "$(dirname "$0")/lib.sh"
 build=$(cd "${1:-build}" && pwd)
 top=$(cd "$(dirname "$0")/../.." && pwd)
 pf="$build/podflame"
 fx=${PODFLAME_FIXTURES:-$top/../shared/fixtures/flamegraph-perf}
 export PODFLAME_NODE_TOOLS="$top/tools/node"
 work=$(mktemp -d /tmp/podflame-svg.XXXXXX)
-passed=0 failed=0
 trap '[ "$failed" -eq 0 ] && rm -rf "$work"' EXIT
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 sum() { awk '{ s += $NF } END { print s + 0 }' "$@"; }
 svgcheck() { node "$top/tests/integration/svg-check.mjs" "$1" "$2" > "$work/check.txt" 2>&1 || { cat "$work/check.txt"; return 1; }; }
 

@@ -1,0 +1,13 @@
+# Helpers shared by the integration suites: each suite counts its checks in
+# $passed and $failed and ends with "NAME: N passed, N failed".
+# shellcheck shell=bash
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
+# check NAME COMMAND...: passes when COMMAND succeeds
+check() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
