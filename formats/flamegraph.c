@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "htab.h"
+#include "utf8.h"
 
 #define XPAD 10.0
 
@@ -355,11 +356,23 @@ static void frame_colour(const struct fg_opts *o, struct palette_map *pm, const 
 
 /* ---- output ---- */
 
+/* Escapes s[0..len) for XML; invalid UTF-8 (from the input, or from cutting
+ * a label short) becomes U+FFFD so that the document always parses. */
 static void xml_text(FILE *f, const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
+        size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
 
+        if (n > 1) {
+            fwrite(s + i, 1, n, f);
+            i += n - 1;
+            continue;
+        }
+        if (!n) {
+            fputs("&#xfffd;", f);
+            continue;
+        }
         switch (c) {
         case '&':
             fputs("&amp;", f);

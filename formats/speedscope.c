@@ -1,5 +1,7 @@
 #include "speedscope.h"
 
+#include "utf8.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -10,18 +12,17 @@
 static void json_str(FILE *f, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
 
     fputc('"', f);
     while (*p) {
         unsigned char c = *p;
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = n > 0;
+        size_t n = utf8_seq_len(p, left);
 
-        for (size_t i = 1; ok && i < n; i++)
-            ok = (p[i] & 0xc0) == 0x80;
-        if (!ok) {
+        if (!n) {
             fputs("\\ufffd", f);
             p++;
+            left--;
             continue;
         }
         if (c == '"' || c == '\\')
@@ -31,6 +32,7 @@ static void json_str(FILE *f, const char *s)
         else
             fwrite(p, 1, n, f);
         p += n;
+        left -= n;
     }
     fputc('"', f);
 }

@@ -5,9 +5,10 @@ passed=0
 failed=0
 ok() { passed=$((passed + 1)); echo "ok - $1"; }
 not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
-# check NAME COMMAND...: passes when COMMAND succeeds
+# check NAME COMMAND...: passes when COMMAND succeeds; returns its verdict
+# so that a caller can print diagnostics: check ... || cat log
 check() {
     local name=$1
     shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
+    if "$@"; then ok "$name"; else not_ok "$name"; return 1; fi
 }

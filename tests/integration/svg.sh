@@ -68,6 +68,10 @@ printf 'a;b 3\nno count\na;c x\n\n# comment\na;d 2\n' > "$work/bad.folded"
 "$pf" flamegraph "$work/bad.folded" -o "$work/bad.svg" 2> "$work/err"
 check "malformed lines reported with the first line number" \
     sh -c "[ $? -eq 0 ] && grep -q 'skipped 2 malformed lines (first: line 2)' '$work/err' && xmllint --noout '$work/bad.svg'"
+printf 'a;\xff\xfe bad;\xe2\x82 cut 2\nb;\xc3\xa9t\xc3\xa9 3\n' > "$work/utf8.folded"
+"$pf" flamegraph --width 200 "$work/utf8.folded" > "$work/utf8.svg" 2> /dev/null
+check "invalid UTF-8 in names: still valid XML, good UTF-8 kept" \
+    sh -c "xmllint --noout '$work/utf8.svg' && grep -q 'été' '$work/utf8.svg' && grep -q '&#xfffd;' '$work/utf8.svg'"
 head -c 200000 /dev/urandom > "$work/random.bin"
 "$pf" flamegraph "$work/random.bin" > "$work/random.svg" 2> /dev/null
 check "random bytes: no crash, valid SVG" sh -c "[ $? -eq 0 ] && xmllint --noout '$work/random.svg'"
