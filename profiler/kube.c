@@ -1,0 +1,377 @@
+#include "kube.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../formats/htab.h"
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool ends_with(const char *s, size_t len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+
+    return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+static bool is_hex(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    return len > 0;
+}
+
+/* A Pod UID as found in a path: systemd writes its dashes as underscores. */
+static bool take_uid(const char *s, size_t len, struct cgroup_identity *out)
+{
+    if (!len || len >= sizeof(out->pod_uid))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i] == '_' ? '-' : s[i];
+
+        if (c != '-' && !is_hex(&c, 1))
+            return false;
+        out->pod_uid[i] = c;
+    }
+    out->pod_uid[len] = '\0';
+    out->is_pod = true;
+    return true;
+}
+
+/* The container's cgroup: "<runtime>-<id>.scope" (systemd driver) or the
+ * bare id (cgroupfs driver). */
+static void take_container(const char *c, size_t len, struct cgroup_identity *out)
+{
+    static const struct {
+        const char *prefix;
+        enum kube_runtime rt;
+        bool conmon;
+    } prefixes[] = {
+        {"cri-containerd-", KUBE_RT_CONTAINERD, false},
+        {"crio-conmon-", KUBE_RT_CRIO, true},
+        {"crio-", KUBE_RT_CRIO, false},
+        {"docker-", KUBE_RT_DOCKER, false},
+    };
+
+    if (ends_with(c, len, ".scope"))
+        len -= 6;
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t pl = strlen(prefixes[i].prefix);
+
+        if (len > pl && !memcmp(c, prefixes[i].prefix, pl)) {
+            c += pl;
+            len -= pl;
+            out->runtime = prefixes[i].rt;
+            out->conmon = prefixes[i].conmon;
+            break;
+        }
+    }
+    if (is_hex(c, len) && len < sizeof(out->container_id)) {
+        memcpy(out->container_id, c, len);
+        out->container_id[len] = '\0';
+    } else {
+        out->runtime = KUBE_RT_UNKNOWN;
+        out->conmon = false;
+    }
+}
+
+void kube_parse_cgroup(const char *path, struct cgroup_identity *out)
+{
+    const char *p = path, *last = NULL;
+    size_t last_len = 0;
+    bool in_kube = false;
+
+    memset(out, 0, sizeof(*out));
+    while (*p) {
+        const char *c = p, *slash;
+        size_t len;
+
+        while (*c == '/')
+            c++;
+        if (!*c)
+            break;
+        slash = strchr(c, '/');
+        len = slash ? (size_t)(slash - c) : strlen(c);
+        p = c + len;
+        last = c;
+        last_len = len;
+
+        if (out->is_pod) {
+            if (!out->container_id[0])
+                take_container(c, len, out);
+            continue;
+        }
+        /* systemd driver: kubepods[-qos].slice and kubepods[-qos]-pod<uid>.slice,
+         * possibly nested under kubelet.slice (kind, k3s) */
+        if (memmem(c, len, "kubepods", 8)) {
+            const char *pod = memmem(c, len, "-pod", 4);
+
+            in_kube = true;
+            if (memmem(c, len, "burstable", 9))
+                out->qos = KUBE_QOS_BURSTABLE;
+            else if (memmem(c, len, "besteffort", 10))
+                out->qos = KUBE_QOS_BESTEFFORT;
+            if (pod && ends_with(c, len, ".slice"))
+                take_uid(pod + 4, (size_t)(c + len - 6 - (pod + 4)), out);
+            continue;
+        }
+        if (!in_kube)
+            continue;
+        /* cgroupfs driver: kubepods/[qos/]pod<uid>/<container id> */
+        if (len == 9 && !memcmp(c, "burstable", 9))
+            out->qos = KUBE_QOS_BURSTABLE;
+        else if (len == 10 && !memcmp(c, "besteffort", 10))
+            out->qos = KUBE_QOS_BESTEFFORT;
+        else if (len > 3 && starts_with(c, "pod"))
+            take_uid(c + 3, len - 3, out);
+    }
+    if (out->is_pod) {
+        if (out->qos == KUBE_QOS_NONE)
+            out->qos = KUBE_QOS_GUARANTEED; /* Guaranteed Pods sit right under kubepods */
+        return;
+    }
+    out->qos = KUBE_QOS_NONE;
+    if (last && !in_kube) {
+        size_t n = ends_with(last, last_len, ".service") ? last_len - 8
+                   : ends_with(last, last_len, ".scope") ? last_len - 6
+                                                         : 0;
+
+        if (n && n < sizeof(out->unit)) {
+            memcpy(out->unit, last, n);
+            out->unit[n] = '\0';
+        }
+    }
+}
+
+const char *kube_qos_name(enum kube_qos q)
+{
+    static const char *names[] = {"", "guaranteed", "burstable", "besteffort"};
+
+    return (unsigned)q < 4 ? names[q] : "";
+}
+
+const char *kube_runtime_name(enum kube_runtime r)
+{
+    static const char *names[] = {"", "containerd", "cri-o", "docker"};
+
+    return (unsigned)r < 4 ? names[r] : "";
+}
+
+/* Kubernetes' random suffixes use consonants and digits that cannot spell
+ * words (k8s.io/apimachinery rand.String). */
+static bool safe_chars(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (!strchr("bcdfghjklmnpqrstvwxz2456789", s[i]) || !s[i])
+            return false;
+    }
+    return len > 0;
+}
+
+bool kube_workload(const char *pod, char *out, size_t len)
+{
+    const char *d1 = strrchr(pod, '-'), *d2 = NULL;
+    size_t tail;
+
+    if (!d1 || d1 == pod)
+        return false;
+    tail = strlen(d1 + 1);
+    for (const char *q = d1 - 1; q > pod; q--) {
+        if (*q == '-') {
+            d2 = q;
+            break;
+        }
+    }
+    if (tail && strspn(d1 + 1, "0123456789") == tail) {
+        snprintf(out, len, "statefulset/%.*s", (int)(d1 - pod), pod);
+        return true;
+    }
+    if (tail != 5 || !safe_chars(d1 + 1, 5))
+        return false;
+    /* name-<pod-template-hash>-<5>: the hash is 6 to 10 safe characters */
+    if (d2 && d2 > pod && d1 - d2 - 1 >= 6 && d1 - d2 - 1 <= 10 &&
+        safe_chars(d2 + 1, (size_t)(d1 - d2 - 1))) {
+        snprintf(out, len, "deployment/%.*s", (int)(d2 - pod), pod);
+        return true;
+    }
+    snprintf(out, len, "daemonset/%.*s", (int)(d1 - pod), pod);
+    return true;
+}
+
+/* ---- names from the kubelet's log directories ---- */
+
+struct pod_entry {
+    char *ns, *name;
+};
+
+struct kube_names {
+    struct htab pods;       /* uid -> index into entries */
+    struct htab containers; /* container id -> index into cnames */
+    struct pod_entry *entries;
+    size_t nentries;
+    char **cnames;
+    size_t ncnames;
+};
+
+static int push_str(char ***arr, size_t *n, const char *s, size_t len)
+{
+    char **p = realloc(*arr, (*n + 1) * sizeof(*p));
+
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    p[*n] = strndup(s, len);
+    if (!p[*n])
+        return -ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+/* pods/<namespace>_<pod>_<uid> */
+static int load_pods(struct kube_names *kn, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int err = 0;
+
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    while (!err && (de = readdir(d))) {
+        const char *a = strchr(de->d_name, '_'), *b = a ? strchr(a + 1, '_') : NULL;
+        struct pod_entry *pe;
+
+        if (!a || !b || strchr(b + 1, '_') || a == de->d_name || b == a + 1 || !b[1])
+            continue;
+        pe = realloc(kn->entries, (kn->nentries + 1) * sizeof(*pe));
+        if (!pe) {
+            err = -ENOMEM;
+            break;
+        }
+        kn->entries = pe;
+        pe[kn->nentries].ns = strndup(de->d_name, (size_t)(a - de->d_name));
+        pe[kn->nentries].name = strndup(a + 1, (size_t)(b - a - 1));
+        if (!pe[kn->nentries].ns || !pe[kn->nentries].name) {
+            free(pe[kn->nentries].ns);
+            free(pe[kn->nentries].name);
+            err = -ENOMEM;
+            break;
+        }
+        err = htab_put(&kn->pods, b + 1, strlen(b + 1), kn->nentries++);
+    }
+    closedir(d);
+    return err;
+}
+
+/* containers/<pod>_<namespace>_<container>-<id>.log */
+static int load_containers(struct kube_names *kn, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int err = 0;
+
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    while (!err && (de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        const char *a = strchr(de->d_name, '_'), *b = a ? strchr(a + 1, '_') : NULL, *dash;
+
+        if (!b || !ends_with(de->d_name, len, ".log"))
+            continue;
+        len -= 4;
+        dash = memrchr(de->d_name, '-', len);
+        if (!dash || dash <= b + 1 || !is_hex(dash + 1, (size_t)(de->d_name + len - dash - 1)))
+            continue;
+        err = push_str(&kn->cnames, &kn->ncnames, b + 1, (size_t)(dash - b - 1));
+        if (!err)
+            err = htab_put(&kn->containers, dash + 1, (size_t)(de->d_name + len - dash - 1),
+                           kn->ncnames - 1);
+    }
+    closedir(d);
+    return err;
+}
+
+int kube_names_load(const char *root, struct kube_names **out)
+{
+    struct kube_names *kn = calloc(1, sizeof(*kn));
+    char path[4096];
+    int err;
+
+    if (!kn)
+        return -ENOMEM;
+    htab_init(&kn->pods);
+    htab_init(&kn->containers);
+    snprintf(path, sizeof(path), "%s/pods", root);
+    err = load_pods(kn, path);
+    if (!err) {
+        snprintf(path, sizeof(path), "%s/containers", root);
+        err = load_containers(kn, path);
+    }
+    if (err) {
+        kube_names_free(kn);
+        return err;
+    }
+    *out = kn;
+    return 0;
+}
+
+void kube_names_free(struct kube_names *kn)
+{
+    if (!kn)
+        return;
+    for (size_t i = 0; i < kn->nentries; i++) {
+        free(kn->entries[i].ns);
+        free(kn->entries[i].name);
+    }
+    for (size_t i = 0; i < kn->ncnames; i++)
+        free(kn->cnames[i]);
+    free(kn->entries);
+    free(kn->cnames);
+    htab_free(&kn->pods);
+    htab_free(&kn->containers);
+    free(kn);
+}
+
+static const struct pod_entry *pod_entry(const struct kube_names *kn, const char *uid)
+{
+    uint64_t idx;
+
+    return uid && htab_get(&kn->pods, uid, strlen(uid), &idx) ? &kn->entries[idx] : NULL;
+}
+
+const char *kube_pod_namespace(const struct kube_names *kn, const char *uid)
+{
+    const struct pod_entry *pe = pod_entry(kn, uid);
+
+    return pe ? pe->ns : NULL;
+}
+
+const char *kube_pod_name(const struct kube_names *kn, const char *uid)
+{
+    const struct pod_entry *pe = pod_entry(kn, uid);
+
+    return pe ? pe->name : NULL;
+}
+
+const char *kube_container_name(const struct kube_names *kn, const char *container_id)
+{
+    uint64_t idx;
+
+    if (!container_id || !htab_get(&kn->containers, container_id, strlen(container_id), &idx))
+        return NULL;
+    return kn->cnames[idx];
+}
+
+size_t kube_names_pods(const struct kube_names *kn)
+{
+    return kn->nentries;
+}

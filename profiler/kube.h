@@ -1,0 +1,55 @@
+/*
+ * kube: Kubernetes identity from what a node has on disk, with nothing
+ * installed in the cluster. A cgroup path names the Pod UID, container ID,
+ * runtime and QoS class (every layout kubelet produces: systemd and
+ * cgroupfs drivers, containerd, CRI-O, Docker, Guaranteed Pods without a
+ * QoS level, cgroup v1); the kubelet's log directories name the namespace,
+ * Pod and container; a Pod's name often names its workload.
+ *
+ * Parsing is separate from reading directories so that it can be tested on
+ * tables of real paths.
+ */
+#ifndef PODFLAME_KUBE_H
+#define PODFLAME_KUBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum kube_qos { KUBE_QOS_NONE = 0, KUBE_QOS_GUARANTEED, KUBE_QOS_BURSTABLE, KUBE_QOS_BESTEFFORT };
+enum kube_runtime { KUBE_RT_UNKNOWN = 0, KUBE_RT_CONTAINERD, KUBE_RT_CRIO, KUBE_RT_DOCKER };
+
+struct cgroup_identity {
+    bool is_pod;
+    char pod_uid[40];      /* with dashes, as the API shows it */
+    char container_id[72]; /* "" for the Pod's own cgroup */
+    enum kube_runtime runtime;
+    enum kube_qos qos;
+    bool conmon;    /* CRI-O's container monitor, not the container */
+    char unit[128]; /* not a Pod: the systemd unit ("foo" for foo.service) */
+};
+
+/* Parses a cgroup path (v2 relative to the mount, or a v1 path). Never
+ * fails: a layout it does not know gives is_pod false and no unit. */
+void kube_parse_cgroup(const char *path, struct cgroup_identity *out);
+
+const char *kube_qos_name(enum kube_qos q);         /* "guaranteed", ... "" */
+const char *kube_runtime_name(enum kube_runtime r); /* "containerd", ... "" */
+
+/* The workload a Pod name implies, where that is unambiguous: a Deployment
+ * (name-<replicaset hash>-<5>), a StatefulSet (name-<ordinal>), a DaemonSet
+ * (name-<5>, as Jobs' Pods also are). Writes "kind/name" and returns true,
+ * or returns false. */
+bool kube_workload(const char *pod, char *out, size_t len);
+
+/* Names from the kubelet's log directories under root (default /var/log):
+ * pods/<namespace>_<pod>_<uid>/ and containers/<pod>_<namespace>_<container>-<id>.log */
+struct kube_names;
+int kube_names_load(const char *root, struct kube_names **out);
+void kube_names_free(struct kube_names *kn);
+/* NULL when unknown. */
+const char *kube_pod_namespace(const struct kube_names *kn, const char *uid);
+const char *kube_pod_name(const struct kube_names *kn, const char *uid);
+const char *kube_container_name(const struct kube_names *kn, const char *container_id);
+size_t kube_names_pods(const struct kube_names *kn);
+
+#endif

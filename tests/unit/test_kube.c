@@ -1,0 +1,179 @@
+/* Unit tests: profiler/kube.c on the cgroup layouts kubelet produces. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "../../profiler/kube.h"
+
+#define UID  "6a3e9c7b-0f1e-4c1d-9c2a-8b7e6d5c4b3a"
+#define UID_ "6a3e9c7b_0f1e_4c1d_9c2a_8b7e6d5c4b3a"
+#define CID  "5c0b0f4e6d7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c"
+
+struct path_case {
+    const char *path;
+    bool is_pod;
+    const char *uid, *cid;
+    enum kube_runtime rt;
+    enum kube_qos qos;
+    bool conmon;
+    const char *unit;
+};
+
+static const struct path_case cases[] = {
+    /* systemd driver, containerd, each QoS class */
+    {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_
+     ".slice/cri-containerd-" CID ".scope",
+     true, UID, CID, KUBE_RT_CONTAINERD, KUBE_QOS_BURSTABLE, false, ""},
+    {"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_
+     ".slice/cri-containerd-" CID ".scope",
+     true, UID, CID, KUBE_RT_CONTAINERD, KUBE_QOS_BESTEFFORT, false, ""},
+    {"/kubepods.slice/kubepods-pod" UID_ ".slice/cri-containerd-" CID ".scope", true, UID, CID,
+     KUBE_RT_CONTAINERD, KUBE_QOS_GUARANTEED, false, ""},
+    /* CRI-O, its conmon, Docker */
+    {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ ".slice/crio-" CID
+     ".scope",
+     true, UID, CID, KUBE_RT_CRIO, KUBE_QOS_BURSTABLE, false, ""},
+    {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_
+     ".slice/crio-conmon-" CID ".scope",
+     true, UID, CID, KUBE_RT_CRIO, KUBE_QOS_BURSTABLE, true, ""},
+    {"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_ ".slice/docker-" CID
+     ".scope",
+     true, UID, CID, KUBE_RT_DOCKER, KUBE_QOS_BESTEFFORT, false, ""},
+    /* cgroupfs driver (and cgroup v1 paths, which look the same) */
+    {"/kubepods/burstable/pod" UID "/" CID, true, UID, CID, KUBE_RT_UNKNOWN, KUBE_QOS_BURSTABLE,
+     false, ""},
+    {"/kubepods/besteffort/pod" UID "/" CID, true, UID, CID, KUBE_RT_UNKNOWN, KUBE_QOS_BESTEFFORT,
+     false, ""},
+    {"/kubepods/pod" UID "/" CID, true, UID, CID, KUBE_RT_UNKNOWN, KUBE_QOS_GUARANTEED, false, ""},
+    {"kubepods/burstable/pod" UID "/" CID, true, UID, CID, KUBE_RT_UNKNOWN, KUBE_QOS_BURSTABLE,
+     false, ""},
+    /* kind and k3s nest kubepods under the kubelet's slice */
+    {"/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/"
+     "kubelet-kubepods-burstable-pod" UID_ ".slice/cri-containerd-" CID ".scope",
+     true, UID, CID, KUBE_RT_CONTAINERD, KUBE_QOS_BURSTABLE, false, ""},
+    /* the Pod's own cgroup: the pause process, or the Pod as a whole */
+    {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ ".slice", true, UID, "",
+     KUBE_RT_UNKNOWN, KUBE_QOS_BURSTABLE, false, ""},
+    /* not Pods */
+    {"/kubepods.slice/kubepods-burstable.slice", false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE,
+     false, ""},
+    {"/system.slice/containerd.service", false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false,
+     "containerd"},
+    {"/system.slice/kubelet.service", false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false,
+     "kubelet"},
+    {"/user.slice/user-1000.slice/session-3.scope", false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE,
+     false, "session-3"},
+    {"/", false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false, ""},
+    {"", false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false, ""},
+    {"/podflame-it-123/a/inner", false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false, ""},
+    /* damaged: a UID that is not one, a container id that is not hex */
+    {"/kubepods.slice/kubepods-podZZ_not_a_uid.slice/cri-containerd-" CID ".scope", false, "", "",
+     KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false, ""},
+    {"/kubepods/pod" UID "/not-hex!", true, UID, "", KUBE_RT_UNKNOWN, KUBE_QOS_GUARANTEED, false,
+     ""},
+};
+
+static void test_paths(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct path_case *c = &cases[i];
+        struct cgroup_identity id;
+
+        kube_parse_cgroup(c->path, &id);
+        if (id.is_pod != c->is_pod || strcmp(id.pod_uid, c->uid) ||
+            strcmp(id.container_id, c->cid) || id.runtime != c->rt || id.qos != c->qos ||
+            id.conmon != c->conmon || strcmp(id.unit, c->unit))
+            fail_msg("case %zu: %s\n got pod=%d uid=%s cid=%s rt=%s qos=%s conmon=%d unit=%s", i,
+                     c->path, id.is_pod, id.pod_uid, id.container_id, kube_runtime_name(id.runtime),
+                     kube_qos_name(id.qos), id.conmon, id.unit);
+    }
+}
+
+static void test_workloads(void **state)
+{
+    static const char *cases[][2] = {
+        {"checkout-7d9f8b6c5d-x2k4p", "deployment/checkout"},
+        {"my-api-v2-66b6c48dd5-4jw2p", "deployment/my-api-v2"},
+        {"web-0", "statefulset/web"},
+        {"redis-master-12", "statefulset/redis-master"},
+        {"node-exporter-4xq7z", "daemonset/node-exporter"},
+        {"nginx", NULL},
+        {"my-app-aeiou", NULL}, /* vowels: not a generated suffix */
+        {"-x2k4p", NULL},
+    };
+    char out[128];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool got = kube_workload(cases[i][0], out, sizeof(out));
+
+        if (got != (cases[i][1] != NULL) || (got && strcmp(out, cases[i][1])))
+            fail_msg("%s: got %s, want %s", cases[i][0], got ? out : "(none)",
+                     cases[i][1] ? cases[i][1] : "(none)");
+    }
+}
+
+static void touch(const char *path)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fclose(f);
+}
+
+static void test_names_from_log_dirs(void **state)
+{
+    char root[] = "/tmp/podflame-kube.XXXXXX", path[512];
+    struct kube_names *kn;
+
+    (void)state;
+    assert_non_null(mkdtemp(root));
+    snprintf(path, sizeof(path), "%s/pods", root);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/pods/shop_checkout-7d9f8b6c5d-x2k4p_" UID, root);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/pods/not-a-pod-dir", root);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/containers", root);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/containers/checkout-7d9f8b6c5d-x2k4p_shop_app-" CID ".log",
+             root);
+    touch(path);
+    snprintf(path, sizeof(path), "%s/containers/garbage.log", root);
+    touch(path);
+
+    assert_int_equal(kube_names_load(root, &kn), 0);
+    assert_int_equal(kube_names_pods(kn), 1);
+    assert_string_equal(kube_pod_namespace(kn, UID), "shop");
+    assert_string_equal(kube_pod_name(kn, UID), "checkout-7d9f8b6c5d-x2k4p");
+    assert_string_equal(kube_container_name(kn, CID), "app");
+    assert_null(kube_pod_name(kn, "00000000-0000-0000-0000-000000000000"));
+    assert_null(kube_container_name(kn, "abc"));
+    kube_names_free(kn);
+
+    /* a node without the directories is not an error: no names */
+    assert_int_equal(kube_names_load("/nonexistent-podflame", &kn), 0);
+    assert_int_equal(kube_names_pods(kn), 0);
+    kube_names_free(kn);
+    snprintf(path, sizeof(path), "rm -rf '%s'", root);
+    assert_int_equal(system(path), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_workloads),
+        cmocka_unit_test(test_names_from_log_dirs),
+    };
+
+    return cmocka_run_group_tests_name("kube", tests, NULL, NULL);
+}
