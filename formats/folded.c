@@ -82,6 +82,7 @@ static int add_roots(const struct pf_profile *p, const struct pf_sample *s,
     const char *tid = pf_sample_label(p, s, "tid");
     const char *ns = pf_sample_label(p, s, "namespace");
     const char *pod = pf_sample_label(p, s, "pod");
+    const char *uid = pf_sample_label(p, s, "pod_uid");
     const char *ctr = pf_sample_label(p, s, "container");
     char root[512];
     int err;
@@ -90,6 +91,8 @@ static int add_roots(const struct pf_profile *p, const struct pf_sample *s,
      * already is the root */
     if (group_by == PF_GROUP_NONE || !comm)
         return 0;
+    if (!pod && uid) /* a Pod the kubelet's directories do not name (yet) */
+        pod = uid, ns = NULL;
     if ((group_by == PF_GROUP_POD || group_by == PF_GROUP_CONTAINER) && pod) {
         snprintf(root, sizeof(root), "%s%s%s%s%s", ns ? ns : "", ns ? "/" : "", pod,
                  group_by == PF_GROUP_CONTAINER && ctr ? "/" : "",

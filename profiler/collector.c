@@ -6,6 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "kube.h"
+
+/* An unknown Pod UID reloads the kubelet's directories at most this often:
+ * Pods that start while recording get their names. */
+#define KUBE_RELOAD_NS 1000000000LL
 
 struct collector {
     struct symbolizer *sym;
@@ -21,6 +28,11 @@ struct collector {
     uint64_t *scratch; /* raw key buffer */
     uint64_t loc_ids[2 * PF_MAX_STACK_DEPTH];
     int64_t k_pid, k_tid, k_comm, k_thread, k_cgroup; /* label key strings */
+    /* Kubernetes identity, when turned on */
+    char *kube_dir;
+    char *node;
+    struct kube_names *kn;
+    int64_t kube_loaded_ns;
 };
 
 /* Location cache key: what makes two frames the same place. */
@@ -69,6 +81,9 @@ void collector_free(struct collector *c)
     htab_free(&c->mappings);
     htab_free(&c->tgids);
     free(c->scratch);
+    free(c->kube_dir);
+    free(c->node);
+    kube_names_free(c->kn);
     free(c);
 }
 
@@ -185,10 +200,93 @@ static int64_t label_str(struct collector *c, const char *fmt, ...)
     return pf_profile_cstring(c->p, buf);
 }
 
+int collector_set_kube(struct collector *c, const char *log_dir, const char *node)
+{
+    free(c->kube_dir);
+    free(c->node);
+    c->kube_dir = strdup(log_dir);
+    c->node = node && *node ? strdup(node) : NULL;
+    return !c->kube_dir || (node && *node && !c->node) ? -ENOMEM : 0;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The kubelet's names, reloaded when a Pod is not in them yet. A missing
+ * directory is not an error: Pods are then known by UID only. */
+static const struct kube_names *kube_names_for(struct collector *c, const char *uid)
+{
+    int64_t now = mono_ns();
+    struct kube_names *fresh;
+
+    if (c->kn && kube_pod_name(c->kn, uid))
+        return c->kn;
+    if (!c->kn || now - c->kube_loaded_ns >= KUBE_RELOAD_NS) {
+        c->kube_loaded_ns = now;
+        if (kube_names_load(c->kube_dir, &fresh) == 0) {
+            kube_names_free(c->kn);
+            c->kn = fresh;
+        }
+    }
+    return c->kn;
+}
+
+static int add_label(struct collector *c, struct pf_label *labels, size_t *n, const char *key,
+                     const char *value)
+{
+    int64_t k = pf_profile_cstring(c->p, key), v = pf_profile_cstring(c->p, value);
+
+    if (k < 0 || v < 0)
+        return -ENOMEM;
+    labels[(*n)++] = (struct pf_label){.key = k, .str = v};
+    return 0;
+}
+
+/* pod, namespace, container, pod_uid, container_id, qos, workload, node */
+static int kube_labels(struct collector *c, const char *cgpath, struct pf_label *labels, size_t *n)
+{
+    struct cgroup_identity id;
+    const struct kube_names *kn;
+    const char *pod, *ns, *ctr;
+    char workload[256];
+    int err = 0;
+
+    if (c->node)
+        err = add_label(c, labels, n, "node", c->node);
+    if (err || !cgpath)
+        return err;
+    kube_parse_cgroup(cgpath, &id);
+    if (!id.is_pod)
+        return 0;
+    kn = kube_names_for(c, id.pod_uid);
+    pod = kn ? kube_pod_name(kn, id.pod_uid) : NULL;
+    ns = kn ? kube_pod_namespace(kn, id.pod_uid) : NULL;
+    ctr = kn && id.container_id[0] ? kube_container_name(kn, id.container_id) : NULL;
+    err = add_label(c, labels, n, "pod_uid", id.pod_uid);
+    if (!err)
+        err = add_label(c, labels, n, "qos", kube_qos_name(id.qos));
+    if (!err && id.container_id[0])
+        err = add_label(c, labels, n, "container_id", id.container_id);
+    if (!err && pod)
+        err = add_label(c, labels, n, "pod", pod);
+    if (!err && ns)
+        err = add_label(c, labels, n, "namespace", ns);
+    if (!err && ctr)
+        err = add_label(c, labels, n, "container", ctr);
+    if (!err && pod && kube_workload(pod, workload, sizeof(workload)))
+        err = add_label(c, labels, n, "workload", workload);
+    return err;
+}
+
 static int new_sample(struct collector *c, const struct pf_key *key, const uint64_t *ustack,
                       size_t nu, const uint64_t *kstack, size_t nk)
 {
-    struct pf_label labels[5];
+    struct pf_label labels[16];
     int64_t values[2] = {0, 0};
     size_t nloc = 0, nlab = 0;
     const char *cgpath = c->cg ? cgroups_path(c->cg, key->cgroup_id) : NULL;
@@ -219,6 +317,8 @@ static int new_sample(struct collector *c, const struct pf_key *key, const uint6
         if (labels[i].str < 0)
             return -ENOMEM;
     }
+    if (c->kube_dir && (v = kube_labels(c, cgpath, labels, &nlab)))
+        return (int)v;
     return pf_profile_add_sample(c->p, c->loc_ids, nloc, values, labels, nlab);
 }
 

@@ -23,6 +23,11 @@ int collector_new(struct symbolizer *sym, struct cgroups *cg, struct pf_profile 
                   int64_t period_ns, struct collector **out);
 void collector_free(struct collector *c);
 
+/* Turns on Kubernetes labels (pod, namespace, container, pod_uid,
+ * container_id, qos, workload) from cgroup paths and the kubelet's log
+ * directories under log_dir, and the node label. Returns 0 or -ENOMEM. */
+int collector_set_kube(struct collector *c, const char *log_dir, const char *node);
+
 /* Adds count samples of one key; stacks leaf first. Returns 0 or -ENOMEM. */
 int collector_add(struct collector *c, const struct pf_key *key, uint64_t count,
                   const uint64_t *ustack, size_t nu, const uint64_t *kstack, size_t nk);

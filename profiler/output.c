@@ -75,8 +75,9 @@ static int write_svg(FILE *f, const struct pf_profile *p, const struct output_op
 static int write_stream(FILE *f, const struct pf_profile *p, const struct output_opts *opts)
 {
     struct folded_write_opts fo = {.group_by = opts->group_by};
-    struct speedscope_opts so = {.group_by =
-                                     opts->group_by == PF_GROUP_NONE ? PF_GROUP_NONE : PF_GROUP_PID,
+    /* speedscope shows one profile per group: per process means per PID */
+    struct speedscope_opts so = {.group_by = opts->group_by == PF_GROUP_PROCESS ? PF_GROUP_PID
+                                                                                : opts->group_by,
                                  .exporter = "podflame " PODFLAME_VERSION};
 
     switch (opts->format) {

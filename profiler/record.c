@@ -37,6 +37,7 @@ struct record_opts {
     const char *output;
     const char *format;
     uint32_t map_entries;
+    const char *kubelet_log_dir;
     char **command;
 };
 
@@ -75,6 +76,8 @@ static void record_usage(FILE *f)
            "                         extension: .svg .folded .txt .pb.gz .pprof .speedscope.json)\n"
            "      --map-entries N    distinct stacks kept per second in the kernel\n"
            "                         (default 16384); raise it if 'count map full' losses show\n"
+           "      --kubelet-log-dir DIR  where the kubelet keeps pods/ and containers/ logs,\n"
+           "                         which name Pods and containers (default /var/log)\n"
            "  -h, --help             this help\n"
            "\n"
            "examples:\n"
@@ -102,7 +105,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 /* Returns 0 to run, 1 when help was printed, 2 on a usage error. */
 static int parse_args(int argc, char **argv, struct record_opts *o)
 {
-    enum { OPT_CGROUP = 256, OPT_NO_KERNEL, OPT_IDLE, OPT_GROUP_BY, OPT_FORMAT, OPT_MAP };
+    enum { OPT_CGROUP = 256, OPT_NO_KERNEL, OPT_IDLE, OPT_GROUP_BY, OPT_FORMAT, OPT_MAP, OPT_KUBE };
     static const struct option longopts[] = {
         {"freq", required_argument, NULL, 'F'},
         {"duration", required_argument, NULL, 'd'},
@@ -114,6 +117,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         {"output", required_argument, NULL, 'o'},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"map-entries", required_argument, NULL, OPT_MAP},
+        {"kubelet-log-dir", required_argument, NULL, OPT_KUBE},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -124,6 +128,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
     *o = (struct record_opts){.freq = 99,
                               .kernel = true,
                               .group_by = PF_GROUP_POD,
+                              .kubelet_log_dir = "/var/log",
                               .output = "podflame.svg",
                               .map_entries = 16384};
     optind = 1;
@@ -191,6 +196,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
                 return 2;
             }
             o->map_entries = (uint32_t)v;
+            break;
+        case OPT_KUBE:
+            o->kubelet_log_dir = optarg;
             break;
         case 'h':
             record_usage(stdout);
@@ -427,9 +435,20 @@ int cmd_record(int argc, char **argv)
     }
     if (cgroups_open(&cg))
         cg = NULL; /* no cgroup2: samples get no cgroup label */
-    if (collector_new(r.sym, cg, p, 1000000000LL / o.freq, &r.col)) {
-        fprintf(stderr, "podflame record: out of memory\n");
-        goto out;
+    {
+        /* the node label: NODE_NAME (the downward API's usual name), else the hostname */
+        char host[256] = "";
+        const char *node = getenv("NODE_NAME");
+
+        if (!node || !*node) {
+            gethostname(host, sizeof(host) - 1);
+            node = host;
+        }
+        if (collector_new(r.sym, cg, p, 1000000000LL / o.freq, &r.col) ||
+            collector_set_kube(r.col, o.kubelet_log_dir, node)) {
+            fprintf(stderr, "podflame record: out of memory\n");
+            goto out;
+        }
     }
 
     so = (struct sampler_opts){.freq = o.freq,

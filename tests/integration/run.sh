@@ -15,11 +15,11 @@ bg_pids=()
 cleanup() {
     for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
+    # the workloads were killed and reaped above: the cgroups are empty;
+    # remove the deepest first
     if [ -n "$cgtest" ] && [ -d "$cgtest" ]; then
-        for d in "$cgtest"/*/ "$cgtest"; do
-            [ -d "$d" ] && while read -r p; do echo "$p" > "$cgmount/cgroup.procs"; done < "$d/cgroup.procs"
-        done 2>/dev/null
-        rmdir "$cgtest"/*/ "$cgtest" 2>/dev/null
+        find "$cgtest" -depth -type d -exec rmdir {} \; 2> /dev/null
+        [ -d "$cgtest" ] && echo "warning: could not remove $cgtest" >&2
     fi
     rm -rf "$work"
 }

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Pod identity on an emulated node: cgroup v2 hierarchies shaped like
+# kubelet's (systemd driver, cgroupfs driver, the three QoS classes) and a
+# kubelet log tree, with CPU workloads inside the "containers". Checks the
+# labels and Pod roots in folded, pprof and speedscope output.
+# Ends with "kube: N passed, N failed".
+set -u
+. "$(dirname "$0")/lib.sh"
+build=$(cd "${1:-build}" && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
+pf="$build/podflame"
+cw="$build/tests/cpuwork"
+work=$(mktemp -d /tmp/podflame-kube.XXXXXX)
+cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
+base="$cgmount/podflame-kube-$$"
+export HOME=$work GOCACHE=$work/gocache PODFLAME_NODE_TOOLS="$top/tools/node"
+pids=()
+
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    [ -d "$base" ] && find "$base" -depth -type d -exec rmdir {} \; 2>/dev/null
+    [ "$failed" -eq 0 ] && rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ "$(id -u)" -ne 0 ] || [ -z "$cgmount" ]; then
+    not_ok "runs as root with a cgroup2 mount"
+    echo "kube: $passed passed, $failed failed"
+    exit 1
+fi
+
+U1=6a3e9c7b-0f1e-4c1d-9c2a-8b7e6d5c4b3a
+U2=0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9
+U3=9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a
+C1=$(printf 'c1%.0s' {1..32})
+C2=$(printf 'd2%.0s' {1..32})
+C3=$(printf 'e3%.0s' {1..32})
+# systemd driver, Burstable, containerd
+g1="$base/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${U1//-/_}.slice/cri-containerd-$C1.scope"
+# cgroupfs driver, BestEffort
+g2="$base/kubepods/besteffort/pod$U2/$C2"
+# systemd driver, Guaranteed (no QoS level), CRI-O; the log tree does not name it
+g3="$base/kubepods.slice/kubepods-pod${U3//-/_}.slice/crio-$C3.scope"
+mkdir -p "$g1" "$g2" "$g3"
+mkdir -p "$work/log/pods/shop_checkout-7d9f8b6c5d-x2k4p_$U1/app" "$work/log/pods/batch_worker-0_$U2/main" "$work/log/containers"
+touch "$work/log/containers/checkout-7d9f8b6c5d-x2k4p_shop_app-$C1.log" "$work/log/containers/worker-0_batch_main-$C2.log"
+
+for spec in "$g1:wl_shop" "$g2:wl_batch" "$g3:wl_guar"; do
+    sh -c "echo \$\$ > '${spec%:*}/cgroup.procs' && exec '$cw' 8 '${spec#*:}'" &
+    pids+=($!)
+done
+sleep 0.5
+
+NODE_NAME=node-7 "$pf" record -F 299 -d 2 --kubelet-log-dir "$work/log" -o "$work/k.pb.gz" 2> "$work/rec.err"
+check "record on the emulated node" test -s "$work/k.pb.gz" || cat "$work/rec.err"
+"$pf" convert "$work/k.pb.gz" "$work/pod.folded" --group-by pod 2> /dev/null
+check "systemd/burstable Pod: namespace/pod, container, process roots" grep -q "^shop/checkout-7d9f8b6c5d-x2k4p;app;wl_shop;.*func_a " "$work/pod.folded"
+check "cgroupfs/besteffort Pod named from the log tree" grep -q "^batch/worker-0;main;wl_batch;" "$work/pod.folded"
+check "a Pod without names is rooted at its UID" grep -q "^$U3;wl_guar;" "$work/pod.folded"
+check "host processes keep process roots" sh -c "! grep -q '^shop/.*;wl_batch' '$work/pod.folded'"
+"$pf" convert "$work/k.pb.gz" "$work/ctr.folded" --group-by container 2> /dev/null
+check "--group-by container: namespace/pod/container roots" grep -q "^shop/checkout-7d9f8b6c5d-x2k4p/app;wl_shop;" "$work/ctr.folded"
+
+# the labels themselves, as go tool pprof reads them
+# -tags prints "key: Total ..." then one "time (pct): value" line per value
+go tool pprof -tags "$work/k.pb.gz" 2> /dev/null |
+    awk '/^ *[a-z_]+: Total/ { key = $1; sub(/:$/, "", key); next }
+         NF && key { sub(/^[^)]*\): /, ""); print key, $0 }' > "$work/tags.txt"
+for tag in "pod checkout-7d9f8b6c5d-x2k4p" "namespace shop" "container app" "qos burstable" \
+           "qos besteffort" "qos guaranteed" "workload deployment/checkout" \
+           "workload statefulset/worker" "pod_uid $U3" "container_id $C1" "node node-7"; do
+    check "go tool pprof -tags: $tag" grep -qx "$tag" "$work/tags.txt"
+done
+
+"$pf" convert --group-by pod "$work/k.pb.gz" "$work/k.speedscope.json" 2> /dev/null
+node "$top/tests/integration/speedscope-check.mjs" "$work/k.speedscope.json" > /dev/null 2>&1
+check "speedscope: one profile per Pod, schema-valid" \
+    sh -c "[ $? -eq 0 ] && grep -q '\"name\":\"shop/checkout-7d9f8b6c5d-x2k4p\"' '$work/k.speedscope.json'"
+
+echo "kube: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
