@@ -103,10 +103,10 @@ static __always_inline bool in_cgroup_set(void)
     return false;
 }
 
-static __always_inline void announce_process(__u32 tgid)
+static __always_inline void announce_process(__u32 tgid, __u64 cgroup_id)
 {
     __u8 one = 1;
-    struct pf_proc_event ev = {.tgid = tgid};
+    struct pf_proc_event ev = {.tgid = tgid, .cgroup_id = cgroup_id};
 
     if (bpf_map_lookup_elem(&seen_tgids, &tgid))
         return;
@@ -155,7 +155,7 @@ static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *c
         /* A process's first sample always makes a new key, so the check for
          * new processes only needs to run here, off the common path. */
         if (key->tgid)
-            announce_process(key->tgid);
+            announce_process(key->tgid, key->cgroup_id);
         err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
         if (err == -EEXIST) { /* raced with another CPU inserting it */
             val = bpf_map_lookup_elem(counts, key);

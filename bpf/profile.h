@@ -47,6 +47,7 @@ enum pf_stat {
 struct pf_proc_event {
     __u32 tgid;
     __u32 pad;
+    __u64 cgroup_id; /* resolved to a path right away: the cgroup may go soon */
 };
 
 #endif

@@ -176,6 +176,29 @@ static int walk(struct cgroups *cg, char *full, size_t base_len, int depth)
     return err;
 }
 
+int cgroups_walk(struct cgroups *cg, int (*fn)(void *ctx, uint64_t id, const char *path), void *ctx)
+{
+    char full[PATH_MAX];
+    int err;
+
+    snprintf(full, sizeof(full), "%s", cg->mount);
+    if ((err = walk(cg, full, strlen(cg->mount), 0)))
+        return err;
+    /* every cgroup seen so far, removed ones included: their paths are what
+     * samples taken before the removal were labelled with */
+    for (size_t i = 0; i < cg->paths.cap; i++) {
+        const struct htab_slot *s = &cg->paths.slots[i];
+        uint64_t id;
+
+        if (!s->hash || s->val == GONE)
+            continue;
+        memcpy(&id, s->key, sizeof(id));
+        if ((err = fn(ctx, id, cg->names[s->val])))
+            return err;
+    }
+    return 0;
+}
+
 const char *cgroups_path(struct cgroups *cg, uint64_t id)
 {
     char full[PATH_MAX];

@@ -29,4 +29,9 @@ int cgroups_id(const struct cgroups *cg, const char *path, uint64_t *id);
  * when no such cgroup exists (any more). Valid until cgroups_close. */
 const char *cgroups_path(struct cgroups *cg, uint64_t id);
 
+/* Walks the whole hierarchy now and calls fn for every cgroup (paths
+ * relative to the mount). Returns 0, fn's non-zero result, or -ENOMEM. */
+int cgroups_walk(struct cgroups *cg, int (*fn)(void *ctx, uint64_t id, const char *path),
+                 void *ctx);
+
 #endif

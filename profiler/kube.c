@@ -375,3 +375,45 @@ size_t kube_names_pods(const struct kube_names *kn)
 {
     return kn->nentries;
 }
+
+bool kube_selector_empty(const struct kube_selector *sel)
+{
+    return !sel->npods && !sel->nnamespaces && !sel->ncontainers;
+}
+
+static bool any_of(const char *const *values, size_t n, const char *a, const char *b)
+{
+    for (size_t i = 0; i < n; i++) {
+        if ((a && !strcmp(values[i], a)) || (b && !strcmp(values[i], b)))
+            return true;
+    }
+    return false;
+}
+
+bool kube_selector_match(const struct kube_selector *sel, const char *path,
+                         const struct kube_names *kn)
+{
+    struct cgroup_identity id;
+    const char *pod, *ns;
+
+    if (kube_selector_empty(sel))
+        return false;
+    kube_parse_cgroup(path, &id);
+    if (!id.is_pod || id.conmon)
+        return false;
+    /* the Pod's cgroup covers its containers; a container filter needs
+     * the container's own cgroup */
+    if (sel->ncontainers ? !id.container_id[0] : id.container_id[0] != '\0')
+        return false;
+    pod = kn ? kube_pod_name(kn, id.pod_uid) : NULL;
+    ns = kn ? kube_pod_namespace(kn, id.pod_uid) : NULL;
+    if (sel->npods && !any_of(sel->pods, sel->npods, pod, id.pod_uid))
+        return false;
+    if (sel->nnamespaces && !any_of(sel->namespaces, sel->nnamespaces, ns, NULL))
+        return false;
+    if (sel->ncontainers &&
+        !any_of(sel->containers, sel->ncontainers,
+                kn ? kube_container_name(kn, id.container_id) : NULL, id.container_id))
+        return false;
+    return true;
+}

@@ -52,4 +52,25 @@ const char *kube_pod_name(const struct kube_names *kn, const char *uid);
 const char *kube_container_name(const struct kube_names *kn, const char *container_id);
 size_t kube_names_pods(const struct kube_names *kn);
 
+/* Which Pods a recording keeps: --pod NAME|UID, -n NAMESPACE, --container
+ * NAME, each repeatable. A cgroup matches when every kind of option given
+ * has a matching value (any of a kind, all of the kinds). */
+#define KUBE_SELECTOR_MAX 64
+struct kube_selector {
+    const char *pods[KUBE_SELECTOR_MAX];
+    size_t npods;
+    const char *namespaces[KUBE_SELECTOR_MAX];
+    size_t nnamespaces;
+    const char *containers[KUBE_SELECTOR_MAX];
+    size_t ncontainers;
+};
+
+bool kube_selector_empty(const struct kube_selector *sel);
+
+/* True when the cgroup at path is one to sample: a Pod's own cgroup when
+ * only Pods and namespaces are asked for (its containers are below it), a
+ * container's cgroup when containers are. kn may be NULL (no names). */
+bool kube_selector_match(const struct kube_selector *sel, const char *path,
+                         const struct kube_names *kn);
+
 #endif

@@ -18,6 +18,7 @@
 #include "cgroups.h"
 #include "cmd.h"
 #include "collector.h"
+#include "kube.h"
 #include "output.h"
 #include "sampler.h"
 
@@ -38,6 +39,7 @@ struct record_opts {
     const char *format;
     uint32_t map_entries;
     const char *kubelet_log_dir;
+    struct kube_selector pods; /* --pod, -n, --container */
     char **command;
 };
 
@@ -76,6 +78,10 @@ static void record_usage(FILE *f)
            "                         extension: .svg .folded .txt .pb.gz .pprof .speedscope.json)\n"
            "      --map-entries N    distinct stacks kept per second in the kernel\n"
            "                         (default 16384); raise it if 'count map full' losses show\n"
+           "      --pod NAME|UID     only this Pod (repeatable); Pods that start while\n"
+           "                         recording are picked up\n"
+           "  -n, --namespace NS     only Pods in this namespace (repeatable)\n"
+           "      --container NAME   only this container of the selected Pods (repeatable)\n"
            "      --kubelet-log-dir DIR  where the kubelet keeps pods/ and containers/ logs,\n"
            "                         which name Pods and containers (default /var/log)\n"
            "  -h, --help             this help\n"
@@ -105,7 +111,17 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 /* Returns 0 to run, 1 when help was printed, 2 on a usage error. */
 static int parse_args(int argc, char **argv, struct record_opts *o)
 {
-    enum { OPT_CGROUP = 256, OPT_NO_KERNEL, OPT_IDLE, OPT_GROUP_BY, OPT_FORMAT, OPT_MAP, OPT_KUBE };
+    enum {
+        OPT_CGROUP = 256,
+        OPT_NO_KERNEL,
+        OPT_IDLE,
+        OPT_GROUP_BY,
+        OPT_FORMAT,
+        OPT_MAP,
+        OPT_KUBE,
+        OPT_POD,
+        OPT_CONTAINER,
+    };
     static const struct option longopts[] = {
         {"freq", required_argument, NULL, 'F'},
         {"duration", required_argument, NULL, 'd'},
@@ -118,6 +134,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         {"format", required_argument, NULL, OPT_FORMAT},
         {"map-entries", required_argument, NULL, OPT_MAP},
         {"kubelet-log-dir", required_argument, NULL, OPT_KUBE},
+        {"pod", required_argument, NULL, OPT_POD},
+        {"namespace", required_argument, NULL, 'n'},
+        {"container", required_argument, NULL, OPT_CONTAINER},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -132,7 +151,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
                               .output = "podflame.svg",
                               .map_entries = 16384};
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+F:d:p:o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+F:d:p:o:n:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'F':
             if (parse_uint(optarg, 1000000, &v) || !v) {
@@ -200,6 +219,24 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         case OPT_KUBE:
             o->kubelet_log_dir = optarg;
             break;
+        case OPT_POD:
+        case 'n':
+        case OPT_CONTAINER: {
+            const char **arr = c == OPT_POD ? o->pods.pods
+                               : c == 'n'   ? o->pods.namespaces
+                                            : o->pods.containers;
+            size_t *n = c == OPT_POD ? &o->pods.npods
+                        : c == 'n'   ? &o->pods.nnamespaces
+                                     : &o->pods.ncontainers;
+
+            if (*n == KUBE_SELECTOR_MAX) {
+                fprintf(stderr, "podflame record: at most %d of each Pod filter\n",
+                        KUBE_SELECTOR_MAX);
+                return 2;
+            }
+            arr[(*n)++] = optarg;
+            break;
+        }
         case 'h':
             record_usage(stdout);
             return 1;
@@ -264,13 +301,50 @@ struct recording {
     struct symbolizer *sym;
     struct collector *col;
     int err; /* first error from a callback */
+    /* Pod filter */
+    const struct record_opts *o;
+    struct sampler *s;
+    struct cgroups *cg;
+    struct kube_names *kn;
+    struct htab selected; /* cgroup ids in the BPF filter */
 };
 
-static void on_process(void *ctx, pid_t tgid)
+static int select_cgroup(void *ctx, uint64_t id, const char *path)
+{
+    struct recording *r = ctx;
+    int err;
+
+    if (htab_get(&r->selected, &id, sizeof(id), NULL) ||
+        !kube_selector_match(&r->o->pods, path, r->kn))
+        return 0;
+    if ((err = sampler_add_cgroup(r->s, id)))
+        return err;
+    return htab_put(&r->selected, &id, sizeof(id), 1);
+}
+
+/* Adds the cgroups of selected Pods that are not in the filter yet: at the
+ * start, then at every drain, so that Pods that start later are sampled. */
+static int select_pods(struct recording *r)
+{
+    struct kube_names *kn;
+
+    if (kube_selector_empty(&r->o->pods) || !r->cg)
+        return 0;
+    if (kube_names_load(r->o->kubelet_log_dir, &kn) == 0) {
+        kube_names_free(r->kn);
+        r->kn = kn;
+    }
+    return cgroups_walk(r->cg, select_cgroup, r);
+}
+
+static void on_process(void *ctx, pid_t tgid, uint64_t cgroup_id)
 {
     struct recording *r = ctx;
     int err = symbolizer_add_process(r->sym, tgid);
 
+    /* name the cgroup now: a Pod's cgroup can be gone by the next drain */
+    if (r->cg)
+        cgroups_path(r->cg, cgroup_id);
     if (err == -ENOMEM && !r->err)
         r->err = err; /* -ESRCH: it exited first; counted by the symbolizer */
 }
@@ -463,6 +537,23 @@ int cmd_record(int argc, char **argv)
     }
     if (apply_filters(&o, s, r.sym))
         goto out;
+    r.o = &o;
+    r.s = s;
+    r.cg = cg;
+    if (!kube_selector_empty(&o.pods)) {
+        if (!cg) {
+            fprintf(stderr, "podflame record: Pod filters need cgroup v2, and no cgroup2 mount "
+                            "is in /proc/self/mountinfo\n");
+            goto out;
+        }
+        sampler_enable_cgroup_filter(s);
+        if ((rc = select_pods(&r))) {
+            fprintf(stderr, "podflame record: selecting Pods: %s\n", strerror(-rc));
+            goto out;
+        }
+        if (!r.selected.count)
+            fprintf(stderr, "podflame: no Pod matches the filters yet: waiting for one\n");
+    }
     if (o.kernel && symbolizer_load_kernel(r.sym)) {
         fprintf(stderr, "podflame record: out of memory\n");
         goto out;
@@ -532,6 +623,10 @@ int cmd_record(int argc, char **argv)
                 goto out;
             }
             next_drain += DRAIN_INTERVAL_NS;
+            if ((rc = select_pods(&r))) {
+                fprintf(stderr, "podflame record: selecting Pods: %s\n", strerror(-rc));
+                goto out;
+            }
             if (tty) {
                 struct sampler_stats st;
 
@@ -568,6 +663,9 @@ int cmd_record(int argc, char **argv)
         goto out;
     }
     print_summary(&o, s, &r, wall, strcmp(o.output, "-") ? o.output : "stdout");
+    if (!kube_selector_empty(&o.pods))
+        fprintf(stderr, "podflame: %zu cgroup%s matched the Pod filters\n", r.selected.count,
+                r.selected.count == 1 ? "" : "s");
     if (stop_signal && !child_done)
         fprintf(stderr, "podflame: stopped by signal %d\n", (int)stop_signal);
     ret = 0;
@@ -588,6 +686,8 @@ out:
     collector_free(r.col);
     symbolizer_free(r.sym);
     cgroups_close(cg);
+    kube_names_free(r.kn);
+    htab_free(&r.selected);
     pf_profile_free(p);
     return ret;
 }

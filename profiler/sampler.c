@@ -73,7 +73,7 @@ static int on_proc_event(void *ctx, void *data, size_t len)
     const struct pf_proc_event *ev = data;
 
     if (len >= sizeof(*ev) && s->proc_fn)
-        s->proc_fn(s->proc_ctx, (pid_t)ev->tgid);
+        s->proc_fn(s->proc_ctx, (pid_t)ev->tgid, ev->cgroup_id);
     return 0;
 }
 
@@ -175,6 +175,11 @@ int sampler_add_pid(struct sampler *s, pid_t pid)
 int sampler_add_pid_at_exec(struct sampler *s, pid_t pid)
 {
     return add_pid(s, pid, PF_FILTER_AWAIT_EXEC);
+}
+
+void sampler_enable_cgroup_filter(struct sampler *s)
+{
+    s->skel->bss->filter_cgroups = 1;
 }
 
 int sampler_add_cgroup(struct sampler *s, uint64_t cgroup_id)

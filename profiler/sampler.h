@@ -35,8 +35,9 @@ struct sampler_stats {
 typedef int (*sampler_sample_fn)(void *ctx, const struct pf_key *key, uint64_t count,
                                  const uint64_t *ustack, size_t nu, const uint64_t *kstack,
                                  size_t nk);
-/* Called for each process the kernel saw for the first time (or after exec). */
-typedef void (*sampler_proc_fn)(void *ctx, pid_t tgid);
+/* Called for each process the kernel saw for the first time (or after exec),
+ * with the cgroup it was sampled in. */
+typedef void (*sampler_proc_fn)(void *ctx, pid_t tgid, uint64_t cgroup_id);
 
 /* Loads, configures and attaches. On failure returns a negative errno and
  * writes a one-line explanation to err. Filters are added before start. */
@@ -45,6 +46,9 @@ int sampler_add_pid(struct sampler *s, pid_t pid);
 /* Like sampler_add_pid, but samples start only once pid calls execve. */
 int sampler_add_pid_at_exec(struct sampler *s, pid_t pid);
 int sampler_add_cgroup(struct sampler *s, uint64_t cgroup_id);
+/* Turns the cgroup filter on even while it holds no cgroup yet (a Pod
+ * filter waiting for its Pod): nothing is sampled until one is added. */
+void sampler_enable_cgroup_filter(struct sampler *s);
 /* Opens and attaches the perf events: sampling begins. */
 int sampler_start(struct sampler *s, char *err, size_t errlen);
 /* Detaches the perf events: no new samples. Idempotent. */

@@ -47,7 +47,7 @@ mkdir -p "$work/log/pods/shop_checkout-7d9f8b6c5d-x2k4p_$U1/app" "$work/log/pods
 touch "$work/log/containers/checkout-7d9f8b6c5d-x2k4p_shop_app-$C1.log" "$work/log/containers/worker-0_batch_main-$C2.log"
 
 for spec in "$g1:wl_shop" "$g2:wl_batch" "$g3:wl_guar"; do
-    sh -c "echo \$\$ > '${spec%:*}/cgroup.procs' && exec '$cw' 8 '${spec#*:}'" &
+    sh -c "echo \$\$ > '${spec%:*}/cgroup.procs' && exec '$cw' 60 '${spec#*:}'" &
     pids+=($!)
 done
 sleep 0.5
@@ -77,6 +77,53 @@ done
 node "$top/tests/integration/speedscope-check.mjs" "$work/k.speedscope.json" > /dev/null 2>&1
 check "speedscope: one profile per Pod, schema-valid" \
     sh -c "[ $? -eq 0 ] && grep -q '\"name\":\"shop/checkout-7d9f8b6c5d-x2k4p\"' '$work/k.speedscope.json'"
+
+# filters: which workloads each selection keeps (roots of the folded output)
+roots() { cut -d';' -f1 "$1" | sort -u | tr '\n' ' '; }
+filter() { # expected roots, then record options
+    local want=$1; shift
+    "$pf" record -F 299 -d 1.5 --kubelet-log-dir "$work/log" --group-by process "$@" \
+        -o "$work/f.folded" 2> "$work/f.err"
+    check "record $* keeps: $want" test "$(roots "$work/f.folded")" = "$want " || cat "$work/f.err"
+}
+filter "wl_shop" --pod checkout-7d9f8b6c5d-x2k4p
+filter "wl_guar" --pod "$U3"
+filter "wl_batch" -n batch
+filter "wl_batch wl_shop" -n shop -n batch
+filter "wl_shop" --container app
+filter "wl_batch" -n batch --container main
+
+# a Pod that starts while recording is picked up
+U4=1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+C4=$(printf 'f4%.0s' {1..32})
+g4="$base/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${U4//-/_}.slice/cri-containerd-$C4.scope"
+"$pf" record -F 299 -d 4 --kubelet-log-dir "$work/log" --pod late-0 -o "$work/late.folded" 2> "$work/late.err" &
+rec=$!
+sleep 1.5
+mkdir -p "$g4" "$work/log/pods/shop_late-0_$U4/web"
+touch "$work/log/containers/late-0_shop_web-$C4.log"
+sh -c "echo \$\$ > '$g4/cgroup.procs' && exec '$cw' 2 wl_late" &
+pids+=($!)
+wait "$rec"
+check "a Pod created mid-recording is picked up" grep -q "^shop/late-0;web;wl_late;" "$work/late.folded" || cat "$work/late.err"
+check "the filter waited for it, then counted it" \
+    sh -c "grep -q 'no Pod matches the filters yet' '$work/late.err' && grep -q '1 cgroup matched' '$work/late.err'"
+
+# a Pod removed while recording keeps what was sampled before
+U5=5f4e3d2c-1b0a-4998-8776-655443322110
+C5=$(printf 'a5%.0s' {1..32})
+g5p="$base/kubepods/burstable/pod$U5"
+g5="$g5p/$C5"
+mkdir -p "$g5" "$work/log/pods/shop_gone-0_$U5/job"
+touch "$work/log/containers/gone-0_shop_job-$C5.log"
+sh -c "echo \$\$ > '$g5/cgroup.procs' && exec '$cw' 1.2 wl_gone" &
+gone=$!
+"$pf" record -F 499 -d 3 --kubelet-log-dir "$work/log" -o "$work/gone.folded" 2> /dev/null &
+rec=$!
+wait "$gone"
+rmdir "$g5" "$g5p"
+wait "$rec"
+check "a removed Pod keeps its samples and names" grep -q "^shop/gone-0;job;wl_gone;.*func_a " "$work/gone.folded"
 
 echo "kube: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
