@@ -112,9 +112,32 @@ void kube_parse_cgroup(const char *path, struct cgroup_identity *out)
             continue;
         }
         /* systemd driver: kubepods[-qos].slice and kubepods[-qos]-pod<uid>.slice,
-         * possibly nested under kubelet.slice (kind, k3s) */
+         * possibly nested under kubelet.slice (kind, k3s). containerd on
+         * cgroup v1 may join Pod and container in one component:
+         * kubepods-...-pod<uid>.slice:cri-containerd:<id> */
         if (memmem(c, len, "kubepods", 8)) {
-            const char *pod = memmem(c, len, "-pod", 4);
+            const char *colon = memchr(c, ':', len);
+            const char *pod = memmem(c, colon ? (size_t)(colon - c) : len, "-pod", 4);
+
+            if (colon && pod) {
+                const char *colon2 = memchr(colon + 1, ':', (size_t)(c + len - colon - 1));
+
+                if (memmem(c, len, "burstable", 9))
+                    out->qos = KUBE_QOS_BURSTABLE;
+                else if (memmem(c, len, "besteffort", 10))
+                    out->qos = KUBE_QOS_BESTEFFORT;
+                in_kube = true;
+                if (ends_with(c, (size_t)(colon - c), ".slice") &&
+                    take_uid(pod + 4, (size_t)(colon - 6 - (pod + 4)), out) && colon2) {
+                    char joined[128];
+                    int n = snprintf(joined, sizeof(joined), "%.*s-%.*s", (int)(colon2 - colon - 1),
+                                     colon + 1, (int)(c + len - colon2 - 1), colon2 + 1);
+
+                    if (n > 0 && (size_t)n < sizeof(joined))
+                        take_container(joined, (size_t)n, out);
+                }
+                continue;
+            }
 
             in_kube = true;
             if (memmem(c, len, "burstable", 9))

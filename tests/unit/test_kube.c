@@ -58,6 +58,41 @@ static const struct path_case cases[] = {
     {"/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/"
      "kubelet-kubepods-burstable-pod" UID_ ".slice/cri-containerd-" CID ".scope",
      true, UID, CID, KUBE_RT_CONTAINERD, KUBE_QOS_BURSTABLE, false, ""},
+    /* Real paths from public reports. Static Pods' UIDs are bare 32-hex
+     * hashes (netdata/netdata#4868): */
+    {"/kubepods.slice/kubepods-burstable.slice/"
+     "kubepods-burstable-pod8daa50c3a64c9ff60bb9eab7b44b56fd"
+     ".slice/cri-containerd-2884d57c0e100d7a9a2f9487ce0bc2986bca3430e988af7a4865aff061f51ac5.scope",
+     true, "8daa50c3a64c9ff60bb9eab7b44b56fd",
+     "2884d57c0e100d7a9a2f9487ce0bc2986bca3430e988af7a4865aff061f51ac5", KUBE_RT_CONTAINERD,
+     KUBE_QOS_BURSTABLE, false, ""},
+    /* kubelet inside Docker, CRI-O (kubernetes/minikube#11280) */
+    {"/docker/d6701ec289c56e4391acb11d07474b3139466857a305490575508a8b7a9fcf22/kubepods.slice/"
+     "kubepods-besteffort.slice/kubepods-besteffort-pod2ca4a155_3599_498d_bb9d_4446693fa3ea.slice/"
+     "crio-358607a37e7ada357032e7f5729c9ae6a3efdb7962acbcbe47ff6a3c5506cb1c.scope",
+     true, "2ca4a155-3599-498d-bb9d-4446693fa3ea",
+     "358607a37e7ada357032e7f5729c9ae6a3efdb7962acbcbe47ff6a3c5506cb1c", KUBE_RT_CRIO,
+     KUBE_QOS_BESTEFFORT, false, ""},
+    /* a cgroup v1 line of /proc/PID/cgroup, CRI-O (opencontainers/runc#4620) */
+    {"13:freezer:/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poda5c1f8d5_1919_434d_"
+     "add7_4afaafdaef89.slice/crio-5eed917563583925ffdbd40a64efb2aaffe58638e57add8becaf460fe74f5b1c"
+     ".scope",
+     true, "a5c1f8d5-1919-434d-add7-4afaafdaef89",
+     "5eed917563583925ffdbd40a64efb2aaffe58638e57add8becaf460fe74f5b1c", KUBE_RT_CRIO,
+     KUBE_QOS_BURSTABLE, false, ""},
+    /* containerd's colon form on cgroup v1 (containerd/containerd#5226) */
+    {"/system.slice/containerd.service/kubepods-burstable-pod7a875b5c_4d3c_4345_ac0f_5c847d8d7129"
+     ".slice:cri-containerd:ee05f876e981d258209f91f25f139f7abc13a0246a5f343298572602fea8c7bb",
+     true, "7a875b5c-4d3c-4345-ac0f-5c847d8d7129",
+     "ee05f876e981d258209f91f25f139f7abc13a0246a5f343298572602fea8c7bb", KUBE_RT_CONTAINERD,
+     KUBE_QOS_BURSTABLE, false, ""},
+    /* kind, absolute path (containerd/nri#227) */
+    {"/sys/fs/cgroup/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
+     "kubelet-kubepods-besteffort-pod1e597579_417e_482f_bf65_5fe170c3aebd.slice/cri-containerd-"
+     "d7dfb4a21fe1703a8537e60d5af248af729315d187b24a538102d14874c8117d.scope",
+     true, "1e597579-417e-482f-bf65-5fe170c3aebd",
+     "d7dfb4a21fe1703a8537e60d5af248af729315d187b24a538102d14874c8117d", KUBE_RT_CONTAINERD,
+     KUBE_QOS_BESTEFFORT, false, ""},
     /* the Pod's own cgroup: the pause process, or the Pod as a whole */
     {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ ".slice", true, UID, "",
      KUBE_RT_UNKNOWN, KUBE_QOS_BURSTABLE, false, ""},
