@@ -13,6 +13,7 @@
 #include "../../formats/format.h"
 #include "../../formats/htab.h"
 #include "../../formats/profile.h"
+#include "../../formats/utf8.h"
 
 /* Reads text as folded, writes it back, returns the output (malloc'd). */
 static char *round_trip(const char *in, struct folded_read_report *rep, enum pf_group_by g)
@@ -274,6 +275,37 @@ static void test_htab_many(void **state)
     htab_free(&h);
 }
 
+static void test_utf8_validation(void **state)
+{
+    static const struct {
+        const char *bytes;
+        size_t len, want;
+    } cases[] = {
+        {"a", 1, 1},
+        {"\xc3\xa9", 2, 2},
+        {"\xe2\x82\xac", 3, 3},
+        {"\xf0\x9f\x94\xa5", 4, 4},
+        {"\xc0\xa7", 2, 0},         /* overlong */
+        {"\xc1\xbf", 2, 0},         /* overlong */
+        {"\xe0\x80\xaf", 3, 0},     /* overlong */
+        {"\xed\xa0\x80", 3, 0},     /* surrogate */
+        {"\xf4\x90\x80\x80", 4, 0}, /* past U+10FFFF */
+        {"\xf5\x80\x80\x80", 4, 0},
+        {"\xef\xbf\xbe", 3, 0}, /* U+FFFE */
+        {"\xe2\x82", 2, 0},     /* truncated */
+        {"\x80", 1, 0},         /* stray continuation */
+        {"\xc3\x28", 2, 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t got = utf8_seq_len((const unsigned char *)cases[i].bytes, cases[i].len);
+
+        if (got != cases[i].want)
+            fail_msg("case %zu: got %zu, want %zu", i, got, cases[i].want);
+    }
+}
+
 static void test_format_from_path(void **state)
 {
     (void)state;
@@ -300,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_frame_names_sanitized),
         cmocka_unit_test(test_strings_interned),
         cmocka_unit_test(test_htab_many),
+        cmocka_unit_test(test_utf8_validation),
         cmocka_unit_test(test_format_from_path),
     };
 
