@@ -85,6 +85,15 @@ static void take_container(const char *c, size_t len, struct cgroup_identity *ou
     }
 }
 
+/* A kubepods component names the QoS class of what is below it. */
+static void take_qos(const char *c, size_t len, struct cgroup_identity *out)
+{
+    if (memmem(c, len, "burstable", 9))
+        out->qos = KUBE_QOS_BURSTABLE;
+    else if (memmem(c, len, "besteffort", 10))
+        out->qos = KUBE_QOS_BESTEFFORT;
+}
+
 void kube_parse_cgroup(const char *path, struct cgroup_identity *out)
 {
     const char *p = path, *last = NULL;
@@ -119,14 +128,11 @@ void kube_parse_cgroup(const char *path, struct cgroup_identity *out)
             const char *colon = memchr(c, ':', len);
             const char *pod = memmem(c, colon ? (size_t)(colon - c) : len, "-pod", 4);
 
+            in_kube = true;
+            take_qos(c, len, out);
             if (colon && pod) {
                 const char *colon2 = memchr(colon + 1, ':', (size_t)(c + len - colon - 1));
 
-                if (memmem(c, len, "burstable", 9))
-                    out->qos = KUBE_QOS_BURSTABLE;
-                else if (memmem(c, len, "besteffort", 10))
-                    out->qos = KUBE_QOS_BESTEFFORT;
-                in_kube = true;
                 if (ends_with(c, (size_t)(colon - c), ".slice") &&
                     take_uid(pod + 4, (size_t)(colon - 6 - (pod + 4)), out) && colon2) {
                     char joined[128];
@@ -139,11 +145,6 @@ void kube_parse_cgroup(const char *path, struct cgroup_identity *out)
                 continue;
             }
 
-            in_kube = true;
-            if (memmem(c, len, "burstable", 9))
-                out->qos = KUBE_QOS_BURSTABLE;
-            else if (memmem(c, len, "besteffort", 10))
-                out->qos = KUBE_QOS_BESTEFFORT;
             if (pod && ends_with(c, len, ".slice"))
                 take_uid(pod + 4, (size_t)(c + len - 6 - (pod + 4)), out);
             continue;
@@ -260,8 +261,9 @@ static int push_str(char ***arr, size_t *n, const char *s, size_t len)
     return 0;
 }
 
-/* pods/<namespace>_<pod>_<uid> */
-static int load_pods(struct kube_names *kn, const char *dir)
+/* Calls fn for each entry of dir; a missing directory has no entries. */
+static int each_entry(const char *dir, int (*fn)(struct kube_names *, const char *),
+                      struct kube_names *kn)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
@@ -269,58 +271,51 @@ static int load_pods(struct kube_names *kn, const char *dir)
 
     if (!d)
         return errno == ENOENT ? 0 : -errno;
-    while (!err && (de = readdir(d))) {
-        const char *a = strchr(de->d_name, '_'), *b = a ? strchr(a + 1, '_') : NULL;
-        struct pod_entry *pe;
-
-        if (!a || !b || strchr(b + 1, '_') || a == de->d_name || b == a + 1 || !b[1])
-            continue;
-        pe = realloc(kn->entries, (kn->nentries + 1) * sizeof(*pe));
-        if (!pe) {
-            err = -ENOMEM;
-            break;
-        }
-        kn->entries = pe;
-        pe[kn->nentries].ns = strndup(de->d_name, (size_t)(a - de->d_name));
-        pe[kn->nentries].name = strndup(a + 1, (size_t)(b - a - 1));
-        if (!pe[kn->nentries].ns || !pe[kn->nentries].name) {
-            free(pe[kn->nentries].ns);
-            free(pe[kn->nentries].name);
-            err = -ENOMEM;
-            break;
-        }
-        err = htab_put(&kn->pods, b + 1, strlen(b + 1), kn->nentries++);
-    }
+    while (!err && (de = readdir(d)))
+        err = fn(kn, de->d_name);
     closedir(d);
     return err;
 }
 
-/* containers/<pod>_<namespace>_<container>-<id>.log */
-static int load_containers(struct kube_names *kn, const char *dir)
+/* pods/<namespace>_<pod>_<uid> */
+static int add_pod(struct kube_names *kn, const char *name)
 {
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    int err = 0;
+    const char *a = strchr(name, '_'), *b = a ? strchr(a + 1, '_') : NULL;
+    struct pod_entry *pe;
 
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    while (!err && (de = readdir(d))) {
-        size_t len = strlen(de->d_name);
-        const char *a = strchr(de->d_name, '_'), *b = a ? strchr(a + 1, '_') : NULL, *dash;
-
-        if (!b || !ends_with(de->d_name, len, ".log"))
-            continue;
-        len -= 4;
-        dash = memrchr(de->d_name, '-', len);
-        if (!dash || dash <= b + 1 || !is_hex(dash + 1, (size_t)(de->d_name + len - dash - 1)))
-            continue;
-        err = push_str(&kn->cnames, &kn->ncnames, b + 1, (size_t)(dash - b - 1));
-        if (!err)
-            err = htab_put(&kn->containers, dash + 1, (size_t)(de->d_name + len - dash - 1),
-                           kn->ncnames - 1);
+    if (!a || !b || strchr(b + 1, '_') || a == name || b == a + 1 || !b[1])
+        return 0;
+    pe = realloc(kn->entries, (kn->nentries + 1) * sizeof(*pe));
+    if (!pe)
+        return -ENOMEM;
+    kn->entries = pe;
+    pe[kn->nentries].ns = strndup(name, (size_t)(a - name));
+    pe[kn->nentries].name = strndup(a + 1, (size_t)(b - a - 1));
+    if (!pe[kn->nentries].ns || !pe[kn->nentries].name) {
+        free(pe[kn->nentries].ns);
+        free(pe[kn->nentries].name);
+        return -ENOMEM;
     }
-    closedir(d);
-    return err;
+    return htab_put(&kn->pods, b + 1, strlen(b + 1), kn->nentries++);
+}
+
+/* containers/<pod>_<namespace>_<container>-<id>.log */
+static int add_container(struct kube_names *kn, const char *name)
+{
+    size_t len = strlen(name);
+    const char *a = strchr(name, '_'), *b = a ? strchr(a + 1, '_') : NULL, *dash;
+    int err;
+
+    if (!b || !ends_with(name, len, ".log"))
+        return 0;
+    len -= 4;
+    dash = memrchr(name, '-', len);
+    if (!dash || dash <= b + 1 || !is_hex(dash + 1, (size_t)(name + len - dash - 1)))
+        return 0;
+    err = push_str(&kn->cnames, &kn->ncnames, b + 1, (size_t)(dash - b - 1));
+    return err ? err
+               : htab_put(&kn->containers, dash + 1, (size_t)(name + len - dash - 1),
+                          kn->ncnames - 1);
 }
 
 int kube_names_load(const char *root, struct kube_names **out)
@@ -334,10 +329,10 @@ int kube_names_load(const char *root, struct kube_names **out)
     htab_init(&kn->pods);
     htab_init(&kn->containers);
     snprintf(path, sizeof(path), "%s/pods", root);
-    err = load_pods(kn, path);
+    err = each_entry(path, add_pod, kn);
     if (!err) {
         snprintf(path, sizeof(path), "%s/containers", root);
-        err = load_containers(kn, path);
+        err = each_entry(path, add_container, kn);
     }
     if (err) {
         kube_names_free(kn);
