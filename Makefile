@@ -22,7 +22,7 @@ endif
 
 FORMATS_SRCS   := formats/htab.c formats/profile.c formats/folded.c formats/format.c \
                   formats/pprof.c formats/speedscope.c formats/perfscript.c \
-                  formats/stackcount.c formats/flamegraph.c
+                  formats/stackcount.c formats/flamegraph.c formats/buf.c
 SYMBOLIZE_SRCS := symbolize/procmaps.c symbolize/elfsyms.c symbolize/kallsyms.c \
                   symbolize/symbolizer.c
 PROFILER_SRCS  := profiler/record.c profiler/convert.c profiler/collapse.c profiler/graph.c profiler/sampler.c profiler/collector.c \

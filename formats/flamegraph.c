@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "htab.h"
 #include "utf8.h"
 
@@ -63,27 +64,9 @@ struct layout {
 static int add_node(struct layout *l, const char *name, size_t len, unsigned depth, uint64_t x,
                     size_t *idx)
 {
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 4096;
-        struct node *p = realloc(l->nodes, ncap * sizeof(*p));
-
-        if (!p)
-            return -ENOMEM;
-        l->nodes = p;
-        l->cap = ncap;
-    }
-    if (depth >= l->open_cap) {
-        size_t ncap = l->open_cap ? l->open_cap * 2 : 256;
-        size_t *p;
-
-        while (ncap <= depth)
-            ncap *= 2;
-        p = realloc(l->open, ncap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        l->open = p;
-        l->open_cap = ncap;
-    }
+    if (ARRAY_RESERVE_ONE(l->nodes, l->n, l->cap) ||
+        array_reserve((void **)&l->open, &l->open_cap, (size_t)depth + 1, sizeof(*l->open)))
+        return -ENOMEM;
     l->nodes[l->n] = (struct node){name, len, depth, x, x, 0};
     l->open[depth] = l->n;
     *idx = l->n++;
@@ -98,7 +81,7 @@ static int build(struct layout *l, const struct fg_stack *const *stacks, size_t 
                  uint64_t *total)
 {
     const char **fr = NULL;
-    size_t *frl = NULL, nfr = 0, cap = 0;
+    size_t *frl = NULL, nfr = 0, cap = 0, capl = 0;
     unsigned open_depth = 0; /* deepest open frame depth */
     uint64_t x = 0;
     size_t idx;
@@ -119,19 +102,9 @@ static int build(struct layout *l, const struct fg_stack *const *stacks, size_t 
             const char *semi = strchr(p, ';');
             size_t len = semi ? (size_t)(semi - p) : strlen(p);
 
-            if (nf == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                const char **a = realloc(fr, ncap * sizeof(*a));
-                size_t *b = a ? realloc(frl, ncap * sizeof(*b)) : NULL;
-
-                if (a)
-                    fr = a;
-                if (!a || !b) {
-                    err = -ENOMEM;
-                    break;
-                }
-                frl = b;
-                cap = ncap;
+            if (ARRAY_RESERVE_ONE(fr, nf, cap) || ARRAY_RESERVE_ONE(frl, nf, capl)) {
+                err = -ENOMEM;
+                break;
             }
             fr[nf] = p;
             frl[nf++] = len;

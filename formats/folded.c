@@ -1,5 +1,6 @@
 #include "folded.h"
 
+#include "buf.h"
 #include "stackcount.h"
 
 #include <ctype.h>
@@ -30,48 +31,22 @@ int pf_group_by_parse(const char *s, enum pf_group_by *out)
     return -EINVAL;
 }
 
-/* A growable byte buffer for building one line. */
-struct buf {
-    char *data;
-    size_t len, cap;
-};
-
-static int buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 256;
-        char *p;
-
-        while (ncap < b->len + n + 1)
-            ncap *= 2;
-        p = realloc(b->data, ncap);
-        if (!p)
-            return -ENOMEM;
-        b->data = p;
-        b->cap = ncap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
 /* Appends a frame name; ';' and line breaks would split the line. */
 static int buf_add_frame(struct buf *b, const char *name, const char *suffix)
 {
     size_t start = b->len;
     int err;
 
-    if (start && (err = buf_add(b, ";", 1)))
+    if (start && (err = buf_put(b, ";", 1)))
         return err;
     start = b->len;
-    if ((err = buf_add(b, name, strlen(name))))
+    if ((err = buf_put(b, name, strlen(name))))
         return err;
     for (size_t i = start; i < b->len; i++) {
-        if (b->data[i] == ';' || b->data[i] == '\n' || b->data[i] == '\r')
-            b->data[i] = '_';
+        if (b->d[i] == ';' || b->d[i] == '\n' || b->d[i] == '\r')
+            b->d[i] = '_';
     }
-    return suffix ? buf_add(b, suffix, strlen(suffix)) : 0;
+    return suffix ? buf_put(b, suffix, strlen(suffix)) : 0;
 }
 
 static int add_roots(const struct pf_profile *p, const struct pf_sample *s,
@@ -161,12 +136,12 @@ int folded_stacks(const struct pf_profile *p, const struct folded_write_opts *op
             goto out;
         if (!b.len && (err = buf_add_frame(&b, "[unknown]", NULL)))
             goto out;
-        if ((err = stackcount_add(sc, b.data, b.len, (uint64_t)v)))
+        if ((err = stackcount_add(sc, b.d, b.len, (uint64_t)v)))
             goto out;
     }
     stackcount_sort(sc);
 out:
-    free(b.data);
+    free(b.d);
     return err;
 }
 
@@ -204,24 +179,6 @@ struct folded_reader {
     uint64_t *loc_ids;
     size_t loc_ids_cap;
 };
-
-static int grow_array(void **arr, size_t *cap, size_t need, size_t sz)
-{
-    void *p;
-    size_t ncap;
-
-    if (need <= *cap)
-        return 0;
-    ncap = *cap ? *cap : 32;
-    while (ncap < need)
-        ncap *= 2;
-    p = realloc(*arr, ncap * sz);
-    if (!p)
-        return -ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
 
 static int64_t kind_mapping(struct folded_reader *r, enum pf_frame_kind kind)
 {
@@ -271,14 +228,14 @@ static int add_frame(struct folded_reader *r, const char *name, size_t len)
     fid = pf_profile_function(r->p, sidx, sidx, 0, 0);
     if (fid < 0)
         return (int)fid;
-    if ((err = grow_array((void **)&r->fids, &r->fids_cap, r->nfids + 1, sizeof(*r->fids))))
+    if ((err = ARRAY_RESERVE_ONE(r->fids, r->nfids, r->fids_cap)))
         return err;
     r->fids[r->nfids++] = fid;
     if (inlined) {
         r->locs[r->nlocs - 1].n++;
         return 0;
     }
-    if ((err = grow_array((void **)&r->locs, &r->locs_cap, r->nlocs + 1, sizeof(*r->locs))))
+    if ((err = ARRAY_RESERVE_ONE(r->locs, r->nlocs, r->locs_cap)))
         return err;
     r->locs[r->nlocs++] = (struct frame_loc){kind, r->nfids - 1, 1};
     return 0;
@@ -287,7 +244,7 @@ static int add_frame(struct folded_reader *r, const char *name, size_t len)
 /* Turns the frames built for one line into location ids, leaf first. */
 static int finish_stack(struct folded_reader *r)
 {
-    int err = grow_array((void **)&r->loc_ids, &r->loc_ids_cap, r->nlocs, sizeof(*r->loc_ids));
+    int err = array_reserve((void **)&r->loc_ids, &r->loc_ids_cap, r->nlocs, sizeof(*r->loc_ids));
 
     if (err)
         return err;

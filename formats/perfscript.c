@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "folded.h"
 #include "stackcount.h"
 
@@ -57,33 +58,6 @@ struct regex {
     pcre2_code *code;
     pcre2_match_data *md;
 };
-
-/* A growable byte buffer. */
-struct buf {
-    char *d;
-    size_t len, cap;
-};
-
-static int buf_put(struct buf *b, const char *s, size_t n)
-{
-    if (!b->d || b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 1024;
-        char *p;
-
-        while (ncap < b->len + n + 1)
-            ncap *= 2;
-        p = realloc(b->d, ncap);
-        if (!p)
-            return -ENOMEM;
-        b->d = p;
-        b->cap = ncap;
-    }
-    if (n)
-        memcpy(b->d + b->len, s, n);
-    b->len += n;
-    b->d[b->len] = '\0';
-    return 0;
-}
 
 struct state {
     const struct perfscript_opts *o;
@@ -146,15 +120,8 @@ static bool perl_true(const char *s, size_t len)
 
 static int push_frame(struct state *st, const char *f, size_t n)
 {
-    if (st->nstarts == st->starts_cap) {
-        size_t ncap = st->starts_cap ? st->starts_cap * 2 : 128;
-        size_t *p = realloc(st->starts, ncap * sizeof(*p));
-
-        if (!p)
-            return -ENOMEM;
-        st->starts = p;
-        st->starts_cap = ncap;
-    }
+    if (ARRAY_RESERVE_ONE(st->starts, st->nstarts, st->starts_cap))
+        return -ENOMEM;
     st->starts[st->nstarts++] = st->frames.len;
     /* frames are NUL-separated in one buffer */
     if (buf_put(&st->frames, f, n))

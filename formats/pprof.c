@@ -1,5 +1,7 @@
 #include "pprof.h"
 
+#include "buf.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -60,21 +62,10 @@ struct pbuf {
 
 static void put_bytes(struct pbuf *b, const void *src, size_t n)
 {
-    if (b->oom)
+    /* out of memory is sticky: the encoder checks once, at the end */
+    if (b->oom || array_reserve((void **)&b->d, &b->cap, b->len + n, 1)) {
+        b->oom = true;
         return;
-    if (b->len + n > b->cap) {
-        size_t ncap = b->cap ? b->cap : 4096;
-        uint8_t *p;
-
-        while (ncap < b->len + n)
-            ncap *= 2;
-        p = realloc(b->d, ncap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->d = p;
-        b->cap = ncap;
     }
     if (n)
         memcpy(b->d + b->len, src, n);
@@ -573,15 +564,9 @@ static int decode_location(struct decoder *d, const struct field *f)
                 break;
             }
             line.function_id = fv;
-            if (nlines == cap) {
-                struct pf_line *nl = realloc(lines, (cap ? cap * 2 : 4) * sizeof(*nl));
-
-                if (!nl) {
-                    err = -ENOMEM;
-                    break;
-                }
-                lines = nl;
-                cap = cap ? cap * 2 : 4;
+            if (ARRAY_RESERVE_ONE(lines, nlines, cap)) {
+                err = -ENOMEM;
+                break;
             }
             lines[nlines++] = line;
             continue;
@@ -630,15 +615,8 @@ static int add_location_id(void *ctx, uint64_t id)
 
     if (!htab_get(&sb->d->location_ids, &id, sizeof(id), &ours))
         return fail(sb->d, "a sample names unknown location id %llu", (unsigned long long)id);
-    if (sb->nlocs == sb->locs_cap) {
-        size_t ncap = sb->locs_cap ? sb->locs_cap * 2 : 64;
-        uint64_t *p = realloc(sb->locs, ncap * sizeof(*p));
-
-        if (!p)
-            return -ENOMEM;
-        sb->locs = p;
-        sb->locs_cap = ncap;
-    }
+    if (ARRAY_RESERVE_ONE(sb->locs, sb->nlocs, sb->locs_cap))
+        return -ENOMEM;
     sb->locs[sb->nlocs++] = ours;
     return 0;
 }
@@ -691,14 +669,8 @@ static int decode_sample(struct decoder *d, const struct field *f, struct sample
             }
             if (!err && rr < 0)
                 err = fail(d, "malformed label in sample %zu", index);
-            if (!err && nlabels == cap) {
-                struct pf_label *nl = realloc(labels, (cap ? cap * 2 : 8) * sizeof(*nl));
-
-                if (!nl)
-                    err = -ENOMEM;
-                else
-                    labels = nl, cap = cap ? cap * 2 : 8;
-            }
+            if (!err && ARRAY_RESERVE_ONE(labels, nlabels, cap))
+                err = -ENOMEM;
             if (!err)
                 labels[nlabels++] = l;
         }

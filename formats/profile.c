@@ -1,28 +1,12 @@
 #include "profile.h"
 
+#include "buf.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Grows *arr so that it holds at least n + 1 elements of size sz. */
-static int reserve(void **arr, size_t *cap, size_t n, size_t sz)
-{
-    size_t ncap;
-    void *p;
-
-    if (n < *cap)
-        return 0;
-    ncap = *cap ? *cap * 2 : 16;
-    p = realloc(*arr, ncap * sz);
-    if (!p)
-        return -ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
-#define RESERVE(p, field)                                                                          \
-    reserve((void **)&(p)->field, &(p)->field##_cap, (p)->n##field, sizeof(*(p)->field))
+#define RESERVE(p, field) ARRAY_RESERVE_ONE((p)->field, (p)->n##field, (p)->field##_cap)
 
 int pf_profile_new(struct pf_profile **out)
 {

@@ -1,5 +1,6 @@
 #include "speedscope.h"
 
+#include "buf.h"
 #include "utf8.h"
 
 #include <errno.h>
@@ -56,24 +57,6 @@ struct writer {
     size_t stack_cap;
 };
 
-static int grow(void **arr, size_t *cap, size_t need, size_t sz)
-{
-    size_t ncap;
-    void *np;
-
-    if (need <= *cap)
-        return 0;
-    ncap = *cap ? *cap * 2 : 64;
-    while (ncap < need)
-        ncap *= 2;
-    np = realloc(*arr, ncap * sz);
-    if (!np)
-        return -ENOMEM;
-    *arr = np;
-    *cap = ncap;
-    return 0;
-}
-
 static int frame_index(struct writer *w, const struct pf_location *loc, const struct pf_line *ln,
                        uint64_t *out)
 {
@@ -92,7 +75,7 @@ static int frame_index(struct writer *w, const struct pf_location *loc, const st
         return err;
     if (found)
         return 0;
-    if (grow((void **)&w->frame_keys, &w->frames_cap, w->nframes + 1, sizeof(*w->frame_keys)))
+    if (ARRAY_RESERVE_ONE(w->frame_keys, w->nframes, w->frames_cap))
         return -ENOMEM;
     memcpy(w->frame_keys[w->nframes++], key, sizeof(key));
     return 0;
@@ -127,7 +110,7 @@ static int group_of(struct writer *w, const struct pf_sample *s, enum pf_group_b
     if ((err = htab_get_or_put(&w->group_index, name, strlen(name), &idx, &found, NULL)))
         return err;
     if (!found) {
-        if (grow((void **)&w->groups, &w->groups_cap, w->ngroups + 1, sizeof(*w->groups)))
+        if (ARRAY_RESERVE_ONE(w->groups, w->ngroups, w->groups_cap))
             return -ENOMEM;
         memset(&w->groups[w->ngroups], 0, sizeof(*w->groups));
         w->groups[w->ngroups].name = strdup(name);
@@ -169,7 +152,7 @@ static int write_group(struct writer *w, FILE *f, const struct group *g, size_t 
             const struct pf_location *loc = pf_profile_location(w->p, s->location_ids[j]);
 
             for (size_t k = loc ? loc->nlines : 0; k-- > 0;) {
-                if (grow((void **)&w->stack, &w->stack_cap, depth + 1, sizeof(*w->stack)))
+                if (ARRAY_RESERVE_ONE(w->stack, depth, w->stack_cap))
                     return -ENOMEM;
                 if ((err = frame_index(w, loc, &loc->lines[k], &w->stack[depth])))
                     return err;
@@ -207,7 +190,7 @@ int speedscope_write(const struct pf_profile *p, FILE *f, const struct speedscop
         if (vi >= p->nsample_types || s->values[vi] <= 0)
             continue;
         err = group_of(&w, s, opts->group_by, &g);
-        if (!err && grow((void **)&g->samples, &g->cap, g->n + 1, sizeof(*g->samples)))
+        if (!err && ARRAY_RESERVE_ONE(g->samples, g->n, g->cap))
             err = -ENOMEM;
         if (!err) {
             g->samples[g->n++] = i;

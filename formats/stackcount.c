@@ -1,5 +1,7 @@
 #include "stackcount.h"
 
+#include "buf.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,15 +33,8 @@ int stackcount_add(struct stackcount *sc, const char *stack, size_t len, uint64_
     if (err)
         return err;
     if (!found) {
-        if (sc->n == sc->cap) {
-            size_t ncap = sc->cap ? sc->cap * 2 : 1024;
-            struct stackcount_item *p = realloc(sc->items, ncap * sizeof(*p));
-
-            if (!p)
-                return -ENOMEM;
-            sc->items = p;
-            sc->cap = ncap;
-        }
+        if (ARRAY_RESERVE_ONE(sc->items, sc->n, sc->cap))
+            return -ENOMEM;
         sc->items[sc->n++] = (struct stackcount_item){key, 0};
     }
     sc->items[idx].count += count;

@@ -10,6 +10,7 @@
 #include <sys/vfs.h>
 #include <linux/magic.h>
 
+#include "../formats/buf.h"
 #include "../formats/htab.h"
 
 #define MAX_WALK_DEPTH 32
@@ -126,15 +127,8 @@ static int remember(struct cgroups *cg, uint64_t id, const char *rel)
 
     if (htab_get(&cg->paths, &id, sizeof(id), NULL))
         return 0;
-    if (cg->nnames == cg->cap) {
-        size_t ncap = cg->cap ? cg->cap * 2 : 64;
-        char **p = realloc(cg->names, ncap * sizeof(*p));
-
-        if (!p)
-            return -ENOMEM;
-        cg->names = p;
-        cg->cap = ncap;
-    }
+    if (ARRAY_RESERVE_ONE(cg->names, cg->nnames, cg->cap))
+        return -ENOMEM;
     copy = strdup(rel);
     if (!copy)
         return -ENOMEM;

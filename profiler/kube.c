@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../formats/buf.h"
 #include "../formats/htab.h"
 
 static bool starts_with(const char *s, const char *prefix)
@@ -242,24 +243,10 @@ struct kube_names {
     struct htab pods;       /* uid -> index into entries */
     struct htab containers; /* container id -> index into cnames */
     struct pod_entry *entries;
-    size_t nentries;
+    size_t nentries, entries_cap;
     char **cnames;
-    size_t ncnames;
+    size_t ncnames, cnames_cap;
 };
-
-static int push_str(char ***arr, size_t *n, const char *s, size_t len)
-{
-    char **p = realloc(*arr, (*n + 1) * sizeof(*p));
-
-    if (!p)
-        return -ENOMEM;
-    *arr = p;
-    p[*n] = strndup(s, len);
-    if (!p[*n])
-        return -ENOMEM;
-    (*n)++;
-    return 0;
-}
 
 /* Calls fn for each entry of dir; a missing directory has no entries. */
 static int each_entry(const char *dir, int (*fn)(struct kube_names *, const char *),
@@ -285,10 +272,9 @@ static int add_pod(struct kube_names *kn, const char *name)
 
     if (!a || !b || strchr(b + 1, '_') || a == name || b == a + 1 || !b[1])
         return 0;
-    pe = realloc(kn->entries, (kn->nentries + 1) * sizeof(*pe));
-    if (!pe)
+    if (ARRAY_RESERVE_ONE(kn->entries, kn->nentries, kn->entries_cap))
         return -ENOMEM;
-    kn->entries = pe;
+    pe = kn->entries;
     pe[kn->nentries].ns = strndup(name, (size_t)(a - name));
     pe[kn->nentries].name = strndup(a + 1, (size_t)(b - a - 1));
     if (!pe[kn->nentries].ns || !pe[kn->nentries].name) {
@@ -304,7 +290,6 @@ static int add_container(struct kube_names *kn, const char *name)
 {
     size_t len = strlen(name);
     const char *a = strchr(name, '_'), *b = a ? strchr(a + 1, '_') : NULL, *dash;
-    int err;
 
     if (!b || !ends_with(name, len, ".log"))
         return 0;
@@ -312,10 +297,11 @@ static int add_container(struct kube_names *kn, const char *name)
     dash = memrchr(name, '-', len);
     if (!dash || dash <= b + 1 || !is_hex(dash + 1, (size_t)(name + len - dash - 1)))
         return 0;
-    err = push_str(&kn->cnames, &kn->ncnames, b + 1, (size_t)(dash - b - 1));
-    return err ? err
-               : htab_put(&kn->containers, dash + 1, (size_t)(name + len - dash - 1),
-                          kn->ncnames - 1);
+    if (ARRAY_RESERVE_ONE(kn->cnames, kn->ncnames, kn->cnames_cap) ||
+        !(kn->cnames[kn->ncnames] = strndup(b + 1, (size_t)(dash - b - 1))))
+        return -ENOMEM;
+    kn->ncnames++;
+    return htab_put(&kn->containers, dash + 1, (size_t)(name + len - dash - 1), kn->ncnames - 1);
 }
 
 int kube_names_load(const char *root, struct kube_names **out)

@@ -1,5 +1,7 @@
 #include "kallsyms.h"
 
+#include "../formats/buf.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,24 +52,9 @@ static int add_sym(struct kallsyms *ks, uint64_t addr, const char *name, const c
     size_t nlen = strlen(name) + 1, mlen = same_mod ? 0 : strlen(module) + 1;
     char *s;
 
-    if (ks->nsyms == ks->cap) {
-        size_t ncap = ks->cap ? ks->cap * 2 : 4096;
-        struct ksym *p = realloc(ks->syms, ncap * sizeof(*p));
-
-        if (!p)
-            return -ENOMEM;
-        ks->syms = p;
-        ks->cap = ncap;
-    }
-    if (ks->npool == ks->pool_cap) {
-        size_t ncap = ks->pool_cap ? ks->pool_cap * 2 : 4096;
-        char **p = realloc(ks->pool, ncap * sizeof(*p));
-
-        if (!p)
-            return -ENOMEM;
-        ks->pool = p;
-        ks->pool_cap = ncap;
-    }
+    if (ARRAY_RESERVE_ONE(ks->syms, ks->nsyms, ks->cap) ||
+        ARRAY_RESERVE_ONE(ks->pool, ks->npool, ks->pool_cap))
+        return -ENOMEM;
     s = malloc(nlen + mlen);
     if (!s)
         return -ENOMEM;

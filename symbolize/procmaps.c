@@ -1,5 +1,7 @@
 #include "procmaps.h"
 
+#include "../formats/buf.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -62,17 +64,10 @@ int procmaps_read_stream(FILE *f, struct vma **out, size_t *n, size_t *bad_line)
             free(v.path);
             continue;
         }
-        if (cnt == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            struct vma *p = realloc(arr, ncap * sizeof(*arr));
-
-            if (!p) {
-                free(v.path);
-                err = -ENOMEM;
-                break;
-            }
-            arr = p;
-            cap = ncap;
+        if (ARRAY_RESERVE_ONE(arr, cnt, cap)) {
+            free(v.path);
+            err = -ENOMEM;
+            break;
         }
         arr[cnt++] = v;
     }

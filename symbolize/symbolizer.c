@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../formats/buf.h"
 #include "../formats/htab.h"
 #include "elfsyms.h"
 #include "kallsyms.h"
@@ -38,10 +39,10 @@ struct bin_key {
 struct symbolizer {
     struct htab bin_index; /* bin_key -> binary id */
     struct binary *bins;   /* id - 1 */
-    size_t nbins;
+    size_t nbins, bins_cap;
     struct htab proc_index; /* pid -> index into procs */
     struct process *procs;
-    size_t nprocs;
+    size_t nprocs, procs_cap;
     uint32_t vdso_id;
     struct kallsyms *kernel;
     bool kernel_loaded;
@@ -97,11 +98,11 @@ void symbolizer_free(struct symbolizer *s)
 
 static int add_binary(struct symbolizer *s, const char *path, struct elfsyms *syms, uint32_t *id)
 {
-    struct binary *nb = realloc(s->bins, (s->nbins + 1) * sizeof(*nb));
+    struct binary *nb;
 
-    if (!nb)
+    if (ARRAY_RESERVE_ONE(s->bins, s->nbins, s->bins_cap))
         return -ENOMEM;
-    s->bins = nb;
+    nb = s->bins;
     nb[s->nbins].path = strdup(path);
     if (!nb[s->nbins].path)
         return -ENOMEM;
@@ -228,11 +229,8 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid)
     int err;
 
     if (!p) {
-        struct process *np = realloc(s->procs, (s->nprocs + 1) * sizeof(*np));
-
-        if (!np)
+        if (ARRAY_RESERVE_ONE(s->procs, s->nprocs, s->procs_cap))
             return -ENOMEM;
-        s->procs = np;
         if ((err = htab_put(&s->proc_index, &key, sizeof(key), s->nprocs)))
             return err;
         p = &s->procs[s->nprocs++];

@@ -4,9 +4,6 @@
 # malformed input. Ends with "collapse: N passed, N failed".
 set -u
 . "$(dirname "$0")/lib.sh"
-build=$(cd "${1:-build}" && pwd)
-pf="$build/podflame"
-top=$(cd "$(dirname "$0")/../.." && pwd)
 fx=${PODFLAME_FIXTURES:-$top/../shared/fixtures/flamegraph-perf}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

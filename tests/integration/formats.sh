@@ -5,10 +5,6 @@
 # files; conversions round-trip. Ends with "formats: N passed, N failed".
 set -u
 . "$(dirname "$0")/lib.sh"
-build=$(cd "${1:-build}" && pwd)
-top=$(cd "$(dirname "$0")/../.." && pwd)
-pf="$build/podflame"
-cw="$build/tests/cpuwork"
 proto_dir=/usr/share/gocode/src/github.com/google/pprof/proto
 export PODFLAME_NODE_TOOLS="$top/tools/node"
 work=$(mktemp -d /tmp/podflame-fmt.XXXXXX)

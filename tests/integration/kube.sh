@@ -6,10 +6,6 @@
 # Ends with "kube: N passed, N failed".
 set -u
 . "$(dirname "$0")/lib.sh"
-build=$(cd "${1:-build}" && pwd)
-top=$(cd "$(dirname "$0")/../.." && pwd)
-pf="$build/podflame"
-cw="$build/tests/cpuwork"
 work=$(mktemp -d /tmp/podflame-kube.XXXXXX)
 cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
 base="$cgmount/podflame-kube-$$"

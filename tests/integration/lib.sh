@@ -3,6 +3,11 @@
 # shellcheck shell=bash
 passed=0
 failed=0
+# every suite takes the build directory as its first argument
+build=$(cd "${1:-build}" && pwd)
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+pf="$build/podflame"
+cw="$build/tests/cpuwork"
 ok() { passed=$((passed + 1)); echo "ok - $1"; }
 not_ok() { failed=$((failed + 1)); echo "not ok - $1${2:+: $2}"; }
 # check NAME COMMAND...: passes when COMMAND succeeds; returns its verdict

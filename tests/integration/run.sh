@@ -4,9 +4,6 @@
 # what podflame writes. Ends with "integration: N passed, N failed".
 set -u
 . "$(dirname "$0")/lib.sh"
-build=$(cd "${1:-build}" && pwd)
-pf="$build/podflame"
-cw="$build/tests/cpuwork"
 work=$(mktemp -d /tmp/podflame-it.XXXXXX)
 cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
 cgtest=""

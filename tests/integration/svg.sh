@@ -5,9 +5,6 @@
 # searching. Ends with "svg: N passed, N failed".
 set -u
 . "$(dirname "$0")/lib.sh"
-build=$(cd "${1:-build}" && pwd)
-top=$(cd "$(dirname "$0")/../.." && pwd)
-pf="$build/podflame"
 fx=${PODFLAME_FIXTURES:-$top/../shared/fixtures/flamegraph-perf}
 export PODFLAME_NODE_TOOLS="$top/tools/node"
 work=$(mktemp -d /tmp/podflame-svg.XXXXXX)
