@@ -8,19 +8,33 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <linux/magic.h>
 
 #include "../formats/buf.h"
 #include "../formats/htab.h"
 
 #define MAX_WALK_DEPTH 32
-#define GONE           UINT64_MAX /* cached miss: the id did not exist at the last walk */
+/* A cgroup missing from walks is kept this long, so that samples it took
+ * before its removal, drained later, are still labelled with its path; then
+ * it is forgotten, so a node that churns Pods does not grow the cache. */
+#define FORGET_AFTER_NS (30 * 1000000000LL) /* the default */
+
+struct cgroup_entry {
+    uint64_t id;
+    char *path;        /* NULL: a cached miss, the id did not exist at a walk */
+    int64_t gone_since; /* 0 while the cgroup exists */
+    uint64_t seen;      /* the walk that last saw it */
+};
 
 struct cgroups {
     char mount[PATH_MAX];
-    struct htab paths; /* id -> index into names */
-    char **names;
-    size_t nnames, cap;
+    struct htab paths; /* id -> index into entries */
+    struct cgroup_entry *entries;
+    size_t nentries, cap;
+    uint64_t walks;
+    size_t forgotten;
+    int64_t forget_after_ns;
 };
 
 int cgroups_find_mount(FILE *mountinfo, char *buf, size_t len)
@@ -71,6 +85,7 @@ int cgroups_open(struct cgroups **out)
         return err;
     }
     htab_init(&cg->paths);
+    cg->forget_after_ns = FORGET_AFTER_NS;
     *out = cg;
     return 0;
 }
@@ -79,9 +94,9 @@ void cgroups_close(struct cgroups *cg)
 {
     if (!cg)
         return;
-    for (size_t i = 0; i < cg->nnames; i++)
-        free(cg->names[i]);
-    free(cg->names);
+    for (size_t i = 0; i < cg->nentries; i++)
+        free(cg->entries[i].path);
+    free(cg->entries);
     htab_free(&cg->paths);
     free(cg);
 }
@@ -121,22 +136,81 @@ int cgroups_id(const struct cgroups *cg, const char *path, uint64_t *id)
     return 0;
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Records id at path (NULL: known missing). Returns 0 or -ENOMEM. */
 static int remember(struct cgroups *cg, uint64_t id, const char *rel)
 {
-    char *copy;
+    struct cgroup_entry *e;
+    uint64_t idx;
+    char *copy = NULL;
 
-    if (htab_get(&cg->paths, &id, sizeof(id), NULL))
+    if (htab_get(&cg->paths, &id, sizeof(id), &idx)) {
+        e = &cg->entries[idx];
+        if (rel && !e->path && !(e->path = strdup(rel)))
+            return -ENOMEM;
+        if (rel) {
+            e->gone_since = 0;
+            e->seen = cg->walks;
+        }
         return 0;
-    if (ARRAY_RESERVE_ONE(cg->names, cg->nnames, cg->cap))
+    }
+    if (ARRAY_RESERVE_ONE(cg->entries, cg->nentries, cg->cap))
         return -ENOMEM;
-    copy = strdup(rel);
-    if (!copy)
+    if (rel && !(copy = strdup(rel)))
         return -ENOMEM;
-    if (htab_put(&cg->paths, &id, sizeof(id), cg->nnames)) {
+    if (htab_put(&cg->paths, &id, sizeof(id), cg->nentries)) {
         free(copy);
         return -ENOMEM;
     }
-    cg->names[cg->nnames++] = copy;
+    cg->entries[cg->nentries++] = (struct cgroup_entry){
+        .id = id, .path = copy, .gone_since = rel ? 0 : mono_ns(), .seen = cg->walks};
+    return 0;
+}
+
+/* After a walk: starts the clock on cgroups it did not see and forgets
+ * those gone for longer than FORGET_AFTER_NS, rebuilding the index. */
+static int forget_removed(struct cgroups *cg)
+{
+    int64_t now = mono_ns();
+    size_t keep = 0;
+    struct htab fresh;
+
+    for (size_t i = 0; i < cg->nentries; i++) {
+        struct cgroup_entry *e = &cg->entries[i];
+
+        if (e->seen != cg->walks && !e->gone_since)
+            e->gone_since = now;
+        if (e->gone_since && now - e->gone_since >= cg->forget_after_ns)
+            keep++;
+    }
+    if (!keep)
+        return 0;
+    htab_init(&fresh);
+    keep = 0;
+    for (size_t i = 0; i < cg->nentries; i++) {
+        struct cgroup_entry *e = &cg->entries[i];
+
+        if (e->gone_since && now - e->gone_since >= cg->forget_after_ns) {
+            free(e->path);
+            cg->forgotten++;
+            continue;
+        }
+        if (htab_put(&fresh, &e->id, sizeof(e->id), keep)) {
+            htab_free(&fresh);
+            return -ENOMEM; /* the old index is intact; forgetting can wait */
+        }
+        cg->entries[keep++] = *e;
+    }
+    htab_free(&cg->paths);
+    cg->paths = fresh;
+    cg->nentries = keep;
     return 0;
 }
 
@@ -150,7 +224,7 @@ static int walk(struct cgroups *cg, char *full, size_t base_len, int depth)
 
     if (depth > MAX_WALK_DEPTH || stat(full, &st))
         return 0; /* removed while we walk: not an error */
-    err = remember(cg, st.st_ino, len > base_len ? full + base_len : "/");
+    err = remember(cg, (uint64_t)st.st_ino, len > base_len ? full + base_len : "/");
     if (err)
         return err;
     d = opendir(full);
@@ -170,24 +244,29 @@ static int walk(struct cgroups *cg, char *full, size_t base_len, int depth)
     return err;
 }
 
-int cgroups_walk(struct cgroups *cg, int (*fn)(void *ctx, uint64_t id, const char *path), void *ctx)
+/* A full walk; only then can cgroups be found missing. */
+static int walk_all(struct cgroups *cg)
 {
     char full[PATH_MAX];
     int err;
 
+    cg->walks++;
     snprintf(full, sizeof(full), "%s", cg->mount);
     if ((err = walk(cg, full, strlen(cg->mount), 0)))
         return err;
-    /* every cgroup seen so far, removed ones included: their paths are what
-     * samples taken before the removal were labelled with */
-    for (size_t i = 0; i < cg->paths.cap; i++) {
-        const struct htab_slot *s = &cg->paths.slots[i];
-        uint64_t id;
+    return forget_removed(cg);
+}
 
-        if (!s->hash || s->val == GONE)
-            continue;
-        memcpy(&id, s->key, sizeof(id));
-        if ((err = fn(ctx, id, cg->names[s->val])))
+int cgroups_walk(struct cgroups *cg, int (*fn)(void *ctx, uint64_t id, const char *path), void *ctx)
+{
+    int err;
+
+    if ((err = walk_all(cg)))
+        return err;
+    /* every cgroup seen, recently removed ones included: their paths are
+     * what samples taken before the removal are labelled with */
+    for (size_t i = 0; i < cg->nentries; i++) {
+        if (cg->entries[i].path && (err = fn(ctx, cg->entries[i].id, cg->entries[i].path)))
             return err;
     }
     return 0;
@@ -195,20 +274,33 @@ int cgroups_walk(struct cgroups *cg, int (*fn)(void *ctx, uint64_t id, const cha
 
 const char *cgroups_path(struct cgroups *cg, uint64_t id)
 {
-    char full[PATH_MAX];
     uint64_t idx;
 
     /* A miss means a cgroup created since the last walk: walk again. Kernel
      * cgroup ids are never reused, so an id still missing after a fresh walk
-     * belongs to a removed cgroup and is cached as such. */
+     * belongs to a removed cgroup and is cached as such (for a while). */
     if (!htab_get(&cg->paths, &id, sizeof(id), &idx)) {
-        snprintf(full, sizeof(full), "%s", cg->mount);
-        if (walk(cg, full, strlen(cg->mount), 0))
+        if (walk_all(cg))
             return NULL;
         if (!htab_get(&cg->paths, &id, sizeof(id), &idx)) {
-            htab_put(&cg->paths, &id, sizeof(id), GONE);
+            remember(cg, id, NULL);
             return NULL;
         }
     }
-    return idx == GONE ? NULL : cg->names[idx];
+    return cg->entries[idx].path;
+}
+
+size_t cgroups_cached(const struct cgroups *cg)
+{
+    return cg->nentries;
+}
+
+size_t cgroups_forgotten(const struct cgroups *cg)
+{
+    return cg->forgotten;
+}
+
+void cgroups_set_forget_after(struct cgroups *cg, int64_t ns)
+{
+    cg->forget_after_ns = ns;
 }

@@ -7,6 +7,7 @@
 #ifndef PODFLAME_CGROUPS_H
 #define PODFLAME_CGROUPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -26,12 +27,22 @@ const char *cgroups_mount(const struct cgroups *cg);
 int cgroups_id(const struct cgroups *cg, const char *path, uint64_t *id);
 
 /* The path of a cgroup id relative to the mount ("/" for the root), or NULL
- * when no such cgroup exists (any more). Valid until cgroups_close. */
+ * when no such cgroup exists. A removed cgroup keeps its path for 30 s after
+ * a walk first misses it, then is forgotten. Valid until the next call on
+ * cg (copy it to keep it). */
 const char *cgroups_path(struct cgroups *cg, uint64_t id);
 
 /* Walks the whole hierarchy now and calls fn for every cgroup (paths
- * relative to the mount). Returns 0, fn's non-zero result, or -ENOMEM. */
+ * relative to the mount), recently removed ones included. Returns 0, fn's
+ * non-zero result, or -ENOMEM. fn must not call back into cg. */
 int cgroups_walk(struct cgroups *cg, int (*fn)(void *ctx, uint64_t id, const char *path),
                  void *ctx);
+
+/* Cache size (ids known, including cached misses) and how many removed
+ * cgroups have been forgotten so far. */
+size_t cgroups_cached(const struct cgroups *cg);
+size_t cgroups_forgotten(const struct cgroups *cg);
+/* How long a removed cgroup is remembered (default 30 s). */
+void cgroups_set_forget_after(struct cgroups *cg, int64_t ns);
 
 #endif

@@ -6,9 +6,9 @@ set -euo pipefail
 pkgs=(
     # build
     make gcc clang llvm bpftool libbpf-dev libelf-dev libdw-dev libunwind-dev zlib1g-dev
-    pkg-config libpcre2-dev
+    pkg-config libpcre2-dev libcurl4-openssl-dev libjansson-dev
     # tests, linters and the ecosystem's own readers of our outputs
-    libcmocka-dev valgrind cppcheck clang-format clang-tidy procps util-linux time
+    libcmocka-dev valgrind cppcheck clang-format clang-tidy procps util-linux time openssl
     golang-go protobuf-compiler golang-github-google-pprof-dev nodejs libxml2-utils chromium
     # benchmarks: the tools podflame is measured against
     linux-perf bpftrace

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sys/stat.h>
 
 #include "../../profiler/cgroups.h"
 #include "../../symbolize/procmaps.h"
@@ -152,6 +153,48 @@ static void test_cgroup_root_id_and_path(void **state)
     cgroups_close(cg);
 }
 
+static char test_cgroup_dir[4096];
+
+/* Removes the test's cgroup even when an assertion failed first. */
+static int remove_test_cgroup(void **state)
+{
+    (void)state;
+    if (test_cgroup_dir[0])
+        rmdir(test_cgroup_dir);
+    return 0;
+}
+
+/* A removed cgroup keeps its path for the grace period, then is forgotten. */
+static void test_cgroup_forgotten_after_removal(void **state)
+{
+    char *dir = test_cgroup_dir, rel[64];
+    struct cgroups *cg;
+    uint64_t id, root;
+
+    (void)state;
+    if (cgroups_open(&cg))
+        fail_msg("no cgroup2 mount on this machine");
+    snprintf(rel, sizeof(rel), "/podflame-unit-%d", (int)getpid());
+    snprintf(dir, sizeof(test_cgroup_dir), "%s%s", cgroups_mount(cg), rel);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(cgroups_id(cg, rel, &id), 0);
+    assert_int_equal(cgroups_id(cg, "/", &root), 0);
+    assert_string_equal(cgroups_path(cg, id), rel);
+    assert_int_equal(rmdir(dir), 0);
+    /* a miss forces a walk that no longer sees it: still named */
+    assert_null(cgroups_path(cg, 0xffffffffff0ULL));
+    assert_string_equal(cgroups_path(cg, id), rel);
+    assert_int_equal(cgroups_forgotten(cg), 0);
+    cgroups_set_forget_after(cg, 0);
+    assert_null(cgroups_path(cg, 0xffffffffff1ULL));
+    /* the removed cgroup and the first cached miss are forgotten (the second
+     * miss is cached after the walk that forgot them); the root stays */
+    assert_int_equal(cgroups_forgotten(cg), 2);
+    assert_string_equal(cgroups_path(cg, root), "/");
+    assert_null(cgroups_path(cg, id));
+    cgroups_close(cg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_read_self),
         cmocka_unit_test(test_cgroup2_mount_hybrid_and_pure),
         cmocka_unit_test(test_cgroup_root_id_and_path),
+        cmocka_unit_test_teardown(test_cgroup_forgotten_after_removal, remove_test_cgroup),
     };
 
     return cmocka_run_group_tests_name("procmaps", tests, NULL, NULL);
