@@ -22,7 +22,7 @@
 
 struct cgroup_entry {
     uint64_t id;
-    char *path;        /* NULL: a cached miss, the id did not exist at a walk */
+    char *path;         /* NULL: a cached miss, the id did not exist at a walk */
     int64_t gone_since; /* 0 while the cgroup exists */
     uint64_t seen;      /* the walk that last saw it */
 };

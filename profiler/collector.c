@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "kube.h"
+#include "kubeapi.h"
+#include "../formats/buf.h"
 
 /* An unknown Pod UID reloads the kubelet's directories at most this often:
  * Pods that start while recording get their names. */
@@ -33,6 +35,10 @@ struct collector {
     char *node;
     struct kube_names *kn;
     int64_t kube_loaded_ns;
+    struct kubeapi *api; /* borrowed; NULL without --kube-api */
+    bool label_pending;  /* the last kube_labels lacked a name source */
+    uint64_t *pending;   /* samples to label again in collector_finish */
+    size_t npending, pending_cap;
 };
 
 /* Location cache key: what makes two frames the same place. */
@@ -84,6 +90,7 @@ void collector_free(struct collector *c)
     free(c->kube_dir);
     free(c->node);
     kube_names_free(c->kn);
+    free(c->pending);
     free(c);
 }
 
@@ -209,6 +216,11 @@ int collector_set_kube(struct collector *c, const char *log_dir, const char *nod
     return !c->kube_dir || (node && *node && !c->node) ? -ENOMEM : 0;
 }
 
+void collector_set_kube_api(struct collector *c, struct kubeapi *api)
+{
+    c->api = api;
+}
+
 static int64_t mono_ns(void)
 {
     struct timespec ts;
@@ -236,15 +248,60 @@ static const struct kube_names *kube_names_for(struct collector *c, const char *
     return c->kn;
 }
 
+/* Room for the fixed labels, the Kubernetes ones and a Pod's own labels;
+ * Pod labels beyond it are left off. */
+#define MAX_SAMPLE_LABELS 64
+
 static int add_label(struct collector *c, struct pf_label *labels, size_t *n, const char *key,
                      const char *value)
 {
-    int64_t k = pf_profile_cstring(c->p, key), v = pf_profile_cstring(c->p, value);
+    int64_t k, v;
 
+    if (*n >= MAX_SAMPLE_LABELS)
+        return 0;
+    k = pf_profile_cstring(c->p, key);
+    v = pf_profile_cstring(c->p, value);
     if (k < 0 || v < 0)
         return -ENOMEM;
     labels[(*n)++] = (struct pf_label){.key = k, .str = v};
     return 0;
+}
+
+/* What the API server adds: names the log tree lacks, the exact owner, and
+ * the Pod's labels as k8s.pod.label.<key> (OpenTelemetry's spelling). */
+struct api_labels {
+    struct collector *c;
+    struct pf_label *labels;
+    size_t *n;
+    const char *pod, *ns, *ctr; /* already known from the log tree */
+    bool workload;
+    int err;
+};
+
+static void add_api_labels(void *ctx, const struct kube_pod_meta *m, const char *container)
+{
+    struct api_labels *a = ctx;
+    char key[320];
+    int err = 0;
+
+    if (!a->pod && m->name)
+        err = add_label(a->c, a->labels, a->n, "pod", m->name);
+    if (!err && !a->ns && m->ns)
+        err = add_label(a->c, a->labels, a->n, "namespace", m->ns);
+    if (!err && !a->ctr && container)
+        err = add_label(a->c, a->labels, a->n, "container", container);
+    if (!err && m->workload) {
+        err = add_label(a->c, a->labels, a->n, "workload", m->workload);
+        a->workload = true;
+    } else if (!err && !a->pod && m->name && kube_workload(m->name, key, sizeof(key))) {
+        err = add_label(a->c, a->labels, a->n, "workload", key);
+        a->workload = true;
+    }
+    for (size_t i = 0; !err && i < m->nlabels; i++) {
+        snprintf(key, sizeof(key), "k8s.pod.label.%s", m->label_keys[i]);
+        err = add_label(a->c, a->labels, a->n, key, m->label_values[i]);
+    }
+    a->err = err;
 }
 
 /* pod, namespace, container, pod_uid, container_id, qos, workload, node */
@@ -252,7 +309,7 @@ static int kube_labels(struct collector *c, const char *cgpath, struct pf_label 
 {
     struct cgroup_identity id;
     const struct kube_names *kn;
-    const char *pod, *ns, *ctr;
+    struct api_labels a = {.c = c, .labels = labels, .n = n};
     char workload[256];
     int err = 0;
 
@@ -263,22 +320,31 @@ static int kube_labels(struct collector *c, const char *cgpath, struct pf_label 
     kube_parse_cgroup(cgpath, &id);
     if (!id.is_pod)
         return 0;
-    kn = kube_names_for(c, id.pod_uid);
-    pod = kn ? kube_pod_name(kn, id.pod_uid) : NULL;
-    ns = kn ? kube_pod_namespace(kn, id.pod_uid) : NULL;
-    ctr = kn && id.container_id[0] ? kube_container_name(kn, id.container_id) : NULL;
+    kn = c->kube_dir ? kube_names_for(c, id.pod_uid) : NULL;
+    a.pod = kn ? kube_pod_name(kn, id.pod_uid) : NULL;
+    a.ns = kn ? kube_pod_namespace(kn, id.pod_uid) : NULL;
+    a.ctr = kn && id.container_id[0] ? kube_container_name(kn, id.container_id) : NULL;
     err = add_label(c, labels, n, "pod_uid", id.pod_uid);
     if (!err)
         err = add_label(c, labels, n, "qos", kube_qos_name(id.qos));
     if (!err && id.container_id[0])
         err = add_label(c, labels, n, "container_id", id.container_id);
-    if (!err && pod)
-        err = add_label(c, labels, n, "pod", pod);
-    if (!err && ns)
-        err = add_label(c, labels, n, "namespace", ns);
-    if (!err && ctr)
-        err = add_label(c, labels, n, "container", ctr);
-    if (!err && pod && kube_workload(pod, workload, sizeof(workload)))
+    if (!err && a.pod)
+        err = add_label(c, labels, n, "pod", a.pod);
+    if (!err && a.ns)
+        err = add_label(c, labels, n, "namespace", a.ns);
+    if (!err && a.ctr)
+        err = add_label(c, labels, n, "container", a.ctr);
+    if (!err && c->api) {
+        if (!kubeapi_with_pod(c->api, id.pod_uid, id.container_id, add_api_labels, &a)) {
+            kubeapi_kick(c->api); /* a Pod newer than the last list */
+            c->label_pending = true;
+        }
+        err = a.err;
+    }
+    if (!a.pod && !c->api)
+        c->label_pending = true; /* the log tree may name it later */
+    if (!err && !a.workload && a.pod && kube_workload(a.pod, workload, sizeof(workload)))
         err = add_label(c, labels, n, "workload", workload);
     return err;
 }
@@ -286,7 +352,7 @@ static int kube_labels(struct collector *c, const char *cgpath, struct pf_label 
 static int new_sample(struct collector *c, const struct pf_key *key, const uint64_t *ustack,
                       size_t nu, const uint64_t *kstack, size_t nk)
 {
-    struct pf_label labels[16];
+    struct pf_label labels[MAX_SAMPLE_LABELS];
     int64_t values[2] = {0, 0};
     size_t nloc = 0, nlab = 0;
     const char *cgpath = c->cg ? cgroups_path(c->cg, key->cgroup_id) : NULL;
@@ -317,9 +383,60 @@ static int new_sample(struct collector *c, const struct pf_key *key, const uint6
         if (labels[i].str < 0)
             return -ENOMEM;
     }
-    if (c->kube_dir && (v = kube_labels(c, cgpath, labels, &nlab)))
+    c->label_pending = false;
+    if ((c->kube_dir || c->api) && (v = kube_labels(c, cgpath, labels, &nlab)))
         return (int)v;
-    return pf_profile_add_sample(c->p, c->loc_ids, nloc, values, labels, nlab);
+    if ((v = pf_profile_add_sample(c->p, c->loc_ids, nloc, values, labels, nlab)))
+        return (int)v;
+    if (c->label_pending) {
+        if (ARRAY_RESERVE_ONE(c->pending, c->npending, c->pending_cap))
+            return -ENOMEM;
+        c->pending[c->npending++] = c->p->nsamples - 1;
+    }
+    return 0;
+}
+
+/* Adds to sample s the labels of more whose keys s lacks. */
+static int merge_labels(struct pf_sample *s, const struct pf_label *more, size_t n)
+{
+    struct pf_label *l = realloc(s->labels, (s->nlabels + n) * sizeof(*l));
+
+    if (!l)
+        return -ENOMEM;
+    s->labels = l;
+    for (size_t i = 0; i < n; i++) {
+        bool have = false;
+
+        for (size_t j = 0; j < s->nlabels && !have; j++)
+            have = l[j].key == more[i].key;
+        if (!have)
+            l[s->nlabels++] = more[i];
+    }
+    return 0;
+}
+
+int collector_finish(struct collector *c)
+{
+    struct pf_label labels[MAX_SAMPLE_LABELS];
+    int err = 0;
+
+    /* Samples of Pods that were not named yet when first seen (a Pod newer
+     * than the API's last list or the log tree's last read) get the names
+     * known now. */
+    for (size_t i = 0; !err && i < c->npending; i++) {
+        struct pf_sample *s = &c->p->samples[c->pending[i]];
+        const char *path = NULL;
+        size_t n = 0;
+
+        for (size_t j = 0; j < s->nlabels && !path; j++) {
+            if (s->labels[j].key == c->k_cgroup)
+                path = c->p->strings[s->labels[j].str];
+        }
+        if (path && !(err = kube_labels(c, path, labels, &n)))
+            err = merge_labels(s, labels, n);
+    }
+    c->npending = 0;
+    return err;
 }
 
 int collector_add(struct collector *c, const struct pf_key *key, uint64_t count,

@@ -28,9 +28,18 @@ void collector_free(struct collector *c);
  * directories under log_dir, and the node label. Returns 0 or -ENOMEM. */
 int collector_set_kube(struct collector *c, const char *log_dir, const char *node);
 
+/* Adds Pod labels, owners and names from the API server (borrowed; may be
+ * NULL) to what collector_set_kube gives. */
+struct kubeapi;
+void collector_set_kube_api(struct collector *c, struct kubeapi *api);
+
 /* Adds count samples of one key; stacks leaf first. Returns 0 or -ENOMEM. */
 int collector_add(struct collector *c, const struct pf_key *key, uint64_t count,
                   const uint64_t *ustack, size_t nu, const uint64_t *kstack, size_t nk);
+
+/* Before writing the profile: labels again the samples of Pods that had no
+ * names when they were first seen. Returns 0 or -ENOMEM. */
+int collector_finish(struct collector *c);
 
 uint64_t collector_samples(const struct collector *c);
 size_t collector_processes(const struct collector *c);

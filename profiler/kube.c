@@ -264,25 +264,56 @@ static int each_entry(const char *dir, int (*fn)(struct kube_names *, const char
     return err;
 }
 
+static int put_pod(struct kube_names *kn, const char *uid, size_t uid_len, const char *ns,
+                   size_t ns_len, const char *name, size_t name_len)
+{
+    struct pod_entry *pe;
+
+    if (htab_get(&kn->pods, uid, uid_len, NULL))
+        return 0; /* the first source wins */
+    if (ARRAY_RESERVE_ONE(kn->entries, kn->nentries, kn->entries_cap))
+        return -ENOMEM;
+    pe = &kn->entries[kn->nentries];
+    pe->ns = strndup(ns, ns_len);
+    pe->name = strndup(name, name_len);
+    if (!pe->ns || !pe->name) {
+        free(pe->ns);
+        free(pe->name);
+        return -ENOMEM;
+    }
+    return htab_put(&kn->pods, uid, uid_len, kn->nentries++);
+}
+
+static int put_container(struct kube_names *kn, const char *id, size_t id_len, const char *name,
+                         size_t name_len)
+{
+    if (htab_get(&kn->containers, id, id_len, NULL))
+        return 0;
+    if (ARRAY_RESERVE_ONE(kn->cnames, kn->ncnames, kn->cnames_cap) ||
+        !(kn->cnames[kn->ncnames] = strndup(name, name_len)))
+        return -ENOMEM;
+    kn->ncnames++;
+    return htab_put(&kn->containers, id, id_len, kn->ncnames - 1);
+}
+
+int kube_names_add_pod(struct kube_names *kn, const char *uid, const char *ns, const char *pod)
+{
+    return put_pod(kn, uid, strlen(uid), ns, strlen(ns), pod, strlen(pod));
+}
+
+int kube_names_add_container(struct kube_names *kn, const char *container_id, const char *name)
+{
+    return put_container(kn, container_id, strlen(container_id), name, strlen(name));
+}
+
 /* pods/<namespace>_<pod>_<uid> */
 static int add_pod(struct kube_names *kn, const char *name)
 {
     const char *a = strchr(name, '_'), *b = a ? strchr(a + 1, '_') : NULL;
-    struct pod_entry *pe;
 
     if (!a || !b || strchr(b + 1, '_') || a == name || b == a + 1 || !b[1])
         return 0;
-    if (ARRAY_RESERVE_ONE(kn->entries, kn->nentries, kn->entries_cap))
-        return -ENOMEM;
-    pe = kn->entries;
-    pe[kn->nentries].ns = strndup(name, (size_t)(a - name));
-    pe[kn->nentries].name = strndup(a + 1, (size_t)(b - a - 1));
-    if (!pe[kn->nentries].ns || !pe[kn->nentries].name) {
-        free(pe[kn->nentries].ns);
-        free(pe[kn->nentries].name);
-        return -ENOMEM;
-    }
-    return htab_put(&kn->pods, b + 1, strlen(b + 1), kn->nentries++);
+    return put_pod(kn, b + 1, strlen(b + 1), name, (size_t)(a - name), a + 1, (size_t)(b - a - 1));
 }
 
 /* containers/<pod>_<namespace>_<container>-<id>.log */
@@ -297,11 +328,8 @@ static int add_container(struct kube_names *kn, const char *name)
     dash = memrchr(name, '-', len);
     if (!dash || dash <= b + 1 || !is_hex(dash + 1, (size_t)(name + len - dash - 1)))
         return 0;
-    if (ARRAY_RESERVE_ONE(kn->cnames, kn->ncnames, kn->cnames_cap) ||
-        !(kn->cnames[kn->ncnames] = strndup(b + 1, (size_t)(dash - b - 1))))
-        return -ENOMEM;
-    kn->ncnames++;
-    return htab_put(&kn->containers, dash + 1, (size_t)(name + len - dash - 1), kn->ncnames - 1);
+    return put_container(kn, dash + 1, (size_t)(name + len - dash - 1), b + 1,
+                         (size_t)(dash - b - 1));
 }
 
 int kube_names_load(const char *root, struct kube_names **out)

@@ -51,6 +51,10 @@ const char *kube_pod_namespace(const struct kube_names *kn, const char *uid);
 const char *kube_pod_name(const struct kube_names *kn, const char *uid);
 const char *kube_container_name(const struct kube_names *kn, const char *container_id);
 size_t kube_names_pods(const struct kube_names *kn);
+/* Adds names from another source (the API server); names already known
+ * are kept. Return 0 or -ENOMEM. */
+int kube_names_add_pod(struct kube_names *kn, const char *uid, const char *ns, const char *pod);
+int kube_names_add_container(struct kube_names *kn, const char *container_id, const char *name);
 
 /* Which Pods a recording keeps: --pod NAME|UID, -n NAMESPACE, --container
  * NAME, each repeatable. A cgroup matches when every kind of option given

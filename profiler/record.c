@@ -19,6 +19,7 @@
 #include "cmd.h"
 #include "collector.h"
 #include "kube.h"
+#include "kubeapi.h"
 #include "output.h"
 #include "sampler.h"
 
@@ -39,6 +40,7 @@ struct record_opts {
     const char *format;
     uint32_t map_entries;
     const char *kubelet_log_dir;
+    bool kube_api;
     struct kube_selector pods; /* --pod, -n, --container */
     char **command;
 };
@@ -84,6 +86,9 @@ static void record_usage(FILE *f)
            "      --container NAME   only this container of the selected Pods (repeatable)\n"
            "      --kubelet-log-dir DIR  where the kubelet keeps pods/ and containers/ logs,\n"
            "                         which name Pods and containers (default /var/log)\n"
+           "      --kube-api         in a cluster, also ask the API server for this node's\n"
+           "                         Pods: their labels (k8s.pod.label.KEY), owners and\n"
+           "                         names; needs the service account to list pods\n"
            "  -h, --help             this help\n"
            "\n"
            "examples:\n"
@@ -121,6 +126,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         OPT_KUBE,
         OPT_POD,
         OPT_CONTAINER,
+        OPT_KUBE_API,
     };
     static const struct option longopts[] = {
         {"freq", required_argument, NULL, 'F'},
@@ -137,6 +143,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         {"pod", required_argument, NULL, OPT_POD},
         {"namespace", required_argument, NULL, 'n'},
         {"container", required_argument, NULL, OPT_CONTAINER},
+        {"kube-api", no_argument, NULL, OPT_KUBE_API},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -218,6 +225,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
             break;
         case OPT_KUBE:
             o->kubelet_log_dir = optarg;
+            break;
+        case OPT_KUBE_API:
+            o->kube_api = true;
             break;
         case OPT_POD:
         case 'n':
@@ -306,6 +316,7 @@ struct recording {
     struct sampler *s;
     struct cgroups *cg;
     struct kube_names *kn;
+    struct kubeapi *api;  /* --kube-api, else NULL */
     struct htab selected; /* cgroup ids in the BPF filter */
 };
 
@@ -331,6 +342,10 @@ static int select_pods(struct recording *r)
     if (kube_selector_empty(&r->o->pods) || !r->cg)
         return 0;
     if (kube_names_load(r->o->kubelet_log_dir, &kn) == 0) {
+        if (r->api && kubeapi_add_names(r->api, kn)) {
+            kube_names_free(kn);
+            return -ENOMEM;
+        }
         kube_names_free(r->kn);
         r->kn = kn;
     }
@@ -355,6 +370,47 @@ static int on_sample(void *ctx, const struct pf_key *key, uint64_t count, const 
     struct recording *r = ctx;
 
     return collector_add(r->col, key, count, ustack, nu, kstack, nk);
+}
+
+/* --kube-api: a first list now, so that a misconfiguration shows at once;
+ * then a thread keeps it fresh. Only not being in a cluster is fatal: an
+ * API server that does not answer yet must not stop a recording. */
+static int open_kube_api(struct recording *r, const char *node)
+{
+    struct kubeapi_config cfg;
+    char why[256];
+    int err;
+
+    if (kubeapi_config_in_cluster(&cfg, why, sizeof(why))) {
+        fprintf(stderr, "podflame record: --kube-api: %s\n", why);
+        return -ENOENT;
+    }
+    if ((err = kubeapi_open(&cfg, node, &r->api))) {
+        fprintf(stderr, "podflame record: --kube-api: %s\n", strerror(-err));
+        return err;
+    }
+    if (kubeapi_refresh(r->api, why, sizeof(why)))
+        fprintf(stderr,
+                "podflame: kube-api: %s; retrying every 30 s, Pods are named from the kubelet's "
+                "logs meanwhile\n",
+                why);
+    if ((err = kubeapi_start(r->api))) {
+        fprintf(stderr, "podflame record: --kube-api: %s\n", strerror(-err));
+        return err;
+    }
+    collector_set_kube_api(r->col, r->api);
+    return 0;
+}
+
+static void print_kube_api(struct kubeapi *api)
+{
+    unsigned ok, failed;
+    size_t pods;
+    char why[256];
+
+    kubeapi_stats(api, &ok, &failed, &pods, why, sizeof(why));
+    fprintf(stderr, "podflame: kube-api: %zu Pod%s on this node, %u list%s, %u failed%s%s\n", pods,
+            pods == 1 ? "" : "s", ok, ok == 1 ? "" : "s", failed, *why ? ": " : "", why);
 }
 
 static double cpu_seconds(long *maxrss_kb)
@@ -523,6 +579,8 @@ int cmd_record(int argc, char **argv)
             fprintf(stderr, "podflame record: out of memory\n");
             goto out;
         }
+        if (o.kube_api && open_kube_api(&r, node))
+            goto out;
     }
 
     so = (struct sampler_opts){.freq = o.freq,
@@ -654,7 +712,7 @@ int cmd_record(int argc, char **argv)
     sampler_stop(s);
     sampler_poll_processes(s, 0, on_process, &r);
     if ((rc = sampler_drain(s, on_sample, &r)) || (rc = sampler_drain(s, on_sample, &r)) ||
-        (rc = r.err)) {
+        (rc = r.err) || (rc = collector_finish(r.col))) {
         fprintf(stderr, "podflame record: collecting samples: %s\n", strerror(-rc));
         goto out;
     }
@@ -666,6 +724,8 @@ int cmd_record(int argc, char **argv)
     if (!kube_selector_empty(&o.pods))
         fprintf(stderr, "podflame: %zu cgroup%s matched the Pod filters\n", r.selected.count,
                 r.selected.count == 1 ? "" : "s");
+    if (r.api)
+        print_kube_api(r.api);
     if (stop_signal && !child_done)
         fprintf(stderr, "podflame: stopped by signal %d\n", (int)stop_signal);
     ret = 0;
@@ -684,6 +744,7 @@ out:
         close(child_err_fd);
     sampler_close(s);
     collector_free(r.col);
+    kubeapi_close(r.api);
     symbolizer_free(r.sym);
     cgroups_close(cg);
     kube_names_free(r.kn);

@@ -43,7 +43,7 @@ mkdir -p "$work/log/pods/shop_checkout-7d9f8b6c5d-x2k4p_$U1/app" "$work/log/pods
 touch "$work/log/containers/checkout-7d9f8b6c5d-x2k4p_shop_app-$C1.log" "$work/log/containers/worker-0_batch_main-$C2.log"
 
 for spec in "$g1:wl_shop" "$g2:wl_batch" "$g3:wl_guar"; do
-    sh -c "echo \$\$ > '${spec%:*}/cgroup.procs' && exec '$cw' 60 '${spec#*:}'" &
+    sh -c "echo \$\$ > '${spec%:*}/cgroup.procs' && exec '$cw' 90 '${spec#*:}'" &
     pids+=($!)
 done
 sleep 0.5
@@ -120,6 +120,79 @@ wait "$gone"
 rmdir "$g5" "$g5p"
 wait "$rec"
 check "a removed Pod keeps its samples and names" grep -q "^shop/gone-0;job;wl_gone;.*func_a " "$work/gone.folded"
+
+# --kube-api: a real HTTPS server on loopback stands in for the API server;
+# the kubelet log tree is empty, so every name and label comes from the API
+api="$work/api"
+mkdir -p "$api/sa" "$work/nolog"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=kubernetes \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$api/key.pem" -out "$api/sa/ca.crt" 2> /dev/null
+echo "s3cr3t-token" > "$api/sa/token"
+cat > "$api/pods.json" << JSON
+[{"metadata": {"name": "ledger-5c6d7e8f9a-abcde", "namespace": "pay", "uid": "$U3",
+   "labels": {"app": "ledger", "pod-template-hash": "5c6d7e8f9a", "tier": "backend"},
+   "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "ledger-5c6d7e8f9a",
+                        "uid": "x", "controller": true}]},
+  "spec": {"nodeName": "node-7"},
+  "status": {"containerStatuses": [{"name": "db", "containerID": "cri-o://$C3"}]}},
+ {"metadata": {"name": "checkout-7d9f8b6c5d-x2k4p", "namespace": "shop", "uid": "$U1",
+   "labels": {"app": "checkout"}},
+  "status": {"containerStatuses": [{"name": "app", "containerID": "containerd://$C1"}]}}]
+JSON
+start_api() { # HIDE_FIRST
+    rm -f "$api/port"
+    node "$top/tests/integration/fake-kube-api.mjs" "$api/sa/ca.crt" "$api/key.pem" s3cr3t-token \
+        node-7 "$api/pods.json" "$api/port" "$api/requests.log" "$1" &
+    apipid=$!
+    pids+=($apipid)
+    for _ in $(seq 50); do [ -s "$api/port" ] && break; sleep 0.1; done
+}
+kube_api() { # output, then record options
+    local out=$1
+    shift
+    NODE_NAME=node-7 KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$(cat "$api/port")" \
+        PODFLAME_KUBE_SA_DIR="$api/sa" "$pf" record -F 299 --kubelet-log-dir "$work/nolog" \
+        --kube-api "$@" -o "$out" 2> "$out.err"
+}
+
+env -u KUBERNETES_SERVICE_HOST "$pf" record --kube-api -d 1 -o "$work/x.folded" 2> "$work/x.err"
+rc=$?
+check "--kube-api outside a cluster: one clear line, no output" \
+    sh -c "[ $rc -ne 0 ] && [ ! -e '$work/x.folded' ] &&
+           grep -qx 'podflame record: --kube-api: not in a cluster: KUBERNETES_SERVICE_HOST is not set' '$work/x.err'"
+
+# the first list comes back empty: the unknown Pods' samples ask for another
+start_api 1
+kube_api "$work/api.pb.gz" -d 4
+check "--kube-api: record succeeds" test -s "$work/api.pb.gz" || cat "$work/api.pb.gz.err"
+go tool pprof -tags "$work/api.pb.gz" 2> /dev/null |
+    awk '/^ *[A-Za-z0-9_./-]+: Total/ { key = $1; sub(/:$/, "", key); next }
+         NF && key { sub(/^[^)]*\): /, ""); print key, $0 }' > "$work/apitags.txt"
+for tag in "pod ledger-5c6d7e8f9a-abcde" "namespace pay" "container db" "workload deployment/ledger" \
+           "k8s.pod.label.app ledger" "k8s.pod.label.tier backend" "k8s.pod.label.app checkout" \
+           "pod checkout-7d9f8b6c5d-x2k4p" "container app" "qos guaranteed"; do
+    check "--kube-api labels: $tag" grep -qx "$tag" "$work/apitags.txt" || cat "$work/api.pb.gz.err"
+done
+check "--kube-api: paged lists of this node's Pods; an unknown Pod asks again early" \
+    sh -c "grep -q 'fieldSelector=spec.nodeName%3Dnode-7&limit=500&continue=page-1 200' '$api/requests.log' &&
+           [ \$(grep -vc 'continue=' '$api/requests.log') -ge 2 ]"
+"$pf" convert --group-by pod "$work/api.pb.gz" "$work/api.folded" 2> /dev/null
+check "--kube-api: samples taken before the API listed their Pod are named too" \
+    sh -c "grep -q '^pay/ledger-5c6d7e8f9a-abcde;db;wl_guar;' '$work/api.folded' && ! grep -q '^$U3' '$work/api.folded'"
+check "--kube-api: the summary counts the API's Pods" grep -q "kube-api: 2 Pods on this node" "$work/api.pb.gz.err"
+
+# Pod filters match names only the API knows
+kube_api "$work/apif.folded" -d 1.5 --group-by process -n pay
+check "--kube-api: -n matches a namespace only the API names" \
+    test "$(roots "$work/apif.folded")" = "wl_guar " || cat "$work/apif.folded.err"
+
+# a token the server refuses: a warning in the server's words, samples kept
+echo "wrong" > "$api/sa/token"
+kube_api "$work/apibad.folded" -d 1
+check "--kube-api: a refused token is reported and the recording goes on" \
+    sh -c "grep -q 'kube-api: HTTP 401: Unauthorized; retrying every 30 s' '$work/apibad.folded.err' && [ -s '$work/apibad.folded' ]" ||
+    cat "$work/apibad.folded.err"
+kill "$apipid" 2> /dev/null
 
 echo "kube: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

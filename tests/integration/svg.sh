@@ -100,8 +100,8 @@ check "flamegraph reads two-column (difffolded) input" grep -q '%; +' "$work/dif
 
 # record straight to SVG
 if [ "$(id -u)" -eq 0 ]; then
-    "$pf" record -F 499 -d 1 -o "$work/rec.svg" 2> /dev/null
-    check "record -o out.svg writes a valid flame graph" sh -c "xmllint --noout '$work/rec.svg' && grep -q 'data-name=' '$work/rec.svg'"
+    "$pf" record -F 499 -o "$work/rec.svg" -- "$cw" 1 wl_svg 2> /dev/null
+    check "record -o out.svg writes a valid flame graph" sh -c "xmllint --noout '$work/rec.svg' && grep -q 'data-name=\"wl_svg' '$work/rec.svg'"
 fi
 
 echo "svg: $passed passed, $failed failed"

@@ -1,4 +1,5 @@
 /* Unit tests: profiler/kube.c on the cgroup layouts kubelet produces. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "../../profiler/kube.h"
+#include "../../profiler/kubeapi.h"
 
 #define UID  "6a3e9c7b-0f1e-4c1d-9c2a-8b7e6d5c4b3a"
 #define UID_ "6a3e9c7b_0f1e_4c1d_9c2a_8b7e6d5c4b3a"
@@ -202,12 +204,102 @@ static void test_names_from_log_dirs(void **state)
     assert_int_equal(system(path), 0);
 }
 
+/* A PodList page as the API server writes it (trimmed), and the next page. */
+static const char page1[] =
+    "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"9\","
+    "\"continue\":\"eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ\"},\"items\":["
+    "{\"metadata\":{\"name\":\"web-6b8f7c9d4-q2w3e\",\"namespace\":\"shop\","
+    "\"uid\":\"11111111-2222-3333-4444-555555555555\","
+    "\"labels\":{\"tier\":\"front\",\"app\":\"web\",\"pod-template-hash\":\"6b8f7c9d4\"},"
+    "\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"web-6b8f7c9d4\",\"controller\":true}]"
+    "},"
+    "\"status\":{\"containerStatuses\":[{\"name\":\"nginx\",\"containerID\":\"containerd://"
+    "abc123\"},"
+    "{\"name\":\"waiting\"}],"
+    "\"initContainerStatuses\":[{\"name\":\"init\",\"containerID\":\"containerd://def456\"}]}},"
+    "{\"metadata\":{\"namespace\":\"x\"}}]}";
+static const char page2[] =
+    "{\"kind\":\"PodList\",\"metadata\":{},\"items\":["
+    "{\"metadata\":{\"name\":\"db-0\",\"namespace\":\"data\",\"uid\":\"u-2\","
+    "\"ownerReferences\":[{\"kind\":\"Node\",\"name\":\"n1\"},"
+    "{\"kind\":\"StatefulSet\",\"name\":\"db\",\"controller\":true}]}},"
+    "{\"metadata\":{\"name\":\"rs-abc\",\"namespace\":\"d\",\"uid\":\"u-3\","
+    "\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"rs-abc\"}]}}]}";
+
+static void test_api_pod_list(void **state)
+{
+    struct kube_pods *pods = NULL;
+    const struct kube_pod_meta *m;
+    char cont[128];
+
+    (void)state;
+    assert_int_equal(kube_pods_parse(&pods, page1, strlen(page1), cont, sizeof(cont)), 0);
+    assert_string_equal(cont, "eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ");
+    assert_int_equal(kube_pods_count(pods), 1); /* the Pod without uid and name is skipped */
+    m = kube_pods_find(pods, "11111111-2222-3333-4444-555555555555");
+    assert_non_null(m);
+    assert_string_equal(m->name, "web-6b8f7c9d4-q2w3e");
+    assert_string_equal(m->ns, "shop");
+    assert_string_equal(m->workload, "deployment/web");
+    assert_int_equal(m->nlabels, 3);
+    assert_string_equal(m->label_keys[0], "app"); /* sorted */
+    assert_string_equal(m->label_values[0], "web");
+    assert_string_equal(m->label_keys[2], "tier");
+    assert_string_equal(kube_pods_container(pods, "abc123"), "nginx");
+    assert_string_equal(kube_pods_container(pods, "def456"), "init");
+    assert_null(kube_pods_container(pods, "containerd://abc123"));
+
+    assert_int_equal(kube_pods_parse(&pods, page2, strlen(page2), cont, sizeof(cont)), 0);
+    assert_string_equal(cont, "");
+    assert_int_equal(kube_pods_count(pods), 3);
+    assert_string_equal(kube_pods_find(pods, "u-2")->workload, "statefulset/db");
+    assert_int_equal(kube_pods_find(pods, "u-2")->nlabels, 0);
+    /* no pod-template-hash: the ReplicaSet is all that is known */
+    assert_string_equal(kube_pods_find(pods, "u-3")->workload, "replicaset/rs-abc");
+    assert_null(kube_pods_find(pods, "nope"));
+    kube_pods_free(pods);
+}
+
+static void test_api_bad_bodies(void **state)
+{
+    static const char *bad[] = {
+        "",
+        "not json",
+        "{\"kind\":\"Status\",\"code\":403}",
+        "{\"items\":{}}",
+        "[1,2]",
+        "{\"kind\":\"PodList\",\"items\":[",
+    };
+    struct kube_pods *pods = NULL;
+    char cont[16];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(kube_pods_parse(&pods, bad[i], strlen(bad[i]), cont, sizeof(cont)),
+                         -EINVAL);
+    assert_null(pods);
+    /* odd but valid: no items, items of the wrong type, a non-string label */
+    assert_int_equal(kube_pods_parse(&pods, "{\"items\":null}", 14, cont, sizeof(cont)), 0);
+    assert_int_equal(
+        kube_pods_parse(&pods,
+                        "{\"items\":[1,\"x\",{\"metadata\":{\"name\":\"a\",\"uid\":\"b\","
+                        "\"labels\":{\"n\":1,\"s\":\"v\"}}}]}",
+                        78, cont, sizeof(cont)),
+        0);
+    assert_int_equal(kube_pods_count(pods), 1);
+    assert_int_equal(kube_pods_find(pods, "b")->nlabels, 1);
+    assert_null(kube_pods_find(pods, "b")->ns);
+    kube_pods_free(pods);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_workloads),
         cmocka_unit_test(test_names_from_log_dirs),
+        cmocka_unit_test(test_api_pod_list),
+        cmocka_unit_test(test_api_bad_bodies),
     };
 
     return cmocka_run_group_tests_name("kube", tests, NULL, NULL);
