@@ -11,7 +11,7 @@ SANITIZE ?=
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -g $(OPT) -D_GNU_SOURCE -I$(BUILD) $(EXTRA_CFLAGS)
-LDLIBS   := -lbpf -lelf -ldw -lz -lpcre2-8 -lcurl -ljansson -lpthread -lm
+LDLIBS   := -lbpf -lelf -ldw -lz -lpcre2-8 -lcurl -ljansson -liberty -lpthread -lm
 ifneq ($(wildcard /usr/include/valgrind/valgrind.h),)
 CFLAGS   += -DHAVE_VALGRIND_H
 endif
@@ -24,14 +24,14 @@ FORMATS_SRCS   := formats/htab.c formats/profile.c formats/folded.c formats/form
                   formats/pprof.c formats/speedscope.c formats/perfscript.c \
                   formats/stackcount.c formats/flamegraph.c formats/buf.c
 SYMBOLIZE_SRCS := symbolize/procmaps.c symbolize/elfsyms.c symbolize/kallsyms.c \
-                  symbolize/symbolizer.c
+                  symbolize/symbolizer.c symbolize/debuginfo.c symbolize/demangle.c
 PROFILER_SRCS  := profiler/record.c profiler/convert.c profiler/collapse.c profiler/graph.c profiler/sampler.c profiler/collector.c \
                   profiler/cgroups.c profiler/output.c profiler/kube.c profiler/kubeapi.c
 LIB_SRCS       := $(FORMATS_SRCS) $(SYMBOLIZE_SRCS) $(PROFILER_SRCS)
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
 UNIT_TESTS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
-WORKLOADS      := $(BUILD)/tests/cpuwork
+WORKLOADS      := $(BUILD)/tests/cpuwork $(BUILD)/tests/inlined $(BUILD)/tests/cxxwork
 SYMFIX         := $(BUILD)/tests/symtarget-pie $(BUILD)/tests/symtarget-nopie \
                   $(BUILD)/tests/libsymtarget.so $(BUILD)/tests/symtarget-stripped
 
@@ -76,6 +76,15 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 $(BUILD)/tests/cpuwork: tests/workloads/cpuwork.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -O0 -g -fno-omit-frame-pointer $< -o $@
+
+# -O2 -g so that GCC inlines; frame pointers in leaves too, so the caller of
+# the function the loops were inlined into is not lost.
+$(BUILD)/tests/inlined: tests/workloads/inlined.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -fno-omit-frame-pointer -fno-shrink-wrap $< -o $@
+$(BUILD)/tests/cxxwork: tests/workloads/cxxwork.cpp
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -O2 -g -fno-omit-frame-pointer -fno-shrink-wrap $< -o $@
 
 $(BUILD)/tests/symtarget-pie: tests/workloads/symtarget.c
 	@mkdir -p $(@D)

@@ -153,6 +153,31 @@ static int64_t frame_name(struct collector *c, const struct sym_frame *f)
     return pf_profile_cstring(c->p, buf);
 }
 
+/* A location named from DWARF: one line per function inlined at the
+ * address, innermost first, each with its file and line. */
+static int64_t dwarf_location(struct collector *c, const struct sym_frame *f, uint64_t mid)
+{
+    struct pf_line lines[SYM_MAX_INLINE];
+    struct pf_mapping *m = mid ? &c->p->mappings[mid - 1] : NULL;
+
+    for (size_t i = 0; i < f->nlines; i++) {
+        int64_t name = pf_profile_cstring(c->p, f->lines[i].func);
+        int64_t file = pf_profile_cstring(c->p, f->lines[i].file);
+        int64_t fid;
+
+        if (name < 0 || file < 0)
+            return -ENOMEM;
+        if ((fid = pf_profile_function(c->p, name, name, file, 0)) < 0)
+            return fid;
+        lines[i] = (struct pf_line){.function_id = (uint64_t)fid, .line = f->lines[i].line};
+    }
+    if (m) {
+        m->has_filenames = m->has_line_numbers = true;
+        m->has_inline_frames |= f->nlines > 1;
+    }
+    return pf_profile_add_location(c->p, mid, f->addr, lines, f->nlines);
+}
+
 static int64_t location_for(struct collector *c, uint32_t pid, uint64_t addr, bool kernel,
                             bool is_return)
 {
@@ -177,14 +202,20 @@ static int64_t location_for(struct collector *c, uint32_t pid, uint64_t addr, bo
         return (int64_t)id;
 
     mid = mapping_for(c, &f);
-    name = frame_name(c, &f);
-    if (mid < 0 || name < 0)
-        return -ENOMEM;
-    fid = pf_profile_function(c->p, name, name, 0, 0);
-    if (fid < 0)
-        return fid;
-    line.function_id = (uint64_t)fid;
-    lid = pf_profile_add_location(c->p, (uint64_t)mid, kernel ? addr : f.addr, &line, 1);
+    if (mid < 0)
+        return mid;
+    if (f.nlines) {
+        lid = dwarf_location(c, &f, (uint64_t)mid);
+    } else {
+        name = frame_name(c, &f);
+        if (name < 0)
+            return -ENOMEM;
+        fid = pf_profile_function(c->p, name, name, 0, 0);
+        if (fid < 0)
+            return fid;
+        line.function_id = (uint64_t)fid;
+        lid = pf_profile_add_location(c->p, (uint64_t)mid, kernel ? addr : f.addr, &line, 1);
+    }
     if (lid < 0)
         return lid;
     if (htab_put(&c->locations, &key, sizeof(key), (uint64_t)lid))

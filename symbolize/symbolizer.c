@@ -11,6 +11,8 @@
 
 #include "../formats/buf.h"
 #include "../formats/htab.h"
+#include "debuginfo.h"
+#include "demangle.h"
 #include "elfsyms.h"
 #include "kallsyms.h"
 #include "procmaps.h"
@@ -21,6 +23,7 @@
 struct binary {
     char *path;
     struct elfsyms *syms; /* NULL when it could not be read */
+    struct debuginfo *di; /* NULL when it could not be read */
 };
 
 struct process {
@@ -46,8 +49,12 @@ struct symbolizer {
     uint32_t vdso_id;
     struct kallsyms *kernel;
     bool kernel_loaded;
+    struct demangler *dm;
+    char *debug_path; /* libdwfl's search path */
     struct symbolizer_stats stats;
 };
+
+#define DEFAULT_DEBUG_PATH "+:.debug:/usr/lib/debug"
 
 static int64_t now_ns(void)
 {
@@ -65,7 +72,49 @@ int symbolizer_new(struct symbolizer **out)
         return -ENOMEM;
     htab_init(&s->bin_index);
     htab_init(&s->proc_index);
+    if (demangler_new(true, &s->dm) || !(s->debug_path = strdup(DEFAULT_DEBUG_PATH))) {
+        symbolizer_free(s);
+        return -ENOMEM;
+    }
     *out = s;
+    return 0;
+}
+
+int symbolizer_configure(struct symbolizer *s, const struct symbolizer_opts *o)
+{
+    struct buf path = {0};
+    char timeout[16];
+    int err = buf_put(&path, "+:.debug", 8);
+
+    for (size_t i = 0; !err && i < o->ndebug_dirs; i++) {
+        err = buf_put(&path, ":", 1);
+        if (!err)
+            err = buf_put(&path, o->debug_dirs[i], strlen(o->debug_dirs[i]));
+    }
+    if (!err)
+        err = buf_put(&path, ":/usr/lib/debug", 15);
+    if (err) {
+        free(path.d);
+        return -ENOMEM;
+    }
+    free(s->debug_path);
+    s->debug_path = path.d;
+    demangler_free(s->dm);
+    s->dm = NULL;
+    if (demangler_new(!o->no_demangle, &s->dm))
+        return -ENOMEM;
+    /* libdwfl asks libdebuginfod, which reads its settings from the
+     * environment: the server list, and a timeout far below its default
+     * 90 s, so that a slow server holds up symbolization only briefly */
+    if (o->debuginfod_urls && setenv("DEBUGINFOD_URLS", o->debuginfod_urls, 1))
+        return -errno;
+    snprintf(timeout, sizeof(timeout), "%d",
+             o->debuginfod_timeout_s > 0 ? o->debuginfod_timeout_s : 5);
+    if ((o->debuginfod_timeout_s > 0 || !getenv("DEBUGINFOD_TIMEOUT")) &&
+        setenv("DEBUGINFOD_TIMEOUT", timeout, 1))
+        return -errno;
+    if (!getenv("DEBUGINFOD_MAXTIME") && setenv("DEBUGINFOD_MAXTIME", "60", 1))
+        return -errno;
     return 0;
 }
 
@@ -85,6 +134,7 @@ void symbolizer_free(struct symbolizer *s)
     for (size_t i = 0; i < s->nbins; i++) {
         free(s->bins[i].path);
         elfsyms_free(s->bins[i].syms);
+        debuginfo_free(s->bins[i].di);
     }
     free(s->bins);
     for (size_t i = 0; i < s->nprocs; i++)
@@ -93,10 +143,13 @@ void symbolizer_free(struct symbolizer *s)
     htab_free(&s->bin_index);
     htab_free(&s->proc_index);
     kallsyms_free(s->kernel);
+    demangler_free(s->dm);
+    free(s->debug_path);
     free(s);
 }
 
-static int add_binary(struct symbolizer *s, const char *path, struct elfsyms *syms, uint32_t *id)
+static int add_binary(struct symbolizer *s, const char *path, struct elfsyms *syms,
+                      struct debuginfo *di, uint32_t *id)
 {
     struct binary *nb;
 
@@ -107,10 +160,24 @@ static int add_binary(struct symbolizer *s, const char *path, struct elfsyms *sy
     if (!nb[s->nbins].path)
         return -ENOMEM;
     nb[s->nbins].syms = syms;
+    nb[s->nbins].di = di;
     *id = (uint32_t)++s->nbins;
     s->stats.binaries++;
     if (!syms)
         s->stats.binaries_bad++;
+    switch (di ? debuginfo_source(di) : DEBUGINFO_NONE) {
+    case DEBUGINFO_EMBEDDED:
+        s->stats.debug_embedded++;
+        break;
+    case DEBUGINFO_SEPARATE:
+        s->stats.debug_separate++;
+        break;
+    case DEBUGINFO_DEBUGINFOD:
+        s->stats.debug_debuginfod++;
+        break;
+    case DEBUGINFO_NONE:
+        break;
+    }
     return 0;
 }
 
@@ -135,7 +202,7 @@ static int vdso_binary(struct symbolizer *s, uint32_t *id)
                              v->end - v->start, &syms);
         procmaps_free(self, n);
     }
-    err = add_binary(s, "[vdso]", syms, &s->vdso_id);
+    err = add_binary(s, "[vdso]", syms, NULL, &s->vdso_id);
     if (err)
         elfsyms_free(syms);
     *id = s->vdso_id;
@@ -165,6 +232,7 @@ static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, 
 {
     struct bin_key key = {v->dev_major, v->dev_minor, v->inode};
     struct elfsyms *syms = NULL;
+    struct debuginfo *di = NULL;
     uint64_t val;
     int fd, err;
 
@@ -179,11 +247,18 @@ static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, 
     }
     fd = open_mapped_file(pid, v);
     if (fd >= 0) {
-        elfsyms_load_fd(fd, &syms); /* an unreadable file still gets an id */
+        /* an unreadable file still gets an id */
+        if (elfsyms_load_fd(fd, &syms) == 0 &&
+            debuginfo_open(fd, v->path, s->debug_path, s->dm, &di) == -ENOMEM) {
+            elfsyms_free(syms);
+            close(fd);
+            return -ENOMEM;
+        }
         close(fd);
     }
-    if ((err = add_binary(s, v->path, syms, id))) {
+    if ((err = add_binary(s, v->path, syms, di, id))) {
         elfsyms_free(syms);
+        debuginfo_free(di);
         return err;
     }
     return htab_put(&s->bin_index, &key, sizeof(key), *id);
@@ -255,7 +330,10 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
     const struct binary *b;
     uint32_t bid;
 
-    memset(out, 0, sizeof(*out));
+    out->name = NULL;
+    out->nlines = 0;
+    out->binary_id = 0;
+    out->kernel = false;
     out->module = "";
     out->build_id = "";
     out->addr = addr;
@@ -289,7 +367,9 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
         return 0;
     out->addr = vaddr;
     lvaddr = vaddr - (addr - lookup);
-    out->name = elfsyms_lookup(b->syms, lvaddr, NULL);
+    out->name = demangler_name(s->dm, elfsyms_lookup(b->syms, lvaddr, NULL));
+    if (b->di)
+        out->nlines = debuginfo_lookup(b->di, lvaddr, out->lines, SYM_MAX_INLINE);
     return 0;
 }
 
@@ -313,7 +393,9 @@ int symbolizer_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *out
     const char *module = "";
     int err;
 
-    memset(out, 0, sizeof(*out));
+    out->name = NULL;
+    out->nlines = 0;
+    out->binary_id = 0;
     out->module = "";
     out->build_id = "";
     out->addr = addr;

@@ -12,27 +12,45 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "debuginfo.h"
+
 struct symbolizer;
 
 struct sym_frame {
-    const char *name;     /* function, or NULL when it cannot be named */
-    const char *module;   /* binary path or kernel module; "" when none */
-    const char *build_id; /* hex, "" when unknown */
-    uint64_t addr;        /* ELF virtual address (user) or kernel address */
-    uint32_t binary_id;   /* > 0: stable id of the binary; 0: none */
+    const char *name;                      /* symbol-table name (demangled), or NULL */
+    struct sym_line lines[SYM_MAX_INLINE]; /* from DWARF, innermost first */
+    size_t nlines;                         /* 0: no DWARF covers the address */
+    const char *module;                    /* binary path or kernel module; "" when none */
+    const char *build_id;                  /* hex, "" when unknown */
+    uint64_t addr;                         /* ELF virtual address (user) or kernel address */
+    uint32_t binary_id;                    /* > 0: stable id of the binary; 0: none */
     bool kernel;
 };
 
 struct symbolizer_stats {
-    uint64_t processes;     /* maps snapshots taken */
-    uint64_t maps_failed;   /* processes gone before their maps were read */
-    uint64_t binaries;      /* distinct binaries opened */
-    uint64_t binaries_bad;  /* binaries that could not be opened or parsed */
-    bool kernel_restricted; /* kallsyms hid its addresses */
-    bool kernel_missing;    /* /proc/kallsyms could not be read */
+    uint64_t processes;        /* maps snapshots taken */
+    uint64_t maps_failed;      /* processes gone before their maps were read */
+    uint64_t binaries;         /* distinct binaries opened */
+    uint64_t binaries_bad;     /* binaries that could not be opened or parsed */
+    uint64_t debug_embedded;   /* binaries with DWARF inside */
+    uint64_t debug_separate;   /* ... in a local debug file */
+    uint64_t debug_debuginfod; /* ... downloaded from debuginfod */
+    bool kernel_restricted;    /* kallsyms hid its addresses */
+    bool kernel_missing;       /* /proc/kallsyms could not be read */
+};
+
+struct symbolizer_opts {
+    const char *const *debug_dirs; /* searched for .build-id/ and debuglink files */
+    size_t ndebug_dirs;
+    const char *debuginfod_urls; /* NULL: DEBUGINFOD_URLS from the environment */
+    int debuginfod_timeout_s;    /* 0: DEBUGINFOD_TIMEOUT, else 5 */
+    bool no_demangle;
 };
 
 int symbolizer_new(struct symbolizer **out);
+/* Before the first process: where debug information is looked for and
+ * whether names are demangled. Returns 0 or -ENOMEM. */
+int symbolizer_configure(struct symbolizer *s, const struct symbolizer_opts *o);
 void symbolizer_free(struct symbolizer *s);
 
 /* Snapshots the maps of pid and opens its binaries. Call it as soon as a

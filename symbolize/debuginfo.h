@@ -1,0 +1,57 @@
+/*
+ * debuginfo: source-level names of one binary from its DWARF, through
+ * libdwfl: the function, file and line of an address, with the functions
+ * inlined there expanded innermost first. The DWARF is found wherever it
+ * lives: in the binary itself; through .gnu_debuglink (beside the binary,
+ * in .debug/, under /usr/lib/debug); by build ID under each debug directory
+ * (DIR/.build-id/xx/rest.debug); and from debuginfod servers
+ * (DEBUGINFOD_URLS, with libdebuginfod's local cache).
+ *
+ * Results are cached per address, in a table of bounded size.
+ */
+#ifndef PODFLAME_DEBUGINFO_H
+#define PODFLAME_DEBUGINFO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "demangle.h"
+
+#define SYM_MAX_INLINE 16
+
+/* One source line of a frame: lines[0] is where the address is, inside the
+ * innermost inlined function; the last is the function that contains them. */
+struct sym_line {
+    const char *func; /* demangled when the demangler is on */
+    const char *file; /* "" when unknown */
+    int line;         /* 0 when unknown */
+};
+
+enum debuginfo_source {
+    DEBUGINFO_NONE = 0,  /* no DWARF found */
+    DEBUGINFO_EMBEDDED,  /* in the binary */
+    DEBUGINFO_SEPARATE,  /* a local file: debuglink or build-id directory */
+    DEBUGINFO_DEBUGINFOD /* downloaded by libdebuginfod */
+};
+
+struct debuginfo;
+
+/* Reads the DWARF of the ELF file open at fd (the descriptor is duplicated;
+ * the caller keeps its own). name: the binary's path, for debuglink lookups.
+ * debug_path: libdwfl's search path ("+:.debug:/usr/lib/debug:DIR..."). dm
+ * (borrowed, may be NULL) demangles names. Returns 0 (also when no DWARF is
+ * found: debuginfo_source says so), -ENOMEM or -EIO. */
+int debuginfo_open(int fd, const char *name, const char *debug_path, struct demangler *dm,
+                   struct debuginfo **out);
+void debuginfo_free(struct debuginfo *di);
+
+enum debuginfo_source debuginfo_source(const struct debuginfo *di);
+/* The file the DWARF was read from ("" when none). */
+const char *debuginfo_file(const struct debuginfo *di);
+
+/* Fills lines for ELF virtual address vaddr; returns how many (0 when the
+ * DWARF does not cover it). Strings live as long as di. */
+size_t debuginfo_lookup(struct debuginfo *di, uint64_t vaddr, struct sym_line *lines, size_t max);
+
+#endif
