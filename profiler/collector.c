@@ -25,7 +25,7 @@ struct collector {
     struct htab locations; /* frame key -> location id */
     struct htab mappings;  /* binary id -> mapping id */
     struct htab tgids;     /* processes seen */
-    uint64_t kernel_mapping;
+    uint64_t kernel_mapping, jit_mapping;
     uint64_t total;
     uint64_t *scratch; /* raw key buffer */
     uint64_t loc_ids[2 * PF_MAX_STACK_DEPTH];
@@ -118,6 +118,18 @@ static int64_t mapping_for(struct collector *c, const struct sym_frame *f)
         ret = pf_profile_add_mapping(c->p, &m);
         if (ret > 0)
             c->kernel_mapping = (uint64_t)ret;
+        return ret;
+    }
+    if (f->jit) {
+        if (c->jit_mapping)
+            return (int64_t)c->jit_mapping;
+        m.kind = PF_FRAME_JIT;
+        m.has_functions = true;
+        if ((m.filename = pf_profile_cstring(c->p, PF_JIT_MAPPING)) < 0)
+            return m.filename;
+        ret = pf_profile_add_mapping(c->p, &m);
+        if (ret > 0)
+            c->jit_mapping = (uint64_t)ret;
         return ret;
     }
     if (!f->binary_id)

@@ -41,6 +41,8 @@ struct record_opts {
     uint32_t map_entries;
     const char *kubelet_log_dir;
     bool kube_api;
+    struct symbolizer_opts sym; /* --debug-dir, --debuginfod, --no-demangle */
+    const char *debug_dirs[MAX_FILTERS];
     struct kube_selector pods; /* --pod, -n, --container */
     char **command;
 };
@@ -89,6 +91,14 @@ static void record_usage(FILE *f)
            "      --kube-api         in a cluster, also ask the API server for this node's\n"
            "                         Pods: their labels (k8s.pod.label.KEY), owners and\n"
            "                         names; needs the service account to list pods\n"
+           "      --debug-dir DIR    also look for debug files in DIR (repeatable): by build ID\n"
+           "                         (DIR/.build-id/xx/rest.debug) and by .gnu_debuglink;\n"
+           "                         /usr/lib/debug and the binary's own directory always are\n"
+           "      --debuginfod URL   fetch missing debug info from these debuginfod servers\n"
+           "                         (space-separated; default: $DEBUGINFOD_URLS), cached in\n"
+           "                         $DEBUGINFOD_CACHE_PATH (default ~/.cache/debuginfod_client)\n"
+           "      --debuginfod-timeout SECS  give up on a silent server after SECS (default 5)\n"
+           "      --no-demangle      keep C++ and Rust names mangled\n"
            "  -h, --help             this help\n"
            "\n"
            "examples:\n"
@@ -127,6 +137,10 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         OPT_POD,
         OPT_CONTAINER,
         OPT_KUBE_API,
+        OPT_DEBUG_DIR,
+        OPT_DEBUGINFOD,
+        OPT_DEBUGINFOD_TIMEOUT,
+        OPT_NO_DEMANGLE,
     };
     static const struct option longopts[] = {
         {"freq", required_argument, NULL, 'F'},
@@ -144,6 +158,10 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         {"namespace", required_argument, NULL, 'n'},
         {"container", required_argument, NULL, OPT_CONTAINER},
         {"kube-api", no_argument, NULL, OPT_KUBE_API},
+        {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
+        {"debuginfod", required_argument, NULL, OPT_DEBUGINFOD},
+        {"debuginfod-timeout", required_argument, NULL, OPT_DEBUGINFOD_TIMEOUT},
+        {"no-demangle", no_argument, NULL, OPT_NO_DEMANGLE},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -228,6 +246,28 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
             break;
         case OPT_KUBE_API:
             o->kube_api = true;
+            break;
+        case OPT_DEBUG_DIR:
+            if (o->sym.ndebug_dirs == MAX_FILTERS || strchr(optarg, ':')) {
+                fprintf(stderr, "podflame record: --debug-dir: at most %d, without ':'\n",
+                        MAX_FILTERS);
+                return 2;
+            }
+            o->debug_dirs[o->sym.ndebug_dirs++] = optarg;
+            o->sym.debug_dirs = o->debug_dirs;
+            break;
+        case OPT_DEBUGINFOD:
+            o->sym.debuginfod_urls = optarg;
+            break;
+        case OPT_DEBUGINFOD_TIMEOUT:
+            if (parse_uint(optarg, 3600, &v) || !v) {
+                fprintf(stderr, "podflame record: --debuginfod-timeout takes 1 to 3600 seconds\n");
+                return 2;
+            }
+            o->sym.debuginfod_timeout_s = (int)v;
+            break;
+        case OPT_NO_DEMANGLE:
+            o->sym.no_demangle = true;
             break;
         case OPT_POD:
         case 'n':
@@ -457,6 +497,12 @@ static void print_summary(const struct record_opts *o, struct sampler *s, const 
     if (c[PF_STAT_LOST_PROC_EVENTS])
         fprintf(stderr, "podflame: %" PRIu64 " new-process events were dropped\n",
                 c[PF_STAT_LOST_PROC_EVENTS]);
+    if (ss.binaries)
+        fprintf(stderr,
+                "podflame: %" PRIu64 " binaries, %" PRIu64 " with DWARF: %" PRIu64
+                " embedded, %" PRIu64 " from debug files, %" PRIu64 " from debuginfod\n",
+                ss.binaries, ss.debug_embedded + ss.debug_separate + ss.debug_debuginfod,
+                ss.debug_embedded, ss.debug_separate, ss.debug_debuginfod);
     if (ss.kernel_restricted)
         fprintf(stderr, "podflame: kernel addresses are hidden (kernel.kptr_restrict): kernel "
                         "frames show as [kernel]\n");
@@ -559,7 +605,8 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "podflame: not running as root: this needs CAP_BPF and CAP_PERFMON\n");
 
     if (pf_profile_new(&p) || pf_profile_set_cpu_types(p, 1000000000LL / o.freq) ||
-        add_command_comment(p, argc, argv) || symbolizer_new(&r.sym)) {
+        add_command_comment(p, argc, argv) || symbolizer_new(&r.sym) ||
+        symbolizer_configure(r.sym, &o.sym)) {
         fprintf(stderr, "podflame record: out of memory\n");
         goto out;
     }

@@ -42,6 +42,7 @@ int debuginfo_open(int fd, const char *name, const char *debug_path, struct dema
     struct debuginfo *di = calloc(1, sizeof(*di));
     const char *mainfile = NULL, *debugfile = NULL;
     Dwarf_Addr bias;
+    Dwarf *dw;
     int dfd;
 
     if (!di)
@@ -72,16 +73,19 @@ int debuginfo_open(int fd, const char *name, const char *debug_path, struct dema
         !dwfl_module_getdwarf(di->mod, &bias))
         return 0;
     dwfl_module_info(di->mod, NULL, NULL, NULL, NULL, NULL, &mainfile, &debugfile);
-    if (!debugfile || (mainfile && !strcmp(debugfile, mainfile))) {
+    dw = dwfl_module_getdwarf(di->mod, &bias);
+    if (dwarf_getelf(dw) == dwfl_module_getelf(di->mod, &bias)) {
         di->source = DEBUGINFO_EMBEDDED;
         di->file = mainfile ? mainfile : name;
     } else {
-        /* libdebuginfod's downloads land in its cache as .../<build-id>/debuginfo */
-        size_t n = strlen(debugfile);
+        /* a local file found by libdwfl carries its name; a download by
+         * libdebuginfod carries none, or its cache's .../<build-id>/debuginfo */
+        size_t n = debugfile ? strlen(debugfile) : 0;
 
-        di->source = n > 10 && !strcmp(debugfile + n - 10, "/debuginfo") ? DEBUGINFO_DEBUGINFOD
-                                                                         : DEBUGINFO_SEPARATE;
-        di->file = debugfile;
+        di->source = !n || (n > 10 && !strcmp(debugfile + n - 10, "/debuginfo"))
+                         ? DEBUGINFO_DEBUGINFOD
+                         : DEBUGINFO_SEPARATE;
+        di->file = debugfile ? debugfile : "";
     }
     return 0;
 }

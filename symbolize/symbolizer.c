@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +17,14 @@
 #include "debuginfo.h"
 #include "demangle.h"
 #include "elfsyms.h"
+#include "perfmap.h"
 #include "kallsyms.h"
 #include "procmaps.h"
 
 /* Re-read a process's maps on a lookup miss at most this often (dlopen). */
 #define MAPS_REFRESH_NS (200 * 1000000LL)
+/* Re-read a JIT's perf map on a lookup miss at most this often. */
+#define JIT_REFRESH_NS (1000 * 1000000LL)
 
 struct binary {
     char *path;
@@ -32,6 +38,9 @@ struct process {
     uint32_t *binary_ids; /* per vma; 0 = anonymous or unreadable */
     int64_t read_ns;
     bool gone;
+    struct perfmap *jit; /* /tmp/perf-PID.map, read on the first JIT frame */
+    int64_t jit_read_ns;
+    off_t jit_size;
 };
 
 struct bin_key {
@@ -122,6 +131,10 @@ static void process_clear(struct process *p)
 {
     procmaps_free(p->vmas, p->nvmas);
     free(p->binary_ids);
+    perfmap_free(p->jit);
+    p->jit = NULL;
+    p->jit_read_ns = 0;
+    p->jit_size = 0;
     p->vmas = NULL;
     p->binary_ids = NULL;
     p->nvmas = 0;
@@ -297,6 +310,109 @@ static struct process *find_process(struct symbolizer *s, pid_t pid)
     return htab_get(&s->proc_index, &key, sizeof(key), &idx) ? &s->procs[idx] : NULL;
 }
 
+/* Opens path inside the process's root directory without letting a symlink
+ * planted there lead out of it (the process may be in a container, and
+ * podflame is root). */
+static int open_in_root(pid_t pid, const char *path)
+{
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+    char root[64];
+    int dfd, fd;
+
+    snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
+    if ((dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -errno;
+    fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+    if (fd < 0 && errno == ENOSYS) /* before Linux 5.6: no symlinks at all */
+        fd = openat(dfd, path[0] == '/' ? path + 1 : path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    fd = fd < 0 ? -errno : fd;
+    close(dfd);
+    return fd;
+}
+
+/* The PID the process has in its own PID namespace (the last NSpid field),
+ * which names its perf map there. */
+static pid_t namespaced_pid(pid_t pid)
+{
+    char path[64], *line = NULL;
+    size_t cap = 0;
+    pid_t ns = pid;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    if (!(f = fopen(path, "re")))
+        return pid;
+    while (getline(&line, &cap, f) >= 0) {
+        if (strncmp(line, "NSpid:", 6) == 0) {
+            char *last = strrchr(line, '\t');
+
+            if (last)
+                ns = (pid_t)atoi(last + 1);
+            break;
+        }
+    }
+    free(line);
+    fclose(f);
+    return ns > 0 ? ns : pid;
+}
+
+/* Reads the process's perf map when it has none yet, or when it grew and
+ * the last read is old enough. A missing map is not an error. */
+static int refresh_jit(struct symbolizer *s, pid_t pid, struct process *p)
+{
+    struct perfmap *pm;
+    struct stat st;
+    char path[64];
+    int fd, err;
+    FILE *f;
+
+    if (p->jit && now_ns() - p->jit_read_ns < JIT_REFRESH_NS)
+        return 0;
+    if (!p->jit && p->jit_read_ns && now_ns() - p->jit_read_ns < JIT_REFRESH_NS)
+        return 0;
+    p->jit_read_ns = now_ns();
+    snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)namespaced_pid(pid));
+    if ((fd = open_in_root(pid, path)) < 0)
+        return 0;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size == p->jit_size ||
+        !(f = fdopen(fd, "r"))) {
+        close(fd);
+        return 0;
+    }
+    err = perfmap_read(f, &pm);
+    fclose(f);
+    if (err == -ENOMEM)
+        return err;
+    if (err)
+        return 0;
+    perfmap_free(p->jit);
+    p->jit = pm;
+    p->jit_size = st.st_size;
+    s->stats.jit_maps++;
+    s->stats.jit_bad_lines += perfmap_bad_lines(pm);
+    return 0;
+}
+
+static int jit_name(struct symbolizer *s, pid_t pid, struct process *p, uint64_t addr,
+                    struct sym_frame *out)
+{
+    const char *name = perfmap_lookup(p->jit, addr);
+    int err;
+
+    if (!name && !p->gone) {
+        if ((err = refresh_jit(s, pid, p)))
+            return err;
+        name = perfmap_lookup(p->jit, addr);
+    }
+    if (name) {
+        out->name = name;
+        out->jit = true;
+        out->module = "[jit]";
+    }
+    return 0;
+}
+
 int symbolizer_add_process(struct symbolizer *s, pid_t pid)
 {
     struct process *p = find_process(s, pid);
@@ -334,6 +450,7 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
     out->nlines = 0;
     out->binary_id = 0;
     out->kernel = false;
+    out->jit = false;
     out->module = "";
     out->build_id = "";
     out->addr = addr;
@@ -351,11 +468,11 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
         v = procmaps_find(p->vmas, p->nvmas, addr);
     }
     if (!v)
-        return 0;
+        return jit_name(s, pid, p, addr, out);
     bid = p->binary_ids[v - p->vmas];
     if (!bid) {
         out->module = v->path;
-        return 0;
+        return jit_name(s, pid, p, addr, out);
     }
     b = &s->bins[bid - 1];
     out->binary_id = bid;
@@ -396,6 +513,7 @@ int symbolizer_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *out
     out->name = NULL;
     out->nlines = 0;
     out->binary_id = 0;
+    out->jit = false;
     out->module = "";
     out->build_id = "";
     out->addr = addr;

@@ -25,6 +25,7 @@ struct sym_frame {
     uint64_t addr;                         /* ELF virtual address (user) or kernel address */
     uint32_t binary_id;                    /* > 0: stable id of the binary; 0: none */
     bool kernel;
+    bool jit; /* named from the process's perf map */
 };
 
 struct symbolizer_stats {
@@ -35,6 +36,8 @@ struct symbolizer_stats {
     uint64_t debug_embedded;   /* binaries with DWARF inside */
     uint64_t debug_separate;   /* ... in a local debug file */
     uint64_t debug_debuginfod; /* ... downloaded from debuginfod */
+    uint64_t jit_maps;         /* perf-PID.map files read */
+    uint64_t jit_bad_lines;    /* their lines that did not parse */
     bool kernel_restricted;    /* kallsyms hid its addresses */
     bool kernel_missing;       /* /proc/kallsyms could not be read */
 };

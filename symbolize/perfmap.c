@@ -1,0 +1,135 @@
+#include "perfmap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../formats/buf.h"
+
+#define MAX_PERFMAP_BYTES (256u << 20)
+
+struct jit_sym {
+    uint64_t start, end;
+    size_t name; /* offset into names */
+    size_t seq;  /* line number: the later line wins at one address */
+};
+
+struct perfmap {
+    struct jit_sym *syms;
+    size_t n, cap;
+    struct buf names;
+    size_t bad;
+};
+
+void perfmap_free(struct perfmap *pm)
+{
+    if (!pm)
+        return;
+    free(pm->syms);
+    free(pm->names.d);
+    free(pm);
+}
+
+static int parse_hex(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    char *end;
+
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        s += 2;
+    if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F')))
+        return -EINVAL;
+    errno = 0;
+    *out = strtoull(s, &end, 16);
+    if (errno || *end != ' ')
+        return -EINVAL;
+    *p = end + 1;
+    return 0;
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const struct jit_sym *x = a, *y = b;
+
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int perfmap_read(FILE *f, struct perfmap **out)
+{
+    struct perfmap *pm = calloc(1, sizeof(*pm));
+    char *line = NULL;
+    size_t cap = 0, total = 0, w = 0;
+    ssize_t len;
+    int err = 0;
+
+    if (!pm)
+        return -ENOMEM;
+    while (!err && (len = getline(&line, &cap, f)) >= 0) {
+        const char *p = line;
+        uint64_t start, size;
+
+        total += (size_t)len;
+        if (total > MAX_PERFMAP_BYTES) {
+            err = -EFBIG;
+            break;
+        }
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (parse_hex(&p, &start) || parse_hex(&p, &size) || !size || !*p || start + size < start) {
+            pm->bad++;
+            continue;
+        }
+        if (ARRAY_RESERVE_ONE(pm->syms, pm->n, pm->cap)) {
+            err = -ENOMEM;
+            break;
+        }
+        pm->syms[pm->n] = (struct jit_sym){start, start + size, pm->names.len, pm->n};
+        pm->n++;
+        err = buf_put(&pm->names, p, strlen(p) + 1);
+    }
+    free(line);
+    if (err) {
+        perfmap_free(pm);
+        return err;
+    }
+    qsort(pm->syms, pm->n, sizeof(*pm->syms), by_start);
+    /* one entry per start address: the last written */
+    for (size_t i = 0; i < pm->n; i++) {
+        if (w && pm->syms[w - 1].start == pm->syms[i].start)
+            w--;
+        pm->syms[w++] = pm->syms[i];
+    }
+    pm->n = w;
+    *out = pm;
+    return 0;
+}
+
+const char *perfmap_lookup(const struct perfmap *pm, uint64_t addr)
+{
+    size_t lo = 0, hi = pm ? pm->n : 0;
+
+    /* the last entry starting at or below addr */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (pm->syms[mid].start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!lo || addr >= pm->syms[lo - 1].end)
+        return NULL;
+    return pm->names.d + pm->syms[lo - 1].name;
+}
+
+size_t perfmap_count(const struct perfmap *pm)
+{
+    return pm->n;
+}
+
+size_t perfmap_bad_lines(const struct perfmap *pm)
+{
+    return pm->bad;
+}
