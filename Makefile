@@ -81,10 +81,10 @@ $(BUILD)/tests/cpuwork: tests/workloads/cpuwork.c
 # the function the loops were inlined into is not lost.
 $(BUILD)/tests/inlined: tests/workloads/inlined.c
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -fno-omit-frame-pointer -fno-shrink-wrap $< -o $@
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -fno-omit-frame-pointer -fno-shrink-wrap -fno-optimize-sibling-calls $< -o $@
 $(BUILD)/tests/cxxwork: tests/workloads/cxxwork.cpp
 	@mkdir -p $(@D)
-	$(CXX) -std=c++17 -Wall -Wextra -Werror -O2 -g -fno-omit-frame-pointer -fno-shrink-wrap $< -o $@
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -O2 -g -fno-omit-frame-pointer -fno-shrink-wrap -fno-optimize-sibling-calls $< -o $@
 
 $(BUILD)/tests/symtarget-pie: tests/workloads/symtarget.c
 	@mkdir -p $(@D)
@@ -108,7 +108,7 @@ integration: $(BUILD)/podflame $(WORKLOADS)
 # under valgrind on the plain build; tests/run-all.sh sums the results.
 test:
 	$(MAKE) BUILD=build/asan SANITIZE=1 OPT=-O1 $(addprefix build/asan/tests/,$(notdir $(UNIT_TESTS))) \
-		build/asan/podflame build/asan/tests/cpuwork \
+		build/asan/podflame build/asan/tests/cpuwork build/asan/tests/inlined build/asan/tests/cxxwork \
 		$(patsubst $(BUILD)/%,build/asan/%,$(SYMFIX))
 	$(MAKE) BUILD=build $(UNIT_TESTS) $(SYMFIX)
 	tests/run-all.sh build/asan build

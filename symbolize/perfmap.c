@@ -94,7 +94,8 @@ int perfmap_read(FILE *f, struct perfmap **out)
         perfmap_free(pm);
         return err;
     }
-    qsort(pm->syms, pm->n, sizeof(*pm->syms), by_start);
+    if (pm->n)
+        qsort(pm->syms, pm->n, sizeof(*pm->syms), by_start);
     /* one entry per start address: the last written */
     for (size_t i = 0; i < pm->n; i++) {
         if (w && pm->syms[w - 1].start == pm->syms[i].start)

@@ -5,11 +5,13 @@ set -euo pipefail
 
 pkgs=(
     # build
-    make gcc clang llvm bpftool libbpf-dev libelf-dev libdw-dev libunwind-dev zlib1g-dev
+    make gcc g++ clang llvm bpftool libbpf-dev libelf-dev libdw-dev libunwind-dev zlib1g-dev
+    libiberty-dev libdebuginfod1
     pkg-config libpcre2-dev libcurl4-openssl-dev libjansson-dev
     # tests, linters and the ecosystem's own readers of our outputs
     libcmocka-dev valgrind cppcheck clang-format clang-tidy procps util-linux time openssl
     golang-go protobuf-compiler golang-github-google-pprof-dev nodejs libxml2-utils chromium
+    debuginfod binutils elfutils openjdk-17-jdk-headless
     # benchmarks: the tools podflame is measured against
     linux-perf bpftrace
 )

@@ -20,8 +20,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "../../symbolize/demangle.h"
 #include "../../symbolize/elfsyms.h"
 #include "../../symbolize/kallsyms.h"
+#include "../../symbolize/perfmap.h"
 #include "../../symbolize/procmaps.h"
 #include "../../symbolize/symbolizer.h"
 
@@ -273,9 +275,82 @@ static void test_kallsyms_real(void **state)
     kallsyms_free(ks);
 }
 
+static struct perfmap *perfmap_of(const char *text)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    struct perfmap *pm = NULL;
+
+    assert_non_null(f);
+    assert_int_equal(perfmap_read(f, &pm), 0);
+    fclose(f);
+    return pm;
+}
+
+static void test_perfmap(void **state)
+{
+    /* as Node.js, Java and hand-written tools write them, with garbage */
+    struct perfmap *pm = perfmap_of("7f0000001000 100 JS:*hotLoop /tmp/hot.js:1:17\n"
+                                    "0x7f0000002000 0x20 long Hot.hotMethod(long, int)\n"
+                                    "7f0000001080 10 Stub:inner\r\n"
+                                    "7f0000003000 40 first\n"
+                                    "7f0000003000 40 recompiled\n"
+                                    "zzzz 10 bad-start\n"
+                                    "7f0000004000 0 empty\n"
+                                    "7f0000005000 10\n"
+                                    "ffffffffffffffff 10 wraps\n"
+                                    "\n");
+
+    (void)state;
+    assert_int_equal(perfmap_count(pm), 4);
+    assert_int_equal(perfmap_bad_lines(pm), 5);
+    assert_string_equal(perfmap_lookup(pm, 0x7f0000001000), "JS:*hotLoop /tmp/hot.js:1:17");
+    assert_string_equal(perfmap_lookup(pm, 0x7f0000001085), "Stub:inner");
+    /* past Stub:inner's end but inside hotLoop's range: only the nearest
+     * start below counts (JITs do not nest code) */
+    assert_null(perfmap_lookup(pm, 0x7f0000001095));
+    assert_string_equal(perfmap_lookup(pm, 0x7f000000201f), "long Hot.hotMethod(long, int)");
+    assert_null(perfmap_lookup(pm, 0x7f0000002020));
+    assert_string_equal(perfmap_lookup(pm, 0x7f0000003010), "recompiled");
+    assert_null(perfmap_lookup(pm, 0x1000));
+    assert_null(perfmap_lookup(NULL, 0x7f0000001000));
+    perfmap_free(pm);
+}
+
+static void test_demangle(void **state)
+{
+    struct demangler *on, *off;
+    const char *a, *b;
+
+    (void)state;
+    assert_int_equal(demangler_new(true, &on), 0);
+    assert_int_equal(demangler_new(false, &off), 0);
+    assert_string_equal(demangler_name(on, "_ZN4shop5priceEmd"),
+                        "shop::price(unsigned long, double)");
+    assert_string_equal(demangler_name(on, "_ZN4shop4CartImE8checkoutEmi"),
+                        "shop::Cart<unsigned long>::checkout(unsigned long, int)");
+    /* Rust: legacy names lose their hash, v0 names their crate id */
+    assert_string_equal(demangler_name(on, "_ZN7mycrate7example17h0123456789abcdefE"),
+                        "mycrate::example");
+    assert_string_equal(demangler_name(on, "_RNvCs15kBYyAo9fc_7mycrate7example"),
+                        "mycrate::example");
+    /* C names, garbage and NULL pass through */
+    assert_string_equal(demangler_name(on, "main"), "main");
+    assert_string_equal(demangler_name(on, "_Zgarbage"), "_Zgarbage");
+    assert_string_equal(demangler_name(on, "_R"), "_R");
+    assert_null(demangler_name(on, NULL));
+    /* once per name: the same pointer again */
+    a = demangler_name(on, "_ZN4shop5priceEmd");
+    b = demangler_name(on, "_ZN4shop5priceEmd");
+    assert_ptr_equal(a, b);
+    assert_string_equal(demangler_name(off, "_ZN4shop5priceEmd"), "_ZN4shop5priceEmd");
+    demangler_free(on);
+    demangler_free(off);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_perfmap),        cmocka_unit_test(test_demangle),
         cmocka_unit_test(test_pie_program),    cmocka_unit_test(test_nonpie_program),
         cmocka_unit_test(test_shared_library), cmocka_unit_test(test_stripped_binary_falls_back),
         cmocka_unit_test(test_vdso),           cmocka_unit_test(test_not_elf),
