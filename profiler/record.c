@@ -728,6 +728,7 @@ int cmd_record(int argc, char **argv)
                 goto out;
             }
             next_drain += DRAIN_INTERVAL_NS;
+            symbolizer_forget_exited(r.sym);
             if ((rc = select_pods(&r))) {
                 fprintf(stderr, "podflame record: selecting Pods: %s\n", strerror(-rc));
                 goto out;

@@ -91,6 +91,12 @@ static int read_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elfsyms *es
     return 0;
 }
 
+static void hex_build_id(const void *bid, ssize_t len, char *hex)
+{
+    for (ssize_t i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)bid)[i]);
+}
+
 static int load_elf(Elf *elf, struct elfsyms *es)
 {
     Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
@@ -147,8 +153,7 @@ static int load_elf(Elf *elf, struct elfsyms *es)
     }
     bid_len = dwelf_elf_gnu_build_id(elf, &bid);
     if (bid_len > 0 && bid_len <= 64) {
-        for (ssize_t i = 0; i < bid_len; i++)
-            snprintf(es->build_id + 2 * i, 3, "%02x", ((const unsigned char *)bid)[i]);
+        hex_build_id(bid, bid_len, es->build_id);
     }
     return 0;
 }
@@ -173,6 +178,23 @@ static int load(Elf *elf, struct elfsyms **out)
     }
     *out = es;
     return 0;
+}
+
+int elfsyms_build_id_fd(int fd, char hex[129])
+{
+    Elf *elf;
+    const void *bid;
+    ssize_t n;
+
+    elf_version(EV_CURRENT);
+    hex[0] = '\0';
+    if (!(elf = elf_begin(fd, ELF_C_READ_MMAP, NULL)))
+        return -ENOEXEC;
+    n = elf_kind(elf) == ELF_K_ELF ? dwelf_elf_gnu_build_id(elf, &bid) : -1;
+    if (n > 0 && n <= 64)
+        hex_build_id(bid, n, hex);
+    elf_end(elf);
+    return n > 0 && n <= 64 ? 0 : -ENOENT;
 }
 
 int elfsyms_load_fd(int fd, struct elfsyms **out)

@@ -16,6 +16,9 @@ struct elfsyms;
 /* Loads symbols from an open file descriptor (not closed; may be closed
  * after return). Returns 0, -ENOEXEC for a non-ELF file, -ENOMEM, -EIO. */
 int elfsyms_load_fd(int fd, struct elfsyms **out);
+/* Reads only the GNU build ID of the ELF file at fd, as hex, cheaply.
+ * Returns 0, -ENOEXEC (not ELF) or -ENOENT (no build ID). */
+int elfsyms_build_id_fd(int fd, char hex[129]);
 /* Loads from an in-memory ELF image (the vDSO); the image is copied. */
 int elfsyms_load_mem(const void *image, size_t size, struct elfsyms **out);
 void elfsyms_free(struct elfsyms *es);

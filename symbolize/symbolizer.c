@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/auxv.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ struct binary {
     char *path;
     struct elfsyms *syms; /* NULL when it could not be read */
     struct debuginfo *di; /* NULL when it could not be read */
+    uint64_t last_use;    /* symbolizer tick of the last lookup */
+    bool evicted;         /* parsed state dropped; parsed again on the next lookup */
 };
 
 struct process {
@@ -41,6 +44,9 @@ struct process {
     struct perfmap *jit; /* /tmp/perf-PID.map, read on the first JIT frame */
     int64_t jit_read_ns;
     off_t jit_size;
+    pid_t pid;
+    bool exit_seen; /* gone at the last sweep: dropped at the next */
+    bool dropped;   /* state freed; a new process with this PID starts over */
 };
 
 struct bin_key {
@@ -59,9 +65,16 @@ struct symbolizer {
     struct kallsyms *kernel;
     bool kernel_loaded;
     struct demangler *dm;
-    char *debug_path; /* libdwfl's search path */
+    char *debug_path;      /* libdwfl's search path */
+    struct htab build_ids; /* hex build ID -> binary id: one parse per image */
+    size_t max_loaded, nloaded;
+    uint64_t tick;
     struct symbolizer_stats stats;
 };
+
+/* Binaries kept parsed at once, by default; the least recently used beyond
+ * it are dropped and parsed again when needed. */
+#define DEFAULT_MAX_BINARIES 512
 
 #define DEFAULT_DEBUG_PATH "+:.debug:/usr/lib/debug"
 
@@ -81,6 +94,8 @@ int symbolizer_new(struct symbolizer **out)
         return -ENOMEM;
     htab_init(&s->bin_index);
     htab_init(&s->proc_index);
+    htab_init(&s->build_ids);
+    s->max_loaded = DEFAULT_MAX_BINARIES;
     if (demangler_new(true, &s->dm) || !(s->debug_path = strdup(DEFAULT_DEBUG_PATH))) {
         symbolizer_free(s);
         return -ENOMEM;
@@ -108,6 +123,7 @@ int symbolizer_configure(struct symbolizer *s, const struct symbolizer_opts *o)
     }
     free(s->debug_path);
     s->debug_path = path.d;
+    s->max_loaded = o->max_binaries ? o->max_binaries : DEFAULT_MAX_BINARIES;
     demangler_free(s->dm);
     s->dm = NULL;
     if (demangler_new(!o->no_demangle, &s->dm))
@@ -155,6 +171,7 @@ void symbolizer_free(struct symbolizer *s)
     free(s->procs);
     htab_free(&s->bin_index);
     htab_free(&s->proc_index);
+    htab_free(&s->build_ids);
     kallsyms_free(s->kernel);
     demangler_free(s->dm);
     free(s->debug_path);
@@ -174,7 +191,10 @@ static int add_binary(struct symbolizer *s, const char *path, struct elfsyms *sy
         return -ENOMEM;
     nb[s->nbins].syms = syms;
     nb[s->nbins].di = di;
+    nb[s->nbins].last_use = ++s->tick;
+    nb[s->nbins].evicted = false;
     *id = (uint32_t)++s->nbins;
+    s->nloaded++;
     s->stats.binaries++;
     if (!syms)
         s->stats.binaries_bad++;
@@ -241,11 +261,56 @@ static int open_mapped_file(pid_t pid, const struct vma *v)
     return open(v->path, O_RDONLY | O_CLOEXEC);
 }
 
+/* Drops the parsed state of the least recently used binaries beyond the
+ * limit, except keep (the one being used). The vDSO is never dropped: it
+ * cannot be read again from a file. */
+static void evict_binaries(struct symbolizer *s, uint32_t keep)
+{
+    while (s->nloaded > s->max_loaded) {
+        struct binary *lru = NULL;
+
+        for (size_t i = 0; i < s->nbins; i++) {
+            struct binary *b = &s->bins[i];
+
+            if (!b->evicted && i + 1 != keep && i + 1 != s->vdso_id &&
+                (!lru || b->last_use < lru->last_use))
+                lru = b;
+        }
+        if (!lru)
+            return;
+        elfsyms_free(lru->syms);
+        debuginfo_free(lru->di);
+        lru->syms = NULL;
+        lru->di = NULL;
+        lru->evicted = true;
+        s->nloaded--;
+        s->stats.binaries_evicted++;
+    }
+}
+
+/* Symbols and DWARF of the file at fd. Returns 0 or -ENOMEM; a file that
+ * cannot be parsed leaves both NULL. */
+static int parse_binary(struct symbolizer *s, int fd, const char *path, struct elfsyms **syms,
+                        struct debuginfo **di)
+{
+    *syms = NULL;
+    *di = NULL;
+    if (elfsyms_load_fd(fd, syms) == -ENOMEM)
+        return -ENOMEM;
+    if (*syms && debuginfo_open(fd, path, s->debug_path, s->dm, di) == -ENOMEM) {
+        elfsyms_free(*syms);
+        *syms = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, uint32_t *id)
 {
     struct bin_key key = {v->dev_major, v->dev_minor, v->inode};
     struct elfsyms *syms = NULL;
     struct debuginfo *di = NULL;
+    char build_id[129] = "";
     uint64_t val;
     int fd, err;
 
@@ -259,22 +324,49 @@ static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, 
         return 0;
     }
     fd = open_mapped_file(pid, v);
-    if (fd >= 0) {
-        /* an unreadable file still gets an id */
-        if (elfsyms_load_fd(fd, &syms) == 0 &&
-            debuginfo_open(fd, v->path, s->debug_path, s->dm, &di) == -ENOMEM) {
-            elfsyms_free(syms);
-            close(fd);
-            return -ENOMEM;
-        }
+    /* the same image under another inode (a copy, another container's
+     * layer): its build ID finds the binary already parsed */
+    if (fd >= 0 && elfsyms_build_id_fd(fd, build_id) == 0 &&
+        htab_get(&s->build_ids, build_id, strlen(build_id), &val)) {
         close(fd);
+        *id = (uint32_t)val;
+        s->stats.binaries_shared++;
+        return htab_put(&s->bin_index, &key, sizeof(key), *id);
+    }
+    if (fd >= 0) {
+        err = parse_binary(s, fd, v->path, &syms, &di); /* an unreadable file still gets an id */
+        close(fd);
+        if (err)
+            return err;
     }
     if ((err = add_binary(s, v->path, syms, di, id))) {
         elfsyms_free(syms);
         debuginfo_free(di);
         return err;
     }
+    if (build_id[0] && (err = htab_put(&s->build_ids, build_id, strlen(build_id), *id)))
+        return err;
+    evict_binaries(s, *id);
     return htab_put(&s->bin_index, &key, sizeof(key), *id);
+}
+
+/* Parses an evicted binary again, through the mapping at hand. */
+static int reload_binary(struct symbolizer *s, pid_t pid, const struct vma *v, uint32_t id)
+{
+    struct binary *b = &s->bins[id - 1];
+    int fd = open_mapped_file(pid, v), err;
+
+    if (fd < 0)
+        return 0; /* gone: it stays unnamed */
+    err = parse_binary(s, fd, b->path, &b->syms, &b->di);
+    close(fd);
+    if (err)
+        return err;
+    b->evicted = false;
+    s->nloaded++;
+    s->stats.binaries_reloaded++;
+    evict_binaries(s, id);
+    return 0;
 }
 
 static int read_process(struct symbolizer *s, pid_t pid, struct process *p)
@@ -426,9 +518,12 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid)
             return err;
         p = &s->procs[s->nprocs++];
         memset(p, 0, sizeof(*p));
+        p->pid = pid;
     }
     /* Seen again (after an exec): the address space is new. */
     p->gone = false;
+    p->exit_seen = false;
+    p->dropped = false;
     err = read_process(s, pid, p);
     if (err == -ESRCH)
         s->stats.maps_failed++;
@@ -443,7 +538,7 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
     struct process *p = find_process(s, pid);
     uint64_t lookup = is_return && addr ? addr - 1 : addr, vaddr, lvaddr;
     const struct vma *v = NULL;
-    const struct binary *b;
+    struct binary *b;
     uint32_t bid;
 
     out->name = NULL;
@@ -455,6 +550,12 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
     out->build_id = "";
     out->addr = addr;
     if (!p) {
+        if (symbolizer_add_process(s, pid) == -ENOMEM)
+            return -ENOMEM;
+        p = find_process(s, pid);
+    }
+    if (p && p->dropped) {
+        /* a late sample, or a new process with a reused PID */
         if (symbolizer_add_process(s, pid) == -ENOMEM)
             return -ENOMEM;
         p = find_process(s, pid);
@@ -475,6 +576,9 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
         return jit_name(s, pid, p, addr, out);
     }
     b = &s->bins[bid - 1];
+    b->last_use = ++s->tick;
+    if (b->evicted && reload_binary(s, pid, v, bid))
+        return -ENOMEM;
     out->binary_id = bid;
     out->module = b->path;
     if (!b->syms)
@@ -524,6 +628,31 @@ int symbolizer_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *out
         out->name = kallsyms_lookup(s->kernel, addr, &module, NULL);
     out->module = module;
     return 0;
+}
+
+int symbolizer_forget_exited(struct symbolizer *s)
+{
+    size_t dropped = 0;
+
+    for (size_t i = 0; i < s->nprocs; i++) {
+        struct process *p = &s->procs[i];
+
+        if (p->dropped)
+            continue;
+        if (kill(p->pid, 0) == 0 || errno != ESRCH) {
+            p->exit_seen = false;
+            continue;
+        }
+        if (!p->exit_seen) {
+            p->exit_seen = true; /* samples may still be on their way */
+            continue;
+        }
+        process_clear(p);
+        p->gone = p->dropped = true;
+        s->stats.processes_dropped++;
+        dropped++;
+    }
+    return (int)dropped;
 }
 
 void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *out)

@@ -29,17 +29,21 @@ struct sym_frame {
 };
 
 struct symbolizer_stats {
-    uint64_t processes;        /* maps snapshots taken */
-    uint64_t maps_failed;      /* processes gone before their maps were read */
-    uint64_t binaries;         /* distinct binaries opened */
-    uint64_t binaries_bad;     /* binaries that could not be opened or parsed */
-    uint64_t debug_embedded;   /* binaries with DWARF inside */
-    uint64_t debug_separate;   /* ... in a local debug file */
-    uint64_t debug_debuginfod; /* ... downloaded from debuginfod */
-    uint64_t jit_maps;         /* perf-PID.map files read */
-    uint64_t jit_bad_lines;    /* their lines that did not parse */
-    bool kernel_restricted;    /* kallsyms hid its addresses */
-    bool kernel_missing;       /* /proc/kallsyms could not be read */
+    uint64_t processes;         /* maps snapshots taken */
+    uint64_t maps_failed;       /* processes gone before their maps were read */
+    uint64_t binaries;          /* distinct binaries opened */
+    uint64_t binaries_bad;      /* binaries that could not be opened or parsed */
+    uint64_t debug_embedded;    /* binaries with DWARF inside */
+    uint64_t debug_separate;    /* ... in a local debug file */
+    uint64_t debug_debuginfod;  /* ... downloaded from debuginfod */
+    uint64_t binaries_shared;   /* found parsed under another inode by build ID */
+    uint64_t binaries_evicted;  /* parsed state dropped to stay under the limit */
+    uint64_t binaries_reloaded; /* ... and parsed again */
+    uint64_t processes_dropped; /* exited processes forgotten */
+    uint64_t jit_maps;          /* perf-PID.map files read */
+    uint64_t jit_bad_lines;     /* their lines that did not parse */
+    bool kernel_restricted;     /* kallsyms hid its addresses */
+    bool kernel_missing;        /* /proc/kallsyms could not be read */
 };
 
 struct symbolizer_opts {
@@ -48,6 +52,7 @@ struct symbolizer_opts {
     const char *debuginfod_urls; /* NULL: DEBUGINFOD_URLS from the environment */
     int debuginfod_timeout_s;    /* 0: DEBUGINFOD_TIMEOUT, else 5 */
     bool no_demangle;
+    size_t max_binaries; /* kept parsed at once (LRU); 0: 512 */
 };
 
 int symbolizer_new(struct symbolizer **out);
@@ -73,6 +78,11 @@ int symbolizer_load_kernel(struct symbolizer *s);
 
 /* Names a kernel address; fills *out like symbolizer_user. */
 int symbolizer_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *out);
+
+/* Forgets processes that have exited: each sweep notes the ones gone, the
+ * next frees them (samples taken before the exit arrive within one drain).
+ * Call it after every drain. Returns how many were dropped. */
+int symbolizer_forget_exited(struct symbolizer *s);
 
 void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *out);
 

@@ -347,14 +347,70 @@ static void test_demangle(void **state)
     demangler_free(off);
 }
 
+/* Two copies of one image (two inodes, one build ID) are parsed once; with
+ * room for one parsed binary, the others are dropped and parsed again when
+ * needed, and names stay right throughout. */
+static void test_bounded_and_shared_binaries(void **state)
+{
+    const struct symbolizer_opts o = {.max_binaries = 1};
+    char copy[2][64];
+    struct symbolizer *s;
+    struct symbolizer_stats st;
+    struct sym_frame f;
+    struct child c[2];
+
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        char cmd[4200];
+
+        snprintf(copy[i], sizeof(copy[i]), "/tmp/podflame-symcopy-%d-%d", (int)getpid(), i);
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", fixture("symtarget-pie"), copy[i]);
+        assert_int_equal(system(cmd), 0);
+        start_fixture(copy[i], &c[i]);
+    }
+    assert_int_equal(symbolizer_new(&s), 0);
+    assert_int_equal(symbolizer_configure(s, &o), 0);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(symbolizer_add_process(s, c[i].pid), 0);
+            assert_int_equal(symbolizer_user(s, c[i].pid, c[i].alpha, false, &f), 0);
+            assert_non_null(f.name);
+            assert_string_equal(f.name, "symtarget_alpha");
+            assert_int_equal(f.nlines, 1); /* -g: DWARF names it too */
+            assert_string_equal(f.lines[0].func, "symtarget_alpha");
+            assert_true(strstr(f.lines[0].file, "symtarget.c") != NULL);
+        }
+    }
+    symbolizer_get_stats(s, &st);
+    assert_int_equal(st.binaries_shared, 1);
+    assert_true(st.binaries_evicted > 0);
+    assert_true(st.binaries_reloaded > 0);
+    for (int i = 0; i < 2; i++) {
+        stop_fixture(&c[i]);
+        unlink(copy[i]);
+    }
+    /* exited: noted at one sweep, dropped at the next */
+    assert_int_equal(symbolizer_forget_exited(s), 0);
+    assert_int_equal(symbolizer_forget_exited(s), 2);
+    symbolizer_get_stats(s, &st);
+    assert_int_equal(st.processes_dropped, 2);
+    symbolizer_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_perfmap),        cmocka_unit_test(test_demangle),
-        cmocka_unit_test(test_pie_program),    cmocka_unit_test(test_nonpie_program),
-        cmocka_unit_test(test_shared_library), cmocka_unit_test(test_stripped_binary_falls_back),
-        cmocka_unit_test(test_vdso),           cmocka_unit_test(test_not_elf),
-        cmocka_unit_test(test_kallsyms_text),  cmocka_unit_test(test_kallsyms_restricted),
+        cmocka_unit_test(test_bounded_and_shared_binaries),
+        cmocka_unit_test(test_perfmap),
+        cmocka_unit_test(test_demangle),
+        cmocka_unit_test(test_pie_program),
+        cmocka_unit_test(test_nonpie_program),
+        cmocka_unit_test(test_shared_library),
+        cmocka_unit_test(test_stripped_binary_falls_back),
+        cmocka_unit_test(test_vdso),
+        cmocka_unit_test(test_not_elf),
+        cmocka_unit_test(test_kallsyms_text),
+        cmocka_unit_test(test_kallsyms_restricted),
         cmocka_unit_test(test_kallsyms_real),
     };
 
