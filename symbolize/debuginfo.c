@@ -13,12 +13,15 @@
 
 /* Cached results per binary; the table starts over when full, which keeps
  * memory bounded and the hot addresses (looked up again at once) cached. */
-#define MAX_CACHED_ADDRS 65536
+#define MAX_CACHED_ADDRS 262144
 
 struct cached {
     uint32_t first; /* index into lines */
     uint32_t n;
 };
+
+struct cu_scopes;
+static void cu_scopes_free(struct cu_scopes *cs);
 
 struct debuginfo {
     Dwfl *dwfl;
@@ -34,6 +37,9 @@ struct debuginfo {
     size_t ncache, cache_cap;
     struct sym_line *lines;
     size_t nlines, lines_cap;
+    struct htab cu_index; /* CU DIE offset -> index into cus */
+    struct cu_scopes **cus;
+    size_t ncus, cus_cap;
 };
 
 int debuginfo_open(int fd, const char *name, const char *debug_path, struct demangler *dm,
@@ -50,6 +56,7 @@ int debuginfo_open(int fd, const char *name, const char *debug_path, struct dema
     di->dm = dm;
     di->file = "";
     htab_init(&di->addrs);
+    htab_init(&di->cu_index);
     if (!(di->debug_path = strdup(debug_path))) {
         free(di);
         return -ENOMEM;
@@ -97,6 +104,10 @@ void debuginfo_free(struct debuginfo *di)
     if (di->dwfl)
         dwfl_end(di->dwfl);
     htab_free(&di->addrs);
+    htab_free(&di->cu_index);
+    for (size_t i = 0; i < di->ncus; i++)
+        cu_scopes_free(di->cus[i]);
+    free(di->cus);
     free(di->cache);
     free(di->lines);
     free(di->debug_path);
@@ -148,46 +159,232 @@ static void call_site(Dwarf_Die *inl, const char **file, int *line)
         *file = f;
 }
 
-/* The uncached lookup: the scopes at the address, innermost first. */
+/* ---- a per-CU index of functions and inlined calls ----
+ *
+ * dwarf_getscopes walks a CU's DIE tree from its root for every address,
+ * which costs a millisecond in a large CU. Instead each CU is walked once:
+ * every concrete function and inlined call with code becomes a scope with
+ * its address ranges and its inlined calls as children. A lookup finds the
+ * function by binary search, then descends through the inlined calls that
+ * contain the address. */
+
+struct scope_range {
+    uint64_t lo, hi;
+};
+
+struct scope {
+    Dwarf_Off off;     /* its DIE */
+    const char *name;  /* resolved on first use */
+    uint32_t range0, nranges;
+    int32_t first_child, next_sibling; /* -1: none */
+    bool inlined;
+};
+
+struct top_range {
+    uint64_t lo, hi;
+    uint32_t scope;
+};
+
+struct cu_scopes {
+    struct scope *scopes;
+    size_t n, cap;
+    struct scope_range *ranges;
+    size_t nranges, ranges_cap;
+    struct top_range *tops; /* functions' ranges, sorted */
+    size_t ntops, tops_cap;
+};
+
+static void cu_scopes_free(struct cu_scopes *cs)
+{
+    if (!cs)
+        return;
+    free(cs->scopes);
+    free(cs->ranges);
+    free(cs->tops);
+    free(cs);
+}
+
+/* Adds die as a scope under parent (-1: a function) when it has code.
+ * Returns its index, -1 when it has none, or -ENOMEM - 1. */
+static int64_t add_scope(struct cu_scopes *cs, Dwarf_Die *die, int32_t parent, bool inlined)
+{
+    Dwarf_Addr base, lo, hi;
+    ptrdiff_t off = 0;
+    size_t first = cs->nranges;
+    struct scope *sc;
+
+    while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
+        if (hi <= lo)
+            continue;
+        if (ARRAY_RESERVE_ONE(cs->ranges, cs->nranges, cs->ranges_cap))
+            return -ENOMEM - 1;
+        cs->ranges[cs->nranges++] = (struct scope_range){lo, hi};
+        if (parent < 0) {
+            if (ARRAY_RESERVE_ONE(cs->tops, cs->ntops, cs->tops_cap))
+                return -ENOMEM - 1;
+            cs->tops[cs->ntops++] = (struct top_range){lo, hi, (uint32_t)cs->n};
+        }
+    }
+    if (cs->nranges == first)
+        return -1;
+    if (ARRAY_RESERVE_ONE(cs->scopes, cs->n, cs->cap))
+        return -ENOMEM - 1;
+    sc = &cs->scopes[cs->n];
+    *sc = (struct scope){.off = dwarf_dieoffset(die),
+                         .range0 = (uint32_t)first,
+                         .nranges = (uint32_t)(cs->nranges - first),
+                         .first_child = -1,
+                         .next_sibling = -1,
+                         .inlined = inlined};
+    if (parent >= 0) {
+        sc->next_sibling = cs->scopes[parent].first_child;
+        cs->scopes[parent].first_child = (int32_t)cs->n;
+    }
+    return (int64_t)cs->n++;
+}
+
+static int walk_scopes(struct cu_scopes *cs, Dwarf_Die *die, int32_t parent, int depth)
+{
+    Dwarf_Die child;
+
+    if (depth > 64 || dwarf_child(die, &child) != 0)
+        return 0;
+    do {
+        int tag = dwarf_tag(&child), err;
+        int32_t under = parent;
+
+        if (tag == DW_TAG_subprogram || tag == DW_TAG_entry_point ||
+            tag == DW_TAG_inlined_subroutine) {
+            /* a concrete function is never inlined into its lexical parent */
+            int64_t me = add_scope(cs, &child, tag == DW_TAG_inlined_subroutine ? parent : -1,
+                                   tag == DW_TAG_inlined_subroutine);
+
+            if (me < -1)
+                return -ENOMEM;
+            if (me < 0 && tag == DW_TAG_subprogram)
+                continue; /* a declaration or an abstract instance: no code */
+            if (me >= 0)
+                under = (int32_t)me;
+        } else if (tag == DW_TAG_formal_parameter || tag == DW_TAG_variable ||
+                   tag == DW_TAG_member || tag == DW_TAG_enumerator || tag == DW_TAG_typedef ||
+                   tag == DW_TAG_base_type || tag == DW_TAG_pointer_type ||
+                   tag == DW_TAG_label || tag == DW_TAG_GNU_call_site ||
+                   tag == DW_TAG_call_site) {
+            continue; /* leaves: nothing with code below */
+        }
+        if (dwarf_haschildren(&child) && (err = walk_scopes(cs, &child, under, depth + 1)))
+            return err;
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return 0;
+}
+
+static int cmp_top(const void *a, const void *b)
+{
+    const struct top_range *x = a, *y = b;
+
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The index of the CU at cu, built on first use. NULL on -ENOMEM. */
+static struct cu_scopes *cu_scopes_of(struct debuginfo *di, Dwarf_Die *cu)
+{
+    Dwarf_Off off = dwarf_dieoffset(cu);
+    struct cu_scopes *cs;
+    uint64_t idx;
+
+    if (htab_get(&di->cu_index, &off, sizeof(off), &idx))
+        return di->cus[idx];
+    if (!(cs = calloc(1, sizeof(*cs))) || walk_scopes(cs, cu, -1, 0) ||
+        ARRAY_RESERVE_ONE(di->cus, di->ncus, di->cus_cap) ||
+        htab_put(&di->cu_index, &off, sizeof(off), di->ncus)) {
+        cu_scopes_free(cs);
+        return NULL;
+    }
+    if (cs->ntops)
+        qsort(cs->tops, cs->ntops, sizeof(*cs->tops), cmp_top);
+    di->cus[di->ncus++] = cs;
+    return cs;
+}
+
+static bool scope_has(const struct cu_scopes *cs, const struct scope *sc, uint64_t a)
+{
+    for (uint32_t i = 0; i < sc->nranges; i++) {
+        const struct scope_range *r = &cs->ranges[sc->range0 + i];
+
+        if (a >= r->lo && a < r->hi)
+            return true;
+    }
+    return false;
+}
+
+/* The function containing a, then the inlined calls containing it, outer
+ * first, into chain. Returns the depth. */
+static size_t scope_chain(const struct cu_scopes *cs, uint64_t a, int32_t *chain, size_t max)
+{
+    size_t lo = 0, hi = cs->ntops, n = 0;
+    int32_t cur;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (cs->tops[mid].lo <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* ranges of functions do not overlap, but be lenient with odd DWARF */
+    while (lo > 0 && a >= cs->tops[lo - 1].hi && lo > 1 && cs->tops[lo - 2].hi > a)
+        lo--;
+    if (!lo || a >= cs->tops[lo - 1].hi)
+        return 0;
+    cur = (int32_t)cs->tops[lo - 1].scope;
+    while (cur >= 0 && n < max) {
+        int32_t c;
+
+        chain[n++] = cur;
+        for (c = cs->scopes[cur].first_child; c >= 0; c = cs->scopes[c].next_sibling) {
+            if (scope_has(cs, &cs->scopes[c], a))
+                break;
+        }
+        cur = c;
+    }
+    return n;
+}
+
+/* The uncached lookup: the chain at the address, innermost first. */
 static size_t lookup(struct debuginfo *di, uint64_t elf_vaddr, struct sym_line *lines, size_t max)
 {
     Dwarf_Addr bias = 0, vaddr = elf_vaddr + di->bias;
-    Dwarf_Die *cu, *scopes = NULL;
+    int32_t chain[SYM_MAX_INLINE];
+    struct cu_scopes *cs;
+    Dwarf_Die *cu, die;
     Dwfl_Line *dl;
+    Dwarf *dw;
     const char *file = "";
-    int line = 0, nscopes;
-    size_t n = 0;
+    int line = 0;
+    size_t depth, n = 0;
 
-    if (!di->mod || !(cu = dwfl_module_addrdie(di->mod, vaddr, &bias)))
+    if (!di->mod || !(cu = dwfl_module_addrdie(di->mod, vaddr, &bias)) ||
+        !(dw = dwfl_module_getdwarf(di->mod, &bias)) || !(cs = cu_scopes_of(di, cu)))
         return 0;
     if ((dl = dwfl_module_getsrc(di->mod, vaddr))) {
         const char *f = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
 
         file = f ? f : "";
     }
-    /* the innermost scope at the address, then its parents in the concrete
-     * tree (dwarf_getscopes itself turns to abstract origins at inlines) */
-    nscopes = dwarf_getscopes(cu, vaddr - bias, &scopes);
-    if (nscopes > 0) {
-        Dwarf_Die inner = scopes[0];
+    depth = scope_chain(cs, vaddr - bias, chain, SYM_MAX_INLINE);
+    /* innermost first: each inlined call's call site is its caller's line */
+    for (size_t i = depth; i-- > 0 && n < max;) {
+        struct scope *sc = &cs->scopes[chain[i]];
 
-        free(scopes);
-        scopes = NULL;
-        nscopes = dwarf_getscopes_die(&inner, &scopes);
-    }
-    for (int i = 0; i < nscopes && n < max; i++) {
-        int tag = dwarf_tag(&scopes[i]);
-
-        if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine &&
-            tag != DW_TAG_entry_point)
-            continue;
-        lines[n++] =
-            (struct sym_line){.func = die_name(di, &scopes[i]), .file = file, .line = line};
-        if (tag != DW_TAG_inlined_subroutine)
+        if (!dwarf_offdie(dw, sc->off, &die))
             break;
-        call_site(&scopes[i], &file, &line);
+        if (!sc->name)
+            sc->name = die_name(di, &die);
+        lines[n++] = (struct sym_line){.func = sc->name, .file = file, .line = line};
+        if (sc->inlined)
+            call_site(&die, &file, &line);
     }
-    free(scopes);
     return n;
 }
 

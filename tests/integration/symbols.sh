@@ -101,6 +101,25 @@ rec --debuginfod "http://127.0.0.1:$port" --debuginfod-timeout 2 -o "$work/c2.fo
 s=$(share "$work/c2.folded" "$chain")
 check "with the server gone, the local cache still names it (${s}%)" test "$s" -ge 90
 
+# a server that accepts and never answers: each binary without local debug
+# info waits the timeout once (not debuginfod's default 90 s), and the
+# binary falls back to module+offset
+node -e 'const s = require("net").createServer(() => {}).listen(0, "127.0.0.1",
+    () => require("fs").writeFileSync(process.argv[1], String(s.address().port)))' "$work/slowport" &
+slow=$!
+pids+=($slow)
+for _ in $(seq 50); do [ -s "$work/slowport" ] && break; sleep 0.1; done
+rm -rf "$DEBUGINFOD_CACHE_PATH"
+start=$(date +%s%N)
+rec --debuginfod "http://127.0.0.1:$(cat "$work/slowport")" --debuginfod-timeout 1 -d 1 \
+    -o "$work/slow.folded" -- "$work/c/inlined" 3
+took=$((($(date +%s%N) - start) / 1000000))
+check "a silent debuginfod server costs at most its timeout (${took} ms for a 1 s recording)" \
+    test "$took" -lt 10000
+check "... and the frames fall back to module+offset" \
+    grep -Eq ';inlined\+0x[0-9a-f]+ [0-9]+$' "$work/slow.folded"
+kill "$slow" 2> /dev/null
+
 # -- C++ names, demangled unless asked not to
 rec -o "$work/cxx.folded" -- "$build/tests/cxxwork" 1
 check "C++: namespaces, templates and overloads demangled" \
