@@ -173,8 +173,8 @@ struct scope_range {
 };
 
 struct scope {
-    Dwarf_Off off;     /* its DIE */
-    const char *name;  /* resolved on first use */
+    Dwarf_Off off;    /* its DIE */
+    const char *name; /* resolved on first use */
     uint32_t range0, nranges;
     int32_t first_child, next_sibling; /* -1: none */
     bool inlined;
@@ -267,9 +267,8 @@ static int walk_scopes(struct cu_scopes *cs, Dwarf_Die *die, int32_t parent, int
                 under = (int32_t)me;
         } else if (tag == DW_TAG_formal_parameter || tag == DW_TAG_variable ||
                    tag == DW_TAG_member || tag == DW_TAG_enumerator || tag == DW_TAG_typedef ||
-                   tag == DW_TAG_base_type || tag == DW_TAG_pointer_type ||
-                   tag == DW_TAG_label || tag == DW_TAG_GNU_call_site ||
-                   tag == DW_TAG_call_site) {
+                   tag == DW_TAG_base_type || tag == DW_TAG_pointer_type || tag == DW_TAG_label ||
+                   tag == DW_TAG_GNU_call_site || tag == DW_TAG_call_site) {
             continue; /* leaves: nothing with code below */
         }
         if (dwarf_haschildren(&child) && (err = walk_scopes(cs, &child, under, depth + 1)))

@@ -45,6 +45,7 @@ struct process {
     int64_t jit_read_ns;
     off_t jit_size;
     pid_t pid;
+    bool missed;    /* a lookup missed since the last read */
     bool exit_seen; /* gone at the last sweep: dropped at the next */
     bool dropped;   /* state freed; a new process with this PID starts over */
 };
@@ -143,17 +144,22 @@ int symbolizer_configure(struct symbolizer *s, const struct symbolizer_opts *o)
     return 0;
 }
 
-static void process_clear(struct process *p)
+static void process_clear_maps(struct process *p)
 {
     procmaps_free(p->vmas, p->nvmas);
     free(p->binary_ids);
+    p->vmas = NULL;
+    p->binary_ids = NULL;
+    p->nvmas = 0;
+}
+
+static void process_clear(struct process *p)
+{
+    process_clear_maps(p);
     perfmap_free(p->jit);
     p->jit = NULL;
     p->jit_read_ns = 0;
     p->jit_size = 0;
-    p->vmas = NULL;
-    p->binary_ids = NULL;
-    p->nvmas = 0;
 }
 
 void symbolizer_free(struct symbolizer *s)
@@ -376,14 +382,27 @@ static int read_process(struct symbolizer *s, pid_t pid, struct process *p)
     int err = procmaps_read(pid, &vmas, &n);
 
     p->read_ns = now_ns();
+    /* A read can fail while the process is in the middle of an exec: only
+     * a process that no longer exists is gone; else the next lookup that
+     * misses reads again. */
+    if (err == -ESRCH && kill(pid, 0) == 0)
+        err = -EAGAIN;
     if (err) {
         if (err == -ESRCH)
             p->gone = true;
         return err;
     }
-    process_clear(p);
+    /* An exited process not yet reaped (a zombie) has empty maps: keep the
+     * snapshot, which is what its samples need. */
+    if (n == 0 && p->nvmas) {
+        procmaps_free(vmas, n);
+        p->gone = true;
+        return -ESRCH;
+    }
+    process_clear_maps(p);
     p->vmas = vmas;
     p->nvmas = n;
+    p->missed = false;
     p->binary_ids = calloc(n ? n : 1, sizeof(*p->binary_ids));
     if (!p->binary_ids)
         return -ENOMEM;
@@ -521,6 +540,7 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid)
         p->pid = pid;
     }
     /* Seen again (after an exec): the address space is new. */
+    process_clear(p);
     p->gone = false;
     p->exit_seen = false;
     p->dropped = false;
@@ -563,9 +583,14 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
     if (!p)
         return 0;
     v = procmaps_find(p->vmas, p->nvmas, addr);
-    if (!v && !p->gone && now_ns() - p->read_ns > MAPS_REFRESH_NS) {
-        if (read_process(s, pid, p) == -ENOMEM) /* dlopen'ed since the snapshot */
+    /* A miss: something dlopen'ed or mapped since the snapshot, or a
+     * snapshot taken as the process exec'd. The first miss after a read
+     * reads again at once (callers cache what they get); later ones at
+     * most every MAPS_REFRESH_NS. */
+    if (!v && !p->gone && (!p->missed || now_ns() - p->read_ns > MAPS_REFRESH_NS)) {
+        if (read_process(s, pid, p) == -ENOMEM)
             return -ENOMEM;
+        p->missed = true;
         v = procmaps_find(p->vmas, p->nvmas, addr);
     }
     if (!v)

@@ -173,6 +173,22 @@ rec -p "$jspid" -d 1 -o "$work/js.folded"
 check "Node.js: the hot JavaScript function, marked _[j]" \
     grep -Eq ';JS:\*?hotLoop [^;]*hot\.js[^;]*_\[j\] [0-9]+$' "$work/js.folded" || tail -3 "$work/js.folded"
 
+# -- JIT in a "container": its own PID and mount namespaces and a private
+# /tmp, so its map is /tmp/perf-<its namespaced PID>.map inside its root
+unshare --pid --fork --mount --propagation private sh -c \
+    "mount -t tmpfs podflame /tmp && exec node --perf-basic-prof -e \"\$0\" - 4" "$(cat "$work/hot.js")" \
+    > /dev/null 2>&1 &
+upid=$!
+pids+=($upid)
+sleep 1.5
+cpid=$(pgrep -P "$upid" | head -1)
+check "the container's process has its own PID and /tmp" \
+    sh -c "[ -n '$cpid' ] && grep -Eq '^NSpid:[[:space:]]+$cpid[[:space:]]+1\$' /proc/$cpid/status && [ ! -e /tmp/perf-1.map ] &&
+           [ -s /proc/$cpid/root/tmp/perf-1.map ]"
+rec -p "$cpid" -d 1 -o "$work/cjs.folded"
+check "JIT in a container: named from /proc/PID/root/tmp/perf-NSPID.map" \
+    grep -Eq ';JS:\*?hotLoop[^;]*_\[j\] [0-9]+$' "$work/cjs.folded" || tail -3 "$work/cjs.folded"
+
 # -- JIT: Java, with the map written by jcmd Compiler.perfmap
 if command -v javac > /dev/null && command -v jcmd > /dev/null; then
     cat > "$work/Hot.java" << 'JAVA'
