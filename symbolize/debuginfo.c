@@ -294,7 +294,8 @@ static struct cu_scopes *cu_scopes_of(struct debuginfo *di, Dwarf_Die *cu)
     if (htab_get(&di->cu_index, &off, sizeof(off), &idx))
         return di->cus[idx];
     if (!(cs = calloc(1, sizeof(*cs))) || walk_scopes(cs, cu, -1, 0) ||
-        ARRAY_RESERVE_ONE(di->cus, di->ncus, di->cus_cap) ||
+        /* an array of pointers: sizeof(*di->cus) is meant */
+        ARRAY_RESERVE_ONE(di->cus, di->ncus, di->cus_cap) || // NOLINT(bugprone-sizeof-expression)
         htab_put(&di->cu_index, &off, sizeof(off), di->ncus)) {
         cu_scopes_free(cs);
         return NULL;
