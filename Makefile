@@ -31,7 +31,8 @@ LIB_SRCS       := $(FORMATS_SRCS) $(SYMBOLIZE_SRCS) $(PROFILER_SRCS)
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
 UNIT_TESTS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
-WORKLOADS      := $(BUILD)/tests/cpuwork $(BUILD)/tests/inlined $(BUILD)/tests/cxxwork
+WORKLOADS      := $(BUILD)/tests/cpuwork $(BUILD)/tests/inlined $(BUILD)/tests/cxxwork \
+                  $(BUILD)/tests/chain-fp $(BUILD)/tests/chain-nofp $(BUILD)/tests/chain-lib
 SYMFIX         := $(BUILD)/tests/symtarget-pie $(BUILD)/tests/symtarget-nopie \
                   $(BUILD)/tests/libsymtarget.so $(BUILD)/tests/symtarget-stripped
 
@@ -86,6 +87,22 @@ $(BUILD)/tests/cxxwork: tests/workloads/cxxwork.cpp
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 -Wall -Wextra -Werror -O2 -g -fno-omit-frame-pointer -fno-shrink-wrap -fno-optimize-sibling-calls $< -o $@
 
+# The unwinding tests' workload three ways: frame pointers (GCC still gives
+# leaves none), no frame pointers, and a PIE calling into a shared library.
+CHAIN_FLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -pthread
+$(BUILD)/tests/chain-fp: tests/workloads/chain.c
+	@mkdir -p $(@D)
+	$(CC) $(CHAIN_FLAGS) -fno-omit-frame-pointer $< -o $@
+$(BUILD)/tests/chain-nofp: tests/workloads/chain.c
+	@mkdir -p $(@D)
+	$(CC) $(CHAIN_FLAGS) -fomit-frame-pointer $< -o $@
+$(BUILD)/tests/libchain.so: tests/workloads/chain.c
+	@mkdir -p $(@D)
+	$(CC) $(CHAIN_FLAGS) -fno-omit-frame-pointer -fPIC -shared -DCHAIN_LIB $< -o $@
+$(BUILD)/tests/chain-lib: tests/workloads/chain.c $(BUILD)/tests/libchain.so
+	$(CC) $(CHAIN_FLAGS) -fno-omit-frame-pointer -fPIE -pie -DCHAIN_MAIN $< -L$(@D) -lchain \
+		-Wl,-rpath,'$$ORIGIN' -o $@
+
 $(BUILD)/tests/symtarget-pie: tests/workloads/symtarget.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O1 -g -fPIE -pie $< -o $@
@@ -109,6 +126,7 @@ integration: $(BUILD)/podflame $(WORKLOADS)
 test:
 	$(MAKE) BUILD=build/asan SANITIZE=1 OPT=-O1 $(addprefix build/asan/tests/,$(notdir $(UNIT_TESTS))) \
 		build/asan/podflame build/asan/tests/cpuwork build/asan/tests/inlined build/asan/tests/cxxwork \
+		build/asan/tests/chain-fp build/asan/tests/chain-nofp build/asan/tests/chain-lib \
 		$(patsubst $(BUILD)/%,build/asan/%,$(SYMFIX))
 	$(MAKE) BUILD=build $(UNIT_TESTS) $(SYMFIX)
 	tests/run-all.sh build/asan build

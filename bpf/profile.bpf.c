@@ -14,8 +14,9 @@
 #include <bpf/bpf_tracing.h>
 #include "profile.h"
 
-#define EEXIST 17
-#define EFAULT 14
+#define EEXIST  17
+#define EFAULT  14
+#define VM_EXEC 0x4
 
 /* Settings; userspace writes them through the skeleton's mmapped .bss, so
  * filters and the active slot can change while sampling. */
@@ -26,6 +27,7 @@ __u8 filter_cgroups;
 __u8 follow_forks;
 __u8 include_idle;
 __u8 no_kernel_stacks;
+__u8 leaf_fix; /* look for the caller of a frameless leaf */
 
 struct counts_map {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -172,6 +174,47 @@ static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *c
     return 0;
 }
 
+static long is_exec_vma(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+    *(bool *)data = vma->vm_flags & VM_EXEC;
+    return 0;
+}
+
+/* A word that points into executable memory: a return address, not data
+ * (data that happens to be a code pointer is rare, and userspace checks the
+ * function's CFI before using it). */
+static __always_inline bool is_code(struct task_struct *task, __u64 addr)
+{
+    bool exec = false;
+
+    if (!addr || addr >= (1ULL << 47))
+        return false;
+    if (bpf_find_vma(task, addr, is_exec_vma, &exec, 0))
+        return false;
+    return exec;
+}
+
+/* The two words at the user stack pointer that can hold the return address
+ * of a function without a frame: [sp] in a frameless leaf or before the
+ * prologue, [sp+8] after `push %rbp` and before `mov %rsp,%rbp`. */
+static __always_inline __u64 leaf_return(void)
+{
+    struct task_struct *task = bpf_get_current_task_btf();
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    __u64 words[2] = {}, sp;
+
+    if (!task->mm)
+        return 0; /* a kernel thread */
+    sp = BPF_CORE_READ(regs, sp);
+    if (bpf_probe_read_user(words, sizeof(words), (void *)sp))
+        return 0;
+    if (is_code(task, words[0]))
+        return words[0];
+    if (is_code(task, words[1]))
+        return words[1] | PF_LEAF_RET_SP8;
+    return 0;
+}
+
 SEC("perf_event")
 int profile_sample(struct bpf_perf_event_data *ctx)
 {
@@ -199,6 +242,8 @@ int profile_sample(struct bpf_perf_event_data *ctx)
     bpf_get_current_comm(key.comm, sizeof(key.comm));
     task = (struct task_struct *)bpf_get_current_task();
     BPF_CORE_READ_STR_INTO(&key.proc_comm, task, group_leader, comm);
+    if (leaf_fix)
+        key.leaf_ret = leaf_return();
 
     if (active_slot)
         return count_sample(ctx, &counts1, &stacks1, &key);

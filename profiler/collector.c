@@ -37,7 +37,12 @@ struct collector {
     int64_t kube_loaded_ns;
     struct kubeapi *api; /* borrowed; NULL without --kube-api */
     bool label_pending;  /* the last kube_labels lacked a name source */
-    uint64_t *pending;   /* samples to label again in collector_finish */
+    /* how each sample's user stack was completed (enum collector_unwind) */
+    uint8_t *unwind, last_unwind;
+    size_t unwind_cap;
+    uint64_t unwind_samples[COLLECTOR_UNWIND__MAX];
+    uint64_t ufixed[PF_MAX_STACK_DEPTH + 1];
+    uint64_t *pending; /* samples to label again in collector_finish */
     size_t npending, pending_cap;
 };
 
@@ -91,6 +96,7 @@ void collector_free(struct collector *c)
     free(c->node);
     kube_names_free(c->kn);
     free(c->pending);
+    free(c->unwind);
     free(c);
 }
 
@@ -392,6 +398,36 @@ static int kube_labels(struct collector *c, const char *cgpath, struct pf_label 
     return err;
 }
 
+/* The frameless-leaf fix: frame-pointer unwinding skips the caller of a
+ * function sampled before it set up its frame (GCC's frameless leaves, or
+ * a prologue). When the leaf's CFI says its return address is at the stack
+ * slot the kernel found a code address in, that address is the caller. */
+static const uint64_t *complete_leaf(struct collector *c, const struct pf_key *key,
+                                     const uint64_t *ustack, size_t *nu)
+{
+    uint64_t ret = key->leaf_ret & ~PF_LEAF_RET_SP8;
+    int want = key->leaf_ret & PF_LEAF_RET_SP8 ? 1 : 0, slot;
+
+    c->last_unwind = COLLECTOR_UNWIND_FP;
+    if (!*nu || *nu >= PF_MAX_STACK_DEPTH)
+        return ustack;
+    slot = symbolizer_frameless_slot(c->sym, (pid_t)key->tgid, ustack[0]);
+    if (slot < 0)
+        return ustack; /* the leaf has its frame: the chain is complete */
+    if (!key->leaf_ret || slot != want) {
+        c->last_unwind = COLLECTOR_UNWIND_FP_LEAF_LOST;
+        return ustack;
+    }
+    if (*nu >= 2 && ustack[1] == ret)
+        return ustack; /* the chain has it already */
+    c->ufixed[0] = ustack[0];
+    c->ufixed[1] = ret;
+    memcpy(c->ufixed + 2, ustack + 1, (*nu - 1) * sizeof(*ustack));
+    (*nu)++;
+    c->last_unwind = COLLECTOR_UNWIND_FP_LEAF_FIXED;
+    return c->ufixed;
+}
+
 static int new_sample(struct collector *c, const struct pf_key *key, const uint64_t *ustack,
                       size_t nu, const uint64_t *kstack, size_t nk)
 {
@@ -400,6 +436,11 @@ static int new_sample(struct collector *c, const struct pf_key *key, const uint6
     size_t nloc = 0, nlab = 0;
     const char *cgpath = c->cg ? cgroups_path(c->cg, key->cgroup_id) : NULL;
     int64_t v;
+
+    ustack = complete_leaf(c, key, ustack, &nu);
+    if (array_reserve((void **)&c->unwind, &c->unwind_cap, c->p->nsamples + 1, 1))
+        return -ENOMEM;
+    c->unwind[c->p->nsamples] = c->last_unwind;
 
     /* leaf first: kernel frames sit on top of user frames */
     for (size_t i = 0; i < nk; i++) {
@@ -512,9 +553,16 @@ int collector_add(struct collector *c, const struct pf_key *key, uint64_t count,
     c->p->samples[idx].values[0] += (int64_t)count;
     c->p->samples[idx].values[1] += (int64_t)count * c->period_ns;
     c->total += count;
+    if (nu)
+        c->unwind_samples[c->unwind[idx]] += count;
     if (!htab_get(&c->tgids, &tg, sizeof(tg), NULL) && htab_put(&c->tgids, &tg, sizeof(tg), 1))
         return -ENOMEM;
     return 0;
+}
+
+void collector_unwind_stats(const struct collector *c, uint64_t out[COLLECTOR_UNWIND__MAX])
+{
+    memcpy(out, c->unwind_samples, sizeof(c->unwind_samples));
 }
 
 uint64_t collector_samples(const struct collector *c)

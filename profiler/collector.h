@@ -17,6 +17,14 @@
 
 struct collector;
 
+/* How a sample's user stack was unwound and completed. */
+enum collector_unwind {
+    COLLECTOR_UNWIND_FP = 0,        /* frame pointers; the chain was whole */
+    COLLECTOR_UNWIND_FP_LEAF_FIXED, /* ... plus a frameless leaf's caller */
+    COLLECTOR_UNWIND_FP_LEAF_LOST,  /* ... a frameless leaf's caller not found */
+    COLLECTOR_UNWIND__MAX,
+};
+
 /* p must already have its sample types set (count, then nanoseconds). The
  * collector borrows sym, cg (may be NULL) and p. Returns 0 or -ENOMEM. */
 int collector_new(struct symbolizer *sym, struct cgroups *cg, struct pf_profile *p,
@@ -42,6 +50,8 @@ int collector_add(struct collector *c, const struct pf_key *key, uint64_t count,
 int collector_finish(struct collector *c);
 
 uint64_t collector_samples(const struct collector *c);
+/* Samples with a user stack, by how it was unwound. */
+void collector_unwind_stats(const struct collector *c, uint64_t out[COLLECTOR_UNWIND__MAX]);
 size_t collector_processes(const struct collector *c);
 
 #endif

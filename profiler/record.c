@@ -497,6 +497,18 @@ static void print_summary(const struct record_opts *o, struct sampler *s, const 
     if (c[PF_STAT_LOST_PROC_EVENTS])
         fprintf(stderr, "podflame: %" PRIu64 " new-process events were dropped\n",
                 c[PF_STAT_LOST_PROC_EVENTS]);
+    {
+        uint64_t u[COLLECTOR_UNWIND__MAX];
+
+        collector_unwind_stats(r->col, u);
+        fprintf(stderr,
+                "podflame: user stacks: %" PRIu64 " by frame pointers, %" PRIu64
+                " of them completed with a frameless leaf's caller, %" PRIu64
+                " missing that caller (not found at the stack pointer)\n",
+                u[COLLECTOR_UNWIND_FP] + u[COLLECTOR_UNWIND_FP_LEAF_FIXED] +
+                    u[COLLECTOR_UNWIND_FP_LEAF_LOST],
+                u[COLLECTOR_UNWIND_FP_LEAF_FIXED], u[COLLECTOR_UNWIND_FP_LEAF_LOST]);
+    }
     if (ss.binaries)
         fprintf(stderr,
                 "podflame: %" PRIu64 " binaries, %" PRIu64 " with DWARF: %" PRIu64
@@ -634,6 +646,7 @@ int cmd_record(int argc, char **argv)
                                .kernel_stacks = o.kernel,
                                .include_idle = o.include_idle,
                                .follow_forks = o.command != NULL,
+                               .leaf_fix = true,
                                .max_keys = o.map_entries,
                                .max_stacks = 2 * o.map_entries};
     if (sampler_open(&so, &s, err, sizeof(err))) {

@@ -110,6 +110,7 @@ int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *er
     s->skel->bss->self_tgid = (uint32_t)getpid();
     s->skel->bss->include_idle = opts->include_idle;
     s->skel->bss->no_kernel_stacks = !opts->kernel_stacks;
+    s->skel->bss->leaf_fix = opts->leaf_fix;
     s->skel->bss->follow_forks = opts->follow_forks;
     bpf_map__set_max_entries(s->skel->maps.counts0, opts->max_keys);
     bpf_map__set_max_entries(s->skel->maps.counts1, opts->max_keys);

@@ -21,6 +21,7 @@ struct sampler_opts {
     bool kernel_stacks;  /* collect kernel stacks */
     bool include_idle;   /* keep samples of the idle task */
     bool follow_forks;   /* add children of filtered processes to the filter */
+    bool leaf_fix;       /* record the word a frameless leaf's caller is in */
     uint32_t max_keys;   /* count-map entries per slot */
     uint32_t max_stacks; /* stack-map entries per slot */
 };

@@ -619,6 +619,26 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
     return 0;
 }
 
+int symbolizer_frameless_slot(struct symbolizer *s, pid_t pid, uint64_t addr)
+{
+    struct process *p = find_process(s, pid);
+    const struct vma *v;
+    struct binary *b;
+    uint64_t vaddr;
+    uint32_t bid;
+    int64_t off;
+
+    if (!p || !(v = procmaps_find(p->vmas, p->nvmas, addr)) || !(bid = p->binary_ids[v - p->vmas]))
+        return -1;
+    b = &s->bins[bid - 1];
+    if (b->evicted && reload_binary(s, pid, v, bid))
+        return -1;
+    if (!b->syms || !b->di || elfsyms_file_to_vaddr(b->syms, addr - v->start + v->offset, &vaddr) ||
+        debuginfo_cfa_sp_offset(b->di, vaddr, &off) || off < 8 || off % 8)
+        return -1;
+    return (int)((off - 8) / 8);
+}
+
 int symbolizer_load_kernel(struct symbolizer *s)
 {
     int err;

@@ -71,6 +71,13 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid);
 int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_return,
                     struct sym_frame *out);
 
+/* Where the return address of the function sampled at addr (a leaf IP) is,
+ * when that function has not set up a frame pointer there: the word index
+ * from the stack pointer (0: [sp], 1: [sp+8], ...), from its CFI. Returns
+ * -1 when it has a frame (frame-pointer unwinding finds its caller) or when
+ * that is unknown. */
+int symbolizer_frameless_slot(struct symbolizer *s, pid_t pid, uint64_t addr);
+
 /* Reads the kernel's symbols now rather than at the first kernel frame, so
  * the cost falls before sampling starts. Returns 0 or -ENOMEM; a missing or
  * restricted /proc/kallsyms is reported in the stats, not as an error. */

@@ -16,6 +16,7 @@ tests/integration/formats.sh "$build" | tee -a "$log"
 tests/integration/svg.sh "$build" | tee -a "$log"
 tests/integration/kube.sh "$build" | tee -a "$log"
 tests/integration/symbols.sh "$build" | tee -a "$log"
+tests/integration/unwind.sh "$build" | tee -a "$log"
 
 # valgrind memcheck on the readers' unit tests (ASan and valgrind don't mix)
 vp=0 vf=0
@@ -30,9 +31,9 @@ done
 rm -f "$log.vg"
 echo "valgrind: $vp passed, $vf failed" | tee -a "$log"
 
-read -r runs passed failed < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|valgrind): [0-9]+ passed, [0-9]+ failed$/ \
+read -r runs passed failed < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|valgrind): [0-9]+ passed, [0-9]+ failed$/ \
     { n++; p += $2; f += $4 } END { print n + 0, p + 0, f + 0 }' "$log")
-if [ "$runs" -ne 8 ]; then
+if [ "$runs" -ne 9 ]; then
     echo "a test runner did not finish"
     failed=$((${failed:-0} + 1))
 fi

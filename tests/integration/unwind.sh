@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Complete user stacks: the known-shares chain workload built with frame
+# pointers (GCC still gives leaves none), as a PIE calling into a shared
+# library, and without frame pointers. Checks self shares against the truth
+# (chain_leaf_a 60 %, chain_leaf_b 40 %) and that leaf samples carry the
+# whole chain thread -> loop -> middle -> leaf.
+# Ends with "unwind: N passed, N failed".
+set -u
+. "$(dirname "$0")/lib.sh"
+work=$(mktemp -d /tmp/podflame-unwind.XXXXXX)
+cleanup() { [ "$failed" -eq 0 ] && rm -rf "$work"; }
+trap cleanup EXIT
+
+if [ "$(id -u)" -ne 0 ]; then
+    not_ok "runs as root"
+    echo "unwind: $passed passed, $failed failed"
+    exit 1
+fi
+
+# self LEAF FILE: the leaf's share of all samples, in tenths of a percent
+self() { awk -v leaf="$1" '{ n = $NF; t += n; if ($(NF - 1) ~ ("(^|;)" leaf "$")) m += n }
+    END { printf "%d", t ? 1000 * m / t : 0 }' "$2"; }
+# complete LEAF MIDDLE FILE: of the samples in LEAF, the per mille with the chain
+complete() { awk -v leaf="$1" -v mid="$2" '{ n = $NF; s = $(NF - 1)
+        if (s !~ ("(^|;)" leaf "$")) next
+        t += n; if (index(s, "chain_thread;chain_loop;" mid ";" leaf) > 0) m += n }
+    END { printf "%d", t ? 1000 * m / t : 0 }' "$3"; }
+within() { [ "$1" -ge $(($2 - 30)) ] && [ "$1" -le $(($2 + 30)) ]; }
+
+check_build() { # name, record options...
+    local name=$1 f="$work/$1.folded" a b ca cb
+    shift
+    "$pf" record -F 999 --no-kernel --group-by none "$@" -o "$f" -- "$build/tests/$name" 3 \
+        2> "$work/$name.err"
+    a=$(self chain_leaf_a "$f")
+    b=$(self chain_leaf_b "$f")
+    check "$name: self shares leaf_a $((a / 10)).$((a % 10))% (60 +- 3), leaf_b $((b / 10)).$((b % 10))% (40 +- 3)" \
+        sh -c "$(declare -f within); within $a 600 && within $b 400" || sort -k2 -nr "$f" | head -5
+    ca=$(complete chain_leaf_a chain_middle_a "$f")
+    cb=$(complete chain_leaf_b chain_middle_b "$f")
+    check "$name: thread -> loop -> middle -> leaf in $((ca / 10)).$((ca % 10))% / $((cb / 10)).$((cb % 10))% of leaf samples (>= 95%)" \
+        sh -c "[ $ca -ge 950 ] && [ $cb -ge 950 ]" || sort -k2 -nr "$f" | head -5
+}
+
+# the problem is real: frame pointers alone lose the frameless leaves' callers
+if command -v perf > /dev/null; then
+    perf record -q -F 999 -g -o "$work/perf.data" -- "$build/tests/chain-fp" 1 > /dev/null 2>&1
+    perf script -i "$work/perf.data" 2> /dev/null > "$work/perf.txt"
+    check "perf record -g on the frame-pointer build misses the middle functions" \
+        sh -c "grep -q chain_leaf_a '$work/perf.txt' && ! grep -q chain_middle_a '$work/perf.txt'"
+fi
+
+check_build chain-fp
+check "frame pointers: the summary counts the restored callers" \
+    grep -Eq 'completed with a frameless leaf.s caller' "$work/chain-fp.err"
+check_build chain-lib
+
+echo "unwind: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
