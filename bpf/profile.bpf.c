@@ -27,7 +27,9 @@ __u8 filter_cgroups;
 __u8 follow_forks;
 __u8 include_idle;
 __u8 no_kernel_stacks;
-__u8 leaf_fix; /* look for the caller of a frameless leaf */
+__u8 leaf_fix;     /* look for the caller of a frameless leaf */
+__u8 unwind_mode;  /* PF_UNWIND_MODE_* */
+__u32 stack_pages; /* pages copied from the one rsp is in */
 
 struct counts_map {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -81,6 +83,28 @@ struct {
     __type(value, __u64);
     __uint(max_entries, PF_STAT__MAX);
 } stats SEC(".maps");
+
+/* --unwind: processes whose stacks are copied (auto mode) */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __type(key, __u32);
+    __type(value, __u8);
+    __uint(max_entries, 16384);
+} dwarf_pids SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 16 * 1024 * 1024);
+} stack_events SEC(".maps");
+
+/* One stack-copy buffer per CPU (too big for a per-CPU array value): a
+ * perf_event program never nests on its CPU. Resized to the CPU count. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __type(key, __u32);
+    __type(value, struct pf_stack_sample);
+    __uint(max_entries, 1);
+} stack_scratch SEC(".maps");
 
 static __always_inline void stat_inc(__u32 which)
 {
@@ -215,6 +239,64 @@ static __always_inline __u64 leaf_return(void)
     return 0;
 }
 
+/* Sends the sample to userspace with the user registers and the top of the
+ * user stack. Returns false when it could not (the caller falls back to
+ * frame pointers). */
+static __always_inline bool copy_stack(struct bpf_perf_event_data *ctx, const struct pf_key *key)
+{
+    struct task_struct *task = bpf_get_current_task_btf();
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    __u32 cpu = bpf_get_smp_processor_id(), len = 0;
+    struct pf_stack_sample *s = bpf_map_lookup_elem(&stack_scratch, &cpu);
+    __u64 start, size;
+    long kb;
+
+    if (!s)
+        return false;
+    s->key = *key;
+    s->regs[0] = BPF_CORE_READ(regs, ax);
+    s->regs[1] = BPF_CORE_READ(regs, dx);
+    s->regs[2] = BPF_CORE_READ(regs, cx);
+    s->regs[3] = BPF_CORE_READ(regs, bx);
+    s->regs[4] = BPF_CORE_READ(regs, si);
+    s->regs[5] = BPF_CORE_READ(regs, di);
+    s->regs[6] = BPF_CORE_READ(regs, bp);
+    s->regs[7] = BPF_CORE_READ(regs, sp);
+    s->regs[8] = BPF_CORE_READ(regs, r8);
+    s->regs[9] = BPF_CORE_READ(regs, r9);
+    s->regs[10] = BPF_CORE_READ(regs, r10);
+    s->regs[11] = BPF_CORE_READ(regs, r11);
+    s->regs[12] = BPF_CORE_READ(regs, r12);
+    s->regs[13] = BPF_CORE_READ(regs, r13);
+    s->regs[14] = BPF_CORE_READ(regs, r14);
+    s->regs[15] = BPF_CORE_READ(regs, r15);
+    s->regs[16] = BPF_CORE_READ(regs, ip);
+    start = s->regs[7] & ~(__u64)(PF_PAGE_SIZE - 1);
+    s->stack_start = start;
+    /* whole pages up from the one rsp is in, until the stack ends */
+    for (__u32 i = 0; i < PF_STACK_PAGES_MAX; i++) {
+        if (i >= stack_pages)
+            break;
+        if (bpf_probe_read_user(&s->stack[i * PF_PAGE_SIZE], PF_PAGE_SIZE,
+                                (void *)(start + i * PF_PAGE_SIZE)))
+            break;
+        len += PF_PAGE_SIZE;
+    }
+    if (!len)
+        return false;
+    s->stack_len = len;
+    kb = no_kernel_stacks ? 0 : bpf_get_stack(ctx, s->kstack, sizeof(s->kstack), 0);
+    s->nkern = kb > 0 ? kb / sizeof(__u64) : 0;
+    size = sizeof(*s) - sizeof(s->stack) + len;
+    if (size > sizeof(*s))
+        return false;
+    if (bpf_ringbuf_output(&stack_events, s, size, 0))
+        return false;
+    if (key->tgid)
+        announce_process(key->tgid, key->cgroup_id);
+    return true;
+}
+
 SEC("perf_event")
 int profile_sample(struct bpf_perf_event_data *ctx)
 {
@@ -242,6 +324,12 @@ int profile_sample(struct bpf_perf_event_data *ctx)
     bpf_get_current_comm(key.comm, sizeof(key.comm));
     task = (struct task_struct *)bpf_get_current_task();
     BPF_CORE_READ_STR_INTO(&key.proc_comm, task, group_leader, comm);
+    if (unwind_mode && BPF_CORE_READ(task, mm) &&
+        (unwind_mode == PF_UNWIND_MODE_ALL || bpf_map_lookup_elem(&dwarf_pids, &tgid))) {
+        if (copy_stack(ctx, &key))
+            return 0;
+        stat_inc(PF_STAT_STACK_COPY_FAILED);
+    }
     if (leaf_fix)
         key.leaf_ret = leaf_return();
 

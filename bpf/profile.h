@@ -43,6 +43,8 @@ enum pf_stat {
     PF_STAT_LOST_KSTACK_COLL,     /* kernel stack hash collided in the stack map */
     PF_STAT_LOST_STACK_ERR,       /* bpf_get_stackid failed otherwise (-ENOMEM...) */
     PF_STAT_LOST_PROC_EVENTS,     /* new-process ring buffer was full */
+    PF_STAT_STACK_COPY_FAILED,    /* dwarf: no copy (ring buffer full, stack
+                                   * unreadable); frame pointers used instead */
     PF_STAT__MAX,
 };
 
@@ -57,6 +59,26 @@ struct pf_proc_event {
     __u32 tgid;
     __u32 pad;
     __u64 cgroup_id; /* resolved to a path right away: the cgroup may go soon */
+};
+
+/* --unwind dwarf: a sample whose user stack userspace unwinds from a copy
+ * of the registers and of the top of the stack, with the binaries' CFI. */
+#define PF_PAGE_SIZE        4096
+#define PF_STACK_PAGES_MAX  17 /* 64 KiB above the stack pointer, at most */
+#define PF_UNWIND_NREGS     17 /* x86-64 DWARF registers 0-16 */
+#define PF_UNWIND_MODE_OFF  0
+#define PF_UNWIND_MODE_ALL  1 /* every process */
+#define PF_UNWIND_MODE_SOME 2 /* processes in dwarf_pids */
+
+struct pf_stack_sample {
+    struct pf_key key;
+    /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15, then rip */
+    __u64 regs[PF_UNWIND_NREGS];
+    __u64 stack_start; /* user address of stack[0]: the page of rsp */
+    __u32 stack_len;   /* bytes copied, whole pages */
+    __u32 nkern;       /* kernel frames in kstack */
+    __u64 kstack[PF_MAX_STACK_DEPTH];
+    __u8 stack[PF_STACK_PAGES_MAX * PF_PAGE_SIZE];
 };
 
 #endif

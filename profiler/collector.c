@@ -39,6 +39,7 @@ struct collector {
     bool label_pending;  /* the last kube_labels lacked a name source */
     /* how each sample's user stack was completed (enum collector_unwind) */
     uint8_t *unwind, last_unwind;
+    int next_unwind; /* -1: frame pointers; else how collector_add_unwound got it */
     size_t unwind_cap;
     uint64_t unwind_samples[COLLECTOR_UNWIND__MAX];
     uint64_t ufixed[PF_MAX_STACK_DEPTH + 1];
@@ -64,6 +65,7 @@ int collector_new(struct symbolizer *sym, struct cgroups *cg, struct pf_profile 
     c->cg = cg;
     c->p = p;
     c->period_ns = period_ns;
+    c->next_unwind = -1;
     htab_init(&c->samples);
     htab_init(&c->locations);
     htab_init(&c->mappings);
@@ -412,6 +414,7 @@ static const uint64_t *complete_leaf(struct collector *c, const struct pf_key *k
     if (!*nu || *nu >= PF_MAX_STACK_DEPTH)
         return ustack;
     slot = symbolizer_frameless_slot(c->sym, (pid_t)key->tgid, ustack[0]);
+
     if (slot < 0)
         return ustack; /* the leaf has its frame: the chain is complete */
     if (!key->leaf_ret || slot != want) {
@@ -437,7 +440,10 @@ static int new_sample(struct collector *c, const struct pf_key *key, const uint6
     const char *cgpath = c->cg ? cgroups_path(c->cg, key->cgroup_id) : NULL;
     int64_t v;
 
-    ustack = complete_leaf(c, key, ustack, &nu);
+    if (c->next_unwind >= 0)
+        c->last_unwind = (uint8_t)c->next_unwind;
+    else
+        ustack = complete_leaf(c, key, ustack, &nu);
     if (array_reserve((void **)&c->unwind, &c->unwind_cap, c->p->nsamples + 1, 1))
         return -ENOMEM;
     c->unwind[c->p->nsamples] = c->last_unwind;
@@ -520,6 +526,18 @@ int collector_finish(struct collector *c)
             err = merge_labels(s, labels, n);
     }
     c->npending = 0;
+    return err;
+}
+
+int collector_add_unwound(struct collector *c, const struct pf_key *key, uint64_t count,
+                          const uint64_t *ustack, size_t nu, const uint64_t *kstack, size_t nk,
+                          enum collector_unwind how)
+{
+    int err;
+
+    c->next_unwind = (int)how;
+    err = collector_add(c, key, count, ustack, nu, kstack, nk);
+    c->next_unwind = -1;
     return err;
 }
 

@@ -22,6 +22,9 @@ enum collector_unwind {
     COLLECTOR_UNWIND_FP = 0,        /* frame pointers; the chain was whole */
     COLLECTOR_UNWIND_FP_LEAF_FIXED, /* ... plus a frameless leaf's caller */
     COLLECTOR_UNWIND_FP_LEAF_LOST,  /* ... a frameless leaf's caller not found */
+    COLLECTOR_UNWIND_DWARF,         /* a stack copy, with CFI, to the outermost frame */
+    COLLECTOR_UNWIND_DWARF_SHORT,   /* ... cut short: the copy was too small */
+    COLLECTOR_UNWIND_DWARF_FAILED,  /* ... cut short: no CFI, or the process was gone */
     COLLECTOR_UNWIND__MAX,
 };
 
@@ -48,6 +51,12 @@ int collector_add(struct collector *c, const struct pf_key *key, uint64_t count,
 /* Before writing the profile: labels again the samples of Pods that had no
  * names when they were first seen. Returns 0 or -ENOMEM. */
 int collector_finish(struct collector *c);
+
+/* Like collector_add for a user stack unwound from a stack copy: how says
+ * how far that got (COLLECTOR_UNWIND_DWARF*). */
+int collector_add_unwound(struct collector *c, const struct pf_key *key, uint64_t count,
+                          const uint64_t *ustack, size_t nu, const uint64_t *kstack, size_t nk,
+                          enum collector_unwind how);
 
 uint64_t collector_samples(const struct collector *c);
 /* Samples with a user stack, by how it was unwound. */

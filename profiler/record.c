@@ -20,6 +20,7 @@
 #include "collector.h"
 #include "kube.h"
 #include "kubeapi.h"
+#include "../symbolize/unwinder.h"
 #include "output.h"
 #include "sampler.h"
 
@@ -41,6 +42,8 @@ struct record_opts {
     uint32_t map_entries;
     const char *kubelet_log_dir;
     bool kube_api;
+    uint8_t unwind;             /* PF_UNWIND_MODE_*; auto = SOME */
+    uint32_t stack_size;        /* --stack-size */
     struct symbolizer_opts sym; /* --debug-dir, --debuginfod, --no-demangle */
     const char *debug_dirs[MAX_FILTERS];
     struct kube_selector pods; /* --pod, -n, --container */
@@ -72,6 +75,13 @@ static void record_usage(FILE *f)
            "      --cgroup PATH      only this cgroup v2 and its descendants (repeatable);\n"
            "                         absolute, or relative to the cgroup2 mount\n"
            "      --no-kernel        user stacks only\n"
+           "      --unwind MODE      user stacks by fp (frame pointers, plus the caller of a\n"
+           "                         frameless leaf from its CFI), dwarf (a copy of the top of\n"
+           "                         every stack, unwound with the binaries' CFI, as perf\n"
+           "                         --call-graph dwarf) or auto (the default: dwarf only for\n"
+           "                         processes whose executable has no frame pointers)\n"
+           "      --stack-size BYTES user stack copied per sample in dwarf mode (default\n"
+           "                         16384, at most 65536); deeper stacks are cut and counted\n"
            "      --include-idle     keep samples of idle CPUs (the swapper task)\n"
            "      --group-by KEY     root frames: pod (the default: namespace/pod, container,\n"
            "                         comm; process roots for samples without Pod labels),\n"
@@ -141,6 +151,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         OPT_DEBUGINFOD,
         OPT_DEBUGINFOD_TIMEOUT,
         OPT_NO_DEMANGLE,
+        OPT_UNWIND,
+        OPT_STACK_SIZE,
     };
     static const struct option longopts[] = {
         {"freq", required_argument, NULL, 'F'},
@@ -162,6 +174,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         {"debuginfod", required_argument, NULL, OPT_DEBUGINFOD},
         {"debuginfod-timeout", required_argument, NULL, OPT_DEBUGINFOD_TIMEOUT},
         {"no-demangle", no_argument, NULL, OPT_NO_DEMANGLE},
+        {"unwind", required_argument, NULL, OPT_UNWIND},
+        {"stack-size", required_argument, NULL, OPT_STACK_SIZE},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -174,6 +188,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
                               .group_by = PF_GROUP_POD,
                               .kubelet_log_dir = "/var/log",
                               .output = "podflame.svg",
+                              .unwind = PF_UNWIND_MODE_SOME,
+                              .stack_size = 16384,
                               .map_entries = 16384};
     optind = 1;
     while ((c = getopt_long(argc, argv, "+F:d:p:o:n:h", longopts, NULL)) != -1) {
@@ -269,6 +285,25 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         case OPT_NO_DEMANGLE:
             o->sym.no_demangle = true;
             break;
+        case OPT_UNWIND:
+            if (!strcmp(optarg, "fp"))
+                o->unwind = PF_UNWIND_MODE_OFF;
+            else if (!strcmp(optarg, "dwarf"))
+                o->unwind = PF_UNWIND_MODE_ALL;
+            else if (!strcmp(optarg, "auto"))
+                o->unwind = PF_UNWIND_MODE_SOME;
+            else {
+                fprintf(stderr, "podflame record: --unwind %s: use fp, dwarf or auto\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_STACK_SIZE:
+            if (parse_uint(optarg, 65536, &v) || v < 512) {
+                fprintf(stderr, "podflame record: --stack-size takes 512 to 65536 bytes\n");
+                return 2;
+            }
+            o->stack_size = (uint32_t)v;
+            break;
         case OPT_POD:
         case 'n':
         case OPT_CONTAINER: {
@@ -357,6 +392,9 @@ struct recording {
     struct cgroups *cg;
     struct kube_names *kn;
     struct kubeapi *api;  /* --kube-api, else NULL */
+    struct unwinder *unw; /* stack copies */
+    uint64_t ips[PF_MAX_STACK_DEPTH];
+    uint64_t dwarf_procs; /* processes given stack copies (auto) */
     struct htab selected; /* cgroup ids in the BPF filter */
 };
 
@@ -397,11 +435,50 @@ static void on_process(void *ctx, pid_t tgid, uint64_t cgroup_id)
     struct recording *r = ctx;
     int err = symbolizer_add_process(r->sym, tgid);
 
+    /* a new process, or a new image after an exec */
+    if (r->unw)
+        unwinder_forget(r->unw, tgid);
+    /* auto: stack copies for processes whose executable has no frame
+     * pointers; the rest cost nothing extra */
+    if (r->o->unwind == PF_UNWIND_MODE_SOME && unwinder_exe_has_frame_pointers(tgid) == 0 &&
+        sampler_add_dwarf_pid(r->s, tgid) == 0)
+        r->dwarf_procs++;
+
     /* name the cgroup now: a Pod's cgroup can be gone by the next drain */
     if (r->cg)
         cgroups_path(r->cg, cgroup_id);
     if (err == -ENOMEM && !r->err)
         r->err = err; /* -ESRCH: it exited first; counted by the symbolizer */
+}
+
+static void on_stack(void *ctx, const struct pf_stack_sample *ss, size_t size)
+{
+    static const enum collector_unwind how[UNWIND_END__MAX] = {
+        [UNWIND_COMPLETE] = COLLECTOR_UNWIND_DWARF,
+        [UNWIND_COPY_SHORT] = COLLECTOR_UNWIND_DWARF_SHORT,
+        [UNWIND_FAILED] = COLLECTOR_UNWIND_DWARF_FAILED,
+        [UNWIND_MAX_DEPTH] = COLLECTOR_UNWIND_DWARF,
+    };
+    struct recording *r = ctx;
+    size_t hdr = sizeof(*ss) - sizeof(ss->stack), len = ss->stack_len;
+    enum unwind_end why;
+    int n;
+
+    if (r->err)
+        return;
+    if (len > size - hdr)
+        len = size - hdr; /* never trust a length over what arrived */
+    n = unwinder_unwind(r->unw, (pid_t)ss->key.tgid, (const uint64_t *)ss->regs, ss->stack_start,
+                        ss->stack, len, r->ips, PF_MAX_STACK_DEPTH, &why);
+    if (n < 0) {
+        r->err = n;
+        return;
+    }
+    n = collector_add_unwound(r->col, &ss->key, 1, r->ips, (size_t)n, (const uint64_t *)ss->kstack,
+                              ss->nkern < PF_MAX_STACK_DEPTH ? ss->nkern : PF_MAX_STACK_DEPTH,
+                              how[why]);
+    if (n)
+        r->err = n;
 }
 
 static int on_sample(void *ctx, const struct pf_key *key, uint64_t count, const uint64_t *ustack,
@@ -502,12 +579,22 @@ static void print_summary(const struct record_opts *o, struct sampler *s, const 
 
         collector_unwind_stats(r->col, u);
         fprintf(stderr,
-                "podflame: user stacks: %" PRIu64 " by frame pointers, %" PRIu64
-                " of them completed with a frameless leaf's caller, %" PRIu64
-                " missing that caller (not found at the stack pointer)\n",
+                "podflame: user stacks: %" PRIu64 " by frame pointers (%" PRIu64
+                " completed with a frameless leaf's caller, %" PRIu64 " missing it), %" PRIu64
+                " from stack copies (%" PRIu64 " cut short: %" PRIu64 " copy too small, %" PRIu64
+                " no CFI or process gone; %" PRIu64 " copies failed)",
                 u[COLLECTOR_UNWIND_FP] + u[COLLECTOR_UNWIND_FP_LEAF_FIXED] +
                     u[COLLECTOR_UNWIND_FP_LEAF_LOST],
-                u[COLLECTOR_UNWIND_FP_LEAF_FIXED], u[COLLECTOR_UNWIND_FP_LEAF_LOST]);
+                u[COLLECTOR_UNWIND_FP_LEAF_FIXED], u[COLLECTOR_UNWIND_FP_LEAF_LOST],
+                u[COLLECTOR_UNWIND_DWARF] + u[COLLECTOR_UNWIND_DWARF_SHORT] +
+                    u[COLLECTOR_UNWIND_DWARF_FAILED],
+                u[COLLECTOR_UNWIND_DWARF_SHORT] + u[COLLECTOR_UNWIND_DWARF_FAILED],
+                u[COLLECTOR_UNWIND_DWARF_SHORT], u[COLLECTOR_UNWIND_DWARF_FAILED],
+                c[PF_STAT_STACK_COPY_FAILED]);
+        if (o->unwind == PF_UNWIND_MODE_SOME)
+            fprintf(stderr, "; %" PRIu64 " process%s without frame pointers", r->dwarf_procs,
+                    r->dwarf_procs == 1 ? "" : "es");
+        fputc('\n', stderr);
     }
     if (ss.binaries)
         fprintf(stderr,
@@ -647,6 +734,8 @@ int cmd_record(int argc, char **argv)
                                .include_idle = o.include_idle,
                                .follow_forks = o.command != NULL,
                                .leaf_fix = true,
+                               .unwind_mode = o.unwind,
+                               .stack_size = o.stack_size,
                                .max_keys = o.map_entries,
                                .max_stacks = 2 * o.map_entries};
     if (sampler_open(&so, &s, err, sizeof(err))) {
@@ -655,6 +744,13 @@ int cmd_record(int argc, char **argv)
     }
     if (apply_filters(&o, s, r.sym))
         goto out;
+    if (o.unwind != PF_UNWIND_MODE_OFF) {
+        if (unwinder_new(&r.unw)) {
+            fprintf(stderr, "podflame record: out of memory\n");
+            goto out;
+        }
+        sampler_set_stack_handler(s, on_stack, &r);
+    }
     r.o = &o;
     r.s = s;
     r.cg = cg;
@@ -807,6 +903,7 @@ out:
     collector_free(r.col);
     kubeapi_close(r.api);
     symbolizer_free(r.sym);
+    unwinder_free(r.unw);
     cgroups_close(cg);
     kube_names_free(r.kn);
     htab_free(&r.selected);

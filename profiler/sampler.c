@@ -24,6 +24,8 @@ struct sampler {
     struct ring_buffer *procs_rb;
     sampler_proc_fn proc_fn;
     void *proc_ctx;
+    sampler_stack_fn stack_fn;
+    void *stack_ctx;
     struct bpf_link **links;
     int *pfds;
     unsigned int nevents;      /* attached now */
@@ -77,6 +79,32 @@ static int on_proc_event(void *ctx, void *data, size_t len)
     return 0;
 }
 
+static int on_stack_event(void *ctx, void *data, size_t len)
+{
+    struct sampler *s = ctx;
+    const struct pf_stack_sample *ss = data;
+
+    if (len >= sizeof(*ss) - sizeof(ss->stack) && s->stack_fn)
+        s->stack_fn(s->stack_ctx, ss, len);
+    return 0;
+}
+
+void sampler_set_stack_handler(struct sampler *s, sampler_stack_fn fn, void *ctx)
+{
+    s->stack_fn = fn;
+    s->stack_ctx = ctx;
+}
+
+int sampler_add_dwarf_pid(struct sampler *s, pid_t pid)
+{
+    uint32_t key = (uint32_t)pid;
+    uint8_t one = 1;
+
+    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.dwarf_pids), &key, &one, BPF_ANY))
+        return -errno;
+    return 0;
+}
+
 int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *err, size_t errlen)
 {
     struct sampler *s;
@@ -111,6 +139,15 @@ int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *er
     s->skel->bss->include_idle = opts->include_idle;
     s->skel->bss->no_kernel_stacks = !opts->kernel_stacks;
     s->skel->bss->leaf_fix = opts->leaf_fix;
+    s->skel->bss->unwind_mode = opts->unwind_mode;
+    /* whole pages from the one the stack pointer is in */
+    s->skel->bss->stack_pages = (opts->stack_size + PF_PAGE_SIZE - 1) / PF_PAGE_SIZE + 1;
+    if (s->skel->bss->stack_pages > PF_STACK_PAGES_MAX)
+        s->skel->bss->stack_pages = PF_STACK_PAGES_MAX;
+    ret = libbpf_num_possible_cpus();
+    bpf_map__set_max_entries(s->skel->maps.stack_scratch, ret > 0 ? (uint32_t)ret : 1);
+    if (!opts->unwind_mode) /* no stack copies: no 16 MiB ring */
+        bpf_map__set_max_entries(s->skel->maps.stack_events, PF_PAGE_SIZE);
     s->skel->bss->follow_forks = opts->follow_forks;
     bpf_map__set_max_entries(s->skel->maps.counts0, opts->max_keys);
     bpf_map__set_max_entries(s->skel->maps.counts1, opts->max_keys);
@@ -139,6 +176,11 @@ int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *er
     if (!s->procs_rb) {
         ret = -errno;
         seterr(err, errlen, "cannot open the process ring buffer: %s", strerror(-ret));
+        goto fail;
+    }
+    if (ring_buffer__add(s->procs_rb, bpf_map__fd(s->skel->maps.stack_events), on_stack_event, s)) {
+        ret = -errno;
+        seterr(err, errlen, "cannot open the stack ring buffer: %s", strerror(-ret));
         goto fail;
     }
     *out = s;

@@ -22,6 +22,8 @@ struct sampler_opts {
     bool include_idle;   /* keep samples of the idle task */
     bool follow_forks;   /* add children of filtered processes to the filter */
     bool leaf_fix;       /* record the word a frameless leaf's caller is in */
+    uint8_t unwind_mode; /* PF_UNWIND_MODE_*: which processes' stacks are copied */
+    uint32_t stack_size; /* bytes of user stack copied above the stack pointer */
     uint32_t max_keys;   /* count-map entries per slot */
     uint32_t max_stacks; /* stack-map entries per slot */
 };
@@ -39,6 +41,8 @@ typedef int (*sampler_sample_fn)(void *ctx, const struct pf_key *key, uint64_t c
 /* Called for each process the kernel saw for the first time (or after exec),
  * with the cgroup it was sampled in. */
 typedef void (*sampler_proc_fn)(void *ctx, pid_t tgid, uint64_t cgroup_id);
+/* A sample with a stack copy (--unwind dwarf); size is what arrived. */
+typedef void (*sampler_stack_fn)(void *ctx, const struct pf_stack_sample *s, size_t size);
 
 /* Loads, configures and attaches. On failure returns a negative errno and
  * writes a one-line explanation to err. Filters are added before start. */
@@ -61,6 +65,10 @@ const char *sampler_event_name(const struct sampler *s);
 
 /* Waits up to timeout_ms for new-process events and reports them. */
 int sampler_poll_processes(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *ctx);
+/* Where stack-copy samples go; they arrive during sampler_poll_processes. */
+void sampler_set_stack_handler(struct sampler *s, sampler_stack_fn fn, void *ctx);
+/* Copies the stacks of pid from now on (PF_UNWIND_MODE_SOME). */
+int sampler_add_dwarf_pid(struct sampler *s, pid_t pid);
 
 /* Switches samples to the other slot and reports then clears the slot they
  * were going to. Call twice after sampler_stop to empty both slots. */

@@ -524,6 +524,26 @@ static int jit_name(struct symbolizer *s, pid_t pid, struct process *p, uint64_t
     return 0;
 }
 
+/* The mapping of addr in pid. A miss means something was dlopen'ed or
+ * mapped since the snapshot, or the snapshot was taken as the process
+ * exec'd: the first miss after a read reads again at once (callers cache
+ * what they get), later ones at most every MAPS_REFRESH_NS. NULL when
+ * unmapped, with *err set to -ENOMEM when that is why. */
+static const struct vma *find_vma(struct symbolizer *s, pid_t pid, struct process *p, uint64_t addr,
+                                  int *err)
+{
+    const struct vma *v = procmaps_find(p->vmas, p->nvmas, addr);
+
+    *err = 0;
+    if (!v && !p->gone && (!p->missed || now_ns() - p->read_ns > MAPS_REFRESH_NS)) {
+        if (read_process(s, pid, p) == -ENOMEM)
+            *err = -ENOMEM;
+        p->missed = true;
+        v = procmaps_find(p->vmas, p->nvmas, addr);
+    }
+    return v;
+}
+
 int symbolizer_add_process(struct symbolizer *s, pid_t pid)
 {
     struct process *p = find_process(s, pid);
@@ -560,6 +580,7 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
     const struct vma *v = NULL;
     struct binary *b;
     uint32_t bid;
+    int err;
 
     out->name = NULL;
     out->nlines = 0;
@@ -582,19 +603,8 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
     }
     if (!p)
         return 0;
-    v = procmaps_find(p->vmas, p->nvmas, addr);
-    /* A miss: something dlopen'ed or mapped since the snapshot, or a
-     * snapshot taken as the process exec'd. The first miss after a read
-     * reads again at once (callers cache what they get); later ones at
-     * most every MAPS_REFRESH_NS. */
-    if (!v && !p->gone && (!p->missed || now_ns() - p->read_ns > MAPS_REFRESH_NS)) {
-        if (read_process(s, pid, p) == -ENOMEM)
-            return -ENOMEM;
-        p->missed = true;
-        v = procmaps_find(p->vmas, p->nvmas, addr);
-    }
-    if (!v)
-        return jit_name(s, pid, p, addr, out);
+    if (!(v = find_vma(s, pid, p, addr, &err)))
+        return err ? err : jit_name(s, pid, p, addr, out);
     bid = p->binary_ids[v - p->vmas];
     if (!bid) {
         out->module = v->path;
@@ -627,8 +637,9 @@ int symbolizer_frameless_slot(struct symbolizer *s, pid_t pid, uint64_t addr)
     uint64_t vaddr;
     uint32_t bid;
     int64_t off;
+    int err;
 
-    if (!p || !(v = procmaps_find(p->vmas, p->nvmas, addr)) || !(bid = p->binary_ids[v - p->vmas]))
+    if (!p || !(v = find_vma(s, pid, p, addr, &err)) || !(bid = p->binary_ids[v - p->vmas]))
         return -1;
     b = &s->bins[bid - 1];
     if (b->evicted && reload_binary(s, pid, v, bid))

@@ -135,7 +135,7 @@ test_sigint() {
     sleep 2.5
     kill -INT "$pid"
     wait "$pid"; rc=$?
-    check "SIGINT: exit 0" test $rc -eq 0
+    check "SIGINT: exit 0" test $rc -eq 0 || { echo "exit $rc"; tail -40 "$work/int.err"; }
     check "SIGINT: output has the workload" grep -q "^sigint_wl;.*func_a " "$out"
     check "SIGINT: every line is complete" test -z "$(grep -vE '^.+ [0-9]+$' "$out")"
     check "SIGINT: no temporary file left" test -z "$(ls "$work" | grep '\.tmp\.')"

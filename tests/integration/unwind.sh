@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Complete user stacks: the known-shares chain workload built with frame
-# pointers (GCC still gives leaves none), as a PIE calling into a shared
-# library, and without frame pointers. Checks self shares against the truth
+# pointers (GCC still gives leaves none: the frameless-leaf fix), as a PIE
+# calling into a shared library, and without frame pointers (stack copies
+# unwound with CFI, chosen by --unwind auto). Checks self shares against the truth
 # (chain_leaf_a 60 %, chain_leaf_b 40 %) and that leaf samples carry the
 # whole chain thread -> loop -> middle -> leaf.
 # Ends with "unwind: N passed, N failed".
@@ -50,10 +51,32 @@ if command -v perf > /dev/null; then
         sh -c "grep -q chain_leaf_a '$work/perf.txt' && ! grep -q chain_middle_a '$work/perf.txt'"
 fi
 
+# auto (the default): frame pointers for the frame-pointer builds, no copies
 check_build chain-fp
-check "frame pointers: the summary counts the restored callers" \
-    grep -Eq 'completed with a frameless leaf.s caller' "$work/chain-fp.err"
+check "chain-fp: frame pointers with restored leaf callers, no stack copies (auto)" \
+    grep -Eq 'by frame pointers \([1-9][0-9]* completed with a frameless leaf.s caller.* 0 from stack copies.* 0 processes without frame pointers' \
+    "$work/chain-fp.err" || tail -3 "$work/chain-fp.err"
 check_build chain-lib
+# auto: stack copies for the build without frame pointers
+check_build chain-nofp
+check "chain-nofp: auto mode copies its stacks (1 process without frame pointers)" \
+    grep -Eq '[1-9][0-9]* from stack copies .*; 1 process without frame pointers' "$work/chain-nofp.err" ||
+    tail -3 "$work/chain-nofp.err"
+# dwarf for everything, frame pointers or not
+f="$work/dwarf-fp.folded"
+"$pf" record -F 999 --no-kernel --group-by none --unwind dwarf -o "$f" -- "$build/tests/chain-fp" 3 2> /dev/null
+ca=$(complete chain_leaf_a chain_middle_a "$f")
+check "--unwind dwarf on the frame-pointer build: whole chain in $((ca / 10)).$((ca % 10))% of leaf_a samples" \
+    test "$ca" -ge 950
+# a stack deeper than the copy: cut short and counted, the sample kept
+f="$work/deep.folded"
+"$pf" record -F 499 --no-kernel --group-by none --unwind dwarf --stack-size 4096 -o "$f" \
+    -- "$build/tests/chain-nofp" 2 100 2> "$work/deep.err"
+total=$(awk '{ t += $NF } END { print t + 0 }' "$f")
+short=$(sed -n 's/.*cut short: \([0-9]*\) copy too small.*/\1/p' "$work/deep.err")
+check "a stack deeper than --stack-size: ${short:-0} samples counted as cut short, $total kept" \
+    sh -c "[ '${short:-0}' -gt 0 ] && [ $total -ge 800 ] && grep -q 'chain_deep;chain_loop;chain_middle_a;chain_leaf_a' '$f'" ||
+    tail -3 "$work/deep.err"
 
 echo "unwind: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -9,7 +9,9 @@
  * -DCHAIN_LIB the middles and leaves go in a shared library (libchain.so)
  * and the executable keeps the thread and the loop (-DCHAIN_MAIN).
  *
- * usage: chain SECONDS
+ * usage: chain SECONDS [DEPTH]
+ * DEPTH: recurse DEPTH times (512 bytes of stack each) before the loop, for
+ * stacks deeper than a stack copy.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -72,9 +74,26 @@ __attribute__((noinline)) void chain_loop(double end)
     loop_sink = x;
 }
 
+static int depth;
+
+__attribute__((noinline)) void chain_deep(int n, double end)
+{
+    volatile char pad[512];
+
+    pad[0] = (char)n;
+    if (n > 0)
+        chain_deep(n - 1, end);
+    else
+        chain_loop(end);
+    loop_sink += pad[0];
+}
+
 __attribute__((noinline)) void *chain_thread(void *arg)
 {
-    chain_loop(*(double *)arg);
+    if (depth)
+        chain_deep(depth, *(double *)arg);
+    else
+        chain_loop(*(double *)arg);
     loop_sink++;
     return NULL;
 }
@@ -84,6 +103,7 @@ int main(int argc, char **argv)
     double end = now() + (argc > 1 ? atof(argv[1]) : 2);
     pthread_t t;
 
+    depth = argc > 2 ? atoi(argv[2]) : 0;
     if (pthread_create(&t, NULL, chain_thread, &end) != 0)
         return 1;
     pthread_join(t, NULL);

@@ -1,0 +1,344 @@
+#include "unwinder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <elfutils/libdwfl.h>
+
+#include "../formats/buf.h"
+#include "../formats/htab.h"
+
+#define MAX_PROCS 256 /* processes whose Dwfl is kept */
+
+struct proc_unwind {
+    pid_t pid;
+    Dwfl *dwfl; /* NULL: could not be set up */
+    uint64_t last_use;
+    /* the sample being unwound */
+    const uint64_t *regs;
+    uint64_t stack_start;
+    const uint8_t *stack;
+    size_t len;
+    bool short_read; /* a read beyond the copy, inside the stack */
+};
+
+struct unwinder {
+    struct htab index; /* pid -> slot in procs */
+    struct proc_unwind *procs[MAX_PROCS];
+    size_t nprocs;
+    uint64_t tick;
+};
+
+/* libdwfl's find_elf callback has no argument of ours: the process whose
+ * modules are being opened (podflame unwinds on one thread). */
+static pid_t opening_pid;
+
+/* Opens a module's file through the process's root, so that binaries in
+ * containers are found; then as the host sees the path. */
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
+                    char **file_name, Elf **elfp)
+{
+    char path[4200];
+    int fd;
+
+    if (name[0] == '/' && opening_pid > 0) {
+        snprintf(path, sizeof(path), "/proc/%d/root%s", (int)opening_pid, name);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+            *file_name = strdup(path);
+            return fd;
+        }
+    }
+    return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+}
+
+static char *debuginfo_path;
+static const Dwfl_Callbacks proc_callbacks = {
+    .find_elf = find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .debuginfo_path = &debuginfo_path,
+};
+
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
+{
+    (void)dwfl;
+    if (*thread_argp)
+        return 0; /* one thread: the sampled one */
+    *thread_argp = arg;
+    return ((struct proc_unwind *)arg)->pid;
+}
+
+static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp)
+{
+    (void)dwfl, (void)tid;
+    *thread_argp = arg;
+    return true;
+}
+
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
+{
+    struct proc_unwind *pu = arg;
+
+    (void)dwfl;
+    if (addr >= pu->stack_start && addr + sizeof(*result) <= pu->stack_start + pu->len) {
+        memcpy(result, pu->stack + (addr - pu->stack_start), sizeof(*result));
+        return true;
+    }
+    /* just above the copy: the stack went on, the copy was too small */
+    if (addr >= pu->stack_start + pu->len && addr < pu->stack_start + pu->len + (8u << 20))
+        pu->short_read = true;
+    return false;
+}
+
+static bool set_initial_registers(Dwfl_Thread *thread, void *arg)
+{
+    const struct proc_unwind *pu = arg;
+    Dwarf_Word regs[17];
+
+    for (int i = 0; i < 17; i++)
+        regs[i] = pu->regs[i];
+    dwfl_thread_state_register_pc(thread, regs[16]);
+    return dwfl_thread_state_registers(thread, 0, 17, regs);
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+    .next_thread = next_thread,
+    .get_thread = get_thread,
+    .memory_read = memory_read,
+    .set_initial_registers = set_initial_registers,
+};
+
+int unwinder_new(struct unwinder **out)
+{
+    struct unwinder *u = calloc(1, sizeof(*u));
+
+    if (!u)
+        return -ENOMEM;
+    htab_init(&u->index);
+    *out = u;
+    return 0;
+}
+
+static void proc_free(struct proc_unwind *pu)
+{
+    if (!pu)
+        return;
+    if (pu->dwfl)
+        dwfl_end(pu->dwfl);
+    free(pu);
+}
+
+void unwinder_free(struct unwinder *u)
+{
+    if (!u)
+        return;
+    for (size_t i = 0; i < u->nprocs; i++)
+        proc_free(u->procs[i]);
+    htab_free(&u->index);
+    free(u);
+}
+
+/* The table maps pids to slots; a forgotten slot is marked with pid 0 and
+ * its pid key points at MAX_PROCS (no slot). */
+static struct proc_unwind *lookup(struct unwinder *u, pid_t pid)
+{
+    uint32_t key = (uint32_t)pid;
+    uint64_t slot;
+
+    if (!htab_get(&u->index, &key, sizeof(key), &slot) || slot >= MAX_PROCS)
+        return NULL;
+    return u->procs[slot];
+}
+
+void unwinder_forget(struct unwinder *u, pid_t pid)
+{
+    uint32_t key = (uint32_t)pid;
+    uint64_t slot;
+
+    if (!htab_get(&u->index, &key, sizeof(key), &slot) || slot >= MAX_PROCS)
+        return;
+    proc_free(u->procs[slot]);
+    u->procs[slot] = u->procs[--u->nprocs];
+    u->procs[u->nprocs] = NULL;
+    htab_put(&u->index, &key, sizeof(key), MAX_PROCS);
+    if (slot < u->nprocs) {
+        key = (uint32_t)u->procs[slot]->pid;
+        htab_put(&u->index, &key, sizeof(key), slot);
+    }
+}
+
+/* A Dwfl with the process's modules, attached to our callbacks. */
+static Dwfl *make_dwfl(struct proc_unwind *pu)
+{
+    Dwfl *dwfl = dwfl_begin(&proc_callbacks);
+
+    if (!dwfl)
+        return NULL;
+    opening_pid = pu->pid;
+    dwfl_report_begin(dwfl);
+    if (dwfl_linux_proc_report(dwfl, pu->pid) != 0 || dwfl_report_end(dwfl, NULL, NULL) != 0 ||
+        !dwfl_attach_state(dwfl, NULL, pu->pid, &thread_callbacks, pu)) {
+        dwfl_end(dwfl);
+        dwfl = NULL;
+    }
+    opening_pid = 0;
+    return dwfl;
+}
+
+static struct proc_unwind *proc_for(struct unwinder *u, pid_t pid)
+{
+    struct proc_unwind *pu = lookup(u, pid);
+    uint32_t key = (uint32_t)pid;
+
+    if (pu)
+        return pu;
+    if (u->nprocs == MAX_PROCS) {
+        size_t lru = 0;
+
+        for (size_t i = 1; i < u->nprocs; i++) {
+            if (u->procs[i]->last_use < u->procs[lru]->last_use)
+                lru = i;
+        }
+        unwinder_forget(u, u->procs[lru]->pid);
+    }
+    if (!(pu = calloc(1, sizeof(*pu))))
+        return NULL;
+    pu->pid = pid;
+    pu->dwfl = make_dwfl(pu);
+    if (htab_put(&u->index, &key, sizeof(key), u->nprocs)) {
+        proc_free(pu);
+        return NULL;
+    }
+    u->procs[u->nprocs++] = pu;
+    return pu;
+}
+
+struct walk {
+    uint64_t *ips;
+    size_t n, max;
+};
+
+static int on_frame(Dwfl_Frame *frame, void *arg)
+{
+    struct walk *w = arg;
+    Dwarf_Addr pc;
+    bool activation;
+
+    if (!dwfl_frame_pc(frame, &pc, &activation))
+        return DWARF_CB_ABORT;
+    if (w->n == w->max)
+        return DWARF_CB_ABORT;
+    w->ips[w->n++] = pc; /* return addresses as they are, like the kernel's */
+    return DWARF_CB_OK;
+}
+
+int unwinder_unwind(struct unwinder *u, pid_t pid, const uint64_t regs[17], uint64_t stack_start,
+                    const uint8_t *stack, size_t len, uint64_t *ips, size_t max,
+                    enum unwind_end *why)
+{
+    struct proc_unwind *pu;
+    struct walk w = {.ips = ips, .max = max};
+    int ret;
+
+    *why = UNWIND_FAILED;
+    if (!max)
+        return 0;
+    if (!(pu = proc_for(u, pid)))
+        return -ENOMEM;
+    pu->last_use = ++u->tick;
+    if (pu->dwfl) {
+        pu->regs = regs;
+        pu->stack_start = stack_start;
+        pu->stack = stack;
+        pu->len = len;
+        pu->short_read = false;
+        opening_pid = pid;
+        ret = dwfl_getthread_frames(pu->dwfl, pid, on_frame, &w);
+        opening_pid = 0;
+        /* libdwfl ends a walk quietly when a read fails: a read just past
+         * the copy is what says the copy was too small */
+        if (pu->short_read)
+            *why = UNWIND_COPY_SHORT;
+        else if (w.n == max)
+            *why = UNWIND_MAX_DEPTH;
+        else if (ret == 0)
+            *why = UNWIND_COMPLETE;
+    }
+    if (!w.n)
+        ips[w.n++] = regs[16]; /* the leaf is known even when nothing else is */
+    return (int)w.n;
+}
+
+/* push %rbp (after an endbr64), then mov %rsp,%rbp within a few bytes */
+static bool frame_prologue(const uint8_t *b, size_t n)
+{
+    size_t i = 0;
+
+    if (n >= 4 && b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa)
+        i = 4;
+    if (i >= n || b[i] != 0x55)
+        return false;
+    for (size_t j = i + 1; j + 3 <= n; j++) {
+        if (b[j] == 0x48 && b[j + 1] == 0x89 && b[j + 2] == 0xe5)
+            return true;
+    }
+    return false;
+}
+
+/* Functions of at least this size are the ones judged: leaves, which GCC
+ * builds without a frame either way, are mostly small. */
+#define JUDGED_MIN_SIZE 32
+
+int unwinder_exe_has_frame_pointers(pid_t pid)
+{
+    char path[64];
+    Elf *elf;
+    Elf_Scn *scn = NULL;
+    GElf_Shdr sh;
+    size_t judged = 0, with_fp = 0;
+    int fd, ret;
+
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -errno;
+    elf_version(EV_CURRENT);
+    if (!(elf = elf_begin(fd, ELF_C_READ_MMAP, NULL))) {
+        close(fd);
+        return -ENOEXEC;
+    }
+    while ((scn = elf_nextscn(elf, scn))) {
+        Elf_Data *syms;
+
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || !(syms = elf_getdata(scn, NULL)))
+            continue;
+        for (size_t i = 0; i < sh.sh_size / (sh.sh_entsize ? sh.sh_entsize : 1); i++) {
+            GElf_Sym sym;
+            Elf_Scn *text;
+            GElf_Shdr tsh;
+            Elf_Data *code;
+            uint64_t off;
+
+            if (!gelf_getsym(syms, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+                sym.st_size < JUDGED_MIN_SIZE || sym.st_shndx == SHN_UNDEF ||
+                !(text = elf_getscn(elf, sym.st_shndx)) || !gelf_getshdr(text, &tsh) ||
+                tsh.sh_type != SHT_PROGBITS || !(code = elf_getdata(text, NULL)))
+                continue;
+            off = sym.st_value - tsh.sh_addr;
+            if (off + 16 > code->d_size)
+                continue;
+            judged++;
+            with_fp += frame_prologue((const uint8_t *)code->d_buf + off, 16);
+        }
+    }
+    elf_end(elf);
+    close(fd);
+    /* no symbols to judge (a stripped binary): distributions strip what
+     * they build without frame pointers */
+    ret = judged ? 3 * with_fp >= judged : 0;
+    return ret;
+}
