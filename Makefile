@@ -41,7 +41,7 @@ TIDY_CHECKS := -checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,\
   -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,\
   -clang-analyzer-security.insecureAPI.strcpy,performance-*' --header-filter='^$$'
 
-.PHONY: all demo deps test unit integration bench bench-formats bench-flamegraph bench-symbolize lint format clean
+.PHONY: all demo deps test unit integration bench bench-formats bench-flamegraph bench-symbolize bench-unwind lint format clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/podflame
@@ -149,12 +149,15 @@ $(BUILD)/tools/formats_bench: tools/bench/formats_bench.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-bench: all $(WORKLOADS) bench-formats bench-flamegraph bench-symbolize
+bench: all $(WORKLOADS) bench-formats bench-flamegraph bench-symbolize bench-unwind
 	tools/bench/overhead.py $(BUILD)
 
 $(BUILD)/tools/symbolize_bench: tools/bench/symbolize_bench.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+bench-unwind: all $(WORKLOADS)
+	tools/bench/unwind.py $(BUILD)
 
 bench-symbolize: $(BUILD)/tools/symbolize_bench
 	tools/bench/symbolize.sh $(BUILD)

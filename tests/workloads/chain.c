@@ -10,12 +10,14 @@
  * and the executable keeps the thread and the loop (-DCHAIN_MAIN).
  *
  * usage: chain SECONDS [DEPTH]
+ *        chain --rounds N     (fixed work, for benchmarks)
  * DEPTH: recurse DEPTH times (512 bytes of stack each) before the loop, for
  * stacks deeper than a stack copy.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define UNIT 4096 /* loop iterations per share unit */
@@ -63,11 +65,13 @@ static double now(void)
 
 static volatile unsigned long loop_sink;
 
+static unsigned long rounds; /* --rounds: fixed work instead of time */
+
 __attribute__((noinline)) void chain_loop(double end)
 {
-    unsigned long x = 1;
+    unsigned long x = 1, done = 0;
 
-    while (now() < end) {
+    while (rounds ? done++ < rounds : now() < end) {
         x = chain_middle_a(x);
         x = chain_middle_b(x);
     }
@@ -103,7 +107,10 @@ int main(int argc, char **argv)
     double end = now() + (argc > 1 ? atof(argv[1]) : 2);
     pthread_t t;
 
-    depth = argc > 2 ? atoi(argv[2]) : 0;
+    if (argc > 2 && !strcmp(argv[1], "--rounds"))
+        rounds = strtoul(argv[2], NULL, 10);
+    else
+        depth = argc > 2 ? atoi(argv[2]) : 0;
     if (pthread_create(&t, NULL, chain_thread, &end) != 0)
         return 1;
     pthread_join(t, NULL);
