@@ -84,13 +84,16 @@ struct {
     __uint(max_entries, PF_STAT__MAX);
 } stats SEC(".maps");
 
-/* --unwind: processes whose stacks are copied (auto mode) */
+/* --unwind auto: how each process is unwound (PF_PROC_UNWIND_*), decided
+ * by userspace when the process is announced; until then its stacks are
+ * copied, so no sample waits for the decision. LRU: an evicted process is
+ * copied, which is complete, only dearer. */
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __type(key, __u32);
     __type(value, __u8);
-    __uint(max_entries, 16384);
-} dwarf_pids SEC(".maps");
+    __uint(max_entries, 65536);
+} unwind_modes SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -239,6 +242,16 @@ static __always_inline __u64 leaf_return(void)
     return 0;
 }
 
+static __always_inline bool wants_copy(__u32 tgid)
+{
+    __u8 *mode;
+
+    if (unwind_mode == PF_UNWIND_MODE_ALL)
+        return true;
+    mode = bpf_map_lookup_elem(&unwind_modes, &tgid);
+    return !mode || *mode == PF_PROC_UNWIND_DWARF;
+}
+
 /* Sends the sample to userspace with the user registers and the top of the
  * user stack. Returns false when it could not (the caller falls back to
  * frame pointers). */
@@ -324,8 +337,7 @@ int profile_sample(struct bpf_perf_event_data *ctx)
     bpf_get_current_comm(key.comm, sizeof(key.comm));
     task = (struct task_struct *)bpf_get_current_task();
     BPF_CORE_READ_STR_INTO(&key.proc_comm, task, group_leader, comm);
-    if (unwind_mode && BPF_CORE_READ(task, mm) &&
-        (unwind_mode == PF_UNWIND_MODE_ALL || bpf_map_lookup_elem(&dwarf_pids, &tgid))) {
+    if (unwind_mode && BPF_CORE_READ(task, mm) && wants_copy(tgid)) {
         if (copy_stack(ctx, &key))
             return 0;
         stat_inc(PF_STAT_STACK_COPY_FAILED);
@@ -348,6 +360,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
     __u8 *state;
 
     bpf_map_delete_elem(&seen_tgids, &tgid);
+    bpf_map_delete_elem(&unwind_modes, &tgid); /* a new image: decide again */
     state = bpf_map_lookup_elem(&pid_filter, &tgid);
     if (state && *state == PF_FILTER_AWAIT_EXEC)
         *state = PF_FILTER_ACTIVE;

@@ -68,7 +68,10 @@ struct pf_proc_event {
 #define PF_UNWIND_NREGS     17 /* x86-64 DWARF registers 0-16 */
 #define PF_UNWIND_MODE_OFF  0
 #define PF_UNWIND_MODE_ALL  1 /* every process */
-#define PF_UNWIND_MODE_SOME 2 /* processes in dwarf_pids */
+#define PF_UNWIND_MODE_AUTO 2 /* as unwind_modes says; copies until it does */
+/* unwind_modes values (auto): what userspace decided for a process */
+#define PF_PROC_UNWIND_FP    1
+#define PF_PROC_UNWIND_DWARF 2
 
 struct pf_stack_sample {
     struct pf_key key;

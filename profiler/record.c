@@ -188,7 +188,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
                               .group_by = PF_GROUP_POD,
                               .kubelet_log_dir = "/var/log",
                               .output = "podflame.svg",
-                              .unwind = PF_UNWIND_MODE_SOME,
+                              .unwind = PF_UNWIND_MODE_AUTO,
                               .stack_size = 16384,
                               .map_entries = 16384};
     optind = 1;
@@ -291,7 +291,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
             else if (!strcmp(optarg, "dwarf"))
                 o->unwind = PF_UNWIND_MODE_ALL;
             else if (!strcmp(optarg, "auto"))
-                o->unwind = PF_UNWIND_MODE_SOME;
+                o->unwind = PF_UNWIND_MODE_AUTO;
             else {
                 fprintf(stderr, "podflame record: --unwind %s: use fp, dwarf or auto\n", optarg);
                 return 2;
@@ -439,10 +439,13 @@ static void on_process(void *ctx, pid_t tgid, uint64_t cgroup_id)
     if (r->unw)
         unwinder_forget(r->unw, tgid);
     /* auto: stack copies for processes whose executable has no frame
-     * pointers; the rest cost nothing extra */
-    if (r->o->unwind == PF_UNWIND_MODE_SOME && unwinder_exe_has_frame_pointers(tgid) == 0 &&
-        sampler_add_dwarf_pid(r->s, tgid) == 0)
-        r->dwarf_procs++;
+     * pointers; the rest cost nothing extra once this is decided */
+    if (r->o->unwind == PF_UNWIND_MODE_AUTO) {
+        bool dwarf = unwinder_exe_has_frame_pointers(tgid) == 0;
+
+        if (sampler_set_unwind(r->s, tgid, dwarf) == 0 && dwarf)
+            r->dwarf_procs++;
+    }
 
     /* name the cgroup now: a Pod's cgroup can be gone by the next drain */
     if (r->cg)
@@ -591,7 +594,7 @@ static void print_summary(const struct record_opts *o, struct sampler *s, const 
                 u[COLLECTOR_UNWIND_DWARF_SHORT] + u[COLLECTOR_UNWIND_DWARF_FAILED],
                 u[COLLECTOR_UNWIND_DWARF_SHORT], u[COLLECTOR_UNWIND_DWARF_FAILED],
                 c[PF_STAT_STACK_COPY_FAILED]);
-        if (o->unwind == PF_UNWIND_MODE_SOME)
+        if (o->unwind == PF_UNWIND_MODE_AUTO)
             fprintf(stderr, "; %" PRIu64 " process%s without frame pointers", r->dwarf_procs,
                     r->dwarf_procs == 1 ? "" : "es");
         fputc('\n', stderr);

@@ -95,12 +95,12 @@ void sampler_set_stack_handler(struct sampler *s, sampler_stack_fn fn, void *ctx
     s->stack_ctx = ctx;
 }
 
-int sampler_add_dwarf_pid(struct sampler *s, pid_t pid)
+int sampler_set_unwind(struct sampler *s, pid_t pid, bool dwarf)
 {
     uint32_t key = (uint32_t)pid;
-    uint8_t one = 1;
+    uint8_t mode = dwarf ? PF_PROC_UNWIND_DWARF : PF_PROC_UNWIND_FP;
 
-    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.dwarf_pids), &key, &one, BPF_ANY))
+    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.unwind_modes), &key, &mode, BPF_ANY))
         return -errno;
     return 0;
 }

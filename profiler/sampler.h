@@ -67,8 +67,10 @@ const char *sampler_event_name(const struct sampler *s);
 int sampler_poll_processes(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *ctx);
 /* Where stack-copy samples go; they arrive during sampler_poll_processes. */
 void sampler_set_stack_handler(struct sampler *s, sampler_stack_fn fn, void *ctx);
-/* Copies the stacks of pid from now on (PF_UNWIND_MODE_SOME). */
-int sampler_add_dwarf_pid(struct sampler *s, pid_t pid);
+/* --unwind auto: from now on, copy pid's stacks (dwarf) or follow its
+ * frame pointers. Until this is called for a process, its stacks are
+ * copied. */
+int sampler_set_unwind(struct sampler *s, pid_t pid, bool dwarf);
 
 /* Switches samples to the other slot and reports then clears the slot they
  * were going to. Call twice after sampler_stop to empty both slots. */

@@ -93,8 +93,9 @@ def profile(kind, hz, build, chain, ncpu, work, tmp):
                            stderr=subprocess.DEVNULL, check=False)
         end = os.times()
         cpu += (end.children_user - start.children_user) + (end.children_system - start.children_system)
-        subprocess.run([podflame, "collapse", f"{tmp}/perf.txt", "-o", folded],
-                       stderr=subprocess.DEVNULL, check=False)
+        with open(folded, "w") as out:
+            subprocess.run([podflame, "collapse", f"{tmp}/perf.txt"], stdout=out,
+                           stderr=subprocess.DEVNULL, check=False)
     return wall, cpu, complete_share(folded)
 
 
