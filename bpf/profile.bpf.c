@@ -27,9 +27,9 @@ __u8 filter_cgroups;
 __u8 follow_forks;
 __u8 include_idle;
 __u8 no_kernel_stacks;
-__u8 leaf_fix;     /* look for the caller of a frameless leaf */
-__u8 unwind_mode;  /* PF_UNWIND_MODE_* */
-__u32 stack_pages; /* pages copied from the one rsp is in */
+__u8 leaf_fix;    /* look for the caller of a frameless leaf */
+__u8 unwind_mode; /* PF_UNWIND_MODE_* */
+__u32 stack_size; /* bytes of user stack copied from %rsp */
 
 struct counts_map {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -284,16 +284,22 @@ static __always_inline bool copy_stack(struct bpf_perf_event_data *ctx, const st
     s->regs[14] = BPF_CORE_READ(regs, r14);
     s->regs[15] = BPF_CORE_READ(regs, r15);
     s->regs[16] = BPF_CORE_READ(regs, ip);
-    start = s->regs[7] & ~(__u64)(PF_PAGE_SIZE - 1);
+    /* stack_size bytes from %rsp, a page at a time (a read must not cross
+     * into a page that may not exist: the copy stops where the stack ends) */
+    start = s->regs[7];
     s->stack_start = start;
-    /* whole pages up from the one rsp is in, until the stack ends */
     for (__u32 i = 0; i < PF_STACK_PAGES_MAX; i++) {
-        if (i >= stack_pages)
+        __u64 chunk = PF_PAGE_SIZE - ((start + len) & (PF_PAGE_SIZE - 1));
+
+        if (len >= stack_size || len > (PF_STACK_PAGES_MAX - 1) * PF_PAGE_SIZE)
             break;
-        if (bpf_probe_read_user(&s->stack[i * PF_PAGE_SIZE], PF_PAGE_SIZE,
-                                (void *)(start + i * PF_PAGE_SIZE)))
+        if (chunk > stack_size - len)
+            chunk = stack_size - len;
+        if (chunk == 0 || chunk > PF_PAGE_SIZE)
             break;
-        len += PF_PAGE_SIZE;
+        if (bpf_probe_read_user(&s->stack[len], chunk, (void *)(start + len)))
+            break;
+        len += chunk;
     }
     if (!len)
         return false;

@@ -64,7 +64,7 @@ struct pf_proc_event {
 /* --unwind dwarf: a sample whose user stack userspace unwinds from a copy
  * of the registers and of the top of the stack, with the binaries' CFI. */
 #define PF_PAGE_SIZE        4096
-#define PF_STACK_PAGES_MAX  17 /* 64 KiB above the stack pointer, at most */
+#define PF_STACK_PAGES_MAX  17 /* room for 64 KiB from the stack pointer */
 #define PF_UNWIND_NREGS     17 /* x86-64 DWARF registers 0-16 */
 #define PF_UNWIND_MODE_OFF  0
 #define PF_UNWIND_MODE_ALL  1 /* every process */
@@ -77,8 +77,8 @@ struct pf_stack_sample {
     struct pf_key key;
     /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15, then rip */
     __u64 regs[PF_UNWIND_NREGS];
-    __u64 stack_start; /* user address of stack[0]: the page of rsp */
-    __u32 stack_len;   /* bytes copied, whole pages */
+    __u64 stack_start; /* user address of stack[0]: %rsp */
+    __u32 stack_len;   /* bytes copied */
     __u32 nkern;       /* kernel frames in kstack */
     __u64 kstack[PF_MAX_STACK_DEPTH];
     __u8 stack[PF_STACK_PAGES_MAX * PF_PAGE_SIZE];

@@ -140,10 +140,7 @@ int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *er
     s->skel->bss->no_kernel_stacks = !opts->kernel_stacks;
     s->skel->bss->leaf_fix = opts->leaf_fix;
     s->skel->bss->unwind_mode = opts->unwind_mode;
-    /* whole pages from the one the stack pointer is in */
-    s->skel->bss->stack_pages = (opts->stack_size + PF_PAGE_SIZE - 1) / PF_PAGE_SIZE + 1;
-    if (s->skel->bss->stack_pages > PF_STACK_PAGES_MAX)
-        s->skel->bss->stack_pages = PF_STACK_PAGES_MAX;
+    s->skel->bss->stack_size = opts->stack_size < 65536 ? opts->stack_size : 65536;
     ret = libbpf_num_possible_cpus();
     bpf_map__set_max_entries(s->skel->maps.stack_scratch, ret > 0 ? (uint32_t)ret : 1);
     if (!opts->unwind_mode) /* no stack copies: no 16 MiB ring */
