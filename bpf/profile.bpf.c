@@ -95,9 +95,12 @@ struct {
     __uint(max_entries, 65536);
 } unwind_modes SEC(".maps");
 
+#define STACK_RING_SIZE (16 * 1024 * 1024)
+#define STACK_RING_WAKE (STACK_RING_SIZE / 4)
+
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 16 * 1024 * 1024);
+    __uint(max_entries, STACK_RING_SIZE);
 } stack_events SEC(".maps");
 
 /* One stack-copy buffer per CPU (too big for a per-CPU array value): a
@@ -309,7 +312,12 @@ static __always_inline bool copy_stack(struct bpf_perf_event_data *ctx, const st
     size = sizeof(*s) - sizeof(s->stack) + len;
     if (size > sizeof(*s))
         return false;
-    if (bpf_ringbuf_output(&stack_events, s, size, 0))
+    /* no wakeup per sample (thousands a second): userspace polls every
+     * 100 ms anyway; only a ring filling up wakes it early */
+    if (bpf_ringbuf_output(&stack_events, s, size,
+                           bpf_ringbuf_query(&stack_events, BPF_RB_AVAIL_DATA) > STACK_RING_WAKE
+                               ? BPF_RB_FORCE_WAKEUP
+                               : BPF_RB_NO_WAKEUP))
         return false;
     if (key->tgid)
         announce_process(key->tgid, key->cgroup_id);

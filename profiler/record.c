@@ -471,8 +471,8 @@ static void on_stack(void *ctx, const struct pf_stack_sample *ss, size_t size)
         return;
     if (len > size - hdr)
         len = size - hdr; /* never trust a length over what arrived */
-    n = unwinder_unwind(r->unw, (pid_t)ss->key.tgid, (const uint64_t *)ss->regs, ss->stack_start,
-                        ss->stack, len, r->ips, PF_MAX_STACK_DEPTH, &why);
+    n = unwinder_unwind(r->unw, r->sym, (pid_t)ss->key.tgid, (const uint64_t *)ss->regs,
+                        ss->stack_start, ss->stack, len, r->ips, PF_MAX_STACK_DEPTH, &why);
     if (n < 0) {
         r->err = n;
         return;

@@ -194,6 +194,11 @@ int sampler_poll_processes(struct sampler *s, int timeout_ms, sampler_proc_fn fn
     s->proc_fn = fn;
     s->proc_ctx = ctx;
     ret = ring_buffer__poll(s->procs_rb, timeout_ms);
+    if (ret < 0 && ret != -EINTR)
+        return ret;
+    /* stack copies do not wake the poller up (see copy_stack): take what
+     * is there whether or not epoll said so */
+    ret = ring_buffer__consume(s->procs_rb);
     return ret < 0 && ret != -EINTR ? ret : 0;
 }
 

@@ -37,6 +37,9 @@ struct debuginfo {
     size_t ncache, cache_cap;
     struct sym_line *lines;
     size_t nlines, lines_cap;
+    struct htab rule_index; /* vaddr -> index into rules */
+    struct frame_rule *rules;
+    size_t nrules, rules_cap;
     struct htab cu_index; /* CU DIE offset -> index into cus */
     struct cu_scopes **cus;
     size_t ncus, cus_cap;
@@ -57,6 +60,7 @@ int debuginfo_open(int fd, const char *name, const char *debug_path, struct dema
     di->file = "";
     htab_init(&di->addrs);
     htab_init(&di->cu_index);
+    htab_init(&di->rule_index);
     if (!(di->debug_path = strdup(debug_path))) {
         free(di);
         return -ENOMEM;
@@ -105,6 +109,8 @@ void debuginfo_free(struct debuginfo *di)
         dwfl_end(di->dwfl);
     htab_free(&di->addrs);
     htab_free(&di->cu_index);
+    htab_free(&di->rule_index);
+    free(di->rules);
     for (size_t i = 0; i < di->ncus; i++)
         cu_scopes_free(di->cus[i]);
     free(di->cus);
@@ -453,4 +459,104 @@ int debuginfo_cfa_sp_offset(struct debuginfo *di, uint64_t vaddr, int64_t *off)
     }
     free(frame);
     return err;
+}
+
+/* ---- frame rules for the unwinder's fast path ---- */
+
+/* A register's rule as an offset from the CFA: true with *off when it is
+ * saved at CFA + off; *same when it keeps its value. */
+static bool saved_at(Dwarf_Frame *frame, int reg, int32_t *off, bool *same, bool *undefined)
+{
+    Dwarf_Op mem[3], *ops;
+    size_t nops;
+
+    *same = *undefined = false;
+    if (dwarf_frame_register(frame, reg, mem, &ops, &nops) != 0)
+        return false;
+    if (nops == 0) {
+        *undefined = ops == NULL;
+        *same = ops != NULL;
+        return false;
+    }
+    if (ops[0].atom != DW_OP_call_frame_cfa)
+        return false;
+    if (nops == 1) {
+        *off = 0;
+        return true;
+    }
+    if (nops == 2 && ops[1].atom == DW_OP_plus_uconst) {
+        *off = (int32_t)ops[1].number;
+        return true;
+    }
+    if (nops == 3 && ops[1].atom == DW_OP_consts && ops[2].atom == DW_OP_plus) {
+        *off = (int32_t)(int64_t)ops[1].number;
+        return true;
+    }
+    return false;
+}
+
+static struct frame_rule make_rule(struct debuginfo *di, uint64_t vaddr)
+{
+    struct frame_rule r = {.kind = FRAME_RULE_COMPLEX};
+    Dwarf_Frame *frame = NULL;
+    Dwarf_Addr bias;
+    Dwarf_CFI *cfi;
+    Dwarf_Op *ops;
+    size_t nops;
+    int32_t off;
+    bool same, undefined;
+
+    if (!di->mod || (!(cfi = dwfl_module_eh_cfi(di->mod, &bias)) &&
+                     !(cfi = dwfl_module_dwarf_cfi(di->mod, &bias))))
+        return r;
+    if (dwarf_cfi_addrframe(cfi, vaddr + di->bias - bias, &frame) != 0)
+        return r;
+    /* the return address (column 16): undefined marks the outermost frame;
+     * else it must sit just below the CFA, where a call pushes it */
+    if (!saved_at(frame, 16, &off, &same, &undefined)) {
+        r.kind = undefined ? FRAME_RULE_OUTERMOST : FRAME_RULE_COMPLEX;
+        free(frame);
+        return r;
+    }
+    if (off != -8 || dwarf_frame_cfa(frame, &ops, &nops) != 0 || nops != 1)
+        goto out;
+    if (ops[0].atom == DW_OP_bregx && (ops[0].number == 7 || ops[0].number == 6)) {
+        r.cfa_reg = (uint8_t)ops[0].number;
+        r.cfa_off = (int32_t)ops[0].number2;
+    } else if (ops[0].atom == DW_OP_breg7 || ops[0].atom == DW_OP_breg6) {
+        r.cfa_reg = ops[0].atom == DW_OP_breg7 ? 7 : 6;
+        r.cfa_off = (int32_t)ops[0].number;
+    } else {
+        goto out;
+    }
+    if (saved_at(frame, 6, &r.rbp_off, &same, &undefined))
+        r.rbp_saved = true;
+    else if (!same)
+        goto out;
+    r.kind = FRAME_RULE_SIMPLE;
+out:
+    free(frame);
+    return r;
+}
+
+#define MAX_CACHED_RULES 65536 /* per binary; the table starts over when full */
+
+void debuginfo_frame_rule(struct debuginfo *di, uint64_t vaddr, struct frame_rule *out)
+{
+    uint64_t idx;
+
+    if (htab_get(&di->rule_index, &vaddr, sizeof(vaddr), &idx)) {
+        *out = di->rules[idx];
+        return;
+    }
+    *out = make_rule(di, vaddr);
+    if (di->nrules >= MAX_CACHED_RULES) {
+        htab_free(&di->rule_index);
+        htab_init(&di->rule_index);
+        di->nrules = 0;
+    }
+    /* a failed insert costs only speed */
+    if (!ARRAY_RESERVE_ONE(di->rules, di->nrules, di->rules_cap) &&
+        !htab_put(&di->rule_index, &vaddr, sizeof(vaddr), di->nrules))
+        di->rules[di->nrules++] = *out;
 }

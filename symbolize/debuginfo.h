@@ -54,6 +54,26 @@ const char *debuginfo_file(const struct debuginfo *di);
  * DWARF does not cover it). Strings live as long as di. */
 size_t debuginfo_lookup(struct debuginfo *di, uint64_t vaddr, struct sym_line *lines, size_t max);
 
+/* How to find a frame's caller at one address when its CFI is as simple as
+ * almost all compiled code's: CFA = %rsp or %rbp + offset, the return
+ * address just below the CFA, %rbp unchanged or saved at CFA + offset. */
+struct frame_rule {
+    uint8_t kind;    /* FRAME_RULE_* */
+    uint8_t cfa_reg; /* 7 %rsp, 6 %rbp */
+    bool rbp_saved;
+    int32_t cfa_off, rbp_off;
+};
+
+enum {
+    FRAME_RULE_COMPLEX = 0, /* needs the full CFI machine (or there is no CFI) */
+    FRAME_RULE_SIMPLE,
+    FRAME_RULE_OUTERMOST, /* the return address is undefined: the stack ends */
+};
+
+/* The rule at vaddr from .eh_frame (else .debug_frame), cached per binary
+ * (bounded). */
+void debuginfo_frame_rule(struct debuginfo *di, uint64_t vaddr, struct frame_rule *out);
+
 /* The canonical frame address rule at vaddr, from .eh_frame or
  * .debug_frame: when it is %rsp plus a constant (the function has not set up
  * %rbp as its frame pointer there), stores the constant in *off and returns

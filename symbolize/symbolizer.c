@@ -650,6 +650,31 @@ int symbolizer_frameless_slot(struct symbolizer *s, pid_t pid, uint64_t addr)
     return (int)((off - 8) / 8);
 }
 
+int symbolizer_frame_rule(struct symbolizer *s, pid_t pid, uint64_t addr, struct frame_rule *out)
+{
+    struct process *p = find_process(s, pid);
+    const struct vma *v;
+    struct binary *b;
+    uint64_t vaddr;
+    uint32_t bid;
+    int err;
+
+    out->kind = FRAME_RULE_COMPLEX;
+    if (!p && symbolizer_add_process(s, pid) == -ENOMEM)
+        return -ENOMEM;
+    if (!(p = find_process(s, pid)) || !(v = find_vma(s, pid, p, addr, &err)))
+        return p ? err : 0;
+    if (!(bid = p->binary_ids[v - p->vmas]))
+        return 0;
+    b = &s->bins[bid - 1];
+    b->last_use = ++s->tick;
+    if (b->evicted && reload_binary(s, pid, v, bid))
+        return -ENOMEM;
+    if (b->syms && b->di && !elfsyms_file_to_vaddr(b->syms, addr - v->start + v->offset, &vaddr))
+        debuginfo_frame_rule(b->di, vaddr, out);
+    return 0;
+}
+
 int symbolizer_load_kernel(struct symbolizer *s)
 {
     int err;

@@ -78,6 +78,11 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
  * that is unknown. */
 int symbolizer_frameless_slot(struct symbolizer *s, pid_t pid, uint64_t addr);
 
+/* The CFI rule at addr in pid (see struct frame_rule), from the binary's
+ * cached rules: one parse of its CFI serves every process that maps it.
+ * Returns 0 (out->kind FRAME_RULE_COMPLEX when unknown) or -ENOMEM. */
+int symbolizer_frame_rule(struct symbolizer *s, pid_t pid, uint64_t addr, struct frame_rule *out);
+
 /* Reads the kernel's symbols now rather than at the first kernel frame, so
  * the cost falls before sampling starts. Returns 0 or -ENOMEM; a missing or
  * restricted /proc/kallsyms is reported in the stats, not as an error. */

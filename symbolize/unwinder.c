@@ -9,16 +9,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <dwarf.h>
 #include <elfutils/libdwfl.h>
 
 #include "../formats/buf.h"
 #include "../formats/htab.h"
+#include "symbolizer.h"
 
 #define MAX_PROCS 256 /* processes whose Dwfl is kept */
 
 struct proc_unwind {
     pid_t pid;
-    Dwfl *dwfl; /* NULL: could not be set up */
+    Dwfl *dwfl; /* made on the first frame the fast path cannot do */
+    bool dwfl_failed;
     uint64_t last_use;
     /* the sample being unwound */
     const uint64_t *regs;
@@ -209,7 +212,6 @@ static struct proc_unwind *proc_for(struct unwinder *u, pid_t pid)
     if (!(pu = calloc(1, sizeof(*pu))))
         return NULL;
     pu->pid = pid;
-    pu->dwfl = make_dwfl(pu);
     if (htab_put(&u->index, &key, sizeof(key), u->nprocs)) {
         proc_free(pu);
         return NULL;
@@ -237,9 +239,53 @@ static int on_frame(Dwfl_Frame *frame, void *arg)
     return DWARF_CB_OK;
 }
 
-int unwinder_unwind(struct unwinder *u, pid_t pid, const uint64_t regs[17], uint64_t stack_start,
-                    const uint8_t *stack, size_t len, uint64_t *ips, size_t max,
-                    enum unwind_end *why)
+static bool read_word(struct proc_unwind *pu, uint64_t addr, uint64_t *out)
+{
+    return memory_read(NULL, addr, out, pu);
+}
+
+/* The fast path: cached simple rules, no libdwfl state. Returns the
+ * number of frames, or -1 when a frame needs libdwfl's full CFI machine. */
+static int unwind_simple(struct symbolizer *sym, struct proc_unwind *pu, uint64_t *ips, size_t max,
+                         enum unwind_end *why)
+{
+    uint64_t ip = pu->regs[16], sp = pu->regs[7], bp = pu->regs[6];
+    size_t n = 0;
+
+    while (n < max) {
+        struct frame_rule rule, *r = &rule;
+        uint64_t cfa, ra;
+
+        ips[n] = ip;
+        /* a return address: the call is the instruction before it */
+        if (symbolizer_frame_rule(sym, pu->pid, n ? ip - 1 : ip, r))
+            return -ENOMEM;
+        n++;
+        if (r->kind == FRAME_RULE_OUTERMOST) {
+            *why = UNWIND_COMPLETE;
+            return (int)n;
+        }
+        if (r->kind != FRAME_RULE_SIMPLE)
+            return -1;
+        cfa = (r->cfa_reg == 7 ? sp : bp) + (uint64_t)(int64_t)r->cfa_off;
+        if (!read_word(pu, cfa - 8, &ra))
+            return pu->short_read ? (*why = UNWIND_COPY_SHORT, (int)n) : -1;
+        if (r->rbp_saved && !read_word(pu, cfa + (uint64_t)(int64_t)r->rbp_off, &bp))
+            return pu->short_read ? (*why = UNWIND_COPY_SHORT, (int)n) : -1;
+        if (!ra) {
+            *why = UNWIND_COMPLETE;
+            return (int)n;
+        }
+        sp = cfa;
+        ip = ra;
+    }
+    *why = UNWIND_MAX_DEPTH;
+    return (int)n;
+}
+
+int unwinder_unwind(struct unwinder *u, struct symbolizer *sym, pid_t pid, const uint64_t regs[17],
+                    uint64_t stack_start, const uint8_t *stack, size_t len, uint64_t *ips,
+                    size_t max, enum unwind_end *why)
 {
     struct proc_unwind *pu;
     struct walk w = {.ips = ips, .max = max};
@@ -251,11 +297,20 @@ int unwinder_unwind(struct unwinder *u, pid_t pid, const uint64_t regs[17], uint
     if (!(pu = proc_for(u, pid)))
         return -ENOMEM;
     pu->last_use = ++u->tick;
+    pu->regs = regs;
+    pu->stack_start = stack_start;
+    pu->stack = stack;
+    pu->len = len;
+    pu->short_read = false;
+    ret = unwind_simple(sym, pu, ips, max, why);
+    if (ret >= 0 || ret == -ENOMEM)
+        return ret;
+    /* a frame the fast path cannot do: libdwfl, from the start */
+    if (!pu->dwfl && !pu->dwfl_failed) {
+        pu->dwfl = make_dwfl(pu);
+        pu->dwfl_failed = !pu->dwfl;
+    }
     if (pu->dwfl) {
-        pu->regs = regs;
-        pu->stack_start = stack_start;
-        pu->stack = stack;
-        pu->len = len;
         pu->short_read = false;
         opening_pid = pid;
         ret = dwfl_getthread_frames(pu->dwfl, pid, on_frame, &w);

@@ -25,6 +25,7 @@ enum unwind_end {
 };
 
 struct unwinder;
+struct symbolizer;
 
 /* Returns 0 or -ENOMEM. */
 int unwinder_new(struct unwinder **out);
@@ -32,12 +33,15 @@ void unwinder_free(struct unwinder *u);
 
 /* Unwinds one sample of pid: regs are the 17 x86-64 DWARF registers
  * (rip last), stack the len bytes copied from user address stack_start.
+ * The fast path takes each frame's CFI rule from sym (parsed once per
+ * binary for all processes); a frame whose CFI is not a simple rule sends
+ * the whole sample through libdwfl.
  * Writes up to max addresses to ips, leaf first (then return addresses),
  * sets *why, and returns how many (>= 1: the leaf is always known), or
  * -ENOMEM. */
-int unwinder_unwind(struct unwinder *u, pid_t pid, const uint64_t regs[17], uint64_t stack_start,
-                    const uint8_t *stack, size_t len, uint64_t *ips, size_t max,
-                    enum unwind_end *why);
+int unwinder_unwind(struct unwinder *u, struct symbolizer *sym, pid_t pid, const uint64_t regs[17],
+                    uint64_t stack_start, const uint8_t *stack, size_t len, uint64_t *ips,
+                    size_t max, enum unwind_end *why);
 
 /* Drops what is kept for pid (it exited, or it exec'd a new image). */
 void unwinder_forget(struct unwinder *u, pid_t pid);
