@@ -37,6 +37,8 @@ struct debuginfo {
     size_t ncache, cache_cap;
     struct sym_line *lines;
     size_t nlines, lines_cap;
+    Dwarf_CFI *eh_cfi; /* the binary's .eh_frame, read on first use */
+    bool eh_cfi_done;
     struct htab rule_index; /* vaddr -> index into rules */
     struct frame_rule *rules;
     size_t nrules, rules_cap;
@@ -111,6 +113,8 @@ void debuginfo_free(struct debuginfo *di)
     htab_free(&di->cu_index);
     htab_free(&di->rule_index);
     free(di->rules);
+    if (di->eh_cfi)
+        dwarf_cfi_end(di->eh_cfi);
     for (size_t i = 0; i < di->ncus; i++)
         cu_scopes_free(di->cus[i]);
     free(di->cus);
@@ -506,10 +510,19 @@ static struct frame_rule make_rule(struct debuginfo *di, uint64_t vaddr)
     int32_t off;
     bool same, undefined;
 
-    if (!di->mod || (!(cfi = dwfl_module_eh_cfi(di->mod, &bias)) &&
-                     !(cfi = dwfl_module_dwarf_cfi(di->mod, &bias))))
-        return r;
-    if (dwarf_cfi_addrframe(cfi, vaddr + di->bias - bias, &frame) != 0)
+    /* .eh_frame straight from the binary: it needs no debug information,
+     * so a debug-info lookup that failed (a silent debuginfod) cannot
+     * take it away; its addresses are the ELF's own */
+    if (!di->eh_cfi_done) {
+        Elf *elf = di->mod ? dwfl_module_getelf(di->mod, &bias) : NULL;
+
+        di->eh_cfi = elf ? dwarf_getcfi_elf(elf) : NULL;
+        di->eh_cfi_done = true;
+    }
+    if (di->eh_cfi && dwarf_cfi_addrframe(di->eh_cfi, vaddr, &frame) == 0)
+        ;
+    else if (!di->mod || !(cfi = dwfl_module_dwarf_cfi(di->mod, &bias)) ||
+             dwarf_cfi_addrframe(cfi, vaddr + di->bias - bias, &frame) != 0)
         return r;
     /* the return address (column 16): undefined marks the outermost frame;
      * else it must sit just below the CFA, where a call pushes it */
