@@ -544,6 +544,8 @@ static struct frame_rule make_rule(struct debuginfo *di, uint64_t vaddr)
     }
     if (saved_at(frame, 6, &r.rbp_off, &same, &undefined))
         r.rbp_saved = true;
+    else if (undefined)
+        r.rbp_lost = true; /* the caller's %rbp is unknown from here on */
     else if (!same)
         goto out;
     r.kind = FRAME_RULE_SIMPLE;

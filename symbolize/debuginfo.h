@@ -61,6 +61,7 @@ struct frame_rule {
     uint8_t kind;    /* FRAME_RULE_* */
     uint8_t cfa_reg; /* 7 %rsp, 6 %rbp */
     bool rbp_saved;
+    bool rbp_lost; /* the CFI marks %rbp undefined: the caller's is unknown */
     int32_t cfa_off, rbp_off;
 };
 

@@ -675,6 +675,31 @@ int symbolizer_frame_rule(struct symbolizer *s, pid_t pid, uint64_t addr, struct
     return 0;
 }
 
+int symbolizer_maps_text(struct symbolizer *s, pid_t pid, char **text, size_t *len)
+{
+    const struct process *p = find_process(s, pid);
+    struct buf b = {0};
+    char line[4200];
+
+    if (!p || !p->nvmas)
+        return -ESRCH;
+    for (size_t i = 0; i < p->nvmas; i++) {
+        const struct vma *v = &p->vmas[i];
+        int n = snprintf(line, sizeof(line), "%llx-%llx %s %llx %02x:%02x %llu %s\n",
+                         (unsigned long long)v->start, (unsigned long long)v->end, v->perms,
+                         (unsigned long long)v->offset, v->dev_major, v->dev_minor,
+                         (unsigned long long)v->inode, v->path);
+
+        if (n > 0 && (size_t)n < sizeof(line) && buf_put(&b, line, (size_t)n)) {
+            free(b.d);
+            return -ENOMEM;
+        }
+    }
+    *text = b.d;
+    *len = b.len;
+    return b.d ? 0 : -ESRCH;
+}
+
 int symbolizer_load_kernel(struct symbolizer *s)
 {
     int err;

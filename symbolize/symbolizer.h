@@ -83,6 +83,10 @@ int symbolizer_frameless_slot(struct symbolizer *s, pid_t pid, uint64_t addr);
  * Returns 0 (out->kind FRAME_RULE_COMPLEX when unknown) or -ENOMEM. */
 int symbolizer_frame_rule(struct symbolizer *s, pid_t pid, uint64_t addr, struct frame_rule *out);
 
+/* The snapshot of pid's executable mappings as /proc/PID/maps lines (for
+ * a process that is gone), in a new string. Returns 0, -ESRCH or -ENOMEM. */
+int symbolizer_maps_text(struct symbolizer *s, pid_t pid, char **text, size_t *len);
+
 /* Reads the kernel's symbols now rather than at the first kernel frame, so
  * the cost falls before sampling starts. Returns 0 or -ENOMEM; a missing or
  * restricted /proc/kallsyms is reported in the stats, not as an error. */

@@ -186,16 +186,29 @@ void unwinder_forget(struct unwinder *u, pid_t pid)
     }
 }
 
-/* A Dwfl with the process's modules, attached to our callbacks. */
-static Dwfl *make_dwfl(struct proc_unwind *pu)
+/* A Dwfl with the process's modules, attached to our callbacks: from its
+ * maps, or from the symbolizer's snapshot when it has exited (samples of a
+ * process outlive it by up to a drain). */
+static Dwfl *make_dwfl(struct symbolizer *sym, struct proc_unwind *pu)
 {
     Dwfl *dwfl = dwfl_begin(&proc_callbacks);
+    char *text = NULL;
+    size_t len;
+    FILE *f;
+    int err;
 
     if (!dwfl)
         return NULL;
     opening_pid = pu->pid;
     dwfl_report_begin(dwfl);
-    if (dwfl_linux_proc_report(dwfl, pu->pid) != 0 || dwfl_report_end(dwfl, NULL, NULL) != 0 ||
+    err = dwfl_linux_proc_report(dwfl, pu->pid);
+    if (err && symbolizer_maps_text(sym, pu->pid, &text, &len) == 0 &&
+        (f = fmemopen(text, len, "r"))) {
+        err = dwfl_linux_proc_maps_report(dwfl, f);
+        fclose(f);
+    }
+    free(text);
+    if (err != 0 || dwfl_report_end(dwfl, NULL, NULL) != 0 ||
         !dwfl_attach_state(dwfl, NULL, pu->pid, &thread_callbacks, pu)) {
         dwfl_end(dwfl);
         dwfl = NULL;
@@ -261,6 +274,7 @@ static int unwind_simple(struct symbolizer *sym, struct proc_unwind *pu, uint64_
                          enum unwind_end *why)
 {
     uint64_t ip = pu->regs[16], sp = pu->regs[7], bp = pu->regs[6];
+    bool bp_known = true;
     size_t n = 0;
 
     while (n < max) {
@@ -278,11 +292,17 @@ static int unwind_simple(struct symbolizer *sym, struct proc_unwind *pu, uint64_
         }
         if (r->kind != FRAME_RULE_SIMPLE)
             return -1;
+        if (r->cfa_reg == 6 && !bp_known)
+            return -1;
         cfa = (r->cfa_reg == 7 ? sp : bp) + (uint64_t)(int64_t)r->cfa_off;
         if (!read_word(pu, cfa - 8, &ra))
             return pu->short_read ? (*why = UNWIND_COPY_SHORT, (int)n) : -1;
         if (r->rbp_saved && !read_word(pu, cfa + (uint64_t)(int64_t)r->rbp_off, &bp))
             return pu->short_read ? (*why = UNWIND_COPY_SHORT, (int)n) : -1;
+        if (r->rbp_saved)
+            bp_known = true;
+        else if (r->rbp_lost)
+            bp_known = false;
         if (!ra) {
             *why = UNWIND_COMPLETE;
             return (int)n;
@@ -318,7 +338,7 @@ int unwinder_unwind(struct unwinder *u, struct symbolizer *sym, pid_t pid, const
         return ret;
     /* a frame the fast path cannot do: libdwfl, from the start */
     if (!pu->dwfl && !pu->dwfl_failed) {
-        pu->dwfl = make_dwfl(pu);
+        pu->dwfl = make_dwfl(sym, pu);
         pu->dwfl_failed = !pu->dwfl;
     }
     if (pu->dwfl) {
