@@ -16,7 +16,6 @@
 
 #define EEXIST  17
 #define EFAULT  14
-#define VM_EXEC 0x4
 
 /* Settings; userspace writes them through the skeleton's mmapped .bss, so
  * filters and the active slot can change while sampling. */
@@ -204,24 +203,23 @@ static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *c
     return 0;
 }
 
-static long is_exec_vma(struct task_struct *task, struct vm_area_struct *vma, void *data)
+/* Whether addr can be a return address: the instruction before it is a
+ * call, `call rel32` (e8) or `call r/m` (ff /2 in any of its lengths, a REX
+ * prefix before it or not). Reading 8 bytes costs far less than looking the
+ * address up among the process's mappings, and data that happens to pass
+ * is rare; userspace still checks the leaf's CFI before using it. */
+static __always_inline bool is_call_site(__u64 addr)
 {
-    *(bool *)data = vma->vm_flags & VM_EXEC;
-    return 0;
-}
+    __u8 b[8];
 
-/* A word that points into executable memory: a return address, not data
- * (data that happens to be a code pointer is rare, and userspace checks the
- * function's CFI before using it). */
-static __always_inline bool is_code(struct task_struct *task, __u64 addr)
-{
-    bool exec = false;
-
-    if (!addr || addr >= (1ULL << 47))
+    if (addr < 4096 || addr >= (1ULL << 47) || bpf_probe_read_user(b, sizeof(b), (void *)(addr - 8)))
         return false;
-    if (bpf_find_vma(task, addr, is_exec_vma, &exec, 0))
-        return false;
-    return exec;
+    if (b[3] == 0xe8)
+        return true;
+    /* ff with modrm.reg = 2, instruction lengths 2, 3, 4, 6, 7 */
+    return (b[6] == 0xff && ((b[7] >> 3) & 7) == 2) || (b[5] == 0xff && ((b[6] >> 3) & 7) == 2) ||
+           (b[4] == 0xff && ((b[5] >> 3) & 7) == 2) || (b[2] == 0xff && ((b[3] >> 3) & 7) == 2) ||
+           (b[1] == 0xff && ((b[2] >> 3) & 7) == 2);
 }
 
 /* The two words at the user stack pointer that can hold the return address
@@ -238,9 +236,9 @@ static __always_inline __u64 leaf_return(void)
     sp = BPF_CORE_READ(regs, sp);
     if (bpf_probe_read_user(words, sizeof(words), (void *)sp))
         return 0;
-    if (is_code(task, words[0]))
+    if (is_call_site(words[0]))
         return words[0];
-    if (is_code(task, words[1]))
+    if (is_call_site(words[1]))
         return words[1] | PF_LEAF_RET_SP8;
     return 0;
 }

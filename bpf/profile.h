@@ -24,7 +24,7 @@ struct pf_key {
     __s32 kern_stack_id;
     char comm[PF_COMM_LEN];      /* thread name */
     char proc_comm[PF_COMM_LEN]; /* the thread group leader's name */
-    /* The frameless-leaf fix: a code address found at the user stack
+    /* The frameless-leaf fix: a return address found at the user stack
      * pointer ([sp], or [sp+8] when PF_LEAF_RET_SP8 is set), 0 if none.
      * When the sampled function has no frame of its own yet (a leaf GCC
      * built without one, or a prologue that has not run), frame-pointer
