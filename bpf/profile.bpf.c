@@ -14,8 +14,8 @@
 #include <bpf/bpf_tracing.h>
 #include "profile.h"
 
-#define EEXIST  17
-#define EFAULT  14
+#define EEXIST 17
+#define EFAULT 14
 
 /* Settings; userspace writes them through the skeleton's mmapped .bss, so
  * filters and the active slot can change while sampling. */
@@ -212,7 +212,8 @@ static __always_inline bool is_call_site(__u64 addr)
 {
     __u8 b[8];
 
-    if (addr < 4096 || addr >= (1ULL << 47) || bpf_probe_read_user(b, sizeof(b), (void *)(addr - 8)))
+    if (addr < 4096 || addr >= (1ULL << 47) ||
+        bpf_probe_read_user(b, sizeof(b), (void *)(addr - 8)))
         return false;
     if (b[3] == 0xe8)
         return true;

@@ -31,6 +31,7 @@ struct binary {
     char *path;
     struct elfsyms *syms; /* NULL when it could not be read */
     struct debuginfo *di; /* NULL when it could not be read */
+    bool di_tried;        /* DWARF is opened on the first lookup that needs it */
     uint64_t last_use;    /* symbolizer tick of the last lookup */
     bool evicted;         /* parsed state dropped; parsed again on the next lookup */
 };
@@ -197,6 +198,7 @@ static int add_binary(struct symbolizer *s, const char *path, struct elfsyms *sy
         return -ENOMEM;
     nb[s->nbins].syms = syms;
     nb[s->nbins].di = di;
+    nb[s->nbins].di_tried = di != NULL;
     nb[s->nbins].last_use = ++s->tick;
     nb[s->nbins].evicted = false;
     *id = (uint32_t)++s->nbins;
@@ -204,19 +206,6 @@ static int add_binary(struct symbolizer *s, const char *path, struct elfsyms *sy
     s->stats.binaries++;
     if (!syms)
         s->stats.binaries_bad++;
-    switch (di ? debuginfo_source(di) : DEBUGINFO_NONE) {
-    case DEBUGINFO_EMBEDDED:
-        s->stats.debug_embedded++;
-        break;
-    case DEBUGINFO_SEPARATE:
-        s->stats.debug_separate++;
-        break;
-    case DEBUGINFO_DEBUGINFOD:
-        s->stats.debug_debuginfod++;
-        break;
-    case DEBUGINFO_NONE:
-        break;
-    }
     return 0;
 }
 
@@ -288,27 +277,50 @@ static void evict_binaries(struct symbolizer *s, uint32_t keep)
         debuginfo_free(lru->di);
         lru->syms = NULL;
         lru->di = NULL;
+        lru->di_tried = false;
         lru->evicted = true;
         s->nloaded--;
         s->stats.binaries_evicted++;
     }
 }
 
-/* Symbols and DWARF of the file at fd. Returns 0 or -ENOMEM; a file that
- * cannot be parsed leaves both NULL. */
-static int parse_binary(struct symbolizer *s, int fd, const char *path, struct elfsyms **syms,
-                        struct debuginfo **di)
+/* Symbols of the file at fd; its DWARF waits for a lookup that needs it
+ * (binary_dwarf): most libraries a process maps are never sampled. Returns
+ * 0 or -ENOMEM; a file that cannot be parsed leaves *syms NULL. */
+static int parse_binary(int fd, struct elfsyms **syms)
 {
     *syms = NULL;
-    *di = NULL;
-    if (elfsyms_load_fd(fd, syms) == -ENOMEM)
-        return -ENOMEM;
-    if (*syms && debuginfo_open(fd, path, s->debug_path, s->dm, di) == -ENOMEM) {
-        elfsyms_free(*syms);
-        *syms = NULL;
-        return -ENOMEM;
+    return elfsyms_load_fd(fd, syms) == -ENOMEM ? -ENOMEM : 0;
+}
+
+/* The binary's DWARF (and CFI), opened through the mapping at hand on the
+ * first call. NULL when there is none or the file is gone. */
+static struct debuginfo *binary_dwarf(struct symbolizer *s, pid_t pid, const struct vma *v,
+                                      struct binary *b)
+{
+    int fd;
+
+    if (b->di || b->di_tried || !b->syms)
+        return b->di;
+    b->di_tried = true;
+    if ((fd = open_mapped_file(pid, v)) < 0)
+        return NULL;
+    debuginfo_open(fd, b->path, s->debug_path, s->dm, &b->di);
+    close(fd);
+    switch (b->di ? debuginfo_source(b->di) : DEBUGINFO_NONE) {
+    case DEBUGINFO_EMBEDDED:
+        s->stats.debug_embedded++;
+        break;
+    case DEBUGINFO_SEPARATE:
+        s->stats.debug_separate++;
+        break;
+    case DEBUGINFO_DEBUGINFOD:
+        s->stats.debug_debuginfod++;
+        break;
+    case DEBUGINFO_NONE:
+        break;
     }
-    return 0;
+    return b->di;
 }
 
 static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, uint32_t *id)
@@ -340,7 +352,7 @@ static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, 
         return htab_put(&s->bin_index, &key, sizeof(key), *id);
     }
     if (fd >= 0) {
-        err = parse_binary(s, fd, v->path, &syms, &di); /* an unreadable file still gets an id */
+        err = parse_binary(fd, &syms); /* an unreadable file still gets an id */
         close(fd);
         if (err)
             return err;
@@ -364,7 +376,7 @@ static int reload_binary(struct symbolizer *s, pid_t pid, const struct vma *v, u
 
     if (fd < 0)
         return 0; /* gone: it stays unnamed */
-    err = parse_binary(s, fd, b->path, &b->syms, &b->di);
+    err = parse_binary(fd, &b->syms);
     close(fd);
     if (err)
         return err;
@@ -624,7 +636,7 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
     out->addr = vaddr;
     lvaddr = vaddr - (addr - lookup);
     out->name = demangler_name(s->dm, elfsyms_lookup(b->syms, lvaddr, NULL));
-    if (b->di)
+    if (binary_dwarf(s, pid, v, b))
         out->nlines = debuginfo_lookup(b->di, lvaddr, out->lines, SYM_MAX_INLINE);
     return 0;
 }
@@ -644,7 +656,8 @@ int symbolizer_frameless_slot(struct symbolizer *s, pid_t pid, uint64_t addr)
     b = &s->bins[bid - 1];
     if (b->evicted && reload_binary(s, pid, v, bid))
         return -1;
-    if (!b->syms || !b->di || elfsyms_file_to_vaddr(b->syms, addr - v->start + v->offset, &vaddr) ||
+    if (!b->syms || !binary_dwarf(s, pid, v, b) ||
+        elfsyms_file_to_vaddr(b->syms, addr - v->start + v->offset, &vaddr) ||
         debuginfo_cfa_sp_offset(b->di, vaddr, &off) || off < 8 || off % 8)
         return -1;
     return (int)((off - 8) / 8);
@@ -670,7 +683,8 @@ int symbolizer_frame_rule(struct symbolizer *s, pid_t pid, uint64_t addr, struct
     b->last_use = ++s->tick;
     if (b->evicted && reload_binary(s, pid, v, bid))
         return -ENOMEM;
-    if (b->syms && b->di && !elfsyms_file_to_vaddr(b->syms, addr - v->start + v->offset, &vaddr))
+    if (b->syms && binary_dwarf(s, pid, v, b) &&
+        !elfsyms_file_to_vaddr(b->syms, addr - v->start + v->offset, &vaddr))
         debuginfo_frame_rule(b->di, vaddr, out);
     return 0;
 }
