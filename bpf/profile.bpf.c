@@ -94,12 +94,11 @@ struct {
     __uint(max_entries, 65536);
 } unwind_modes SEC(".maps");
 
-#define STACK_RING_SIZE (16 * 1024 * 1024)
-#define STACK_RING_WAKE (STACK_RING_SIZE / 4)
+__u64 stack_ring_wake; /* wake the reader when this much is waiting */
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, STACK_RING_SIZE);
+    __uint(max_entries, 16 * 1024 * 1024); /* sized by userspace to the CPU count */
 } stack_events SEC(".maps");
 
 /* One stack-copy buffer per CPU (too big for a per-CPU array value): a
@@ -314,7 +313,7 @@ static __always_inline bool copy_stack(struct bpf_perf_event_data *ctx, const st
     /* no wakeup per sample (thousands a second): userspace polls every
      * 100 ms anyway; only a ring filling up wakes it early */
     if (bpf_ringbuf_output(&stack_events, s, size,
-                           bpf_ringbuf_query(&stack_events, BPF_RB_AVAIL_DATA) > STACK_RING_WAKE
+                           bpf_ringbuf_query(&stack_events, BPF_RB_AVAIL_DATA) > stack_ring_wake
                                ? BPF_RB_FORCE_WAKEUP
                                : BPF_RB_NO_WAKEUP))
         return false;
