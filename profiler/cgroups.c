@@ -11,6 +11,7 @@
 #include <time.h>
 #include <linux/magic.h>
 
+#include "../formats/clock.h"
 #include "../formats/buf.h"
 #include "../formats/htab.h"
 
@@ -134,14 +135,6 @@ int cgroups_id(const struct cgroups *cg, const char *path, uint64_t *id)
         return -ENOTDIR;
     *id = st.st_ino;
     return 0;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* Records id at path (NULL: known missing). Returns 0 or -ENOMEM. */

@@ -10,6 +10,7 @@
 
 #include "kube.h"
 #include "kubeapi.h"
+#include "../formats/clock.h"
 #include "../formats/buf.h"
 
 /* An unknown Pod UID reloads the kubelet's directories at most this often:
@@ -272,14 +273,6 @@ void collector_set_kube_api(struct collector *c, struct kubeapi *api)
     c->api = api;
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* The kubelet's names, reloaded when a Pod is not in them yet. A missing
  * directory is not an error: Pods are then known by UID only. */
 static const struct kube_names *kube_names_for(struct collector *c, const char *uid)
@@ -349,8 +342,8 @@ static void add_api_labels(void *ctx, const struct kube_pod_meta *m, const char 
         a->workload = true;
     }
     for (size_t i = 0; !err && i < m->nlabels; i++) {
-        snprintf(key, sizeof(key), "k8s.pod.label.%s", m->label_keys[i]);
-        err = add_label(a->c, a->labels, a->n, key, m->label_values[i]);
+        snprintf(key, sizeof(key), "k8s.pod.label.%s", m->labels[i].key);
+        err = add_label(a->c, a->labels, a->n, key, m->labels[i].value);
     }
     a->err = err;
 }

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "../formats/clock.h"
 #include "../formats/buf.h"
 #include "../formats/htab.h"
 #include "kube.h"
@@ -27,9 +28,10 @@
 /* ---- a parsed PodList ---- */
 
 struct pod_rec {
-    struct kube_pod_meta meta;
+    struct kube_pod_meta meta; /* points into the fields below */
     char *uid, *name, *ns, *workload;
-    char **keys, **values;
+    struct kube_label *labels; /* owns its strings */
+    size_t nlabels;
 };
 
 struct kube_pods {
@@ -43,12 +45,11 @@ struct kube_pods {
 
 static void pod_rec_free(struct pod_rec *p)
 {
-    for (size_t i = 0; i < p->meta.nlabels; i++) {
-        free(p->keys[i]);
-        free(p->values[i]);
+    for (size_t i = 0; i < p->nlabels; i++) {
+        free((char *)p->labels[i].key);
+        free((char *)p->labels[i].value);
     }
-    free(p->keys);
-    free(p->values);
+    free(p->labels);
     free(p->uid);
     free(p->name);
     free(p->ns);
@@ -121,53 +122,39 @@ static char *owner_workload(const json_t *meta, const char *template_hash)
 
 static int cmp_label(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const struct kube_label *)a)->key, ((const struct kube_label *)b)->key);
 }
 
-static int add_labels(struct pod_rec *p, const json_t *labels)
+/* metadata.labels: string values only, at most MAX_POD_LABELS, by key */
+static int add_labels(struct pod_rec *p, json_t *labels)
 {
-    size_t n = json_object_size(labels), i = 0;
+    size_t n = json_object_size(labels);
     const char *key;
     json_t *val;
-    char **pairs;
 
     if (n > MAX_POD_LABELS)
         n = MAX_POD_LABELS;
-    if (!n)
-        return 0;
-    /* sort "key\0value" pairs by key, then split them */
-    if (!(pairs = calloc(n, sizeof(*pairs))))
-        return -ENOMEM;
-    json_object_foreach((json_t *)labels, key, val)
+    if (!n || !(p->labels = calloc(n, sizeof(*p->labels))))
+        return n ? -ENOMEM : 0;
+    json_object_foreach(labels, key, val)
     {
-        if (i == n)
+        struct kube_label *l = &p->labels[p->nlabels];
+
+        if (p->nlabels == n)
             break;
         if (!json_is_string(val))
             continue;
-        if (asprintf(&pairs[i], "%s%c%s", key, '\0', json_string_value(val)) < 0) {
-            pairs[i] = NULL;
-            break;
+        l->key = strdup(key);
+        l->value = strdup(json_string_value(val));
+        if (!l->key || !l->value) {
+            free((char *)l->key);
+            free((char *)l->value);
+            return -ENOMEM;
         }
-        i++;
+        p->nlabels++;
     }
-    qsort(pairs, i, sizeof(*pairs), cmp_label);
-    p->keys = calloc(n, sizeof(char *));
-    p->values = calloc(n, sizeof(char *));
-    for (size_t j = 0; j < i; j++) {
-        if (p->keys && p->values) {
-            p->keys[j] = strdup(pairs[j]);
-            p->values[j] = strdup(pairs[j] + strlen(pairs[j]) + 1);
-            if (p->keys[j] && p->values[j])
-                p->meta.nlabels++;
-            else {
-                free(p->keys[j]);
-                free(p->values[j]);
-            }
-        }
-        free(pairs[j]);
-    }
-    free(pairs);
-    return p->keys && p->values && p->meta.nlabels == i ? 0 : -ENOMEM;
+    qsort(p->labels, p->nlabels, sizeof(*p->labels), cmp_label);
+    return 0;
 }
 
 /* containerStatuses[].containerID is "<runtime>://<id>" */
@@ -196,7 +183,7 @@ static int add_pod(struct kube_pods *pods, const json_t *item)
 {
     const json_t *meta = json_object_get(item, "metadata"),
                  *status = json_object_get(item, "status");
-    const json_t *labels = json_object_get(meta, "labels");
+    json_t *labels = json_object_get(meta, "labels");
     struct pod_rec p = {0};
     int err = 0;
 
@@ -218,9 +205,8 @@ static int add_pod(struct kube_pods *pods, const json_t *item)
                                     .name = p.name,
                                     .ns = p.ns,
                                     .workload = p.workload,
-                                    .nlabels = p.meta.nlabels,
-                                    .label_keys = (const char *const *)p.keys,
-                                    .label_values = (const char *const *)p.values};
+                                    .labels = p.labels,
+                                    .nlabels = p.nlabels};
     pods->pods[pods->npods] = p;
     if (htab_put(&pods->by_uid, p.uid, strlen(p.uid), pods->npods++))
         return -ENOMEM;
@@ -306,14 +292,6 @@ struct kubeapi {
     unsigned ok, failed;
     char why[256];
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 int kubeapi_config_in_cluster(struct kubeapi_config *cfg, char *why, size_t len)
 {

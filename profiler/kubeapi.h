@@ -17,12 +17,15 @@
 
 /* ---- a parsed PodList ---- */
 
+struct kube_label {
+    const char *key, *value;
+};
+
 struct kube_pod_meta {
     const char *uid, *name, *ns;
-    const char *workload; /* "deployment/x", "statefulset/y", ... or NULL */
+    const char *workload;            /* "deployment/x", "statefulset/y", ... or NULL */
+    const struct kube_label *labels; /* sorted by key */
     size_t nlabels;
-    const char *const *label_keys; /* sorted by key */
-    const char *const *label_values;
 };
 
 struct kube_pods;

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "cgroups.h"
+
+#include "../formats/clock.h"
 #include "cmd.h"
 #include "collector.h"
 #include "kube.h"
@@ -78,8 +80,9 @@ static void record_usage(FILE *f)
            "      --unwind MODE      user stacks by fp (frame pointers, plus the caller of a\n"
            "                         frameless leaf from its CFI), dwarf (a copy of the top of\n"
            "                         every stack, unwound with the binaries' CFI, as perf\n"
-           "                         --call-graph dwarf) or auto (the default: dwarf only for\n"
-           "                         processes whose executable has no frame pointers)\n"
+           "                         --call-graph dwarf) or auto (the default: a process's\n"
+           "                         stacks are copied until its executable is judged, then\n"
+           "                         only if that has no frame pointers)\n"
            "      --stack-size BYTES user stack copied per sample in dwarf mode (default\n"
            "                         16384, at most 65536); deeper stacks are cut and counted\n"
            "      --include-idle     keep samples of idle CPUs (the swapper task)\n"
@@ -339,14 +342,6 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
     return 0;
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* Forks COMMAND stopped on a pipe, so that sampling can start before it
  * runs. Returns the child pid and the write end that releases it. */
 static pid_t spawn_stopped(char **argv, int *go_fd, int *err_fd)
@@ -441,7 +436,7 @@ static void on_process(void *ctx, pid_t tgid, uint64_t cgroup_id)
     /* auto: stack copies for processes whose executable has no frame
      * pointers; the rest cost nothing extra once this is decided */
     if (r->o->unwind == PF_UNWIND_MODE_AUTO) {
-        bool dwarf = unwinder_exe_has_frame_pointers(tgid) == 0;
+        bool dwarf = unwinder_exe_has_frame_pointers(r->unw, tgid) == 0;
 
         if (sampler_set_unwind(r->s, tgid, dwarf) == 0 && dwarf)
             r->dwarf_procs++;
@@ -823,13 +818,13 @@ int cmd_record(int argc, char **argv)
         clock_gettime(CLOCK_REALTIME, &rt);
         p->time_nanos = rt.tv_sec * 1000000000LL + rt.tv_nsec;
     }
-    start = now_ns();
+    start = mono_ns();
     next_drain = start + DRAIN_INTERVAL_NS;
     while (!stop_signal && !r.err) {
         int64_t t;
 
         rc = sampler_poll_processes(s, 100, on_process, &r);
-        t = now_ns();
+        t = mono_ns();
         if (rc) {
             fprintf(stderr, "podflame record: reading process events: %s\n", strerror(-rc));
             goto out;
@@ -863,8 +858,8 @@ int cmd_record(int argc, char **argv)
             break;
         }
     }
-    wall = (now_ns() - start) / 1e9;
-    p->duration_nanos = now_ns() - start;
+    wall = (mono_ns() - start) / 1e9;
+    p->duration_nanos = mono_ns() - start;
     if (tty)
         fprintf(stderr, "\r\033[K");
 

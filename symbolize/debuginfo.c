@@ -433,38 +433,6 @@ size_t debuginfo_lookup(struct debuginfo *di, uint64_t vaddr, struct sym_line *l
     return n;
 }
 
-int debuginfo_cfa_sp_offset(struct debuginfo *di, uint64_t vaddr, int64_t *off)
-{
-    Dwarf_Addr bias;
-    Dwarf_CFI *cfi;
-    Dwarf_Frame *frame = NULL;
-    Dwarf_Op *ops;
-    size_t nops;
-    int err = -ENOENT;
-
-    if (!di->mod)
-        return -ENOENT;
-    /* .eh_frame is in every binary that can unwind for C++ exceptions;
-     * .debug_frame only in some */
-    if (!(cfi = dwfl_module_eh_cfi(di->mod, &bias)) &&
-        !(cfi = dwfl_module_dwarf_cfi(di->mod, &bias)))
-        return -ENOENT;
-    if (dwarf_cfi_addrframe(cfi, vaddr + di->bias - bias, &frame) != 0)
-        return -ENOENT;
-    /* x86-64: DWARF register 7 is %rsp */
-    if (dwarf_frame_cfa(frame, &ops, &nops) == 0 && nops == 1) {
-        if (ops[0].atom == DW_OP_bregx && ops[0].number == 7) {
-            *off = (int64_t)ops[0].number2;
-            err = 0;
-        } else if (ops[0].atom == DW_OP_breg7) {
-            *off = (int64_t)ops[0].number;
-            err = 0;
-        }
-    }
-    free(frame);
-    return err;
-}
-
 /* ---- frame rules for the unwinder's fast path ---- */
 
 /* A register's rule as an offset from the CFA: true with *off when it is

@@ -75,10 +75,4 @@ enum {
  * (bounded). */
 void debuginfo_frame_rule(struct debuginfo *di, uint64_t vaddr, struct frame_rule *out);
 
-/* The canonical frame address rule at vaddr, from .eh_frame or
- * .debug_frame: when it is %rsp plus a constant (the function has not set up
- * %rbp as its frame pointer there), stores the constant in *off and returns
- * 0; else -ENOENT. The return address is then at [%rsp + *off - 8]. */
-int debuginfo_cfa_sp_offset(struct debuginfo *di, uint64_t vaddr, int64_t *off);
-
 #endif

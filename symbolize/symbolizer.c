@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../formats/clock.h"
 #include "../formats/buf.h"
 #include "../formats/htab.h"
 #include "debuginfo.h"
@@ -79,14 +80,6 @@ struct symbolizer {
 #define DEFAULT_MAX_BINARIES 512
 
 #define DEFAULT_DEBUG_PATH "+:.debug:/usr/lib/debug"
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 int symbolizer_new(struct symbolizer **out)
 {
@@ -393,7 +386,7 @@ static int read_process(struct symbolizer *s, pid_t pid, struct process *p)
     size_t n;
     int err = procmaps_read(pid, &vmas, &n);
 
-    p->read_ns = now_ns();
+    p->read_ns = mono_ns();
     /* A read can fail while the process is in the middle of an exec: only
      * a process that no longer exists is gone; else the next lookup that
      * misses reads again. */
@@ -490,11 +483,11 @@ static int refresh_jit(struct symbolizer *s, pid_t pid, struct process *p)
     int fd, err;
     FILE *f;
 
-    if (p->jit && now_ns() - p->jit_read_ns < JIT_REFRESH_NS)
+    if (p->jit && mono_ns() - p->jit_read_ns < JIT_REFRESH_NS)
         return 0;
-    if (!p->jit && p->jit_read_ns && now_ns() - p->jit_read_ns < JIT_REFRESH_NS)
+    if (!p->jit && p->jit_read_ns && mono_ns() - p->jit_read_ns < JIT_REFRESH_NS)
         return 0;
-    p->jit_read_ns = now_ns();
+    p->jit_read_ns = mono_ns();
     snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)namespaced_pid(pid));
     if ((fd = open_in_root(pid, path)) < 0)
         return 0;
@@ -547,7 +540,7 @@ static const struct vma *find_vma(struct symbolizer *s, pid_t pid, struct proces
     const struct vma *v = procmaps_find(p->vmas, p->nvmas, addr);
 
     *err = 0;
-    if (!v && !p->gone && (!p->missed || now_ns() - p->read_ns > MAPS_REFRESH_NS)) {
+    if (!v && !p->gone && (!p->missed || mono_ns() - p->read_ns > MAPS_REFRESH_NS)) {
         if (read_process(s, pid, p) == -ENOMEM)
             *err = -ENOMEM;
         p->missed = true;
@@ -584,14 +577,48 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid)
     return err;
 }
 
+/* Where a user address is: the process, its mapping, the binary behind it
+ * (parsed again if it was evicted) and the ELF virtual address. */
+struct place {
+    struct process *p;   /* NULL: the process is unknown and gone */
+    const struct vma *v; /* NULL: no mapping holds the address */
+    struct binary *b;    /* NULL: an anonymous mapping */
+    uint32_t bid;
+    bool has_vaddr; /* the binary's symbols map the address */
+    uint64_t vaddr;
+};
+
+static int locate(struct symbolizer *s, pid_t pid, uint64_t addr, struct place *pl)
+{
+    int err;
+
+    memset(pl, 0, sizeof(*pl));
+    pl->p = find_process(s, pid);
+    /* new, or dropped: a late sample, or a new process with a reused PID */
+    if (!pl->p || pl->p->dropped) {
+        if (symbolizer_add_process(s, pid) == -ENOMEM)
+            return -ENOMEM;
+        pl->p = find_process(s, pid);
+    }
+    if (!pl->p || !(pl->v = find_vma(s, pid, pl->p, addr, &err)))
+        return pl->p ? err : 0;
+    if (!(pl->bid = pl->p->binary_ids[pl->v - pl->p->vmas]))
+        return 0;
+    pl->b = &s->bins[pl->bid - 1];
+    pl->b->last_use = ++s->tick;
+    if (pl->b->evicted && reload_binary(s, pid, pl->v, pl->bid))
+        return -ENOMEM;
+    pl->has_vaddr =
+        pl->b->syms &&
+        !elfsyms_file_to_vaddr(pl->b->syms, addr - pl->v->start + pl->v->offset, &pl->vaddr);
+    return 0;
+}
+
 int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_return,
                     struct sym_frame *out)
 {
-    struct process *p = find_process(s, pid);
-    uint64_t lookup = is_return && addr ? addr - 1 : addr, vaddr, lvaddr;
-    const struct vma *v = NULL;
-    struct binary *b;
-    uint32_t bid;
+    uint64_t lvaddr;
+    struct place pl;
     int err;
 
     out->name = NULL;
@@ -602,91 +629,51 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
     out->module = "";
     out->build_id = "";
     out->addr = addr;
-    if (!p) {
-        if (symbolizer_add_process(s, pid) == -ENOMEM)
-            return -ENOMEM;
-        p = find_process(s, pid);
+    if ((err = locate(s, pid, addr, &pl)) || !pl.p)
+        return err;
+    if (!pl.b) {
+        if (pl.v)
+            out->module = pl.v->path;
+        return jit_name(s, pid, pl.p, addr, out);
     }
-    if (p && p->dropped) {
-        /* a late sample, or a new process with a reused PID */
-        if (symbolizer_add_process(s, pid) == -ENOMEM)
-            return -ENOMEM;
-        p = find_process(s, pid);
-    }
-    if (!p)
+    out->binary_id = pl.bid;
+    out->module = pl.b->path;
+    if (pl.b->syms)
+        out->build_id = elfsyms_build_id(pl.b->syms);
+    if (!pl.has_vaddr)
         return 0;
-    if (!(v = find_vma(s, pid, p, addr, &err)))
-        return err ? err : jit_name(s, pid, p, addr, out);
-    bid = p->binary_ids[v - p->vmas];
-    if (!bid) {
-        out->module = v->path;
-        return jit_name(s, pid, p, addr, out);
-    }
-    b = &s->bins[bid - 1];
-    b->last_use = ++s->tick;
-    if (b->evicted && reload_binary(s, pid, v, bid))
-        return -ENOMEM;
-    out->binary_id = bid;
-    out->module = b->path;
-    if (!b->syms)
-        return 0;
-    out->build_id = elfsyms_build_id(b->syms);
-    if (elfsyms_file_to_vaddr(b->syms, addr - v->start + v->offset, &vaddr))
-        return 0;
-    out->addr = vaddr;
-    lvaddr = vaddr - (addr - lookup);
-    out->name = demangler_name(s->dm, elfsyms_lookup(b->syms, lvaddr, NULL));
-    if (binary_dwarf(s, pid, v, b))
-        out->nlines = debuginfo_lookup(b->di, lvaddr, out->lines, SYM_MAX_INLINE);
+    out->addr = pl.vaddr;
+    /* a return address: name the call before it */
+    lvaddr = is_return && addr ? pl.vaddr - 1 : pl.vaddr;
+    out->name = demangler_name(s->dm, elfsyms_lookup(pl.b->syms, lvaddr, NULL));
+    if (binary_dwarf(s, pid, pl.v, pl.b))
+        out->nlines = debuginfo_lookup(pl.b->di, lvaddr, out->lines, SYM_MAX_INLINE);
+    return 0;
+}
+
+int symbolizer_frame_rule(struct symbolizer *s, pid_t pid, uint64_t addr, struct frame_rule *out)
+{
+    struct place pl;
+    int err;
+
+    out->kind = FRAME_RULE_COMPLEX;
+    if ((err = locate(s, pid, addr, &pl)))
+        return err;
+    if (pl.has_vaddr && binary_dwarf(s, pid, pl.v, pl.b))
+        debuginfo_frame_rule(pl.b->di, pl.vaddr, out);
     return 0;
 }
 
 int symbolizer_frameless_slot(struct symbolizer *s, pid_t pid, uint64_t addr)
 {
-    struct process *p = find_process(s, pid);
-    const struct vma *v;
-    struct binary *b;
-    uint64_t vaddr;
-    uint32_t bid;
-    int64_t off;
-    int err;
+    struct frame_rule r;
 
-    if (!p || !(v = find_vma(s, pid, p, addr, &err)) || !(bid = p->binary_ids[v - p->vmas]))
+    /* no frame yet: the CFA is %rsp-based and the return address is the
+     * word just below it */
+    if (symbolizer_frame_rule(s, pid, addr, &r) || r.kind != FRAME_RULE_SIMPLE || r.cfa_reg != 7 ||
+        r.cfa_off < 8 || r.cfa_off % 8)
         return -1;
-    b = &s->bins[bid - 1];
-    if (b->evicted && reload_binary(s, pid, v, bid))
-        return -1;
-    if (!b->syms || !binary_dwarf(s, pid, v, b) ||
-        elfsyms_file_to_vaddr(b->syms, addr - v->start + v->offset, &vaddr) ||
-        debuginfo_cfa_sp_offset(b->di, vaddr, &off) || off < 8 || off % 8)
-        return -1;
-    return (int)((off - 8) / 8);
-}
-
-int symbolizer_frame_rule(struct symbolizer *s, pid_t pid, uint64_t addr, struct frame_rule *out)
-{
-    struct process *p = find_process(s, pid);
-    const struct vma *v;
-    struct binary *b;
-    uint64_t vaddr;
-    uint32_t bid;
-    int err;
-
-    out->kind = FRAME_RULE_COMPLEX;
-    if (!p && symbolizer_add_process(s, pid) == -ENOMEM)
-        return -ENOMEM;
-    if (!(p = find_process(s, pid)) || !(v = find_vma(s, pid, p, addr, &err)))
-        return p ? err : 0;
-    if (!(bid = p->binary_ids[v - p->vmas]))
-        return 0;
-    b = &s->bins[bid - 1];
-    b->last_use = ++s->tick;
-    if (b->evicted && reload_binary(s, pid, v, bid))
-        return -ENOMEM;
-    if (b->syms && binary_dwarf(s, pid, v, b) &&
-        !elfsyms_file_to_vaddr(b->syms, addr - v->start + v->offset, &vaddr))
-        debuginfo_frame_rule(b->di, vaddr, out);
-    return 0;
+    return (r.cfa_off - 8) / 8;
 }
 
 int symbolizer_maps_text(struct symbolizer *s, pid_t pid, char **text, size_t *len)

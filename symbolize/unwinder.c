@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <dwarf.h>
 #include <elfutils/libdwfl.h>
 
 #include "../formats/buf.h"
@@ -32,6 +32,7 @@ struct proc_unwind {
 };
 
 struct unwinder {
+    struct htab exes;  /* executable (dev, inode) -> frame pointers 0/1 */
     struct htab index; /* pid -> slot in procs */
     struct proc_unwind *procs[MAX_PROCS];
     size_t nprocs;
@@ -134,6 +135,7 @@ int unwinder_new(struct unwinder **out)
     if (!u)
         return -ENOMEM;
     htab_init(&u->index);
+    htab_init(&u->exes);
     *out = u;
     return 0;
 }
@@ -154,6 +156,7 @@ void unwinder_free(struct unwinder *u)
     for (size_t i = 0; i < u->nprocs; i++)
         proc_free(u->procs[i]);
     htab_free(&u->index);
+    htab_free(&u->exes);
     free(u);
 }
 
@@ -380,23 +383,17 @@ static bool frame_prologue(const uint8_t *b, size_t n)
  * builds without a frame either way, are mostly small. */
 #define JUDGED_MIN_SIZE 32
 
-int unwinder_exe_has_frame_pointers(pid_t pid)
+/* Judges the ELF file at fd by its functions' prologues. */
+static int judge_prologues(int fd)
 {
-    char path[64];
     Elf *elf;
     Elf_Scn *scn = NULL;
     GElf_Shdr sh;
     size_t judged = 0, with_fp = 0;
-    int fd, ret;
 
-    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return -errno;
     elf_version(EV_CURRENT);
-    if (!(elf = elf_begin(fd, ELF_C_READ_MMAP, NULL))) {
-        close(fd);
+    if (!(elf = elf_begin(fd, ELF_C_READ_MMAP, NULL)))
         return -ENOEXEC;
-    }
     while ((scn = elf_nextscn(elf, scn))) {
         Elf_Data *syms;
 
@@ -422,9 +419,33 @@ int unwinder_exe_has_frame_pointers(pid_t pid)
         }
     }
     elf_end(elf);
-    close(fd);
     /* no symbols to judge (a stripped binary): distributions strip what
      * they build without frame pointers */
-    ret = judged ? 3 * with_fp >= judged : 0;
+    return judged ? 3 * with_fp >= judged : 0;
+}
+
+int unwinder_exe_has_frame_pointers(struct unwinder *u, pid_t pid)
+{
+    char path[64];
+    struct stat st = {0};
+    uint64_t key[2], val;
+    int fd, ret;
+
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -errno;
+    /* once per executable, however many processes run it */
+    if (fstat(fd, &st) == 0) {
+        key[0] = (uint64_t)st.st_dev;
+        key[1] = (uint64_t)st.st_ino;
+        if (htab_get(&u->exes, key, sizeof(key), &val)) {
+            close(fd);
+            return (int)val;
+        }
+    }
+    ret = judge_prologues(fd);
+    close(fd);
+    if (ret >= 0 && st.st_ino && htab_put(&u->exes, key, sizeof(key), (uint64_t)ret))
+        return -ENOMEM;
     return ret;
 }

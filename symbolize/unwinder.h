@@ -47,8 +47,8 @@ int unwinder_unwind(struct unwinder *u, struct symbolizer *sym, pid_t pid, const
 void unwinder_forget(struct unwinder *u, pid_t pid);
 
 /* Whether the main executable of pid keeps frame pointers, judged from its
- * functions' prologues (push %rbp ... mov %rsp,%rbp). Returns 1, 0, or a
- * negative errno when it cannot be read. */
-int unwinder_exe_has_frame_pointers(pid_t pid);
+ * functions' prologues (push %rbp ... mov %rsp,%rbp), once per executable.
+ * Returns 1, 0, or a negative errno when it cannot be read. */
+int unwinder_exe_has_frame_pointers(struct unwinder *u, pid_t pid);
 
 #endif

@@ -242,9 +242,9 @@ static void test_api_pod_list(void **state)
     assert_string_equal(m->ns, "shop");
     assert_string_equal(m->workload, "deployment/web");
     assert_int_equal(m->nlabels, 3);
-    assert_string_equal(m->label_keys[0], "app"); /* sorted */
-    assert_string_equal(m->label_values[0], "web");
-    assert_string_equal(m->label_keys[2], "tier");
+    assert_string_equal(m->labels[0].key, "app"); /* sorted */
+    assert_string_equal(m->labels[0].value, "web");
+    assert_string_equal(m->labels[2].key, "tier");
     assert_string_equal(kube_pods_container(pods, "abc123"), "nginx");
     assert_string_equal(kube_pods_container(pods, "def456"), "init");
     assert_null(kube_pods_container(pods, "containerd://abc123"));
