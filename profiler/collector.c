@@ -55,6 +55,18 @@ struct frame_key {
     uint64_t addr;
 };
 
+static int intern_label_keys(struct collector *c)
+{
+    c->k_pid = pf_profile_cstring(c->p, "pid");
+    c->k_tid = pf_profile_cstring(c->p, "tid");
+    c->k_comm = pf_profile_cstring(c->p, "comm");
+    c->k_thread = pf_profile_cstring(c->p, "thread");
+    c->k_cgroup = pf_profile_cstring(c->p, "cgroup");
+    return c->k_pid < 0 || c->k_tid < 0 || c->k_comm < 0 || c->k_thread < 0 || c->k_cgroup < 0
+               ? -ENOMEM
+               : 0;
+}
+
 int collector_new(struct symbolizer *sym, struct cgroups *cg, struct pf_profile *p,
                   int64_t period_ns, struct collector **out)
 {
@@ -72,18 +84,25 @@ int collector_new(struct symbolizer *sym, struct cgroups *cg, struct pf_profile 
     htab_init(&c->mappings);
     htab_init(&c->tgids);
     c->scratch = malloc(sizeof(struct pf_key) + (2 + 2 * PF_MAX_STACK_DEPTH) * sizeof(uint64_t));
-    c->k_pid = pf_profile_cstring(p, "pid");
-    c->k_tid = pf_profile_cstring(p, "tid");
-    c->k_comm = pf_profile_cstring(p, "comm");
-    c->k_thread = pf_profile_cstring(p, "thread");
-    c->k_cgroup = pf_profile_cstring(p, "cgroup");
-    if (!c->scratch || c->k_pid < 0 || c->k_tid < 0 || c->k_comm < 0 || c->k_thread < 0 ||
-        c->k_cgroup < 0) {
+    if (!c->scratch || intern_label_keys(c)) {
         collector_free(c);
         return -ENOMEM;
     }
     *out = c;
     return 0;
+}
+
+int collector_rebind(struct collector *c, struct pf_profile *p)
+{
+    /* Every cached id is an index into the old profile. */
+    htab_free(&c->samples);
+    htab_free(&c->locations);
+    htab_free(&c->mappings);
+    htab_free(&c->tgids);
+    c->kernel_mapping = c->jit_mapping = 0;
+    c->npending = 0;
+    c->p = p;
+    return intern_label_keys(c);
 }
 
 void collector_free(struct collector *c)

@@ -34,6 +34,11 @@ int collector_new(struct symbolizer *sym, struct cgroups *cg, struct pf_profile 
                   int64_t period_ns, struct collector **out);
 void collector_free(struct collector *c);
 
+/* Starts a new window: samples go to p (sample types set) from now on.
+ * Call collector_finish first. The caller keeps the old profile; counts of
+ * samples by unwinding method go on adding up. Returns 0 or -ENOMEM. */
+int collector_rebind(struct collector *c, struct pf_profile *p);
+
 /* Turns on Kubernetes labels (pod, namespace, container, pod_uid,
  * container_id, qos, workload) from cgroup paths and the kubelet's log
  * directories under log_dir, and the node label. Returns 0 or -ENOMEM. */
@@ -61,6 +66,7 @@ int collector_add_unwound(struct collector *c, const struct pf_key *key, uint64_
 uint64_t collector_samples(const struct collector *c);
 /* Samples with a user stack, by how it was unwound. */
 void collector_unwind_stats(const struct collector *c, uint64_t out[COLLECTOR_UNWIND__MAX]);
+/* Processes with samples in the current window. */
 size_t collector_processes(const struct collector *c);
 
 #endif

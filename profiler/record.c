@@ -15,18 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cgroups.h"
-
 #include "../formats/clock.h"
 #include "cmd.h"
-#include "collector.h"
-#include "kube.h"
 #include "kubeapi.h"
-#include "../symbolize/unwinder.h"
 #include "output.h"
-#include "sampler.h"
+#include "session.h"
 
-#define DRAIN_INTERVAL_NS 1000000000LL
 #define MAX_FILTERS       256
 
 struct record_opts {
@@ -377,146 +371,6 @@ static pid_t spawn_stopped(char **argv, int *go_fd, int *err_fd)
     return pid;
 }
 
-struct recording {
-    struct symbolizer *sym;
-    struct collector *col;
-    int err; /* first error from a callback */
-    /* Pod filter */
-    const struct record_opts *o;
-    struct sampler *s;
-    struct cgroups *cg;
-    struct kube_names *kn;
-    struct kubeapi *api;  /* --kube-api, else NULL */
-    struct unwinder *unw; /* stack copies */
-    uint64_t ips[PF_MAX_STACK_DEPTH];
-    uint64_t dwarf_procs; /* processes given stack copies (auto) */
-    struct htab selected; /* cgroup ids in the BPF filter */
-};
-
-static int select_cgroup(void *ctx, uint64_t id, const char *path)
-{
-    struct recording *r = ctx;
-    int err;
-
-    if (htab_get(&r->selected, &id, sizeof(id), NULL) ||
-        !kube_selector_match(&r->o->pods, path, r->kn))
-        return 0;
-    if ((err = sampler_add_cgroup(r->s, id)))
-        return err;
-    return htab_put(&r->selected, &id, sizeof(id), 1);
-}
-
-/* Adds the cgroups of selected Pods that are not in the filter yet: at the
- * start, then at every drain, so that Pods that start later are sampled. */
-static int select_pods(struct recording *r)
-{
-    struct kube_names *kn;
-
-    if (kube_selector_empty(&r->o->pods) || !r->cg)
-        return 0;
-    if (kube_names_load(r->o->kubelet_log_dir, &kn) == 0) {
-        if (r->api && kubeapi_add_names(r->api, kn)) {
-            kube_names_free(kn);
-            return -ENOMEM;
-        }
-        kube_names_free(r->kn);
-        r->kn = kn;
-    }
-    return cgroups_walk(r->cg, select_cgroup, r);
-}
-
-static void on_process(void *ctx, pid_t tgid, uint64_t cgroup_id)
-{
-    struct recording *r = ctx;
-    int err = symbolizer_add_process(r->sym, tgid);
-
-    /* a new process, or a new image after an exec */
-    if (r->unw)
-        unwinder_forget(r->unw, tgid);
-    /* auto: stack copies for processes whose executable has no frame
-     * pointers; the rest cost nothing extra once this is decided */
-    if (r->o->unwind == PF_UNWIND_MODE_AUTO) {
-        bool dwarf = unwinder_exe_has_frame_pointers(r->unw, tgid) == 0;
-
-        if (sampler_set_unwind(r->s, tgid, dwarf) == 0 && dwarf)
-            r->dwarf_procs++;
-    }
-
-    /* name the cgroup now: a Pod's cgroup can be gone by the next drain */
-    if (r->cg)
-        cgroups_path(r->cg, cgroup_id);
-    if (err == -ENOMEM && !r->err)
-        r->err = err; /* -ESRCH: it exited first; counted by the symbolizer */
-}
-
-static void on_stack(void *ctx, const struct pf_stack_sample *ss, size_t size)
-{
-    static const enum collector_unwind how[UNWIND_END__MAX] = {
-        [UNWIND_COMPLETE] = COLLECTOR_UNWIND_DWARF,
-        [UNWIND_COPY_SHORT] = COLLECTOR_UNWIND_DWARF_SHORT,
-        [UNWIND_FAILED] = COLLECTOR_UNWIND_DWARF_FAILED,
-        [UNWIND_MAX_DEPTH] = COLLECTOR_UNWIND_DWARF,
-    };
-    struct recording *r = ctx;
-    size_t hdr = sizeof(*ss) - sizeof(ss->stack), len = ss->stack_len;
-    enum unwind_end why;
-    int n;
-
-    if (r->err)
-        return;
-    if (len > size - hdr)
-        len = size - hdr; /* never trust a length over what arrived */
-    n = unwinder_unwind(r->unw, r->sym, (pid_t)ss->key.tgid, (const uint64_t *)ss->regs,
-                        ss->stack_start, ss->stack, len, r->ips, PF_MAX_STACK_DEPTH, &why);
-    if (n < 0) {
-        r->err = n;
-        return;
-    }
-    n = collector_add_unwound(r->col, &ss->key, 1, r->ips, (size_t)n, (const uint64_t *)ss->kstack,
-                              ss->nkern < PF_MAX_STACK_DEPTH ? ss->nkern : PF_MAX_STACK_DEPTH,
-                              how[why]);
-    if (n)
-        r->err = n;
-}
-
-static int on_sample(void *ctx, const struct pf_key *key, uint64_t count, const uint64_t *ustack,
-                     size_t nu, const uint64_t *kstack, size_t nk)
-{
-    struct recording *r = ctx;
-
-    return collector_add(r->col, key, count, ustack, nu, kstack, nk);
-}
-
-/* --kube-api: a first list now, so that a misconfiguration shows at once;
- * then a thread keeps it fresh. Only not being in a cluster is fatal: an
- * API server that does not answer yet must not stop a recording. */
-static int open_kube_api(struct recording *r, const char *node)
-{
-    struct kubeapi_config cfg;
-    char why[256];
-    int err;
-
-    if (kubeapi_config_in_cluster(&cfg, why, sizeof(why))) {
-        fprintf(stderr, "podflame record: --kube-api: %s\n", why);
-        return -ENOENT;
-    }
-    if ((err = kubeapi_open(&cfg, node, &r->api))) {
-        fprintf(stderr, "podflame record: --kube-api: %s\n", strerror(-err));
-        return err;
-    }
-    if (kubeapi_refresh(r->api, why, sizeof(why)))
-        fprintf(stderr,
-                "podflame: kube-api: %s; retrying every 30 s, Pods are named from the kubelet's "
-                "logs meanwhile\n",
-                why);
-    if ((err = kubeapi_start(r->api))) {
-        fprintf(stderr, "podflame record: --kube-api: %s\n", strerror(-err));
-        return err;
-    }
-    collector_set_kube_api(r->col, r->api);
-    return 0;
-}
-
 static void print_kube_api(struct kubeapi *api)
 {
     unsigned ok, failed;
@@ -538,9 +392,12 @@ static double cpu_seconds(long *maxrss_kb)
            ru.ru_stime.tv_usec / 1e6;
 }
 
-static void print_summary(const struct record_opts *o, struct sampler *s, const struct recording *r,
-                          double wall, const char *written)
+static void print_summary(const struct record_opts *o, struct session *ses, double wall,
+                          const char *written)
 {
+    struct sampler *s = session_sampler(ses);
+    struct collector *col = session_collector(ses);
+    uint64_t dwarf_procs = session_dwarf_processes(ses);
     struct sampler_stats st;
     struct symbolizer_stats ss;
     uint64_t *c = st.counters;
@@ -549,7 +406,7 @@ static void print_summary(const struct record_opts *o, struct sampler *s, const 
     double cpu = cpu_seconds(&rss_kb);
 
     sampler_get_stats(s, &st);
-    symbolizer_get_stats(r->sym, &ss);
+    symbolizer_get_stats(session_symbolizer(ses), &ss);
     lost = c[PF_STAT_LOST_COUNTS_FULL] + c[PF_STAT_LOST_USTACK_COLL] + c[PF_STAT_LOST_KSTACK_COLL] +
            c[PF_STAT_LOST_STACK_ERR];
     fprintf(stderr,
@@ -557,7 +414,7 @@ static void print_summary(const struct record_opts *o, struct sampler *s, const 
             "lost %" PRIu64 " (count map full %" PRIu64 ", stack collisions %" PRIu64
             " user/%" PRIu64 " kernel, stack errors %" PRIu64 "); podflame used %.2f s CPU "
             "(%.2f%% of one CPU), %ld MiB peak RSS; wrote %s\n",
-            collector_samples(r->col), collector_processes(r->col), wall, sampler_event_name(s),
+            collector_samples(col), collector_processes(col), wall, sampler_event_name(s),
             o->freq, st.cpus, st.cpus == 1 ? "" : "s", lost, c[PF_STAT_LOST_COUNTS_FULL],
             c[PF_STAT_LOST_USTACK_COLL], c[PF_STAT_LOST_KSTACK_COLL], c[PF_STAT_LOST_STACK_ERR],
             cpu, wall > 0 ? 100.0 * cpu / wall : 0.0, rss_kb / 1024, written);
@@ -575,7 +432,7 @@ static void print_summary(const struct record_opts *o, struct sampler *s, const 
     {
         uint64_t u[COLLECTOR_UNWIND__MAX];
 
-        collector_unwind_stats(r->col, u);
+        collector_unwind_stats(col, u);
         fprintf(stderr,
                 "podflame: user stacks: %" PRIu64 " by frame pointers (%" PRIu64
                 " completed with a frameless leaf's caller, %" PRIu64 " missing it), %" PRIu64
@@ -590,8 +447,8 @@ static void print_summary(const struct record_opts *o, struct sampler *s, const 
                 u[COLLECTOR_UNWIND_DWARF_SHORT], u[COLLECTOR_UNWIND_DWARF_FAILED],
                 c[PF_STAT_STACK_COPY_FAILED]);
         if (o->unwind == PF_UNWIND_MODE_AUTO)
-            fprintf(stderr, "; %" PRIu64 " process%s without frame pointers", r->dwarf_procs,
-                    r->dwarf_procs == 1 ? "" : "es");
+            fprintf(stderr, "; %" PRIu64 " process%s without frame pointers", dwarf_procs,
+                    dwarf_procs == 1 ? "" : "es");
         fputc('\n', stderr);
     }
     if (ss.binaries)
@@ -615,49 +472,6 @@ static void print_progress(double elapsed, uint64_t samples, uint64_t lost, size
             elapsed, samples, lost, procs);
 }
 
-/* Sets up filters; returns 0 or prints the reason and returns 1. */
-static int apply_filters(const struct record_opts *o, struct sampler *s, struct symbolizer *sym)
-{
-    struct cgroups *cg = NULL;
-    int err;
-
-    for (size_t i = 0; i < o->npids; i++) {
-        if (kill(o->pids[i], 0) && errno == ESRCH) {
-            fprintf(stderr, "podflame record: no such process: %d\n", (int)o->pids[i]);
-            return 1;
-        }
-        if ((err = sampler_add_pid(s, o->pids[i]))) {
-            fprintf(stderr, "podflame record: cannot filter PID %d: %s\n", (int)o->pids[i],
-                    strerror(-err));
-            return 1;
-        }
-        symbolizer_add_process(sym, o->pids[i]);
-    }
-    if (!o->ncgroups)
-        return 0;
-    if (cgroups_open(&cg)) {
-        fprintf(stderr, "podflame record: --cgroup needs cgroup v2, and no cgroup2 mount is in "
-                        "/proc/self/mountinfo\n");
-        return 1;
-    }
-    for (size_t i = 0; i < o->ncgroups; i++) {
-        uint64_t id;
-
-        err = cgroups_id(cg, o->cgroups[i], &id);
-        if (!err)
-            err = sampler_add_cgroup(s, id);
-        if (err) {
-            fprintf(stderr, "podflame record: --cgroup %s: %s (cgroup2 is mounted at %s)\n",
-                    o->cgroups[i], err == -ENOTDIR ? "not a cgroup v2 directory" : strerror(-err),
-                    cgroups_mount(cg));
-            cgroups_close(cg);
-            return 1;
-        }
-    }
-    cgroups_close(cg);
-    return 0;
-}
-
 /* Records how the profile was made, as a pprof comment. */
 static int add_command_comment(struct pf_profile *p, int argc, char **argv)
 {
@@ -675,18 +489,16 @@ static int add_command_comment(struct pf_profile *p, int argc, char **argv)
 int cmd_record(int argc, char **argv)
 {
     struct record_opts o;
-    struct sampler_opts so;
+    struct session_opts so;
     struct output_opts oo = {0};
-    struct recording r = {0};
-    struct sampler *s = NULL;
-    struct cgroups *cg = NULL;
+    struct session *ses = NULL;
     struct pf_profile *p = NULL;
     struct sigaction sa = {.sa_handler = on_signal};
     char err[512];
     int go_fd = -1, child_err_fd = -1, status = 0, ret = 1, rc;
     pid_t child = 0;
     bool tty = isatty(STDERR_FILENO), child_done = false;
-    int64_t start, next_drain;
+    int64_t start;
     double wall;
 
     rc = parse_args(argc, argv, &o);
@@ -702,72 +514,29 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "podflame: not running as root: this needs CAP_BPF and CAP_PERFMON\n");
 
     if (pf_profile_new(&p) || pf_profile_set_cpu_types(p, 1000000000LL / o.freq) ||
-        add_command_comment(p, argc, argv) || symbolizer_new(&r.sym) ||
-        symbolizer_configure(r.sym, &o.sym)) {
+        add_command_comment(p, argc, argv)) {
         fprintf(stderr, "podflame record: out of memory\n");
         goto out;
     }
-    if (cgroups_open(&cg))
-        cg = NULL; /* no cgroup2: samples get no cgroup label */
-    {
-        /* the node label: NODE_NAME (the downward API's usual name), else the hostname */
-        char host[256] = "";
-        const char *node = getenv("NODE_NAME");
-
-        if (!node || !*node) {
-            gethostname(host, sizeof(host) - 1);
-            node = host;
-        }
-        if (collector_new(r.sym, cg, p, 1000000000LL / o.freq, &r.col) ||
-            collector_set_kube(r.col, o.kubelet_log_dir, node)) {
-            fprintf(stderr, "podflame record: out of memory\n");
-            goto out;
-        }
-        if (o.kube_api && open_kube_api(&r, node))
-            goto out;
-    }
-
-    so = (struct sampler_opts){.freq = o.freq,
-                               .kernel_stacks = o.kernel,
+    so = (struct session_opts){.freq = o.freq,
+                               .kernel = o.kernel,
                                .include_idle = o.include_idle,
                                .follow_forks = o.command != NULL,
-                               .leaf_fix = true,
-                               .unwind_mode = o.unwind,
+                               .unwind = o.unwind,
                                .stack_size = o.stack_size,
-                               .max_keys = o.map_entries,
-                               .max_stacks = 2 * o.map_entries};
-    if (sampler_open(&so, &s, err, sizeof(err))) {
+                               .map_entries = o.map_entries,
+                               .kubelet_log_dir = o.kubelet_log_dir,
+                               .kube_api = o.kube_api,
+                               .sym = o.sym,
+                               .pids = o.pids,
+                               .npids = o.npids,
+                               .cgroups = o.cgroups,
+                               .ncgroups = o.ncgroups,
+                               .pods = &o.pods,
+                               .who = "podflame record",
+                               .log = stderr};
+    if (session_open(&so, p, &ses, err, sizeof(err))) {
         fprintf(stderr, "podflame record: %s\n", err);
-        goto out;
-    }
-    if (apply_filters(&o, s, r.sym))
-        goto out;
-    if (o.unwind != PF_UNWIND_MODE_OFF) {
-        if (unwinder_new(&r.unw)) {
-            fprintf(stderr, "podflame record: out of memory\n");
-            goto out;
-        }
-        sampler_set_stack_handler(s, on_stack, &r);
-    }
-    r.o = &o;
-    r.s = s;
-    r.cg = cg;
-    if (!kube_selector_empty(&o.pods)) {
-        if (!cg) {
-            fprintf(stderr, "podflame record: Pod filters need cgroup v2, and no cgroup2 mount "
-                            "is in /proc/self/mountinfo\n");
-            goto out;
-        }
-        sampler_enable_cgroup_filter(s);
-        if ((rc = select_pods(&r))) {
-            fprintf(stderr, "podflame record: selecting Pods: %s\n", strerror(-rc));
-            goto out;
-        }
-        if (!r.selected.count)
-            fprintf(stderr, "podflame: no Pod matches the filters yet: waiting for one\n");
-    }
-    if (o.kernel && symbolizer_load_kernel(r.sym)) {
-        fprintf(stderr, "podflame record: out of memory\n");
         goto out;
     }
 
@@ -782,12 +551,12 @@ int cmd_record(int argc, char **argv)
             child = 0;
             goto out;
         }
-        if ((rc = sampler_add_pid_at_exec(s, child))) {
+        if ((rc = session_add_pid_at_exec(ses, child))) {
             fprintf(stderr, "podflame record: cannot filter the command: %s\n", strerror(-rc));
             goto out;
         }
     }
-    if (sampler_start(s, err, sizeof(err))) {
+    if (session_start(ses, err, sizeof(err))) {
         fprintf(stderr, "podflame record: %s\n", err);
         goto out;
     }
@@ -806,9 +575,9 @@ int cmd_record(int argc, char **argv)
     {
         struct sampler_stats st;
 
-        sampler_get_stats(s, &st);
+        sampler_get_stats(session_sampler(ses), &st);
         fprintf(stderr, "podflame: sampling %u CPU%s at %u Hz (%s)%s; %s\n", st.cpus,
-                st.cpus == 1 ? "" : "s", o.freq, sampler_event_name(s),
+                st.cpus == 1 ? "" : "s", o.freq, sampler_event_name(session_sampler(ses)),
                 o.command ? ", running the command" : "",
                 o.duration > 0 ? "stops by itself or on Ctrl-C" : "Ctrl-C to stop");
     }
@@ -819,43 +588,28 @@ int cmd_record(int argc, char **argv)
         p->time_nanos = rt.tv_sec * 1000000000LL + rt.tv_nsec;
     }
     start = mono_ns();
-    next_drain = start + DRAIN_INTERVAL_NS;
-    while (!stop_signal && !r.err) {
-        int64_t t;
+    {
+        int64_t next_progress = start + 1000000000LL;
 
-        rc = sampler_poll_processes(s, 100, on_process, &r);
-        t = mono_ns();
-        if (rc) {
-            fprintf(stderr, "podflame record: reading process events: %s\n", strerror(-rc));
-            goto out;
-        }
-        if (t >= next_drain) {
-            if ((rc = sampler_drain(s, on_sample, &r))) {
-                fprintf(stderr, "podflame record: collecting samples: %s\n", strerror(-rc));
+        while (!stop_signal) {
+            int64_t t;
+
+            if (session_poll(ses, 100, err, sizeof(err))) {
+                fprintf(stderr, "podflame record: %s\n", err);
                 goto out;
             }
-            next_drain += DRAIN_INTERVAL_NS;
-            symbolizer_forget_exited(r.sym);
-            if ((rc = select_pods(&r))) {
-                fprintf(stderr, "podflame record: selecting Pods: %s\n", strerror(-rc));
-                goto out;
+            t = mono_ns();
+            if (tty && t >= next_progress) {
+                next_progress += 1000000000LL;
+                print_progress((t - start) / 1e9, collector_samples(session_collector(ses)),
+                               session_lost(ses), collector_processes(session_collector(ses)));
             }
-            if (tty) {
-                struct sampler_stats st;
-
-                sampler_get_stats(s, &st);
-                print_progress(
-                    (t - start) / 1e9, collector_samples(r.col),
-                    st.counters[PF_STAT_LOST_COUNTS_FULL] + st.counters[PF_STAT_LOST_USTACK_COLL] +
-                        st.counters[PF_STAT_LOST_KSTACK_COLL] + st.counters[PF_STAT_LOST_STACK_ERR],
-                    collector_processes(r.col));
+            if (o.duration > 0 && t - start >= (int64_t)(o.duration * 1e9))
+                break;
+            if (child && waitpid(child, &status, WNOHANG) == child) {
+                child_done = true;
+                break;
             }
-        }
-        if (o.duration > 0 && t - start >= (int64_t)(o.duration * 1e9))
-            break;
-        if (child && waitpid(child, &status, WNOHANG) == child) {
-            child_done = true;
-            break;
         }
     }
     wall = (mono_ns() - start) / 1e9;
@@ -863,24 +617,20 @@ int cmd_record(int argc, char **argv)
     if (tty)
         fprintf(stderr, "\r\033[K");
 
-    /* Stop sampling, name every process announced meanwhile, empty both slots. */
-    sampler_stop(s);
-    sampler_poll_processes(s, 0, on_process, &r);
-    if ((rc = sampler_drain(s, on_sample, &r)) || (rc = sampler_drain(s, on_sample, &r)) ||
-        (rc = r.err) || (rc = collector_finish(r.col))) {
-        fprintf(stderr, "podflame record: collecting samples: %s\n", strerror(-rc));
+    if (session_stop(ses, err, sizeof(err))) {
+        fprintf(stderr, "podflame record: %s\n", err);
         goto out;
     }
     if (output_write(o.output, p, &oo, err, sizeof(err))) {
         fprintf(stderr, "podflame record: %s\n", err);
         goto out;
     }
-    print_summary(&o, s, &r, wall, strcmp(o.output, "-") ? o.output : "stdout");
+    print_summary(&o, ses, wall, strcmp(o.output, "-") ? o.output : "stdout");
     if (!kube_selector_empty(&o.pods))
-        fprintf(stderr, "podflame: %zu cgroup%s matched the Pod filters\n", r.selected.count,
-                r.selected.count == 1 ? "" : "s");
-    if (r.api)
-        print_kube_api(r.api);
+        fprintf(stderr, "podflame: %zu cgroup%s matched the Pod filters\n",
+                session_selected_cgroups(ses), session_selected_cgroups(ses) == 1 ? "" : "s");
+    if (session_kubeapi(ses))
+        print_kube_api(session_kubeapi(ses));
     if (stop_signal && !child_done)
         fprintf(stderr, "podflame: stopped by signal %d\n", (int)stop_signal);
     ret = 0;
@@ -897,14 +647,7 @@ out:
         close(go_fd);
     if (child_err_fd >= 0)
         close(child_err_fd);
-    sampler_close(s);
-    collector_free(r.col);
-    kubeapi_close(r.api);
-    symbolizer_free(r.sym);
-    unwinder_free(r.unw);
-    cgroups_close(cg);
-    kube_names_free(r.kn);
-    htab_free(&r.selected);
+    session_close(ses);
     pf_profile_free(p);
     return ret;
 }

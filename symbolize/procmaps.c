@@ -93,8 +93,12 @@ int procmaps_read(pid_t pid, struct vma **out, size_t *n)
         return errno == ENOENT ? -ESRCH : -errno;
     err = procmaps_read_stream(f, out, n, NULL);
     /* A process that exits while we read leaves an empty or short file. */
-    if (!err && ferror(f))
+    if (!err && ferror(f)) {
+        procmaps_free(*out, *n);
+        *out = NULL;
+        *n = 0;
         err = -ESRCH;
+    }
     fclose(f);
     return err;
 }

@@ -1,0 +1,83 @@
+/*
+ * session: one sampling session, the part that record, agent and watch
+ * share. It owns the sampler, the symbolizer, the unwinder of stack copies,
+ * the cgroup cache, the Kubernetes name sources and the collector that
+ * fills the caller's profile, and it keeps a Pod filter following Pods as
+ * they start. It does not print: warnings go to the log stream given.
+ */
+#ifndef PODFLAME_SESSION_H
+#define PODFLAME_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "../formats/profile.h"
+#include "../symbolize/symbolizer.h"
+#include "collector.h"
+#include "kube.h"
+#include "sampler.h"
+
+struct session;
+struct kubeapi;
+
+struct session_opts {
+    unsigned int freq;
+    bool kernel;       /* kernel stacks */
+    bool include_idle; /* keep the idle task's samples */
+    bool follow_forks; /* children of filtered processes join the filter */
+    uint8_t unwind;    /* PF_UNWIND_MODE_* */
+    uint32_t stack_size;
+    uint32_t map_entries;
+    const char *kubelet_log_dir;
+    bool kube_api; /* also ask the API server (in a cluster) */
+    struct symbolizer_opts sym;
+    const pid_t *pids; /* -p filters */
+    size_t npids;
+    const char *const *cgroups; /* --cgroup filters */
+    size_t ncgroups;
+    const struct kube_selector *pods; /* --pod, -n, --container; may be NULL */
+    const char *who;                  /* prefix of messages, e.g. "podflame record" */
+    FILE *log;                        /* warnings; NULL: none */
+};
+
+/* Loads and configures everything; samples will go to p (sample types
+ * set). Sampling starts with session_start. On failure returns a negative
+ * errno with a one-line reason in err. */
+int session_open(const struct session_opts *o, struct pf_profile *p, struct session **out,
+                 char *err, size_t errlen);
+void session_close(struct session *s);
+
+/* Samples pid only once it calls execve (record -- COMMAND). */
+int session_add_pid_at_exec(struct session *s, pid_t pid);
+int session_start(struct session *s, char *err, size_t errlen);
+
+/* Waits up to timeout_ms for new processes and stack copies and handles
+ * them; every second, also collects the kernel's counts, drops exited
+ * processes and adds Pods that started. Returns 0 or a negative errno with
+ * the reason in err. */
+int session_poll(struct session *s, int timeout_ms, char *err, size_t errlen);
+
+/* Collects everything sampled so far into the profile and labels it. */
+int session_flush(struct session *s, char *err, size_t errlen);
+
+/* session_flush, then samples go to next from now on (a new window). */
+int session_rotate(struct session *s, struct pf_profile *next, char *err, size_t errlen);
+
+/* Stops sampling and collects what was in flight. */
+int session_stop(struct session *s, char *err, size_t errlen);
+
+/* Lost samples of all kinds summed (count map full, stack collisions,
+ * stack errors). */
+uint64_t session_lost(const struct session *s);
+
+struct sampler *session_sampler(struct session *s);
+struct symbolizer *session_symbolizer(struct session *s);
+struct collector *session_collector(struct session *s);
+struct kubeapi *session_kubeapi(struct session *s); /* NULL without kube_api */
+size_t session_selected_cgroups(const struct session *s);
+uint64_t session_dwarf_processes(const struct session *s);
+
+#endif
