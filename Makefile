@@ -11,7 +11,7 @@ SANITIZE ?=
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -g $(OPT) -D_GNU_SOURCE -I$(BUILD) $(EXTRA_CFLAGS)
-LDLIBS   := -lbpf -lelf -ldw -lz -lpcre2-8 -lcurl -ljansson -liberty -lpthread -lm
+LDLIBS   := -lbpf -lelf -ldw -lz -lpcre2-8 -lcurl -ljansson -lmicrohttpd -lcrypto -liberty -lpthread -lm
 ifneq ($(wildcard /usr/include/valgrind/valgrind.h),)
 CFLAGS   += -DHAVE_VALGRIND_H
 endif
@@ -26,7 +26,8 @@ FORMATS_SRCS   := formats/htab.c formats/profile.c formats/folded.c formats/form
 SYMBOLIZE_SRCS := symbolize/procmaps.c symbolize/elfsyms.c symbolize/kallsyms.c \
                   symbolize/symbolizer.c symbolize/debuginfo.c symbolize/demangle.c symbolize/perfmap.c symbolize/unwinder.c
 PROFILER_SRCS  := profiler/record.c profiler/convert.c profiler/collapse.c profiler/graph.c profiler/sampler.c profiler/collector.c \
-                  profiler/cgroups.c profiler/output.c profiler/kube.c profiler/kubeapi.c profiler/session.c
+                  profiler/cgroups.c profiler/output.c profiler/kube.c profiler/kubeapi.c profiler/session.c \
+                  profiler/agent.c profiler/upload.c profiler/spool.c profiler/httpd.c
 LIB_SRCS       := $(FORMATS_SRCS) $(SYMBOLIZE_SRCS) $(PROFILER_SRCS)
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 

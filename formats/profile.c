@@ -210,3 +210,162 @@ enum pf_frame_kind pf_location_kind(const struct pf_profile *p, const struct pf_
 
     return m ? m->kind : PF_FRAME_USER;
 }
+
+/* Old index or id -> new, filled as things are first used; 0 = not yet. */
+struct subset_map {
+    const struct pf_profile *src;
+    struct pf_profile *dst;
+    int64_t *strings;   /* new index + 1 */
+    uint64_t *mappings; /* new id */
+    uint64_t *functions;
+    uint64_t *locations;
+};
+
+static int64_t subset_string(struct subset_map *m, int64_t idx)
+{
+    int64_t v;
+
+    if (idx <= 0 || (size_t)idx >= m->src->nstrings)
+        return 0;
+    if (m->strings[idx])
+        return m->strings[idx] - 1;
+    v = pf_profile_cstring(m->dst, m->src->strings[idx]);
+    if (v >= 0)
+        m->strings[idx] = v + 1;
+    return v;
+}
+
+static int64_t subset_location(struct subset_map *m, uint64_t id)
+{
+    const struct pf_location *loc = pf_profile_location(m->src, id);
+    struct pf_line lines[64];
+    uint64_t mid = 0;
+    int64_t v;
+
+    if (!loc)
+        return -EINVAL;
+    if (m->locations[id - 1])
+        return (int64_t)m->locations[id - 1];
+    if (loc->mapping_id && loc->mapping_id <= m->src->nmappings) {
+        mid = m->mappings[loc->mapping_id - 1];
+        if (!mid) {
+            struct pf_mapping mp = m->src->mappings[loc->mapping_id - 1];
+
+            mp.filename = subset_string(m, mp.filename);
+            mp.build_id = subset_string(m, mp.build_id);
+            if (mp.filename < 0 || mp.build_id < 0 || (v = pf_profile_add_mapping(m->dst, &mp)) < 0)
+                return -ENOMEM;
+            mid = m->mappings[loc->mapping_id - 1] = (uint64_t)v;
+        }
+    }
+    for (size_t i = 0; i < loc->nlines && i < 64; i++) {
+        const struct pf_function *f = pf_profile_func(m->src, loc->lines[i].function_id);
+        uint64_t fid = 0;
+
+        if (f && !(fid = m->functions[loc->lines[i].function_id - 1])) {
+            int64_t name = subset_string(m, f->name), sys = subset_string(m, f->system_name);
+            int64_t file = subset_string(m, f->filename);
+
+            if (name < 0 || sys < 0 || file < 0 ||
+                (v = pf_profile_function(m->dst, name, sys, file, f->start_line)) < 0)
+                return -ENOMEM;
+            fid = m->functions[loc->lines[i].function_id - 1] = (uint64_t)v;
+        }
+        lines[i] = (struct pf_line){.function_id = fid, .line = loc->lines[i].line};
+    }
+    v = pf_profile_add_location(m->dst, mid, loc->address, lines, loc->nlines < 64 ? loc->nlines : 64);
+    if (v > 0)
+        m->locations[id - 1] = (uint64_t)v;
+    return v;
+}
+
+static int subset_sample(struct subset_map *m, const struct pf_sample *s)
+{
+    uint64_t *locs = malloc((s->nlocations ? s->nlocations : 1) * sizeof(*locs));
+    struct pf_label *labels = malloc((s->nlabels ? s->nlabels : 1) * sizeof(*labels));
+    int rc = locs && labels ? 0 : -ENOMEM;
+
+    for (size_t i = 0; !rc && i < s->nlocations; i++) {
+        int64_t v = subset_location(m, s->location_ids[i]);
+
+        if (v < 0)
+            rc = (int)v;
+        else
+            locs[i] = (uint64_t)v;
+    }
+    for (size_t i = 0; !rc && i < s->nlabels; i++) {
+        labels[i] = s->labels[i];
+        labels[i].key = subset_string(m, s->labels[i].key);
+        labels[i].str = subset_string(m, s->labels[i].str);
+        labels[i].num_unit = subset_string(m, s->labels[i].num_unit);
+        if (labels[i].key < 0 || labels[i].str < 0 || labels[i].num_unit < 0)
+            rc = -ENOMEM;
+    }
+    if (!rc)
+        rc = pf_profile_add_sample(m->dst, locs, s->nlocations, s->values, labels, s->nlabels);
+    free(locs);
+    free(labels);
+    return rc;
+}
+
+int pf_profile_subset(const struct pf_profile *p,
+                      bool (*keep)(void *ctx, const struct pf_profile *p, const struct pf_sample *s),
+                      void *ctx, struct pf_profile *out)
+{
+    struct subset_map m = {.src = p, .dst = out};
+    int rc = 0;
+
+    m.strings = calloc(p->nstrings + 1, sizeof(*m.strings));
+    m.mappings = calloc(p->nmappings + 1, sizeof(*m.mappings));
+    m.functions = calloc(p->nfunctions + 1, sizeof(*m.functions));
+    m.locations = calloc(p->nlocations + 1, sizeof(*m.locations));
+    if (!m.strings || !m.mappings || !m.functions || !m.locations)
+        rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < p->nsample_types; i++) {
+        out->sample_types[i].type = subset_string(&m, p->sample_types[i].type);
+        out->sample_types[i].unit = subset_string(&m, p->sample_types[i].unit);
+        if (out->sample_types[i].type < 0 || out->sample_types[i].unit < 0)
+            rc = -ENOMEM;
+    }
+    out->nsample_types = p->nsample_types;
+    out->default_sample_type = subset_string(&m, p->default_sample_type);
+    out->period_type.type = subset_string(&m, p->period_type.type);
+    out->period_type.unit = subset_string(&m, p->period_type.unit);
+    out->period = p->period;
+    out->time_nanos = p->time_nanos;
+    out->duration_nanos = p->duration_nanos;
+    out->drop_frames = subset_string(&m, p->drop_frames);
+    out->keep_frames = subset_string(&m, p->keep_frames);
+    if (out->default_sample_type < 0 || out->period_type.type < 0 || out->period_type.unit < 0 ||
+        out->drop_frames < 0 || out->keep_frames < 0)
+        rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < p->ncomments; i++)
+        rc = pf_profile_add_comment(out, pf_profile_str(p, p->comments[i]));
+    for (size_t i = 0; !rc && i < p->nsamples; i++) {
+        if (keep(ctx, p, &p->samples[i]))
+            rc = subset_sample(&m, &p->samples[i]);
+    }
+    free(m.strings);
+    free(m.mappings);
+    free(m.functions);
+    free(m.locations);
+    return rc;
+}
+
+int pf_profile_label_all(struct pf_profile *p, const char *key, const char *value)
+{
+    int64_t k = pf_profile_cstring(p, key), v = pf_profile_cstring(p, value);
+
+    if (k < 0 || v < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < p->nsamples; i++) {
+        struct pf_sample *s = &p->samples[i];
+        struct pf_label *l = realloc(s->labels, (s->nlabels + 1) * sizeof(*l));
+
+        if (!l)
+            return -ENOMEM;
+        s->labels = l;
+        l[s->nlabels++] = (struct pf_label){.key = k, .str = v};
+    }
+    return 0;
+}

@@ -143,6 +143,16 @@ const struct pf_location *pf_profile_location(const struct pf_profile *p, uint64
 /* The value of a sample's string label, or NULL. */
 const char *pf_sample_label(const struct pf_profile *p, const struct pf_sample *s, const char *key);
 
+/* Copies into out (fresh from pf_profile_new) the samples of p that keep
+ * accepts, what they refer to, and p's types, period, times and comments.
+ * Returns 0, -ENOMEM, or -EINVAL for a sample naming a missing location. */
+int pf_profile_subset(const struct pf_profile *p,
+                      bool (*keep)(void *ctx, const struct pf_profile *p, const struct pf_sample *s),
+                      void *ctx, struct pf_profile *out);
+
+/* Adds the string label key=value to every sample. Returns 0 or -ENOMEM. */
+int pf_profile_label_all(struct pf_profile *p, const char *key, const char *value);
+
 /* The kind of frames a location holds (from its mapping). */
 enum pf_frame_kind pf_location_kind(const struct pf_profile *p, const struct pf_location *loc);
 

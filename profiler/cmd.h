@@ -12,5 +12,6 @@ int cmd_convert(int argc, char **argv);
 int cmd_collapse(int argc, char **argv);
 int cmd_flamegraph(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
 
 #endif

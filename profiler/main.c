@@ -13,6 +13,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"record", cmd_record, "sample stacks on every CPU and write a profile"},
+    {"agent", cmd_agent, "profile this node all the time, one profile an interval to storage"},
     {"collapse", cmd_collapse, "turn `perf script` output into folded stacks"},
     {"flamegraph", cmd_flamegraph, "draw an interactive SVG flame graph"},
     {"diff", cmd_diff, "draw a differential flame graph of two profiles"},

@@ -737,6 +737,39 @@ int symbolizer_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *out
     return 0;
 }
 
+/* A dropped process keeps its slot so that a late sample finds it; once
+ * most slots are dropped ones (a node that runs many short processes), they
+ * go, so that the table follows the live processes, not every PID seen. */
+static void compact_processes(struct symbolizer *s)
+{
+    struct htab index;
+    size_t live = 0, w = 0;
+
+    for (size_t i = 0; i < s->nprocs; i++)
+        live += !s->procs[i].dropped;
+    if (s->nprocs - live < 4096 || (s->nprocs - live) * 2 < s->nprocs)
+        return;
+    htab_init(&index);
+    for (size_t i = 0; i < s->nprocs; i++) {
+        uint32_t key = (uint32_t)s->procs[i].pid;
+
+        if (s->procs[i].dropped)
+            continue;
+        if (htab_put(&index, &key, sizeof(key), w++)) {
+            htab_free(&index);
+            return; /* out of memory: stay as we are */
+        }
+    }
+    w = 0;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        if (!s->procs[i].dropped)
+            s->procs[w++] = s->procs[i];
+    }
+    s->nprocs = w;
+    htab_free(&s->proc_index);
+    s->proc_index = index;
+}
+
 int symbolizer_forget_exited(struct symbolizer *s)
 {
     size_t dropped = 0;
@@ -759,10 +792,15 @@ int symbolizer_forget_exited(struct symbolizer *s)
         s->stats.processes_dropped++;
         dropped++;
     }
+    compact_processes(s);
     return (int)dropped;
 }
 
 void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *out)
 {
     *out = s->stats;
+    out->binaries_loaded = s->nloaded;
+    out->processes_tracked = 0;
+    for (size_t i = 0; i < s->nprocs; i++)
+        out->processes_tracked += !s->procs[i].dropped;
 }

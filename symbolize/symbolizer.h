@@ -42,6 +42,8 @@ struct symbolizer_stats {
     uint64_t processes_dropped; /* exited processes forgotten */
     uint64_t jit_maps;          /* perf-PID.map files read */
     uint64_t jit_bad_lines;     /* their lines that did not parse */
+    uint64_t binaries_loaded;   /* parsed now (the cache's size) */
+    uint64_t processes_tracked; /* processes whose maps are held now */
     bool kernel_restricted;     /* kallsyms hid its addresses */
     bool kernel_missing;        /* /proc/kallsyms could not be read */
 };

@@ -1,0 +1,527 @@
+#include "upload.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include "output.h"
+
+#define MAX_ERROR_BODY 4096
+#define MAX_CRED_FILE  ((long)1 << 20)
+
+struct upload_target {
+    bool s3;
+    char *dir;      /* file: the directory */
+    char *bucket;   /* s3 */
+    char *prefix;   /* s3: "" or "a/b" without slashes at either end */
+    char *base_url; /* s3: what a key's escaped path is appended to */
+    char *sigv4;    /* s3: "aws:amz:REGION:s3" */
+    char *ca_file;
+    long timeout_s;
+    char where[512];
+};
+
+static void target_free(struct upload_target *t)
+{
+    free(t->dir);
+    free(t->bucket);
+    free(t->prefix);
+    free(t->base_url);
+    free(t->sigv4);
+    free(t->ca_file);
+    free(t);
+}
+
+void upload_close(struct upload_target *t)
+{
+    if (t)
+        target_free(t);
+}
+
+const char *upload_where(const struct upload_target *t)
+{
+    return t->where;
+}
+
+static const char *env_nonempty(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : NULL;
+}
+
+/* ---- credentials ---- */
+
+struct creds {
+    char id[256], secret[256], token[4096];
+};
+
+static char *trim(char *s)
+{
+    char *end;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+/* The shared credentials file: INI sections named by profile. */
+static int creds_from_file(struct creds *c, char *err, size_t errlen)
+{
+    const char *path = env_nonempty("AWS_SHARED_CREDENTIALS_FILE");
+    const char *profile = env_nonempty("AWS_PROFILE");
+    char fallback[4096], line[4608];
+    bool in = false;
+    FILE *f;
+    struct stat st;
+
+    if (!profile)
+        profile = "default";
+    if (!path) {
+        const char *home = env_nonempty("HOME");
+
+        snprintf(fallback, sizeof(fallback), "%s/.aws/credentials", home ? home : "/root");
+        path = fallback;
+    }
+    f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errlen,
+                 "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write "
+                 "them to %s",
+                 path);
+        return -ENOENT;
+    }
+    if (fstat(fileno(f), &st) || st.st_size > MAX_CRED_FILE) {
+        fclose(f);
+        snprintf(err, errlen, "%s: not a credentials file (over 1 MiB)", path);
+        return -EFBIG;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        char *l = trim(line), *eq;
+
+        if (*l == '[') {
+            char *close = strchr(l, ']');
+
+            if (close) {
+                *close = '\0';
+                in = !strcmp(trim(l + 1), profile);
+            }
+            continue;
+        }
+        if (!in || !(eq = strchr(l, '=')))
+            continue;
+        *eq = '\0';
+        l = trim(l);
+        if (!strcmp(l, "aws_access_key_id"))
+            snprintf(c->id, sizeof(c->id), "%s", trim(eq + 1));
+        else if (!strcmp(l, "aws_secret_access_key"))
+            snprintf(c->secret, sizeof(c->secret), "%s", trim(eq + 1));
+        else if (!strcmp(l, "aws_session_token"))
+            snprintf(c->token, sizeof(c->token), "%s", trim(eq + 1));
+    }
+    fclose(f);
+    if (!c->id[0] || !c->secret[0]) {
+        snprintf(err, errlen,
+                 "no S3 credentials: profile [%s] of %s lacks aws_access_key_id or "
+                 "aws_secret_access_key",
+                 profile, path);
+        return -ENOENT;
+    }
+    return 0;
+}
+
+static int creds_load(struct creds *c, char *err, size_t errlen)
+{
+    const char *id = env_nonempty("AWS_ACCESS_KEY_ID"), *secret = env_nonempty("AWS_SECRET_ACCESS_KEY");
+    const char *token = env_nonempty("AWS_SESSION_TOKEN");
+
+    memset(c, 0, sizeof(*c));
+    if (!id || !secret)
+        return creds_from_file(c, err, errlen);
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    snprintf(c->secret, sizeof(c->secret), "%s", secret);
+    if (token)
+        snprintf(c->token, sizeof(c->token), "%s", token);
+    return 0;
+}
+
+/* ---- targets ---- */
+
+/* A key must stay inside the target: no absolute path, no "..". */
+static bool key_ok(const char *key)
+{
+    const char *p = key;
+
+    if (!*key || *key == '/')
+        return false;
+    while (*p) {
+        size_t n = strcspn(p, "/");
+
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        p += n;
+        if (*p)
+            p++;
+    }
+    return true;
+}
+
+static int open_s3(const struct upload_config *c, struct upload_target *t, const char *rest,
+                   char *err, size_t errlen)
+{
+    const char *slash = strchr(rest, '/');
+    const char *region = c->s3_region;
+    const char *endpoint = c->s3_endpoint;
+    size_t blen = slash ? (size_t)(slash - rest) : strlen(rest);
+    char aws[256], *scheme_end;
+    bool path_style;
+    struct creds cr;
+    int rc;
+
+    if (!blen) {
+        snprintf(err, errlen, "%s: no bucket (s3://BUCKET/PREFIX)", c->url);
+        return -EINVAL;
+    }
+    if (!region)
+        region = env_nonempty("AWS_REGION");
+    if (!region)
+        region = env_nonempty("AWS_DEFAULT_REGION");
+    if (!region)
+        region = "us-east-1";
+    if (!endpoint)
+        endpoint = env_nonempty("AWS_ENDPOINT_URL_S3");
+    if (!endpoint)
+        endpoint = env_nonempty("AWS_ENDPOINT_URL");
+    path_style = c->s3_path_style > 0 || (c->s3_path_style < 0 && endpoint);
+    if (!endpoint) {
+        snprintf(aws, sizeof(aws), "https://s3.%s.amazonaws.com", region);
+        endpoint = aws;
+    }
+    scheme_end = strstr(endpoint, "://");
+    if (!scheme_end || (strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8)) ||
+        !scheme_end[3]) {
+        snprintf(err, errlen, "--s3-endpoint %s: give http://HOST[:PORT] or https://HOST[:PORT]",
+                 endpoint);
+        return -EINVAL;
+    }
+    t->s3 = true;
+    t->bucket = strndup(rest, blen);
+    t->prefix = strdup(slash ? slash + 1 : "");
+    if (!t->bucket || !t->prefix)
+        return -ENOMEM;
+    {
+        size_t n = strlen(t->prefix);
+
+        while (n && t->prefix[n - 1] == '/')
+            t->prefix[--n] = '\0';
+    }
+    {
+        size_t n = strlen(endpoint) + blen + 16;
+        size_t elen = strlen(endpoint);
+
+        while (elen && endpoint[elen - 1] == '/')
+            elen--;
+        t->base_url = malloc(n);
+        if (!t->base_url)
+            return -ENOMEM;
+        if (path_style)
+            snprintf(t->base_url, n, "%.*s/%s", (int)elen, endpoint, t->bucket);
+        else
+            snprintf(t->base_url, n, "%.*s%s.%.*s", (int)(scheme_end + 3 - endpoint), endpoint,
+                     t->bucket, (int)(elen - (size_t)(scheme_end + 3 - endpoint)), scheme_end + 3);
+    }
+    if (asprintf(&t->sigv4, "aws:amz:%s:s3", region) < 0) {
+        t->sigv4 = NULL;
+        return -ENOMEM;
+    }
+    snprintf(t->where, sizeof(t->where), "s3://%s%s%s at %s (%s, %s)", t->bucket,
+             *t->prefix ? "/" : "", t->prefix, endpoint, region,
+             path_style ? "path-style" : "virtual-hosted");
+    /* fail at start, not at the first window, when there are no keys at all */
+    if ((rc = creds_load(&cr, err, errlen)))
+        return rc;
+    return 0;
+}
+
+int upload_open(const struct upload_config *c, struct upload_target **out, char *err,
+                size_t errlen)
+{
+    struct upload_target *t = calloc(1, sizeof(*t));
+    int rc = 0;
+
+    if (!t)
+        return -ENOMEM;
+    t->timeout_s = c->timeout_s > 0 ? c->timeout_s : 60;
+    if (c->ca_file && !(t->ca_file = strdup(c->ca_file)))
+        rc = -ENOMEM;
+    else if (!strncmp(c->url, "file://", 7)) {
+        const char *dir = c->url + 7;
+
+        if (*dir != '/') {
+            snprintf(err, errlen, "%s: a file URL needs an absolute path (file:///DIR)", c->url);
+            rc = -EINVAL;
+        } else if (!(t->dir = strdup(dir))) {
+            rc = -ENOMEM;
+        } else {
+            snprintf(t->where, sizeof(t->where), "%s", c->url);
+        }
+    } else if (!strncmp(c->url, "s3://", 5)) {
+        rc = open_s3(c, t, c->url + 5, err, errlen);
+    } else {
+        snprintf(err, errlen, "%s: use file:///DIR or s3://BUCKET/PREFIX", c->url);
+        rc = -EINVAL;
+    }
+    if (rc) {
+        if (rc == -ENOMEM)
+            snprintf(err, errlen, "out of memory");
+        target_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+/* ---- file target ---- */
+
+struct blob {
+    const void *data;
+    size_t len;
+};
+
+static int write_blob(FILE *f, void *ctx)
+{
+    const struct blob *b = ctx;
+
+    return fwrite(b->data, 1, b->len, f) == b->len ? 0 : -EIO;
+}
+
+/* mkdir -p of path's parent directory */
+static int make_parents(char *path)
+{
+    for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (mkdir(path, 0755) && errno != EEXIST) {
+            int e = -errno;
+
+            *p = '/';
+            return e;
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
+static int put_file(struct upload_target *t, const char *key, const void *data, size_t len,
+                    char *err, size_t errlen)
+{
+    struct blob b = {data, len};
+    char *path;
+    int rc;
+
+    if (asprintf(&path, "%s/%s", t->dir, key) < 0)
+        return -ENOMEM;
+    if ((rc = make_parents(path))) {
+        snprintf(err, errlen, "cannot create the directories of %s: %s", path, strerror(-rc));
+        free(path);
+        return rc;
+    }
+    rc = output_atomic(path, write_blob, &b, err, errlen);
+    free(path);
+    return rc;
+}
+
+/* ---- S3 target ---- */
+
+struct request_body {
+    const unsigned char *data;
+    size_t len, off;
+};
+
+static size_t read_body(char *buf, size_t size, size_t n, void *ctx)
+{
+    struct request_body *b = ctx;
+    size_t want = size * n, left = b->len - b->off;
+
+    if (want > left)
+        want = left;
+    memcpy(buf, b->data + b->off, want);
+    b->off += want;
+    return want;
+}
+
+struct reply {
+    char text[MAX_ERROR_BODY + 1];
+    size_t len;
+};
+
+static size_t keep_reply(char *buf, size_t size, size_t n, void *ctx)
+{
+    struct reply *r = ctx;
+    size_t got = size * n, room = MAX_ERROR_BODY - r->len;
+
+    /* only the start of an error body is worth keeping */
+    memcpy(r->text + r->len, buf, got < room ? got : room);
+    r->len += got < room ? got : room;
+    r->text[r->len] = '\0';
+    return got;
+}
+
+/* <Tag>value</Tag> of an S3 error body, or "". */
+static void xml_field(const char *body, const char *tag, char *out, size_t outlen)
+{
+    char open[64];
+    const char *s, *e;
+
+    snprintf(open, sizeof(open), "<%s>", tag);
+    *out = '\0';
+    if (!(s = strstr(body, open)))
+        return;
+    s += strlen(open);
+    if (!(e = strchr(s, '<')))
+        return;
+    snprintf(out, outlen, "%.*s", (int)(e - s), s);
+}
+
+static char *object_url(const struct upload_target *t, CURL *h, const char *key)
+{
+    size_t cap = strlen(t->base_url) + 3 * (strlen(t->prefix) + strlen(key)) + 4;
+    char *url = malloc(cap), *w;
+    const char *parts[2] = {t->prefix, key};
+
+    if (!url)
+        return NULL;
+    w = url + snprintf(url, cap, "%s", t->base_url);
+    for (int i = 0; i < 2; i++) {
+        const char *p = parts[i];
+
+        while (*p) {
+            size_t n = strcspn(p, "/");
+            char *seg = curl_easy_escape(h, p, (int)n);
+
+            if (!seg) {
+                free(url);
+                return NULL;
+            }
+            w += snprintf(w, cap - (size_t)(w - url), "/%s", seg);
+            curl_free(seg);
+            p += n;
+            if (*p)
+                p++;
+        }
+    }
+    return url;
+}
+
+static int put_s3(struct upload_target *t, const char *key, const void *data, size_t len,
+                  const char *content_type, char *err, size_t errlen)
+{
+    struct request_body body = {data, len, 0};
+    struct reply *reply = calloc(1, sizeof(*reply));
+    struct curl_slist *hdrs = NULL, *h2;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char line[4224], hex[2 * EVP_MAX_MD_SIZE + 1];
+    struct creds cr;
+    CURL *h = curl_easy_init();
+    char *url = NULL;
+    long code = 0;
+    CURLcode cc;
+    int rc = 0;
+
+    if (!h || !reply) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if ((rc = creds_load(&cr, err, errlen)))
+        goto out;
+    if (!(url = object_url(t, h, key))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* S3 wants the payload's hash in a header, and it is signed with the rest */
+    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL)) {
+        snprintf(err, errlen, "SHA-256 failed");
+        rc = -EIO;
+        goto out;
+    }
+    for (unsigned int i = 0; i < mdlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    snprintf(line, sizeof(line), "x-amz-content-sha256: %s", hex);
+    hdrs = curl_slist_append(hdrs, line);
+    snprintf(line, sizeof(line), "Content-Type: %s", content_type);
+    if (hdrs && (h2 = curl_slist_append(hdrs, line)))
+        hdrs = h2;
+    if (cr.token[0]) {
+        snprintf(line, sizeof(line), "x-amz-security-token: %s", cr.token);
+        if (hdrs && (h2 = curl_slist_append(hdrs, line)))
+            hdrs = h2;
+    }
+    if (hdrs && (h2 = curl_slist_append(hdrs, "Expect:"))) /* no 100-continue round trip */
+        hdrs = h2;
+    if (!hdrs) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
+    curl_easy_setopt(h, CURLOPT_READDATA, &body);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, t->sigv4);
+    curl_easy_setopt(h, CURLOPT_USERNAME, cr.id);
+    curl_easy_setopt(h, CURLOPT_PASSWORD, cr.secret);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_reply);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, reply);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, t->timeout_s);
+    if (t->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_file);
+    cc = curl_easy_perform(h);
+    if (cc != CURLE_OK) {
+        snprintf(err, errlen, "PUT %s: %s", url, curl_easy_strerror(cc));
+        rc = -ECOMM;
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 200 || code > 299) {
+        char scode[128], msg[512];
+
+        xml_field(reply->text, "Code", scode, sizeof(scode));
+        xml_field(reply->text, "Message", msg, sizeof(msg));
+        snprintf(err, errlen, "PUT %s: HTTP %ld%s%s%s%s", url, code, *scode ? " " : "", scode,
+                 *msg ? ": " : "", msg);
+        rc = code == 401 || code == 403 ? -EACCES : -EIO;
+    }
+out:
+    if (rc == -ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    explicit_bzero(&cr, sizeof(cr));
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    free(url);
+    free(reply);
+    return rc;
+}
+
+int upload_put(struct upload_target *t, const char *key, const void *data, size_t len,
+               const char *content_type, char *err, size_t errlen)
+{
+    if (!key_ok(key)) {
+        snprintf(err, errlen, "bad object key '%s'", key);
+        return -EINVAL;
+    }
+    return t->s3 ? put_s3(t, key, data, len, content_type, err, errlen)
+                 : put_file(t, key, data, len, err, errlen);
+}
