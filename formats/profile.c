@@ -273,7 +273,8 @@ static int64_t subset_location(struct subset_map *m, uint64_t id)
         }
         lines[i] = (struct pf_line){.function_id = fid, .line = loc->lines[i].line};
     }
-    v = pf_profile_add_location(m->dst, mid, loc->address, lines, loc->nlines < 64 ? loc->nlines : 64);
+    v = pf_profile_add_location(m->dst, mid, loc->address, lines,
+                                loc->nlines < 64 ? loc->nlines : 64);
     if (v > 0)
         m->locations[id - 1] = (uint64_t)v;
     return v;
@@ -309,7 +310,8 @@ static int subset_sample(struct subset_map *m, const struct pf_sample *s)
 }
 
 int pf_profile_subset(const struct pf_profile *p,
-                      bool (*keep)(void *ctx, const struct pf_profile *p, const struct pf_sample *s),
+                      bool (*keep)(void *ctx, const struct pf_profile *p,
+                                   const struct pf_sample *s),
                       void *ctx, struct pf_profile *out)
 {
     struct subset_map m = {.src = p, .dst = out};

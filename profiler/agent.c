@@ -184,10 +184,23 @@ static int parse_size(const char *s, uint64_t *out)
     if (errno || end == s || s[0] == '-')
         return -EINVAL;
     switch (*end) {
-    case 'K': case 'k': mul = 1ULL << 10; end++; break;
-    case 'M': case 'm': mul = 1ULL << 20; end++; break;
-    case 'G': case 'g': mul = 1ULL << 30; end++; break;
-    default: break;
+    case 'K':
+    case 'k':
+        mul = 1ULL << 10;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        mul = 1ULL << 20;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        mul = 1ULL << 30;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end == 'i' || *end == 'B')
         end += *end == 'i' && end[1] == 'B' ? 2 : 1;
@@ -465,7 +478,8 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
         switch (c) {
         case 'F':
             if (parse_uint(optarg, 100000, &v) || !v) {
-                fprintf(stderr, "podflame agent: bad frequency '%s': give Hz, e.g. -F 19\n", optarg);
+                fprintf(stderr, "podflame agent: bad frequency '%s': give Hz, e.g. -F 19\n",
+                        optarg);
                 return 2;
             }
             o->freq = (unsigned)v;
@@ -519,8 +533,8 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
             o->spool_dir = optarg;
             break;
         case OPT_SPOOL_MAX:
-            if (parse_size(optarg, &o->spool_max) || o->spool_max < 65536) {
-                fprintf(stderr, "podflame agent: --spool-max-bytes: give at least 64K, e.g. 256M\n");
+            if (parse_size(optarg, &o->spool_max) || o->spool_max < 4096) {
+                fprintf(stderr, "podflame agent: --spool-max-bytes: give at least 4K, e.g. 256M\n");
                 return 2;
             }
             break;
@@ -940,8 +954,8 @@ static int upload_item(struct agent *ag, const struct spool_item *it, char *err,
     size_t klen = strlen(it->key);
     int rc;
 
-    rc = upload_put(ag->target, it->key, it->data, it->len, "application/octet-stream", err,
-                    errlen);
+    rc =
+        upload_put(ag->target, it->key, it->data, it->len, "application/octet-stream", err, errlen);
     if (rc)
         return rc;
     /* the index line next to its object: KEY.pb.gz -> KEY.json */
@@ -1091,7 +1105,7 @@ static void on_http(void *ctx, const char *method, const char *path, const char 
     spool_get_stats(ag->spool, &ss);
     if (!(f = open_memstream(&out, &outlen)))
         return;
-#define METRIC(name, type, help, fmt, value)                                                      \
+#define METRIC(name, type, help, fmt, value)                                                       \
     fprintf(f, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " " fmt "\n", value)
     METRIC("podflame_samples_total", "counter", "Stack samples collected.", "%" PRIu64,
            atomic_load(&m->samples));
@@ -1116,14 +1130,14 @@ static void on_http(void *ctx, const char *method, const char *path, const char 
            ss.entries);
     METRIC("podflame_symbolizer_binaries", "gauge", "Binaries parsed and cached.", "%" PRIu64,
            atomic_load(&m->sym_binaries));
-    METRIC("podflame_symbolizer_processes", "gauge", "Processes whose maps are cached.",
-           "%" PRIu64, atomic_load(&m->sym_processes));
+    METRIC("podflame_symbolizer_processes", "gauge", "Processes whose maps are cached.", "%" PRIu64,
+           atomic_load(&m->sym_processes));
     METRIC("process_cpu_seconds_total", "counter", "CPU time podflame used (user and system).",
            "%.3f", self_cpu_seconds());
     METRIC("process_resident_memory_bytes", "gauge", "podflame's resident memory.", "%" PRIu64,
            self_rss_bytes());
-    METRIC("process_start_time_seconds", "gauge", "When podflame started (Unix time).",
-           "%" PRId64, atomic_load(&m->start_s));
+    METRIC("process_start_time_seconds", "gauge", "When podflame started (Unix time).", "%" PRId64,
+           atomic_load(&m->start_s));
 #undef METRIC
     if (fclose(f)) {
         free(out);

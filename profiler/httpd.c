@@ -31,8 +31,8 @@ struct request {
 static enum MHD_Result respond(struct MHD_Connection *conn, int status, const char *type,
                                char *body, size_t len)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     enum MHD_Result ret;
 
     if (!r) {
@@ -130,10 +130,10 @@ int httpd_start(const char *addr, httpd_handler fn, void *ctx, struct httpd **ou
     h->ctx = ctx;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-                            ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned int)HTTPD_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned int)64, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)16,
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTPD_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)16,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     freeaddrinfo(ai);

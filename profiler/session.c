@@ -20,18 +20,19 @@ struct session {
     struct sampler *s;
     struct symbolizer *sym;
     struct collector *col;
-    struct cgroups *cg;   /* NULL without cgroup2 */
+    struct cgroups *cg;    /* NULL without cgroup2 */
     struct kube_names *kn; /* names for the Pod filter */
-    struct kubeapi *api;  /* --kube-api, else NULL */
-    struct unwinder *unw; /* stack copies; NULL in fp mode */
-    int err;              /* first error from a callback */
+    struct kubeapi *api;   /* --kube-api, else NULL */
+    struct unwinder *unw;  /* stack copies; NULL in fp mode */
+    int err;               /* first error from a callback */
     int64_t next_drain;
     uint64_t ips[PF_MAX_STACK_DEPTH];
     uint64_t dwarf_procs; /* processes given stack copies (auto) */
     struct htab selected; /* cgroup ids in the BPF filter */
 };
 
-static void say(const struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void say(const struct session *s, const char *fmt, ...)
 {
@@ -205,8 +206,9 @@ static int apply_filters(struct session *s, char *err, size_t errlen)
     }
     if (o->pods && !kube_selector_empty(o->pods)) {
         if (!s->cg) {
-            snprintf(err, errlen, "Pod filters need cgroup v2, and no cgroup2 mount is in "
-                                  "/proc/self/mountinfo");
+            snprintf(err, errlen,
+                     "Pod filters need cgroup v2, and no cgroup2 mount is in "
+                     "/proc/self/mountinfo");
             return -ENOENT;
         }
         sampler_enable_cgroup_filter(s->s);

@@ -14,11 +14,11 @@
 
 #include "../formats/buf.h"
 
-#define MAGIC       "PFSPOOL1\n"
-#define SUFFIX      ".entry"
-#define TMP_PREFIX  ".tmp-"
-#define MAX_HEADER  ((size_t)64 * 1024) /* key + index line */
-#define MAX_ENTRY   ((uint64_t)1 << 31)
+#define MAGIC      "PFSPOOL1\n"
+#define SUFFIX     ".entry"
+#define TMP_PREFIX ".tmp-"
+#define MAX_HEADER ((size_t)64 * 1024) /* key + index line */
+#define MAX_ENTRY  ((uint64_t)1 << 31)
 
 struct entry {
     uint64_t seq;
@@ -84,7 +84,8 @@ static int scan(struct spool *sp)
             sp->next_seq = seq + 1;
     }
     closedir(d);
-    qsort(sp->q, sp->n, sizeof(*sp->q), cmp_entry);
+    if (sp->n > 1)
+        qsort(sp->q, sp->n, sizeof(*sp->q), cmp_entry);
     return 0;
 }
 
@@ -222,8 +223,10 @@ int spool_add(struct spool *sp, const char *key, const char *index, const void *
         return -EINVAL;
     }
     if (need > sp->max_bytes || need > MAX_ENTRY) {
-        snprintf(err, errlen, "spool: a %" PRIu64 "-byte window is over the spool limit of %" PRIu64
-                 " bytes: raise --spool-max-bytes", need, sp->max_bytes);
+        snprintf(err, errlen,
+                 "spool: a %" PRIu64 "-byte window is over the spool limit of %" PRIu64
+                 " bytes: raise --spool-max-bytes",
+                 need, sp->max_bytes);
         return -EFBIG;
     }
     pthread_mutex_lock(&sp->lock);

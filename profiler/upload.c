@@ -141,7 +141,8 @@ static int creds_from_file(struct creds *c, char *err, size_t errlen)
 
 static int creds_load(struct creds *c, char *err, size_t errlen)
 {
-    const char *id = env_nonempty("AWS_ACCESS_KEY_ID"), *secret = env_nonempty("AWS_SECRET_ACCESS_KEY");
+    const char *id = env_nonempty("AWS_ACCESS_KEY_ID"),
+               *secret = env_nonempty("AWS_SECRET_ACCESS_KEY");
     const char *token = env_nonempty("AWS_SESSION_TOKEN");
 
     memset(c, 0, sizeof(*c));
@@ -252,8 +253,7 @@ static int open_s3(const struct upload_config *c, struct upload_target *t, const
     return 0;
 }
 
-int upload_open(const struct upload_config *c, struct upload_target **out, char *err,
-                size_t errlen)
+int upload_open(const struct upload_config *c, struct upload_target **out, char *err, size_t errlen)
 {
     struct upload_target *t = calloc(1, sizeof(*t));
     int rc = 0;
@@ -500,9 +500,10 @@ static int put_s3(struct upload_target *t, const char *key, const void *data, si
 
         xml_field(reply->text, "Code", scode, sizeof(scode));
         xml_field(reply->text, "Message", msg, sizeof(msg));
-        snprintf(err, errlen, "PUT %s: HTTP %ld%s%s%s%s", url, code, *scode ? " " : "", scode,
-                 *msg ? ": " : "", msg);
         rc = code == 401 || code == 403 ? -EACCES : -EIO;
+        snprintf(err, errlen, "PUT %s: HTTP %ld%s%s%s%s%s", url, code, *scode ? " " : "", scode,
+                 *msg ? ": " : "", msg,
+                 rc == -EACCES ? " (check the S3 credentials and the bucket's policy)" : "");
     }
 out:
     if (rc == -ENOMEM)

@@ -7,11 +7,11 @@ pkgs=(
     # build
     make gcc g++ clang llvm bpftool libbpf-dev libelf-dev libdw-dev libunwind-dev zlib1g-dev
     libiberty-dev libdebuginfod1
-    pkg-config libpcre2-dev libcurl4-openssl-dev libjansson-dev
+    pkg-config libpcre2-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libssl-dev
     # tests, linters and the ecosystem's own readers of our outputs
     libcmocka-dev valgrind cppcheck clang-format clang-tidy procps util-linux time openssl
     golang-go protobuf-compiler golang-github-google-pprof-dev nodejs libxml2-utils chromium
-    debuginfod binutils elfutils openjdk-17-jdk-headless
+    debuginfod binutils elfutils openjdk-17-jdk-headless prometheus curl
     # benchmarks: the tools podflame is measured against
     linux-perf bpftrace
 )

@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# podflame agent: windows to file:// and to a real S3-compatible server on
+# loopback (s3rver behind a front that checks every AWS SigV4 signature),
+# validated with go tool pprof; wrong credentials; the server down for two
+# intervals; kill -9 in the middle of an upload; SIGTERM; a bounded spool;
+# a real Prometheus scraping /metrics. Ends with "agent: N passed, N failed".
+set -u
+. "$(dirname "$0")/lib.sh"
+work=$(mktemp -d /tmp/podflame-agent.XXXXXX)
+cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
+base="$cgmount/podflame-agent-$$"
+export HOME=$work GOCACHE=$work/gocache PODFLAME_NODE_TOOLS="$top/tools/node" NODE_NAME=node-a
+pids=()
+s3pid=""
+
+cleanup() {
+    for p in "${pids[@]}" $s3pid; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    [ -d "$base" ] && find "$base" -depth -type d -exec rmdir {} \; 2>/dev/null
+    [ "$failed" -eq 0 ] && rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ "$(id -u)" -ne 0 ] || [ -z "$cgmount" ]; then
+    not_ok "runs as root with a cgroup2 mount"
+    echo "agent: $passed passed, $failed failed"
+    exit 1
+fi
+
+# an emulated Pod with a CPU workload, so windows carry Pod labels
+U1=7b1e2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+C1=$(printf 'a1%.0s' {1..32})
+g1="$base/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${U1//-/_}.slice/cri-containerd-$C1.scope"
+mkdir -p "$g1" "$work/log/pods/shop_cart-5c6d7e8f9a-q1w2e_$U1/app" "$work/log/containers"
+touch "$work/log/containers/cart-5c6d7e8f9a-q1w2e_shop_app-$C1.log"
+sh -c "echo \$\$ > '$g1/cgroup.procs' && exec '$cw' 600 wl_cart" &
+pids+=($!)
+
+# pprof_ok FILE: go tool pprof reads it and finds samples' types
+pprof_ok() { go tool pprof -raw "$1" 2> /dev/null | grep -q '^PeriodType: cpu nanoseconds'; }
+# wait_for SECONDS COMMAND...: polls COMMAND every 0.2 s
+wait_for() {
+    local t=$(($1 * 5)); shift
+    while [ $t -gt 0 ]; do "$@" && return 0; sleep 0.2; t=$((t - 1)); done
+    return 1
+}
+# runs the agent in the background; its pid in $agent
+start_agent() { # LOG, then options
+    local log=$1; shift
+    "$pf" agent --kubelet-log-dir "$work/log" --metrics-addr off -F 97 "$@" 2> "$log" &
+    agent=$!
+    log_of_agent=$log
+}
+stop_agent() { # SIGTERM; a crash shows its log (the sanitizers' report)
+    local rc
+    kill -TERM "$agent" 2> /dev/null
+    wait "$agent"
+    rc=$?
+    [ $rc -eq 0 ] || { echo "# agent exited with $rc:"; tail -40 "$log_of_agent" | sed 's/^/# /'; }
+    return $rc
+}
+
+# ---- file:// : layout, index lines, labels, --split-by pod, precedence ----
+cat > "$work/agent.conf" << EOF
+# a config file: the environment and the command line win over it
+interval = 30
+output = file://$work/wrong
+label = team=from-config
+split-by = pod
+EOF
+PODFLAME_INTERVAL=2 PODFLAME_LABEL=cluster=lab \
+    start_agent "$work/file.log" --config "$work/agent.conf" --output "file://$work/out" \
+    --spool-dir "$work/spool-file"
+sleep 5.5
+stop_agent
+check "agent on file:// exits 0 on SIGTERM" test $? -eq 0 || cat "$work/file.log"
+check "the environment wins over the config file (interval 2 s)" grep -q "a profile every 2 s to file://$work/out" "$work/file.log"
+objs=$(find "$work/out" -name '*.pb.gz' -path "*/node-a/*" ! -path '*/shop/*' | sort)
+check "keys: PREFIX/NODE/YYYY/MM/DD/HH/<start>-<end>.pb.gz" \
+    sh -c "echo '$objs' | head -1 | grep -Eq '/out/node-a/[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{2}/[0-9]{8}T[0-9]{6}Z-[0-9]{8}T[0-9]{6}Z\.pb\.gz$'"
+check "at least three windows in 5.5 s at 2 s" test "$(echo "$objs" | wc -l)" -ge 3
+bad=0
+for o in $objs; do pprof_ok "$o" || bad=$((bad + 1)); done
+check "every window reads in go tool pprof" test "$bad" -eq 0
+last=$(echo "$objs" | tail -1)
+go tool pprof -raw "$last" > "$work/raw.txt" 2> /dev/null
+check "time_nanos and duration_nanos are set" sh -c "grep -q '^Time: ' '$work/raw.txt' && grep -Eq '^Duration: [0-9.]+' '$work/raw.txt'"
+mid=$(echo "$objs" | sed -n 2p)
+go tool pprof -tags "$mid" > "$work/tags.txt" 2> /dev/null
+check "Pod labels on the samples" sh -c "grep -q 'cart-5c6d7e8f9a-q1w2e' '$work/tags.txt' && grep -q 'shop' '$work/tags.txt'"
+check "--label: the environment's list replaces the file's" sh -c "grep -q 'cluster' '$work/tags.txt' && ! grep -q 'from-config' '$work/tags.txt'"
+idx=${mid%.pb.gz}.json
+check "index line: node, window, Pods, samples, lost" \
+    node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+        const ok = j.node === "node-a" && j.start < j.end && j.samples > 0 && j.lost === 0 &&
+            j.pods.some((p) => p.pod === "cart-5c6d7e8f9a-q1w2e" && p.namespace === "shop" && p.samples > 0) &&
+            j.key.endsWith(".pb.gz") && j.labels.cluster === "lab";
+        process.exit(ok ? 0 : 1)' "$idx" || cat "$idx"
+pod=$(find "$work/out" -path '*/shop/cart-5c6d7e8f9a-q1w2e.pb.gz' | sort | sed -n 2p)
+check "--split-by pod: one profile per Pod under <window>/NS/POD" test -n "$pod"
+if [ -n "$pod" ]; then
+    go tool pprof -tags "$pod" > "$work/podtags.txt" 2> /dev/null
+    check "... with only that Pod's samples" grep -Eq '\( *100%\): wl_cart' "$work/podtags.txt"
+fi
+check "the spool is empty after a clean stop" sh -c "[ -z \"\$(ls -A '$work/spool-file')\" ]"
+
+# ---- bad settings: one clear line, exit 2 ----
+echo "intervall = 5" > "$work/bad.conf"
+"$pf" agent --config "$work/bad.conf" 2> "$work/bad.err"
+check "a misspelt setting names file and line" sh -c "[ $? -eq 2 ] && grep -q 'bad.conf:1: unknown setting .intervall.' '$work/bad.err'"
+"$pf" agent --output ftp://x --spool-dir "$work/s0" 2> "$work/bad.err"
+check "an unknown URL scheme is a clear error" grep -q "use file:///DIR or s3://BUCKET/PREFIX" "$work/bad.err"
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY "$pf" agent --output s3://b --spool-dir "$work/s0" 2> "$work/bad.err"
+check "S3 without credentials is a clear error" grep -q "no S3 credentials" "$work/bad.err"
+
+# ---- S3 ----
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=podflame-test-secret
+s3port=""
+start_s3() {
+    rm -f "$work/s3.port"
+    node "$top/tests/integration/s3-server.mjs" "$work/s3data" profiles "$AWS_ACCESS_KEY_ID" \
+        "$AWS_SECRET_ACCESS_KEY" "$work/s3.port" "$work/s3.log" $s3port 2> "$work/s3.err" &
+    s3pid=$!
+    wait_for 20 test -s "$work/s3.port" || { cat "$work/s3.err"; return 1; }
+    s3port=$(cat "$work/s3.port")
+}
+stop_s3() { kill "$s3pid" 2> /dev/null; wait "$s3pid" 2> /dev/null; s3pid=""; }
+s3get() { # PATH -> stdout, signed like any S3 client
+    curl -sS --fail --aws-sigv4 "aws:amz:us-east-1:s3" -u "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+        -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+        "http://127.0.0.1:$s3port/$1"
+}
+s3keys() { # PREFIX: keys under it, sorted
+    s3get "profiles?list-type=2" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g' | grep "^$1" | sort
+}
+mkdir -p "$work/s3data"
+check "the S3 server starts" start_s3
+s3opts=(--output s3://profiles/fleet --s3-endpoint "http://127.0.0.1:$s3port" --interval 2)
+
+start_agent "$work/s3.agent.log" "${s3opts[@]}" --spool-dir "$work/spool-s3"
+sleep 4.5
+stop_agent
+keys=$(s3keys fleet/node-a/)
+check "windows uploaded to s3://profiles/fleet/node-a/..." test "$(echo "$keys" | grep -c '\.pb\.gz$')" -ge 2 || tail "$work/s3.agent.log"
+check "each with its index object" test "$(echo "$keys" | grep -c '\.json$')" -eq "$(echo "$keys" | grep -c '\.pb\.gz$')"
+bad=0
+for k in $(echo "$keys" | grep '\.pb\.gz$'); do
+    s3get "profiles/$k" > "$work/dl.pb.gz" && pprof_ok "$work/dl.pb.gz" || bad=$((bad + 1))
+done
+check "every downloaded window reads in go tool pprof" test "$bad" -eq 0
+lastwin=$(grep -o 'window [0-9TZ-]*' "$work/s3.agent.log" | tail -1 | cut -d' ' -f2)
+check "SIGTERM: the last, partial window is uploaded" sh -c "echo '$keys' | grep -q '$lastwin.pb.gz'"
+check "every request was signed right (SigV4 checked)" sh -c "! grep -q ' 403$' '$work/s3.log'"
+
+# virtual-hosted addressing: BUCKET.s3.localhost
+start_agent "$work/vh.log" --output s3://profiles/vh --s3-endpoint "http://s3.localhost:$s3port" \
+    --s3-addressing virtual --interval 2 --spool-dir "$work/spool-vh"
+sleep 2.5
+stop_agent
+check "virtual-hosted URLs (BUCKET.s3.localhost) work too" test -n "$(s3keys vh/node-a/ | grep '\.pb\.gz$')" || tail -3 "$work/vh.log"
+
+# wrong credentials: a clear error, and the windows wait in the spool
+AWS_SECRET_ACCESS_KEY=not-the-secret start_agent "$work/creds.log" "${s3opts[@]}" \
+    --output s3://profiles/creds --spool-dir "$work/spool-creds" --grace 1
+sleep 3
+stop_agent
+check "wrong credentials: a clear error" grep -q "HTTP 403 SignatureDoesNotMatch.*check the S3 credentials" "$work/creds.log"
+check "... the secret is in no message" sh -c "! grep -q 'not-the-secret' '$work/creds.log'"
+spooled=$(ls "$work/spool-creds" | grep -c '\.entry$')
+check "... and the windows stay in the spool ($spooled)" test "$spooled" -ge 2
+check "... none reached the bucket" test -z "$(s3keys creds/)"
+start_agent "$work/creds2.log" "${s3opts[@]}" --output s3://profiles/creds --spool-dir "$work/spool-creds"
+wait_for 15 sh -c "[ \$(ls '$work/spool-creds' | grep -c '\.entry$') -eq 0 ]"
+stop_agent
+check "restarted with the right key: the spool is uploaded" test "$(s3keys creds/ | grep -c '\.pb\.gz$')" -ge "$spooled"
+
+# the server down for two intervals: every window arrives, none twice
+: > "$work/s3.log"
+start_agent "$work/down.log" "${s3opts[@]}" --output s3://profiles/down --spool-dir "$work/spool-down"
+wait_for 10 grep -q 'PUT /profiles/down/.*json 200' "$work/s3.log"
+stop_s3
+sleep 4.2
+check "the server comes back on its port" start_s3
+wait_for 20 sh -c "grep -q 'uploads work again' '$work/down.log'"
+sleep 2.5
+stop_agent
+wins=$(grep -o 'window [0-9TZ-]*' "$work/down.log" | cut -d' ' -f2 | sort)
+got=$(s3keys down/ | grep '\.pb\.gz$' | sed 's|.*/||; s|\.pb\.gz$||' | sort)
+check "server down for two intervals: all $(echo "$wins" | wc -l) windows arrived" test "$wins" = "$got" ||
+    { echo "windows: $wins"; echo "objects: $got"; }
+check "... failures were retried with backoff" grep -q "upload failed (.*retrying in" "$work/down.log"
+check "... and none was stored twice" sh -c "! grep 'PUT /profiles/down/.*pb.gz 200' '$work/s3.log' | sort | uniq -d | grep -q ."
+starts=$(for k in $(s3keys down/ | grep '\.json$'); do s3get "profiles/$k"; done |
+    node -e 'const l = require("fs").readFileSync(0, "utf8").trim().split("\n").map(JSON.parse)
+        .sort((a, b) => (a.start < b.start ? -1 : 1));
+        let gaps = 0; for (let i = 1; i < l.length; i++) if (l[i].start !== l[i - 1].end) gaps++;
+        console.log(gaps)')
+check "... windows follow each other without a gap" test "$starts" = 0
+
+# kill -9 in the middle of an upload, then restart: nothing lost or corrupt
+echo 3000 > "$work/s3data/.delay-ms"
+start_agent "$work/k1.log" "${s3opts[@]}" --output s3://profiles/kill --spool-dir "$work/spool-kill"
+sleep 2.8
+kill -9 "$agent"
+wait "$agent" 2> /dev/null
+rm -f "$work/s3data/.delay-ms"
+n1=$(grep -c 'window .*spooled' "$work/k1.log")
+check "kill -9 while a PUT was held: the window is still in the spool" test "$(ls "$work/spool-kill" | grep -c '\.entry$')" -ge 1
+start_agent "$work/k2.log" "${s3opts[@]}" --output s3://profiles/kill --spool-dir "$work/spool-kill"
+sleep 2.5
+stop_agent
+wins=$(cat "$work/k1.log" "$work/k2.log" | grep -o 'window [0-9TZ-]*' | cut -d' ' -f2 | sort)
+got=$(s3keys kill/ | grep '\.pb\.gz$' | sed 's|.*/||; s|\.pb\.gz$||' | sort)
+check "restart resumes the spool: all windows of both runs arrived ($n1 before the kill)" test "$wins" = "$got" ||
+    { echo "windows: $wins"; echo "objects: $got"; }
+bad=0
+for k in $(s3keys kill/ | grep '\.pb\.gz$'); do
+    s3get "profiles/$k" > "$work/dl.pb.gz" && pprof_ok "$work/dl.pb.gz" || bad=$((bad + 1))
+done
+check "... and none is corrupt" test "$bad" -eq 0
+check "... the spool holds no temporary file" sh -c "[ -z \"\$(ls -A '$work/spool-kill')\" ]"
+
+# a bounded spool: with the server gone, the oldest windows go, counted
+stop_s3
+start_agent "$work/full.log" "${s3opts[@]}" --output s3://profiles/full --interval 1 \
+    --spool-dir "$work/spool-full" --spool-max-bytes 6K --metrics-addr 127.0.0.1:0 --grace 0
+sleep 5
+stop_agent
+check "a full spool drops its oldest windows and says so" grep -q "spool over 6144 bytes: dropped" "$work/full.log"
+sz=$(du -sb "$work/spool-full" | cut -f1)
+check "... and stays under its limit ($sz bytes)" test "$sz" -le $((6144 + 4096))
+
+# /metrics, /healthz, and a real Prometheus scraping them
+mport=$((20000 + RANDOM % 20000))
+start_agent "$work/m.log" --output "file://$work/mout" --interval 2 --spool-dir "$work/spool-m" \
+    --metrics-addr "127.0.0.1:$mport"
+wait_for 10 curl -sf "http://127.0.0.1:$mport/healthz" > /dev/null
+check "/healthz says ok" sh -c "curl -sf http://127.0.0.1:$mport/healthz | grep -qx ok"
+curl -s "http://127.0.0.1:$mport/metrics" > "$work/metrics.txt"
+for m in podflame_samples_total podflame_lost_samples_total podflame_windows_written_total \
+         podflame_upload_failures_total podflame_spool_bytes podflame_symbolizer_binaries \
+         process_cpu_seconds_total process_resident_memory_bytes; do
+    check "/metrics has $m" grep -q "^$m [0-9]" "$work/metrics.txt"
+done
+head -c 2000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' --data-binary @- \
+    "http://127.0.0.1:$mport/metrics" > "$work/big.code"
+check "an oversized request body is refused (413)" grep -qx 413 "$work/big.code"
+check "only GET (405 for POST)" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:$mport/metrics) = 405 ]"
+pport=$((mport + 1))
+cat > "$work/prom.yml" << EOF
+global: { scrape_interval: 1s }
+scrape_configs:
+  - job_name: podflame
+    static_configs: [ { targets: ["127.0.0.1:$mport"] } ]
+EOF
+prometheus --config.file="$work/prom.yml" --storage.tsdb.path="$work/prom" \
+    --web.listen-address="127.0.0.1:$pport" > "$work/prom.log" 2>&1 &
+pids+=($!)
+query() {
+    curl -s "http://127.0.0.1:$pport/api/v1/query?query=podflame_windows_written_total" |
+        grep -q '"__name__":"podflame_windows_written_total".*"value":\[[0-9.]*,"[1-9]'
+}
+check "Prometheus scrapes the agent: podflame_windows_written_total > 0 in its API" wait_for 40 query ||
+    tail -5 "$work/prom.log"
+stop_agent
+
+echo "agent: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
