@@ -33,6 +33,7 @@
 #include "session.h"
 #include "spool.h"
 #include "upload.h"
+#include "watch.h"
 
 #define MAX_LIST       64
 #define MAX_ARGS       1024
@@ -61,6 +62,8 @@ struct agent_opts {
     uint32_t stack_size, map_entries;
     const char *debug_dirs[MAX_LIST];
     struct symbolizer_opts sym;
+    bool watch; /* the saturation watcher */
+    struct watch_opts wo;
 };
 
 /* What /metrics reports; written by the main and uploader threads. */
@@ -86,6 +89,7 @@ struct agent {
     unsigned failures_run; /* consecutive failed uploads */
     unsigned in_flight;
     char last_error[1024];
+    struct watch *watch; /* the saturation watcher; NULL with --no-watch */
 };
 
 static volatile sig_atomic_t stop_signal, stop_count;
@@ -98,7 +102,19 @@ static void on_signal(int sig)
 
 /* ---- options ---- */
 
+static void agent_usage_head(FILE *f);
+
 static void agent_usage(FILE *f)
+{
+    agent_usage_head(f);
+    fprintf(f, watch_opts_help);
+    fprintf(f, "                             (default /var/lib/podflame/findings)\n"
+               "\n"
+               "Findings go to the output next to the windows: NODE/YYYY/MM/DD/HH/findings/ID/.\n"
+               "POST /trigger and /alertmanager on the metrics listener ask for captures.\n");
+}
+
+static void agent_usage_head(FILE *f)
 {
     fprintf(f,
             "usage: podflame agent [OPTIONS]\n"
@@ -145,6 +161,7 @@ static void agent_usage(FILE *f)
             "      --stack-size BYTES     stack copied per sample in dwarf mode (default 16384)\n"
             "      --map-entries N        distinct stacks kept per second (default 16384)\n"
             "      --debug-dir DIR, --debuginfod URL, --no-demangle[=BOOL]   as in record\n"
+            "      --no-watch[=BOOL]      no saturation watcher (below)\n"
             "      --config FILE          settings file: one 'name = value' a line, # comments\n"
             "                             (also PODFLAME_CONFIG)\n"
             "  -h, --help                 this help\n"
@@ -250,6 +267,8 @@ enum {
     OPT_DEBUGINFOD,
     OPT_NO_DEMANGLE,
     OPT_CONFIG,
+    OPT_NO_WATCH,
+    OPT_WATCH, /* one of the watcher's options: watch_opts_set parses it */
 };
 
 static const struct option longopts[] = {
@@ -281,6 +300,17 @@ static const struct option longopts[] = {
     {"debuginfod", required_argument, NULL, OPT_DEBUGINFOD},
     {"no-demangle", optional_argument, NULL, OPT_NO_DEMANGLE},
     {"config", required_argument, NULL, OPT_CONFIG},
+    {"no-watch", optional_argument, NULL, OPT_NO_WATCH},
+    {"node-cpu", required_argument, NULL, OPT_WATCH},
+    {"pod-limit", required_argument, NULL, OPT_WATCH},
+    {"throttle", required_argument, NULL, OPT_WATCH},
+    {"psi", required_argument, NULL, OPT_WATCH},
+    {"sustain", required_argument, NULL, OPT_WATCH},
+    {"cooldown", required_argument, NULL, OPT_WATCH},
+    {"capture-hz", required_argument, NULL, OPT_WATCH},
+    {"capture-seconds", required_argument, NULL, OPT_WATCH},
+    {"top", required_argument, NULL, OPT_WATCH},
+    {"findings-dir", required_argument, NULL, OPT_WATCH},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
@@ -425,9 +455,10 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
     const char *config = getenv("PODFLAME_CONFIG");
     int owner[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
     unsigned long v;
-    int c;
+    int c, li;
 
-    *o = (struct agent_opts){.freq = 19,
+    *o = (struct agent_opts){.watch = true,
+                             .freq = 19,
                              .interval = 60,
                              .output = "file:///var/lib/podflame/profiles",
                              .up = {.s3_path_style = -1},
@@ -441,6 +472,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
                              .unwind = PF_UNWIND_MODE_AUTO,
                              .stack_size = 16384,
                              .map_entries = 16384};
+    watch_opts_default(&o->wo, "/var/lib/podflame/findings");
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--"))
             break;
@@ -470,7 +502,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
     }
     optind = 1;
     opterr = 1;
-    while ((c = getopt_long(a->argc, a->argv, "+F:n:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(a->argc, a->argv, "+F:n:h", longopts, &li)) != -1) {
         /* the source of the option just parsed: 0 file, 1 environment, 2 command line */
         int src = optind - 1 < a->env_start ? 0 : optind - 1 < a->cmd_start ? 1 : 2;
         bool b;
@@ -630,6 +662,22 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
             break;
         case OPT_CONFIG:
             break; /* read first */
+        case OPT_NO_WATCH:
+            if (parse_bool(optarg, &b)) {
+                fprintf(stderr, "podflame agent: '%s' is not true or false\n", optarg);
+                return 2;
+            }
+            o->watch = !b;
+            break;
+        case OPT_WATCH: {
+            char err[256];
+
+            if (watch_opts_set(&o->wo, longopts[li].name, optarg, err, sizeof(err))) {
+                fprintf(stderr, "podflame agent: %s\n", err);
+                return 2;
+            }
+            break;
+        }
         case 'h':
             agent_usage(stdout);
             return 1;
@@ -956,8 +1004,8 @@ static int upload_item(struct agent *ag, const struct spool_item *it, char *err,
 
     rc =
         upload_put(ag->target, it->key, it->data, it->len, "application/octet-stream", err, errlen);
-    if (rc)
-        return rc;
+    if (rc || !*it->index)
+        return rc; /* a finding's files have no index line */
     /* the index line next to its object: KEY.pb.gz -> KEY.json */
     snprintf(ikey, sizeof(ikey), "%.*s.json",
              (int)(klen > 6 && !strcmp(it->key + klen - 6, ".pb.gz") ? klen - 6 : klen), it->key);
@@ -1080,8 +1128,8 @@ static void on_http(void *ctx, const char *method, const char *path, const char 
     size_t outlen = 0;
     FILE *f;
 
-    (void)body;
-    (void)len;
+    if (ag->watch && watch_http(ag->watch, method, path, body, len, reply))
+        return;
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         reply->status = 405;
         reply->body = strdup("only GET\n");
@@ -1147,6 +1195,56 @@ static void on_http(void *ctx, const char *method, const char *path, const char 
     reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
     reply->body = out;
     reply->len = outlen;
+}
+
+/* ---- the watcher's thread ---- */
+
+/* Spools a finding's files for upload, beside the windows of its hour. */
+static void on_finding(void *ctx, const char *id, const char *dir)
+{
+    static const char *files[] = {"finding.json", "finding.md", "capture.pb.gz", "capture.svg"};
+    struct agent *ag = ctx;
+    struct window w;
+    char key[1600], path[1600], err[512], node[256];
+
+    window_begin(ag, &w, realtime_ns(), ag->o.interval);
+    (void)node;
+    for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+        FILE *f;
+        char *data = NULL;
+        size_t len = 0;
+        unsigned dropped = 0;
+        long size;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        snprintf(key, sizeof(key), "%s/findings/%s/%s", w.dir, id, files[i]);
+        if (!(f = fopen(path, "re")))
+            continue;
+        if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+            (data = malloc((size_t)size)) && fread(data, 1, (size_t)size, f) == (size_t)size)
+            len = (size_t)size;
+        fclose(f);
+        if (len && spool_add(ag->spool, key, "", data, len, &dropped, err, sizeof(err)))
+            fprintf(stderr, "podflame: finding %s: %s\n", id, err);
+        free(data);
+    }
+    pthread_mutex_lock(&ag->lock);
+    pthread_cond_broadcast(&ag->wake);
+    pthread_mutex_unlock(&ag->lock);
+}
+
+static void *watcher_thread(void *arg)
+{
+    struct agent *ag = arg;
+    char err[1024];
+
+    while (!stop_signal) {
+        if (watch_step(ag->watch, &stop_signal, on_finding, ag, err, sizeof(err))) {
+            fprintf(stderr, "podflame: the watcher stopped: %s\n", err);
+            break;
+        }
+    }
+    return NULL;
 }
 
 /* ---- main ---- */
@@ -1237,8 +1335,9 @@ int cmd_agent(int argc, char **argv)
     struct pf_profile *cur = NULL;
     struct httpd *http = NULL;
     struct sigaction sa = {.sa_handler = on_signal};
-    pthread_t threads[64];
+    pthread_t threads[64], watch_thread;
     unsigned nthreads = 0;
+    bool watching = false;
     struct window w = {0};
     char err[1024];
     int ret = 1, rc;
@@ -1266,6 +1365,16 @@ int cmd_agent(int argc, char **argv)
     if (spool_open(ag->o.spool_dir, ag->o.spool_max, &ag->spool, err, sizeof(err))) {
         fprintf(stderr, "podflame agent: %s\n", err);
         goto out;
+    }
+    if (ag->o.watch) {
+        ag->o.wo.node = ag->node;
+        ag->o.wo.kubelet_log_dir = ag->o.kubelet_log_dir;
+        ag->o.wo.unwind = ag->o.unwind;
+        ag->o.wo.log = stderr;
+        if (watch_new(&ag->o.wo, &ag->watch, err, sizeof(err))) {
+            fprintf(stderr, "podflame agent: %s (--no-watch runs without it)\n", err);
+            goto out;
+        }
     }
     if (strcmp(ag->o.metrics_addr, "off") &&
         httpd_start(ag->o.metrics_addr, on_http, ag, &http, err, sizeof(err))) {
@@ -1306,6 +1415,8 @@ int cmd_agent(int argc, char **argv)
         fprintf(stderr, "podflame agent: %s\n", err);
         goto out;
     }
+    if (ag->watch && pthread_create(&watch_thread, NULL, watcher_thread, ag) == 0)
+        watching = true;
     for (; nthreads < ag->o.concurrency; nthreads++) {
         if (pthread_create(&threads[nthreads], NULL, uploader, ag)) {
             fprintf(stderr, "podflame agent: cannot start an upload thread\n");
@@ -1342,12 +1453,21 @@ int cmd_agent(int argc, char **argv)
             window_begin(ag, &w, now, ag->o.interval);
         }
     }
-    /* SIGTERM: the partial window, then the spool for up to --grace seconds */
+    /* SIGTERM: the watcher stops (a capture in progress ends early and is
+     * written), then the partial window, then the spool for up to --grace s */
+    if (watching) {
+        pthread_join(watch_thread, NULL);
+        watching = false;
+    }
     fprintf(stderr, "podflame: stopping (signal %d): writing the last window\n", (int)stop_signal);
     if (close_window(ag, ses, &w, &cur, realtime_ns(), true, err, sizeof(err)))
         fprintf(stderr, "podflame agent: %s\n", err);
     ret = 0;
 out:
+    if (watching) {
+        stop_signal = SIGTERM;
+        pthread_join(watch_thread, NULL);
+    }
     pthread_mutex_lock(&ag->lock);
     ag->stopping = true;
     ag->deadline_ns = mono_ns() + (ret == 0 ? (int64_t)ag->o.grace * 1000000000LL : 0);
@@ -1367,6 +1487,7 @@ out:
                 st.entries && ag->last_error[0] ? ag->last_error : "");
     }
     httpd_stop(http);
+    watch_free(ag->watch);
     session_close(ses);
     pf_profile_free(cur);
     spool_close(ag->spool);

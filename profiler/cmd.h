@@ -13,5 +13,8 @@ int cmd_collapse(int argc, char **argv);
 int cmd_flamegraph(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_trigger(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 #endif

@@ -14,6 +14,9 @@ static const struct {
 } commands[] = {
     {"record", cmd_record, "sample stacks on every CPU and write a profile"},
     {"agent", cmd_agent, "profile this node all the time, one profile an interval to storage"},
+    {"watch", cmd_watch, "capture hot Pods by itself and write findings"},
+    {"trigger", cmd_trigger, "ask the agent or watcher to capture a Pod now"},
+    {"top", cmd_top, "live view of the busiest Pods and their hottest functions"},
     {"collapse", cmd_collapse, "turn `perf script` output into folded stacks"},
     {"flamegraph", cmd_flamegraph, "draw an interactive SVG flame graph"},
     {"diff", cmd_diff, "draw a differential flame graph of two profiles"},

@@ -21,7 +21,7 @@
 #include "output.h"
 #include "session.h"
 
-#define MAX_FILTERS       256
+#define MAX_FILTERS 256
 
 struct record_opts {
     unsigned int freq;
@@ -414,8 +414,8 @@ static void print_summary(const struct record_opts *o, struct session *ses, doub
             "lost %" PRIu64 " (count map full %" PRIu64 ", stack collisions %" PRIu64
             " user/%" PRIu64 " kernel, stack errors %" PRIu64 "); podflame used %.2f s CPU "
             "(%.2f%% of one CPU), %ld MiB peak RSS; wrote %s\n",
-            collector_samples(col), collector_processes(col), wall, sampler_event_name(s),
-            o->freq, st.cpus, st.cpus == 1 ? "" : "s", lost, c[PF_STAT_LOST_COUNTS_FULL],
+            collector_samples(col), collector_processes(col), wall, sampler_event_name(s), o->freq,
+            st.cpus, st.cpus == 1 ? "" : "s", lost, c[PF_STAT_LOST_COUNTS_FULL],
             c[PF_STAT_LOST_USTACK_COLL], c[PF_STAT_LOST_KSTACK_COLL], c[PF_STAT_LOST_STACK_ERR],
             cpu, wall > 0 ? 100.0 * cpu / wall : 0.0, rss_kb / 1024, written);
     if (c[PF_STAT_LOST_COUNTS_FULL])

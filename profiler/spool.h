@@ -36,8 +36,7 @@ struct spool_stats {
 /* Opens (creating) dir, removes temporary files a crash left behind and
  * queues the entries found. Returns 0 or a negative errno with a one-line
  * reason in err. */
-int spool_open(const char *dir, uint64_t max_bytes, struct spool **out, char *err,
-               size_t errlen);
+int spool_open(const char *dir, uint64_t max_bytes, struct spool **out, char *err, size_t errlen);
 void spool_close(struct spool *sp);
 
 /* Adds an entry, after dropping the oldest entries not being uploaded as

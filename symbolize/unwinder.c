@@ -100,12 +100,17 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
     struct proc_unwind *pu = arg;
 
     (void)dwfl;
-    if (addr >= pu->stack_start && addr + sizeof(*result) <= pu->stack_start + pu->len) {
-        memcpy(result, pu->stack + (addr - pu->stack_start), sizeof(*result));
+    /* Offsets, not sums: a wild address near 2^64 must not wrap into the
+     * copy (CFI applied to garbage registers yields such addresses). */
+    uint64_t off = addr - pu->stack_start;
+
+    if (addr >= pu->stack_start && pu->len >= sizeof(*result) &&
+        off <= pu->len - sizeof(*result)) {
+        memcpy(result, pu->stack + off, sizeof(*result));
         return true;
     }
     /* just above the copy: the stack went on, the copy was too small */
-    if (addr >= pu->stack_start + pu->len && addr < pu->stack_start + pu->len + (8u << 20))
+    if (addr >= pu->stack_start && off >= pu->len && off - pu->len < (8u << 20))
         pu->short_read = true;
     return false;
 }

@@ -47,7 +47,7 @@ wait_for() {
 # runs the agent in the background; its pid in $agent
 start_agent() { # LOG, then options
     local log=$1; shift
-    "$pf" agent --kubelet-log-dir "$work/log" --metrics-addr off -F 97 "$@" 2> "$log" &
+    "$pf" agent --kubelet-log-dir "$work/log" --findings-dir "$work/findings" --metrics-addr off -F 97 "$@" 2> "$log" &
     agent=$!
     log_of_agent=$log
 }

@@ -27,6 +27,7 @@
 #include "../../symbolize/perfmap.h"
 #include "../../symbolize/procmaps.h"
 #include "../../symbolize/symbolizer.h"
+#include "../../symbolize/unwinder.h"
 
 static const char *fixture(const char *name)
 {
@@ -427,12 +428,45 @@ static void test_bounded_and_shared_binaries(void **state)
     symbolizer_free(s);
 }
 
+/* A stack copy with garbage registers: CFI applied to a stack pointer near
+ * 2^64 gives addresses whose "address + 8" wraps around. Reading them must
+ * fail, not reach far outside the copy (a crash the agent benchmark hit). */
+static void test_unwind_wild_stack_pointer(void **state)
+{
+    struct symbolizer *sym;
+    struct unwinder *u;
+    uint64_t regs[17] = {0}, ips[64];
+    uint8_t stack[256] = {0};
+    enum unwind_end why;
+    static const uint64_t sps[] = {0xfffffffffffffff0ULL, 0xfffffffffffffff8ULL,
+                                   0xffffffffffffffffULL, 0x7ffd00000000ULL - 8};
+
+    (void)state;
+    assert_int_equal(symbolizer_new(&sym), 0);
+    assert_int_equal(unwinder_new(&u), 0);
+    assert_int_equal(symbolizer_add_process(sym, getpid()), 0);
+    for (size_t i = 0; i < sizeof(sps) / sizeof(*sps); i++) {
+        int n;
+
+        regs[16] = (uint64_t)(uintptr_t)&test_unwind_wild_stack_pointer + 8; /* rip */
+        regs[7] = sps[i];                                                    /* rsp */
+        regs[6] = sps[i];                                                    /* rbp */
+        n = unwinder_unwind(u, sym, getpid(), regs, 0x7ffd00000000ULL, stack, sizeof(stack), ips,
+                            64, &why);
+        assert_true(n >= 1);
+        assert_int_equal(ips[0], regs[16]);
+    }
+    unwinder_free(u);
+    symbolizer_free(sym);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* see stop_fixture */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bounded_and_shared_binaries),
         cmocka_unit_test(test_perfmap),
+        cmocka_unit_test(test_unwind_wild_stack_pointer),
         cmocka_unit_test(test_demangle),
         cmocka_unit_test(test_pie_program),
         cmocka_unit_test(test_nonpie_program),

@@ -1,0 +1,457 @@
+#include "finding.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "../formats/buf.h"
+#include "../formats/folded.h"
+#include "../formats/htab.h"
+#include "../formats/stackcount.h"
+#include "output.h"
+
+/* ---- hot spots ---- */
+
+struct func_count {
+    char *name;
+    uint64_t self, total;
+};
+
+static bool of_pod(void *ctx, const struct pf_profile *p, const struct pf_sample *s)
+{
+    const char *uid = pf_sample_label(p, s, "pod_uid");
+
+    return uid && !strcmp(uid, ctx);
+}
+
+static int by_self(const void *a, const void *b)
+{
+    const struct func_count *x = a, *y = b;
+
+    if (x->self != y->self)
+        return x->self < y->self ? 1 : -1;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+static int by_count(const void *a, const void *b)
+{
+    const struct stackcount_item *x = a, *y = b;
+
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return strcmp(x->stack, y->stack);
+}
+
+/* Counts one folded stack's frames: the leaf as self, each distinct frame
+ * once as total. */
+static int count_frames(struct htab *index, struct func_count **fc, size_t *n, size_t *cap,
+                        const char *stack, uint64_t count)
+{
+    const char *p = stack;
+    size_t seen_n = 0;
+    uint64_t seen[256];
+
+    while (*p) {
+        size_t len = strcspn(p, ";");
+        uint64_t idx;
+        bool dup = false;
+
+        if (!htab_get(index, p, len, &idx)) {
+            if (ARRAY_RESERVE_ONE(*fc, *n, *cap))
+                return -ENOMEM;
+            idx = *n;
+            (*fc)[*n] = (struct func_count){.name = strndup(p, len)};
+            if (!(*fc)[*n].name || htab_put(index, p, len, idx))
+                return -ENOMEM;
+            (*n)++;
+        }
+        for (size_t i = 0; i < seen_n && !dup; i++)
+            dup = seen[i] == idx;
+        if (!dup) {
+            (*fc)[idx].total += count;
+            if (seen_n < 256)
+                seen[seen_n++] = idx;
+        }
+        p += len;
+        if (!*p) {
+            (*fc)[idx].self += count;
+            break;
+        }
+        p++;
+    }
+    return 0;
+}
+
+int pod_hotspots(const struct pf_profile *p, const char *pod_uid, struct pod_hotspots *out)
+{
+    struct folded_write_opts fo = {.group_by = PF_GROUP_NONE};
+    struct pf_profile *sub = NULL;
+    struct stackcount sc;
+    struct htab index;
+    struct func_count *fc = NULL;
+    size_t nfc = 0, capfc = 0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    stackcount_init(&sc);
+    htab_init(&index);
+    if ((rc = pf_profile_new(&sub)) || (rc = pf_profile_subset(p, of_pod, (void *)pod_uid, sub)) ||
+        (rc = folded_stacks(sub, &fo, &sc)))
+        goto out;
+    for (size_t i = 0; i < sc.n; i++) {
+        out->samples += sc.items[i].count;
+        if ((rc = count_frames(&index, &fc, &nfc, &capfc, sc.items[i].stack, sc.items[i].count)))
+            goto out;
+    }
+    if (!out->samples)
+        goto out;
+    if (nfc > 1)
+        qsort(fc, nfc, sizeof(*fc), by_self);
+    for (size_t i = 0; i < nfc && out->nfuncs < FINDING_FUNCTIONS; i++) {
+        struct hot_function *h = &out->funcs[out->nfuncs++];
+
+        snprintf(h->name, sizeof(h->name), "%s", fc[i].name);
+        h->self_pct = 100.0 * (double)fc[i].self / (double)out->samples;
+        h->total_pct = 100.0 * (double)fc[i].total / (double)out->samples;
+    }
+    if (sc.n > 1)
+        qsort(sc.items, sc.n, sizeof(*sc.items), by_count);
+    for (size_t i = 0; i < sc.n && out->npaths < FINDING_PATHS; i++) {
+        struct hot_path *h = &out->paths[out->npaths];
+
+        if (!(h->frames = strdup(sc.items[i].stack))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        h->pct = 100.0 * (double)sc.items[i].count / (double)out->samples;
+        out->npaths++;
+    }
+out:
+    for (size_t i = 0; i < nfc; i++)
+        free(fc[i].name);
+    free(fc);
+    htab_free(&index);
+    /* the items were sorted by count: the index no longer matches, free both */
+    stackcount_free(&sc);
+    pf_profile_free(sub);
+    if (rc)
+        pod_hotspots_free(out);
+    return rc;
+}
+
+void pod_hotspots_free(struct pod_hotspots *h)
+{
+    for (size_t i = 0; i < h->npaths; i++)
+        free(h->paths[i].frames);
+    h->npaths = 0;
+}
+
+/* ---- writing ---- */
+
+static void iso(int64_t ns, char *out, size_t len)
+{
+    time_t t = (time_t)(ns / 1000000000LL);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void id_part(const char *in, char *out, size_t len)
+{
+    size_t i = 0;
+
+    for (; *in && i + 1 < len; in++)
+        out[i++] =
+            (*in >= 'a' && *in <= 'z') || (*in >= '0' && *in <= '9') || *in == '-' || *in == '.'
+                ? *in
+                : '_';
+    out[i] = '\0';
+}
+
+static const char *pod_display(const struct finding_pod *p, char *buf, size_t len)
+{
+    if (p->name[0])
+        snprintf(buf, len, "%s/%s", p->ns, p->name);
+    else
+        snprintf(buf, len, "pod %s", p->cpu.uid);
+    return buf;
+}
+
+struct text {
+    const char *s;
+};
+
+static int write_text(FILE *f, void *ctx)
+{
+    const struct text *t = ctx;
+
+    return fputs(t->s, f) < 0 ? -EIO : 0;
+}
+
+static const struct finding_pod *subject_pod(const struct finding *f)
+{
+    for (size_t i = 0; i < f->npods; i++) {
+        if (!strcmp(f->pods[i].cpu.uid, f->ev.pod_uid))
+            return &f->pods[i];
+    }
+    return NULL;
+}
+
+static void trigger_sentence(const struct finding *f, char *buf, size_t len)
+{
+    const struct finding_pod *sp = subject_pod(f);
+    char who[600];
+
+    pod_display(sp ? sp : &(struct finding_pod){0}, who, sizeof(who));
+    if (!sp)
+        snprintf(who, sizeof(who), "pod %s", f->ev.pod_uid);
+    switch (f->ev.rule) {
+    case TRIGGER_NODE_CPU:
+        snprintf(buf, len, "node CPU at %.0f%% (threshold %.0f%%)", f->ev.value, f->ev.threshold);
+        break;
+    case TRIGGER_PSI:
+        snprintf(buf, len, "node CPU pressure some avg10 %.1f%% (threshold %.1f%%)", f->ev.value,
+                 f->ev.threshold);
+        break;
+    case TRIGGER_POD_LIMIT:
+        snprintf(buf, len, "%s at %.0f%% of its CPU limit (threshold %.0f%%)", who, f->ev.value,
+                 f->ev.threshold);
+        break;
+    case TRIGGER_THROTTLE:
+        snprintf(buf, len, "%s throttled in %.0f%% of its CFS periods (threshold %.0f%%)", who,
+                 f->ev.value, f->ev.threshold);
+        break;
+    default:
+        snprintf(buf, len, "capture asked for: %s", f->reason);
+        break;
+    }
+}
+
+static json_t *finding_json(const struct finding *f, const struct pod_hotspots *hs,
+                            uint64_t capture_samples, const char *id)
+{
+    json_t *root = json_object(), *trig = json_object(), *tl = json_array(), *pods = json_array();
+    char since[40], at[40], sentence[1024];
+    size_t first = f->nnode > 120 ? f->nnode - 120 : 0;
+
+    iso(f->ev.since_ns, since, sizeof(since));
+    iso(f->ev.at_ns, at, sizeof(at));
+    trigger_sentence(f, sentence, sizeof(sentence));
+    json_object_set_new(trig, "rule", json_string(trigger_rule_name(f->ev.rule)));
+    json_object_set_new(trig, "summary", json_string(sentence));
+    json_object_set_new(trig, "value", json_real(f->ev.value));
+    json_object_set_new(trig, "threshold", json_real(f->ev.threshold));
+    json_object_set_new(trig, "since", json_string(since));
+    json_object_set_new(trig, "at", json_string(at));
+    if (f->ev.pod_uid[0])
+        json_object_set_new(trig, "pod_uid", json_string(f->ev.pod_uid));
+    if (f->reason[0])
+        json_object_set_new(trig, "reason", json_string(f->reason));
+    for (size_t i = first; i < f->nnode; i++) {
+        char t[40];
+
+        iso(f->node_newest_ns - (int64_t)(f->nnode - 1 - i) * 1000000000LL, t, sizeof(t));
+        json_array_append_new(tl, json_pack("{s:s, s:f}", "t", t, "cpu_pct", f->node_cpu[i]));
+    }
+    for (size_t i = 0; i < f->npods; i++) {
+        const struct finding_pod *p = &f->pods[i];
+        json_t *jp = json_object(), *funcs = json_array(), *paths = json_array();
+
+        json_object_set_new(jp, "namespace", json_string(p->ns));
+        json_object_set_new(jp, "pod", json_string(p->name));
+        json_object_set_new(jp, "uid", json_string(p->cpu.uid));
+        json_object_set_new(jp, "cgroup", json_string(p->cpu.path));
+        json_object_set_new(jp, "cpu_pct", json_real(p->cpu.cpu_pct));
+        json_object_set_new(jp, "limit_cpus", json_real(p->cpu.limit_cpus));
+        json_object_set_new(jp, "throttled_pct", json_real(p->cpu.throttled_pct));
+        json_object_set_new(jp, "samples", json_integer((json_int_t)hs[i].samples));
+        for (size_t k = 0; k < hs[i].nfuncs; k++)
+            json_array_append_new(funcs, json_pack("{s:s, s:f, s:f}", "name", hs[i].funcs[k].name,
+                                                   "self_pct", hs[i].funcs[k].self_pct, "total_pct",
+                                                   hs[i].funcs[k].total_pct));
+        for (size_t k = 0; k < hs[i].npaths; k++) {
+            json_t *frames = json_array();
+            const char *s = hs[i].paths[k].frames;
+
+            while (*s) {
+                size_t len = strcspn(s, ";");
+
+                json_array_append_new(frames, json_stringn(s, len));
+                s += len;
+                if (*s)
+                    s++;
+            }
+            json_array_append_new(
+                paths, json_pack("{s:o, s:f}", "frames", frames, "pct", hs[i].paths[k].pct));
+        }
+        json_object_set_new(jp, "hot_functions", funcs);
+        json_object_set_new(jp, "hot_paths", paths);
+        json_array_append_new(pods, jp);
+    }
+    json_object_set_new(root, "id", json_string(id));
+    json_object_set_new(root, "node", json_string(f->node ? f->node : ""));
+    json_object_set_new(root, "trigger", trig);
+    json_object_set_new(root, "node_cpu",
+                        json_pack("{s:i, s:o}", "cpus", (int)f->ncpus, "timeline", tl));
+    json_object_set_new(root, "pods", pods);
+    json_object_set_new(root, "capture",
+                        json_pack("{s:i, s:f, s:I, s:s, s:s}", "hz", (int)f->capture_hz, "seconds",
+                                  f->capture_s, "samples", (json_int_t)capture_samples, "pprof",
+                                  "capture.pb.gz", "svg", "capture.svg"));
+    return root;
+}
+
+static char *finding_markdown(const struct finding *f, const struct pod_hotspots *hs,
+                              uint64_t capture_samples)
+{
+    char *buf = NULL, sentence[1024], since[40], at[40], who[600];
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    size_t first = f->nnode > 60 ? f->nnode - 60 : 0;
+
+    if (!m)
+        return NULL;
+    trigger_sentence(f, sentence, sizeof(sentence));
+    iso(f->ev.since_ns, since, sizeof(since));
+    iso(f->ev.at_ns, at, sizeof(at));
+    fprintf(m, "# CPU finding on %s: %s\n\n", f->node ? f->node : "this node", sentence);
+    fprintf(m, "- **Trigger:** %s; it began at %s and fired at %s.\n",
+            trigger_rule_name(f->ev.rule), since, at);
+    if (f->npods) {
+        fprintf(m, "- **Hottest Pod:** %s at %.0f%% of one CPU",
+                pod_display(&f->pods[0], who, sizeof(who)), f->pods[0].cpu.cpu_pct);
+        if (hs[0].nfuncs)
+            fprintf(m, ", mostly in `%s` (%.0f%% self)", hs[0].funcs[0].name,
+                    hs[0].funcs[0].self_pct);
+        fprintf(m, ".\n");
+    }
+    fprintf(m,
+            "- **Capture:** %u Hz for %.0f s on the %zu busiest Pods, %" PRIu64
+            " samples: [capture.pb.gz](capture.pb.gz) (go tool pprof), "
+            "[flame graph](capture.svg).\n\n",
+            f->capture_hz, f->capture_s, f->npods, capture_samples);
+    fprintf(m, "## Node CPU, last %zu s (%u CPUs, %% of all)\n\n```\n", f->nnode - first, f->ncpus);
+    for (size_t i = first; i < f->nnode; i++) {
+        int bars = (int)(f->node_cpu[i] / 2.5 + 0.5);
+
+        fprintf(m, "%4lds %5.1f%% %.*s\n", -(long)(f->nnode - 1 - i), f->node_cpu[i],
+                bars > 40  ? 40
+                : bars < 0 ? 0
+                           : bars,
+                "########################################");
+    }
+    fprintf(m, "```\n\n## Pods\n\n| Pod | CPU (%% of one CPU) | limit (CPUs) | throttled | "
+               "samples |\n|---|---:|---:|---:|---:|\n");
+    for (size_t i = 0; i < f->npods; i++) {
+        const struct finding_pod *p = &f->pods[i];
+
+        fprintf(m, "| %s | %.1f | %s%.2f | %.0f%% | %" PRIu64 " |\n",
+                pod_display(p, who, sizeof(who)), p->cpu.cpu_pct,
+                p->cpu.limit_cpus > 0 ? "" : "none ", p->cpu.limit_cpus, p->cpu.throttled_pct,
+                hs[i].samples);
+    }
+    for (size_t i = 0; i < f->npods; i++) {
+        fprintf(m, "\n### %s\n\n", pod_display(&f->pods[i], who, sizeof(who)));
+        if (!hs[i].samples) {
+            fprintf(m, "No samples in the capture.\n");
+            continue;
+        }
+        fprintf(m, "| function | self | total |\n|---|---:|---:|\n");
+        for (size_t k = 0; k < hs[i].nfuncs; k++)
+            fprintf(m, "| `%s` | %.1f%% | %.1f%% |\n", hs[i].funcs[k].name, hs[i].funcs[k].self_pct,
+                    hs[i].funcs[k].total_pct);
+        fprintf(m, "\nHeaviest code paths, root to leaf:\n\n");
+        for (size_t k = 0; k < hs[i].npaths; k++) {
+            fprintf(m, "%zu. %.1f%%: `", k + 1, hs[i].paths[k].pct);
+            for (const char *s = hs[i].paths[k].frames; *s; s++) {
+                if (*s == ';')
+                    fputs("` → `", m);
+                else
+                    fputc(*s, m);
+            }
+            fprintf(m, "`\n");
+        }
+    }
+    if (fclose(m)) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+int finding_write(const struct finding *f, const struct pf_profile *capture, const char *dir,
+                  char *id, size_t idlen, char *err, size_t errlen)
+{
+    struct pod_hotspots hs[FINDING_MAX_PODS];
+    struct output_opts oo = {.format = PF_FORMAT_PPROF, .group_by = PF_GROUP_POD};
+    const struct finding_pod *sp = subject_pod(f);
+    char stamp[32], subj[200], path[1400], *md = NULL, *js = NULL;
+    uint64_t samples = 0;
+    json_t *j = NULL;
+    time_t t = (time_t)(f->ev.at_ns / 1000000000LL);
+    struct tm tm;
+    int rc = 0;
+
+    memset(hs, 0, sizeof(hs));
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    id_part(sp && sp->name[0]  ? sp->name
+            : f->ev.pod_uid[0] ? f->ev.pod_uid
+                               : "node",
+            subj, sizeof(subj));
+    snprintf(id, idlen, "%s-%s-%s", stamp, trigger_rule_name(f->ev.rule), subj);
+    for (size_t i = 0; i < capture->nsamples; i++)
+        samples += (uint64_t)capture->samples[i].values[0];
+    for (size_t i = 0; i < f->npods && !rc; i++)
+        rc = pod_hotspots(capture, f->pods[i].cpu.uid, &hs[i]);
+    if (rc) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (mkdir(dir, 0755) && errno != EEXIST) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/%s", dir, id);
+    if (mkdir(path, 0755) && errno != EEXIST) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/%s/capture.pb.gz", dir, id);
+    if ((rc = output_write(path, capture, &oo, err, errlen)))
+        goto out;
+    snprintf(path, sizeof(path), "%s/%s/capture.svg", dir, id);
+    oo.format = PF_FORMAT_SVG;
+    if ((rc = output_write(path, capture, &oo, err, errlen)))
+        goto out;
+    j = finding_json(f, hs, samples, id);
+    md = finding_markdown(f, hs, samples);
+    if (!j || !md || !(js = json_dumps(j, JSON_INDENT(2)))) {
+        rc = -ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/%s/finding.json", dir, id);
+    if ((rc = output_atomic(path, write_text, &(struct text){js}, err, errlen)))
+        goto out;
+    snprintf(path, sizeof(path), "%s/%s/finding.md", dir, id);
+    rc = output_atomic(path, write_text, &(struct text){md}, err, errlen);
+out:
+    for (size_t i = 0; i < f->npods; i++)
+        pod_hotspots_free(&hs[i]);
+    json_decref(j);
+    free(js);
+    free(md);
+    return rc;
+}

@@ -1,0 +1,66 @@
+/*
+ * watch: the saturation watcher at work, for `podflame watch` and inside
+ * `podflame agent`. Once a second it ticks the watcher (triggers.h); when a
+ * rule fires, or an alert or a person asks (watch_http), it captures the
+ * busiest or the named Pods at a higher rate with a sampling session of its
+ * own and writes a finding (finding.h).
+ */
+#ifndef PODFLAME_WATCH_H
+#define PODFLAME_WATCH_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "httpd.h"
+#include "triggers.h"
+
+struct watch_opts {
+    struct watch_rules rules;
+    unsigned capture_hz;      /* default 499 */
+    unsigned capture_s;       /* default 20 */
+    unsigned top;             /* Pods captured on a node or pressure rule (default 3) */
+    const char *findings_dir; /* where findings go */
+    const char *kubelet_log_dir;
+    const char *node;
+    uint8_t unwind; /* PF_UNWIND_MODE_* of captures */
+    FILE *log;      /* one line per event; NULL: none */
+};
+
+/* The defaults above, the findings in dir. */
+void watch_opts_default(struct watch_opts *o, const char *findings_dir);
+
+/* Parses one of the watcher's options (long option name without "--",
+ * its value); returns 0, -ENOENT when name is not a watcher option, or
+ * -EINVAL with a reason in err. Shared by watch and agent. */
+int watch_opts_set(struct watch_opts *o, const char *name, const char *value, char *err,
+                   size_t errlen);
+/* The watcher's options for --help. */
+extern const char watch_opts_help[];
+
+struct watch;
+
+int watch_new(const struct watch_opts *o, struct watch **out, char *err, size_t errlen);
+void watch_free(struct watch *w);
+
+/* Called with each finding's id and directory. */
+typedef void (*watch_finding_fn)(void *ctx, const char *id, const char *dir);
+
+/* One second of watching, or a whole capture and its finding when one is
+ * due (captures stop early when *stop becomes non-zero). Returns 0 or a
+ * negative errno with the reason in err for what cannot go on. */
+int watch_step(struct watch *w, const volatile sig_atomic_t *stop, watch_finding_fn fn, void *ctx,
+               char *err, size_t errlen);
+
+/* POST /trigger ({"namespace": NS, "pod": NAME|UID, "reason": TEXT}) and
+ * POST /alertmanager (Alertmanager's webhook). Safe from the HTTP thread.
+ * Returns false when path is not one of them. */
+bool watch_http(struct watch *w, const char *method, const char *path, const char *body, size_t len,
+                struct httpd_reply *reply);
+
+/* Findings written so far. */
+uint64_t watch_findings(const struct watch *w);
+
+#endif

@@ -1,0 +1,462 @@
+/*
+ * podflame watch, podflame trigger and podflame top: the saturation
+ * watcher on its own, a person's way to ask for a capture, and a live view
+ * of the hottest Pods and their hottest functions.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "../formats/clock.h"
+#include "cmd.h"
+#include "finding.h"
+#include "httpd.h"
+#include "session.h"
+#include "watch.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static const char *node_name(char *buf, size_t len)
+{
+    const char *node = getenv("NODE_NAME");
+
+    if (node && *node)
+        return node;
+    if (gethostname(buf, len - 1))
+        snprintf(buf, len, "unknown");
+    return buf;
+}
+
+/* ---- podflame watch ---- */
+
+static void watch_usage(FILE *f)
+{
+    fprintf(f, "usage: podflame watch [OPTIONS]\n"
+               "\n"
+               "Watches the node's and every Pod's CPU once a second; when a rule holds long\n"
+               "enough, captures the Pods concerned at a higher rate and writes a finding:\n"
+               "DIR/<time>-<rule>-<pod>/finding.md (for people), finding.json, capture.pb.gz and\n"
+               "capture.svg. Alerts and people ask for captures over HTTP (POST /alertmanager:\n"
+               "Alertmanager's webhook; POST /trigger: podflame trigger). podflame agent runs\n"
+               "the same watcher.\n"
+               "\n"
+               "options:\n");
+    fprintf(f, watch_opts_help);
+    fprintf(f, "                            (default ./findings)\n"
+               "      --listen HOST:PORT    /trigger, /alertmanager, /healthz (default\n"
+               "                            127.0.0.1:9740; 'off' for none)\n"
+               "      --kubelet-log-dir DIR names of Pods (default /var/log)\n"
+               "  -h, --help                this help\n"
+               "\n"
+               "example:\n"
+               "  podflame watch --node-cpu 80 --sustain 10 --findings-dir /var/tmp/findings\n");
+}
+
+struct watch_ctx {
+    struct watch *w;
+};
+
+static void on_watch_http(void *ctx, const char *method, const char *path, const char *body,
+                          size_t len, struct httpd_reply *reply)
+{
+    struct watch_ctx *c = ctx;
+
+    if (watch_http(c->w, method, path, body, len, reply))
+        return;
+    reply->status = strcmp(path, "/healthz") ? 404 : 200;
+    reply->body =
+        strdup(reply->status == 200 ? "ok\n" : "not found: POST /trigger or /alertmanager\n");
+    reply->len = reply->body ? strlen(reply->body) : 0;
+}
+
+/* Options shared with the agent are parsed by watch_opts_set. */
+#define WATCH_LONGOPTS                                                                             \
+    {"node-cpu", required_argument, NULL, 0}, {"pod-limit", required_argument, NULL, 0},           \
+        {"throttle", required_argument, NULL, 0}, {"psi", required_argument, NULL, 0},             \
+        {"sustain", required_argument, NULL, 0}, {"cooldown", required_argument, NULL, 0},         \
+        {"capture-hz", required_argument, NULL, 0},                                                \
+        {"capture-seconds", required_argument, NULL, 0}, {"top", required_argument, NULL, 0},      \
+    {                                                                                              \
+        "findings-dir", required_argument, NULL, 0                                                 \
+    }
+
+int cmd_watch(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        WATCH_LONGOPTS,
+        {"listen", required_argument, NULL, 'l'},
+        {"kubelet-log-dir", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct watch_opts o;
+    struct watch_ctx ctx = {0};
+    struct httpd *http = NULL;
+    const char *listen = "127.0.0.1:9740";
+    char err[1024], host[256];
+    int c, idx, ret = 1;
+
+    watch_opts_default(&o, "findings");
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
+        if (c == 0) {
+            if (watch_opts_set(&o, longopts[idx].name, optarg, err, sizeof(err))) {
+                fprintf(stderr, "podflame watch: %s\n", err);
+                return 2;
+            }
+        } else if (c == 'l') {
+            listen = optarg;
+        } else if (c == 'k') {
+            o.kubelet_log_dir = optarg;
+        } else if (c == 'h') {
+            watch_usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "(try 'podflame watch --help')\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "podflame watch: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    o.node = node_name(host, sizeof(host));
+    o.log = stderr;
+    if (watch_new(&o, &ctx.w, err, sizeof(err))) {
+        fprintf(stderr, "podflame watch: %s\n", err);
+        return 1;
+    }
+    if (strcmp(listen, "off") &&
+        httpd_start(listen, on_watch_http, &ctx, &http, err, sizeof(err))) {
+        fprintf(stderr, "podflame watch: --listen %s\n", err);
+        goto out;
+    }
+    catch_signals();
+    fprintf(stderr,
+            "podflame: watching node %s: node CPU >= %.0f%%, Pod >= %.0f%% of its limit, "
+            "throttled >= %.0f%%%s for %u s; captures %u Hz for %u s; findings in %s%s%s\n",
+            o.node, o.rules.node_cpu, o.rules.pod_limit, o.rules.throttle,
+            o.rules.psi > 0 ? ", CPU pressure" : "", o.rules.sustain, o.capture_hz, o.capture_s,
+            o.findings_dir, http ? "; listening on " : "", http ? listen : "");
+    while (!stop_signal) {
+        if (watch_step(ctx.w, &stop_signal, NULL, NULL, err, sizeof(err))) {
+            fprintf(stderr, "podflame watch: %s\n", err);
+            goto out;
+        }
+    }
+    fprintf(stderr, "podflame: %" PRIu64 " finding%s written\n", watch_findings(ctx.w),
+            watch_findings(ctx.w) == 1 ? "" : "s");
+    ret = 0;
+out:
+    httpd_stop(http);
+    watch_free(ctx.w);
+    return ret;
+}
+
+/* ---- podflame trigger ---- */
+
+struct reply_buf {
+    char text[4096];
+    size_t len;
+};
+
+static size_t keep(char *buf, size_t size, size_t n, void *ctx)
+{
+    struct reply_buf *r = ctx;
+    size_t got = size * n, room = sizeof(r->text) - 1 - r->len;
+
+    memcpy(r->text + r->len, buf, got < room ? got : room);
+    r->len += got < room ? got : room;
+    r->text[r->len] = '\0';
+    return got;
+}
+
+int cmd_trigger(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"pod", required_argument, NULL, 'p'},    {"namespace", required_argument, NULL, 'n'},
+        {"reason", required_argument, NULL, 'r'}, {"addr", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},         {0},
+    };
+    const char *pod = NULL, *ns = NULL, *reason = NULL, *addr = "127.0.0.1:9740";
+    struct reply_buf reply = {0};
+    struct curl_slist *hdrs = NULL;
+    char url[512], *body;
+    json_t *j;
+    CURL *h;
+    long code = 0;
+    CURLcode cc;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+p:n:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            pod = optarg;
+            break;
+        case 'n':
+            ns = optarg;
+            break;
+        case 'r':
+            reason = optarg;
+            break;
+        case 'a':
+            addr = optarg;
+            break;
+        case 'h':
+            printf("usage: podflame trigger --pod NAME|UID [-n NAMESPACE] [--reason TEXT]\n"
+                   "                        [--addr HOST:PORT]\n\n"
+                   "Asks the agent or watcher on this node (default 127.0.0.1:9740) to capture a\n"
+                   "Pod now and write a finding, as a firing alert would.\n");
+            return 0;
+        default:
+            fprintf(stderr, "(try 'podflame trigger --help')\n");
+            return 2;
+        }
+    }
+    if (!pod) {
+        fprintf(stderr, "podflame trigger: say which Pod: --pod NAME [-n NAMESPACE]\n");
+        return 2;
+    }
+    j = json_pack("{s:s, s:s, s:s}", "pod", pod, "namespace", ns ? ns : "", "reason",
+                  reason ? reason : "asked by podflame trigger");
+    body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!body || curl_global_init(CURL_GLOBAL_DEFAULT) || !(h = curl_easy_init())) {
+        free(body);
+        fprintf(stderr, "podflame trigger: out of memory\n");
+        return 1;
+    }
+    snprintf(url, sizeof(url), "http://%s/trigger", addr);
+    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+    cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    curl_global_cleanup();
+    free(body);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "podflame trigger: %s: %s (is podflame agent or watch running there?)\n",
+                url, curl_easy_strerror(cc));
+        return 1;
+    }
+    fprintf(code / 100 == 2 ? stdout : stderr, "podflame trigger: %s", reply.text);
+    return code / 100 == 2 ? 0 : 1;
+}
+
+/* ---- podflame top ---- */
+
+#define TOP_PODS  8
+#define TOP_FUNCS 5
+
+static void top_frame(const struct watch_opts *o, struct pf_profile *p, struct watcher *wr,
+                      struct kube_names **kn, int rows, double secs)
+{
+    struct pod_cpu pods[TOP_PODS];
+    size_t n = watcher_top(wr, pods, TOP_PODS);
+    double hist[1];
+    int64_t newest;
+    size_t h = watcher_node_history(wr, hist, 1, &newest);
+    int used = 3;
+
+    printf("\033[H\033[2Jpodflame top - node %s, %u CPUs %.0f%% busy, sampled %.0f s at %u Hz "
+           "(Ctrl-C quits)\n\n",
+           o->node, watcher_ncpus(wr), h ? hist[0] : 0.0, secs, o->capture_hz);
+    printf("%-44s %7s %9s  %s\n", "POD", "CPU%", "LIMIT", "HOTTEST FUNCTIONS (self %)");
+    for (size_t i = 0; i < n && used < rows - 1; i++) {
+        struct pod_hotspots hs;
+        const char *name = *kn ? kube_pod_name(*kn, pods[i].uid) : NULL;
+        const char *ns = *kn ? kube_pod_namespace(*kn, pods[i].uid) : NULL;
+        char label[300], limit[32];
+
+        if (!name) {
+            struct kube_names *fresh;
+
+            if (kube_names_load(o->kubelet_log_dir, &fresh) == 0) {
+                kube_names_free(*kn);
+                *kn = fresh;
+                name = kube_pod_name(*kn, pods[i].uid);
+                ns = kube_pod_namespace(*kn, pods[i].uid);
+            }
+        }
+        snprintf(label, sizeof(label), "%.250s%s%.250s", name && ns ? ns : "",
+                 name && ns ? "/" : "", name ? name : pods[i].uid);
+        if (pods[i].limit_cpus > 0)
+            snprintf(limit, sizeof(limit), "%.2f", pods[i].limit_cpus);
+        else
+            snprintf(limit, sizeof(limit), "-");
+        printf("%-44.44s %7.1f %9s ", label, pods[i].cpu_pct, limit);
+        if (pod_hotspots(p, pods[i].uid, &hs) == 0) {
+            for (size_t k = 0; k < hs.nfuncs && k < TOP_FUNCS; k++) {
+                if (hs.funcs[k].self_pct < 1)
+                    break;
+                printf(" %s %.0f%%", hs.funcs[k].name, hs.funcs[k].self_pct);
+            }
+            pod_hotspots_free(&hs);
+        }
+        putchar('\n');
+        used++;
+    }
+    if (!n)
+        printf("(no Pod cgroups on this node)\n");
+    fflush(stdout);
+}
+
+int cmd_top(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"freq", required_argument, NULL, 'F'},
+        {"window", required_argument, NULL, 'w'},
+        {"kubelet-log-dir", required_argument, NULL, 'k'},
+        {"iterations", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct watch_opts o;
+    struct watch_rules quiet = {.sustain = 1, .cooldown = 1};
+    struct session_opts so;
+    struct session *ses = NULL;
+    struct watcher *wr = NULL;
+    struct kube_names *kn = NULL;
+    struct pf_profile *p = NULL, *next;
+    char err[1024], host[256];
+    unsigned window = 5;
+    long iterations = -1;
+    int c, ret = 1;
+    int64_t start, next_tick;
+
+    watch_opts_default(&o, NULL);
+    o.capture_hz = 99;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+F:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'F':
+            o.capture_hz = (unsigned)atoi(optarg);
+            break;
+        case 'w':
+            window = (unsigned)atoi(optarg);
+            break;
+        case 'k':
+            o.kubelet_log_dir = optarg;
+            break;
+        case 'i':
+            iterations = atol(optarg);
+            break;
+        case 'h':
+            printf("usage: podflame top [-F HZ] [--window SECS] [--kubelet-log-dir DIR]\n"
+                   "                    [--iterations N]\n\n"
+                   "A live view of the node's busiest Pods (CPU from their cgroups) and each\n"
+                   "Pod's hottest functions (sampled at HZ, default 99, over the last SECS,\n"
+                   "default 5), refreshed every second, like top for code.\n");
+            return 0;
+        default:
+            fprintf(stderr, "(try 'podflame top --help')\n");
+            return 2;
+        }
+    }
+    if (!o.capture_hz || o.capture_hz > 100000 || !window) {
+        fprintf(stderr, "podflame top: -F and --window take positive numbers\n");
+        return 2;
+    }
+    o.node = node_name(host, sizeof(host));
+    so = (struct session_opts){.freq = o.capture_hz,
+                               .kernel = true,
+                               .unwind = PF_UNWIND_MODE_AUTO,
+                               .stack_size = 16384,
+                               .map_entries = 16384,
+                               .kubelet_log_dir = o.kubelet_log_dir,
+                               .who = "podflame top"};
+    if (pf_profile_new(&p) || pf_profile_set_cpu_types(p, 1000000000LL / o.capture_hz)) {
+        fprintf(stderr, "podflame top: out of memory\n");
+        goto out;
+    }
+    if (watcher_new(&quiet, &wr)) {
+        fprintf(stderr, "podflame top: needs cgroup v2, and no cgroup2 mount is in "
+                        "/proc/self/mountinfo\n");
+        goto out;
+    }
+    if (session_open(&so, p, &ses, err, sizeof(err)) || session_start(ses, err, sizeof(err))) {
+        fprintf(stderr, "podflame top: %s\n", err);
+        goto out;
+    }
+    catch_signals();
+    start = mono_ns();
+    next_tick = start + 1000000000LL;
+    {
+        struct trigger_event ev;
+        bool fired;
+
+        watcher_tick(wr, &ev, &fired);
+    }
+    while (!stop_signal && iterations != 0) {
+        if (session_poll(ses, 100, err, sizeof(err))) {
+            fprintf(stderr, "podflame top: %s\n", err);
+            goto out;
+        }
+        if (mono_ns() < next_tick)
+            continue;
+        next_tick += 1000000000LL;
+        {
+            struct trigger_event ev;
+            bool fired;
+
+            watcher_tick(wr, &ev, &fired);
+        }
+        if (session_flush(ses, err, sizeof(err))) {
+            fprintf(stderr, "podflame top: %s\n", err);
+            goto out;
+        }
+        top_frame(&o, p, wr, &kn, 40, (double)(mono_ns() - start) / 1e9);
+        if (iterations > 0)
+            iterations--;
+        /* a fresh window every --window seconds keeps the view current */
+        if ((mono_ns() - start) / 1000000000LL % window == 0) {
+            if (pf_profile_new(&next) ||
+                pf_profile_set_cpu_types(next, 1000000000LL / o.capture_hz) ||
+                session_rotate(ses, next, err, sizeof(err))) {
+                fprintf(stderr, "podflame top: out of memory\n");
+                goto out;
+            }
+            pf_profile_free(p);
+            p = next;
+            start = mono_ns();
+        }
+    }
+    ret = 0;
+out:
+    session_close(ses);
+    watcher_free(wr);
+    kube_names_free(kn);
+    pf_profile_free(p);
+    return ret;
+}
