@@ -30,6 +30,7 @@
 #include "../formats/pprof.h"
 #include "cmd.h"
 #include "httpd.h"
+#include "opts.h"
 #include "session.h"
 #include "spool.h"
 #include "upload.h"
@@ -176,70 +177,6 @@ static void agent_usage_head(FILE *f)
             "  podflame agent --output s3://prof --s3-endpoint http://127.0.0.1:9000 -F 49\n");
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || v > max || s[0] == '-')
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
-/* 256M, 1G, 4096: bytes. */
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-    uint64_t mul = 1;
-
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || end == s || s[0] == '-')
-        return -EINVAL;
-    switch (*end) {
-    case 'K':
-    case 'k':
-        mul = 1ULL << 10;
-        end++;
-        break;
-    case 'M':
-    case 'm':
-        mul = 1ULL << 20;
-        end++;
-        break;
-    case 'G':
-    case 'g':
-        mul = 1ULL << 30;
-        end++;
-        break;
-    default:
-        break;
-    }
-    if (*end == 'i' || *end == 'B')
-        end += *end == 'i' && end[1] == 'B' ? 2 : 1;
-    if (*end || v > UINT64_MAX / mul)
-        return -EINVAL;
-    *out = v * mul;
-    return 0;
-}
-
-static int parse_bool(const char *s, bool *out)
-{
-    if (!s || !strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") ||
-        !strcasecmp(s, "on"))
-        *out = true;
-    else if (!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") ||
-             !strcasecmp(s, "off"))
-        *out = false;
-    else
-        return -EINVAL;
-    return 0;
-}
-
 enum {
     OPT_INTERVAL = 256,
     OPT_OUTPUT,
@@ -370,8 +307,8 @@ static char *trim(char *s)
 static bool known_option(const char *name, size_t len)
 {
     for (const struct option *o = longopts; o->name; o++) {
-        if (strlen(o->name) == len && !strncmp(o->name, name, len) && strcmp(o->name, "config") &&
-            strcmp(o->name, "help"))
+        if (strlen(o->name) == len && !strncmp(o->name, name, len) &&
+            strcmp(o->name, "config") != 0 && strcmp(o->name, "help") != 0)
             return true;
     }
     return false;
@@ -425,7 +362,7 @@ static int read_env(struct arglist *a)
         const char *eq = strchr(*e, '='), *k = *e + 9;
         size_t n;
 
-        if (strncmp(*e, "PODFLAME_", 9) || !eq || (n = (size_t)(eq - k)) >= sizeof(name))
+        if (strncmp(*e, "PODFLAME_", 9) != 0 || !eq || (n = (size_t)(eq - k)) >= sizeof(name))
             continue;
         for (size_t i = 0; i < n; i++)
             name[i] = k[i] == '_' ? '-' : (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] + 32 : k[i]);
@@ -449,12 +386,19 @@ static void list_add(const char **arr, size_t *n, int *owner, int src, const cha
         arr[(*n)++] = v;
 }
 
+static int usage_error(const char *why)
+{
+    fprintf(stderr, "podflame agent: %s\n", why);
+    return 2;
+}
+
 /* Returns 0 to run, 1 when help was printed, 2 on a usage error. */
 static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglist *a)
 {
     const char *config = getenv("PODFLAME_CONFIG");
     int owner[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
     unsigned long v;
+    char err[256];
     int c, li;
 
     *o = (struct agent_opts){.watch = true,
@@ -509,18 +453,13 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
 
         switch (c) {
         case 'F':
-            if (parse_uint(optarg, 100000, &v) || !v) {
-                fprintf(stderr, "podflame agent: bad frequency '%s': give Hz, e.g. -F 19\n",
-                        optarg);
-                return 2;
-            }
+            if (opt_uint("freq", optarg, 1, 100000, "Hz", &v, err, sizeof(err)))
+                return usage_error(err);
             o->freq = (unsigned)v;
             break;
         case OPT_INTERVAL:
-            if (parse_uint(optarg, 86400, &v) || v < 1) {
-                fprintf(stderr, "podflame agent: --interval takes 1 to 86400 seconds\n");
-                return 2;
-            }
+            if (opt_uint("interval", optarg, 1, 86400, "seconds", &v, err, sizeof(err)))
+                return usage_error(err);
             o->interval = (unsigned)v;
             break;
         case OPT_OUTPUT:
@@ -548,40 +487,32 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
             o->up.ca_file = optarg;
             break;
         case OPT_CONCURRENCY:
-            if (parse_uint(optarg, 64, &v) || !v) {
-                fprintf(stderr, "podflame agent: --upload-concurrency takes 1 to 64\n");
-                return 2;
-            }
+            if (opt_uint("upload-concurrency", optarg, 1, 64, "", &v, err, sizeof(err)))
+                return usage_error(err);
             o->concurrency = (unsigned)v;
             break;
         case OPT_UPLOAD_TIMEOUT:
-            if (parse_uint(optarg, 3600, &v) || !v) {
-                fprintf(stderr, "podflame agent: --upload-timeout takes 1 to 3600 seconds\n");
-                return 2;
-            }
+            if (opt_uint("upload-timeout", optarg, 1, 3600, "seconds", &v, err, sizeof(err)))
+                return usage_error(err);
             o->up.timeout_s = (long)v;
             break;
         case OPT_SPOOL_DIR:
             o->spool_dir = optarg;
             break;
         case OPT_SPOOL_MAX:
-            if (parse_size(optarg, &o->spool_max) || o->spool_max < 4096) {
-                fprintf(stderr, "podflame agent: --spool-max-bytes: give at least 4K, e.g. 256M\n");
-                return 2;
-            }
+            if (opt_size("spool-max-bytes", optarg, 4096, &o->spool_max, err, sizeof(err)))
+                return usage_error(err);
             break;
         case OPT_GRACE:
-            if (parse_uint(optarg, 3600, &v)) {
-                fprintf(stderr, "podflame agent: --grace takes 0 to 3600 seconds\n");
-                return 2;
-            }
+            if (opt_uint("grace", optarg, 0, 3600, "seconds", &v, err, sizeof(err)))
+                return usage_error(err);
             o->grace = (unsigned)v;
             break;
         case OPT_METRICS:
             o->metrics_addr = optarg;
             break;
         case OPT_SPLIT:
-            if (strcmp(optarg, "pod") && strcmp(optarg, "none")) {
+            if (strcmp(optarg, "pod") != 0 && strcmp(optarg, "none") != 0) {
                 fprintf(stderr, "podflame agent: --split-by takes pod or none\n");
                 return 2;
             }
@@ -612,10 +543,8 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
         case OPT_KUBE_API:
         case OPT_NO_KERNEL:
         case OPT_NO_DEMANGLE:
-            if (parse_bool(optarg, &b)) {
-                fprintf(stderr, "podflame agent: '%s' is not true or false\n", optarg);
-                return 2;
-            }
+            if (opt_bool(longopts[li].name, optarg, &b, err, sizeof(err)))
+                return usage_error(err);
             if (c == OPT_KUBE_API)
                 o->kube_api = b;
             else if (c == OPT_NO_KERNEL)
@@ -624,29 +553,17 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
                 o->sym.no_demangle = b;
             break;
         case OPT_UNWIND:
-            if (!strcmp(optarg, "fp"))
-                o->unwind = PF_UNWIND_MODE_OFF;
-            else if (!strcmp(optarg, "dwarf"))
-                o->unwind = PF_UNWIND_MODE_ALL;
-            else if (!strcmp(optarg, "auto"))
-                o->unwind = PF_UNWIND_MODE_AUTO;
-            else {
-                fprintf(stderr, "podflame agent: --unwind %s: use fp, dwarf or auto\n", optarg);
-                return 2;
-            }
+            if (opt_unwind(optarg, &o->unwind, err, sizeof(err)))
+                return usage_error(err);
             break;
         case OPT_STACK_SIZE:
-            if (parse_uint(optarg, 65536, &v) || v < 512) {
-                fprintf(stderr, "podflame agent: --stack-size takes 512 to 65536 bytes\n");
-                return 2;
-            }
+            if (opt_uint("stack-size", optarg, 512, 65536, "bytes", &v, err, sizeof(err)))
+                return usage_error(err);
             o->stack_size = (uint32_t)v;
             break;
         case OPT_MAP:
-            if (parse_uint(optarg, 1 << 22, &v) || v < 64) {
-                fprintf(stderr, "podflame agent: --map-entries takes 64 to %d\n", 1 << 22);
-                return 2;
-            }
+            if (opt_uint("map-entries", optarg, 64, 1 << 22, "", &v, err, sizeof(err)))
+                return usage_error(err);
             o->map_entries = (uint32_t)v;
             break;
         case OPT_DEBUG_DIR:
@@ -663,21 +580,14 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
         case OPT_CONFIG:
             break; /* read first */
         case OPT_NO_WATCH:
-            if (parse_bool(optarg, &b)) {
-                fprintf(stderr, "podflame agent: '%s' is not true or false\n", optarg);
-                return 2;
-            }
+            if (opt_bool(longopts[li].name, optarg, &b, err, sizeof(err)))
+                return usage_error(err);
             o->watch = !b;
             break;
-        case OPT_WATCH: {
-            char err[256];
-
-            if (watch_opts_set(&o->wo, longopts[li].name, optarg, err, sizeof(err))) {
-                fprintf(stderr, "podflame agent: %s\n", err);
-                return 2;
-            }
+        case OPT_WATCH:
+            if (watch_opts_set(&o->wo, longopts[li].name, optarg, err, sizeof(err)))
+                return usage_error(err);
             break;
-        }
         case 'h':
             agent_usage(stdout);
             return 1;
@@ -759,7 +669,7 @@ static int count_pods(const struct pf_profile *p, struct pod_count **out, size_t
             continue;
         if (!ns)
             ns = "";
-        for (j = 0; j < np && (strcmp(pc[j].pod, pod) || strcmp(pc[j].ns, ns)); j++)
+        for (j = 0; j < np && (strcmp(pc[j].pod, pod) != 0 || strcmp(pc[j].ns, ns) != 0); j++)
             ;
         if (j == np) {
             if (ARRAY_RESERVE_ONE(pc, np, cap)) {
@@ -823,8 +733,7 @@ static int spool_object(struct agent *ag, const struct window *w, const struct p
     rfc3339(w->start_ns, start, sizeof(start));
     rfc3339(w->end_ns, end, sizeof(end));
     snprintf(key, sizeof(key), "%s.pb.gz", key_stem);
-    if (!idx || !jp || !jl || (rc = gzip_pprof(p, &data, &len)) ||
-        (rc = count_pods(p, &pods, &npods))) {
+    if (!idx || !jp || !jl || gzip_pprof(p, &data, &len) || count_pods(p, &pods, &npods)) {
         rc = -ENOMEM;
         goto out;
     }
@@ -1081,7 +990,7 @@ static void *uploader(void *arg)
 
             if (delay > BACKOFF_MAX_NS)
                 delay = BACKOFF_MAX_NS;
-            delay = delay / 2 + (int64_t)((double)rand() / RAND_MAX * (double)(delay / 2));
+            delay = delay / 2 + (int64_t)((double)rand() / RAND_MAX * ((double)delay / 2));
             ag->failures_run++;
             ag->next_try_ns = mono_ns() + delay;
             fprintf(stderr, "podflame: upload failed (%u in a row): %s; retrying in %.1f s\n",
@@ -1130,7 +1039,7 @@ static void on_http(void *ctx, const char *method, const char *path, const char 
 
     if (ag->watch && watch_http(ag->watch, method, path, body, len, reply))
         return;
-    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         reply->status = 405;
         reply->body = strdup("only GET\n");
         reply->len = reply->body ? strlen(reply->body) : 0;
@@ -1144,7 +1053,7 @@ static void on_http(void *ctx, const char *method, const char *path, const char 
         reply->len = reply->body ? strlen(reply->body) : 0;
         return;
     }
-    if (strcmp(path, "/metrics")) {
+    if (strcmp(path, "/metrics") != 0) {
         reply->status = 404;
         reply->body = strdup("not found: try /metrics or /healthz\n");
         reply->len = reply->body ? strlen(reply->body) : 0;
@@ -1376,7 +1285,7 @@ int cmd_agent(int argc, char **argv)
             goto out;
         }
     }
-    if (strcmp(ag->o.metrics_addr, "off") &&
+    if (strcmp(ag->o.metrics_addr, "off") != 0 &&
         httpd_start(ag->o.metrics_addr, on_http, ag, &http, err, sizeof(err))) {
         fprintf(stderr, "podflame agent: --metrics-addr %s\n", err);
         goto out;

@@ -130,7 +130,7 @@ static ssize_t read_text(const char *path, char *buf, size_t len)
 
 int cpustat_read_node(struct node_cpu *out, double *psi)
 {
-    char *buf = malloc(MAX_TEXT);
+    char *buf = calloc(1, MAX_TEXT);
     ssize_t n;
     int rc;
 
@@ -163,7 +163,7 @@ static void find_v1_mounts(void)
         const char *dash = strstr(line, " - ");
 
         if (!dash || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 ||
-            sscanf(dash + 3, "%31s %*s %511s", fstype, super) != 2 || strcmp(fstype, "cgroup"))
+            sscanf(dash + 3, "%31s %*s %511s", fstype, super) != 2 || strcmp(fstype, "cgroup") != 0)
             continue;
         char *save = NULL;
 
@@ -192,7 +192,7 @@ const char *cpustat_v1_mount(const char *ctrl)
 static void read_v1(const char *rel, struct cgroup_cpu *out, bool need_usage)
 {
     const char *cpu = cpustat_v1_mount("cpu"), *acct = cpustat_v1_mount("cpuacct");
-    char path[1024], buf[4096];
+    char path[1024], buf[4096] = "";
     long long quota = -1, period = 0;
 
     if (need_usage && acct) {
@@ -226,7 +226,7 @@ static void read_v1(const char *rel, struct cgroup_cpu *out, bool need_usage)
 
 int cpustat_read_cgroup(const char *v2dir, const char *v1rel, struct cgroup_cpu *out)
 {
-    char path[1024], buf[4096];
+    char path[1024], buf[4096] = "";
     bool have_usage = false;
 
     memset(out, 0, sizeof(*out));

@@ -65,14 +65,19 @@ static int count_frames(struct htab *index, struct func_count **fc, size_t *n, s
         bool dup = false;
 
         if (!htab_get(index, p, len, &idx)) {
-            if (ARRAY_RESERVE_ONE(*fc, *n, *cap))
+            char *name = strndup(p, len);
+
+            if (!name || ARRAY_RESERVE_ONE(*fc, *n, *cap) || !*fc) {
+                free(name);
                 return -ENOMEM;
+            }
             idx = *n;
-            (*fc)[*n] = (struct func_count){.name = strndup(p, len)};
-            if (!(*fc)[*n].name || htab_put(index, p, len, idx))
+            (*fc)[(*n)++] = (struct func_count){.name = name};
+            if (htab_put(index, p, len, idx))
                 return -ENOMEM;
-            (*n)++;
         }
+        if (!*fc)
+            return -ENOMEM; /* not reached: idx came from the table */
         for (size_t i = 0; i < seen_n && !dup; i++)
             dup = seen[i] == idx;
         if (!dup) {
@@ -125,13 +130,14 @@ int pod_hotspots(const struct pf_profile *p, const char *pod_uid, struct pod_hot
     if (sc.n > 1)
         qsort(sc.items, sc.n, sizeof(*sc.items), by_count);
     for (size_t i = 0; i < sc.n && out->npaths < FINDING_PATHS; i++) {
-        struct hot_path *h = &out->paths[out->npaths];
+        char *frames = strdup(sc.items[i].stack);
 
-        if (!(h->frames = strdup(sc.items[i].stack))) {
+        if (!frames) {
             rc = -ENOMEM;
             goto out;
         }
-        h->pct = 100.0 * (double)sc.items[i].count / (double)out->samples;
+        out->paths[out->npaths].frames = frames;
+        out->paths[out->npaths].pct = 100.0 * (double)sc.items[i].count / (double)out->samples;
         out->npaths++;
     }
 out:

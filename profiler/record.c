@@ -18,6 +18,7 @@
 #include "../formats/clock.h"
 #include "cmd.h"
 #include "kubeapi.h"
+#include "opts.h"
 #include "output.h"
 #include "session.h"
 
@@ -117,17 +118,10 @@ static void record_usage(FILE *f)
            "Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.\n");
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+static int usage_error(const char *why)
 {
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || v > max || s[0] == '-')
-        return -EINVAL;
-    *out = v;
-    return 0;
+    fprintf(stderr, "podflame record: %s\n", why);
+    return 2;
 }
 
 /* Returns 0 to run, 1 when help was printed, 2 on a usage error. */
@@ -177,7 +171,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         {0},
     };
     unsigned long v;
-    char *end;
+    char *end, err[256];
     int c;
 
     *o = (struct record_opts){.freq = 99,
@@ -192,9 +186,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
     while ((c = getopt_long(argc, argv, "+F:d:p:o:n:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'F':
-            if (parse_uint(optarg, 1000000, &v) || !v) {
-                fprintf(stderr, "podflame record: bad frequency '%s': give Hz, e.g. -F 99\n",
-                        optarg);
+            if (opt_uint("freq", optarg, 1, 1000000, "Hz", &v, err, sizeof(err))) {
+                fprintf(stderr, "podflame record: bad frequency: %s\n", err);
                 return 2;
             }
             o->freq = (unsigned int)v;
@@ -209,10 +202,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
             }
             break;
         case 'p':
-            if (parse_uint(optarg, INT_MAX, &v) || !v) {
-                fprintf(stderr, "podflame record: bad PID '%s'\n", optarg);
-                return 2;
-            }
+            if (opt_uint("pid", optarg, 1, INT_MAX, "", &v, err, sizeof(err)))
+                return usage_error(err);
             if (o->npids == MAX_FILTERS) {
                 fprintf(stderr, "podflame record: at most %d -p options\n", MAX_FILTERS);
                 return 2;
@@ -248,10 +239,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
             o->format = optarg;
             break;
         case OPT_MAP:
-            if (parse_uint(optarg, 1 << 22, &v) || v < 64) {
-                fprintf(stderr, "podflame record: --map-entries takes 64 to %d\n", 1 << 22);
-                return 2;
-            }
+            if (opt_uint("map-entries", optarg, 64, 1 << 22, "", &v, err, sizeof(err)))
+                return usage_error(err);
             o->map_entries = (uint32_t)v;
             break;
         case OPT_KUBE:
@@ -273,32 +262,20 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
             o->sym.debuginfod_urls = optarg;
             break;
         case OPT_DEBUGINFOD_TIMEOUT:
-            if (parse_uint(optarg, 3600, &v) || !v) {
-                fprintf(stderr, "podflame record: --debuginfod-timeout takes 1 to 3600 seconds\n");
-                return 2;
-            }
+            if (opt_uint("debuginfod-timeout", optarg, 1, 3600, "seconds", &v, err, sizeof(err)))
+                return usage_error(err);
             o->sym.debuginfod_timeout_s = (int)v;
             break;
         case OPT_NO_DEMANGLE:
             o->sym.no_demangle = true;
             break;
         case OPT_UNWIND:
-            if (!strcmp(optarg, "fp"))
-                o->unwind = PF_UNWIND_MODE_OFF;
-            else if (!strcmp(optarg, "dwarf"))
-                o->unwind = PF_UNWIND_MODE_ALL;
-            else if (!strcmp(optarg, "auto"))
-                o->unwind = PF_UNWIND_MODE_AUTO;
-            else {
-                fprintf(stderr, "podflame record: --unwind %s: use fp, dwarf or auto\n", optarg);
-                return 2;
-            }
+            if (opt_unwind(optarg, &o->unwind, err, sizeof(err)))
+                return usage_error(err);
             break;
         case OPT_STACK_SIZE:
-            if (parse_uint(optarg, 65536, &v) || v < 512) {
-                fprintf(stderr, "podflame record: --stack-size takes 512 to 65536 bytes\n");
-                return 2;
-            }
+            if (opt_uint("stack-size", optarg, 512, 65536, "bytes", &v, err, sizeof(err)))
+                return usage_error(err);
             o->stack_size = (uint32_t)v;
             break;
         case OPT_POD:

@@ -71,7 +71,7 @@ static int scan(struct spool *sp)
         }
         errno = 0;
         seq = strtoull(de->d_name, &end, 10);
-        if (errno || end == de->d_name || strcmp(end, SUFFIX) ||
+        if (errno || end == de->d_name || strcmp(end, SUFFIX) != 0 ||
             fstatat(sp->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
             continue; /* not ours */
         if (ARRAY_RESERVE_ONE(sp->q, sp->n, sp->cap)) {
@@ -311,7 +311,7 @@ static int load(struct spool *sp, struct spool_item *it)
     }
     close(fd);
     buf[got] = '\0';
-    if (got != size || size < strlen(MAGIC) || memcmp(buf, MAGIC, strlen(MAGIC)))
+    if (got != size || size < strlen(MAGIC) || memcmp(buf, MAGIC, strlen(MAGIC)) != 0)
         goto bad;
     p = buf + strlen(MAGIC);
     /* key \n index \n length \n data */

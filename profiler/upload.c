@@ -208,7 +208,8 @@ static int open_s3(const struct upload_config *c, struct upload_target *t, const
         endpoint = aws;
     }
     scheme_end = strstr(endpoint, "://");
-    if (!scheme_end || (strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8)) ||
+    if (!scheme_end ||
+        (strncmp(endpoint, "http://", 7) != 0 && strncmp(endpoint, "https://", 8) != 0) ||
         !scheme_end[3]) {
         snprintf(err, errlen, "--s3-endpoint %s: give http://HOST[:PORT] or https://HOST[:PORT]",
                  endpoint);
@@ -454,7 +455,7 @@ static int put_s3(struct upload_target *t, const char *key, const void *data, si
         goto out;
     }
     for (unsigned int i = 0; i < mdlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        snprintf(hex + (size_t)2 * i, 3, "%02x", md[i]);
     snprintf(line, sizeof(line), "x-amz-content-sha256: %s", hex);
     hdrs = curl_slist_append(hdrs, line);
     snprintf(line, sizeof(line), "Content-Type: %s", content_type);

@@ -495,6 +495,8 @@ static void queue_request(struct watch *w, struct request *rq, struct httpd_repl
     bool ok;
 
     rq->ev.rule = TRIGGER_EXTERNAL;
+    /* the finding is named after the first Pod asked for */
+    snprintf(rq->ev.pod_uid, sizeof(rq->ev.pod_uid), "%s", rq->uids[0]);
     {
         struct timespec ts;
 
@@ -559,7 +561,7 @@ static void on_alertmanager(struct watch *w, json_t *j, struct httpd_reply *repl
         const char *pod = json_string_value(json_object_get(labels, "pod"));
         const char *name = json_string_value(json_object_get(labels, "alertname"));
 
-        if (!json_is_object(labels) || (status && strcmp(status, "firing")))
+        if (!json_is_object(labels) || (status && strcmp(status, "firing") != 0))
             continue;
         firing++;
         if (!rq.reason[0] || strlen(rq.reason) < sizeof(rq.reason) - 64) {
@@ -598,9 +600,9 @@ bool watch_http(struct watch *w, const char *method, const char *path, const cha
     json_error_t jerr;
     json_t *j;
 
-    if (strcmp(path, "/trigger") && strcmp(path, "/alertmanager"))
+    if (strcmp(path, "/trigger") != 0 && strcmp(path, "/alertmanager") != 0)
         return false;
-    if (strcmp(method, "POST")) {
+    if (strcmp(method, "POST") != 0) {
         reply_text(reply, 405, "POST a JSON body to %s\n", path);
         return true;
     }

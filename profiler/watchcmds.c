@@ -149,7 +149,7 @@ int cmd_watch(int argc, char **argv)
         fprintf(stderr, "podflame watch: %s\n", err);
         return 1;
     }
-    if (strcmp(listen, "off") &&
+    if (strcmp(listen, "off") != 0 &&
         httpd_start(listen, on_watch_http, &ctx, &http, err, sizeof(err))) {
         fprintf(stderr, "podflame watch: --listen %s\n", err);
         goto out;

@@ -18,10 +18,11 @@ tests/integration/kube.sh "$build" | tee -a "$log"
 tests/integration/symbols.sh "$build" | tee -a "$log"
 tests/integration/unwind.sh "$build" | tee -a "$log"
 tests/integration/agent.sh "$build" | tee -a "$log"
+tests/integration/watch.sh "$build" | tee -a "$log"
 
 # valgrind memcheck on the readers' unit tests (ASan and valgrind don't mix)
 vp=0 vf=0
-for t in test_folded test_kube test_pprof test_perfscript test_procmaps test_symbolize test_agent; do
+for t in test_folded test_kube test_pprof test_perfscript test_procmaps test_symbolize test_agent test_watch; do
     if PODFLAME_UNDER_VALGRIND=1 PODFLAME_TEST_DIR="$plain/tests" valgrind -q --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite "$plain/tests/$t" > "$log.vg" 2>&1; then
         vp=$((vp + 1)); echo "ok - valgrind $t"
@@ -32,9 +33,9 @@ done
 rm -f "$log.vg"
 echo "valgrind: $vp passed, $vf failed" | tee -a "$log"
 
-read -r runs passed failed < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|agent|valgrind): [0-9]+ passed, [0-9]+ failed$/ \
+read -r runs passed failed < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|agent|watch|valgrind): [0-9]+ passed, [0-9]+ failed$/ \
     { n++; p += $2; f += $4 } END { print n + 0, p + 0, f + 0 }' "$log")
-if [ "$runs" -ne 10 ]; then
+if [ "$runs" -ne 11 ]; then
     echo "a test runner did not finish"
     failed=$((${failed:-0} + 1))
 fi

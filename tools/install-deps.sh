@@ -11,7 +11,7 @@ pkgs=(
     # tests, linters and the ecosystem's own readers of our outputs
     libcmocka-dev valgrind cppcheck clang-format clang-tidy procps util-linux time openssl
     golang-go protobuf-compiler golang-github-google-pprof-dev nodejs libxml2-utils chromium
-    debuginfod binutils elfutils openjdk-17-jdk-headless prometheus curl
+    debuginfod binutils elfutils openjdk-17-jdk-headless prometheus prometheus-alertmanager curl tmux
     # benchmarks: the tools podflame is measured against
     linux-perf bpftrace
 )

@@ -38,12 +38,6 @@ pids+=($!)
 
 # pprof_ok FILE: go tool pprof reads it and finds samples' types
 pprof_ok() { go tool pprof -raw "$1" 2> /dev/null | grep -q '^PeriodType: cpu nanoseconds'; }
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.2 s
-wait_for() {
-    local t=$(($1 * 5)); shift
-    while [ $t -gt 0 ]; do "$@" && return 0; sleep 0.2; t=$((t - 1)); done
-    return 1
-}
 # runs the agent in the background; its pid in $agent
 start_agent() { # LOG, then options
     local log=$1; shift

@@ -17,3 +17,9 @@ check() {
     shift
     if "$@"; then ok "$name"; else not_ok "$name"; return 1; fi
 }
+# wait_for SECONDS COMMAND...: polls COMMAND every 0.2 s
+wait_for() {
+    local t=$(($1 * 5)); shift
+    while [ $t -gt 0 ]; do "$@" && return 0; sleep 0.2; t=$((t - 1)); done
+    return 1
+}

@@ -1,0 +1,206 @@
+/* Unit tests: profiler/cpustat.c's parsers, a Pod's hot spots
+ * (profiler/finding.c) and the watcher's HTTP requests (profiler/watch.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "../../formats/profile.h"
+#include "../../profiler/cpustat.h"
+#include "../../profiler/finding.h"
+#include "../../profiler/watch.h"
+
+static void test_proc_stat(void **state)
+{
+    static const char text[] = "cpu  100 0 50 800 50 0 0 0 0 0\n"
+                               "cpu0 60 0 20 400 20 0 0 0 0 0\n"
+                               "cpu1 40 0 30 400 30 0 0 0 0 0\n"
+                               "intr 12345 0 0\nctxt 999\n";
+    struct node_cpu *n = calloc(1, sizeof(*n));
+
+    (void)state;
+    assert_int_equal(cpustat_parse_proc_stat(text, n), 0);
+    assert_int_equal(n->total, 1000);
+    assert_int_equal(n->busy, 150); /* idle and iowait are not busy */
+    assert_int_equal(n->ncpus, 2);
+    assert_int_equal(n->cpu_busy[1], 70);
+    assert_int_equal(cpustat_parse_proc_stat("intr 1\n", n), -EINVAL);
+    assert_int_equal(cpustat_parse_proc_stat("cpu 1 2\n", n), -EINVAL);
+    assert_int_equal(cpustat_parse_proc_stat("", n), -EINVAL);
+    free(n);
+}
+
+static void test_cgroup_files(void **state)
+{
+    struct cgroup_cpu c = {0};
+    double v;
+
+    (void)state;
+    assert_int_equal(cpustat_parse_cpu_stat("usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n"
+                                            "nr_periods 10\nnr_throttled 4\nthrottled_usec 900\n",
+                                            &c),
+                     0);
+    assert_int_equal(c.usage_usec, 1500);
+    assert_true(c.has_throttling);
+    assert_int_equal(c.nr_throttled, 4);
+    assert_int_equal(c.throttled_usec, 900);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(cpustat_parse_cpu_stat("usage_usec 7\n", &c), 0);
+    assert_false(c.has_throttling);
+    assert_int_equal(cpustat_parse_cpu_stat("user_usec 7\n", &c), -EINVAL);
+    assert_int_equal(cpustat_parse_cpu_stat("usage_usecs 7\n", &c), -EINVAL);
+
+    assert_int_equal(cpustat_parse_cpu_max("max 100000\n", &v), 0);
+    assert_true(v == 0);
+    assert_int_equal(cpustat_parse_cpu_max("50000 100000\n", &v), 0);
+    assert_true(v == 0.5);
+    assert_int_equal(cpustat_parse_cpu_max("250000 100000", &v), 0);
+    assert_true(v == 2.5);
+    assert_int_equal(cpustat_parse_cpu_max("50000 0", &v), -EINVAL);
+    assert_int_equal(cpustat_parse_cpu_max("x y", &v), -EINVAL);
+    assert_int_equal(cpustat_parse_cpu_max("", &v), -EINVAL);
+
+    assert_int_equal(cpustat_parse_psi("some avg10=12.50 avg60=3.00 avg300=1.00 total=5\n"
+                                       "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+                                       &v),
+                     0);
+    assert_true(v == 12.5);
+    assert_int_equal(cpustat_parse_psi("full avg10=1.00\n", &v), -EINVAL);
+    assert_int_equal(cpustat_parse_psi("some avg10=250\n", &v), -EINVAL);
+}
+
+static void add(struct pf_profile *p, const char *uid, const char *const *frames, size_t n,
+                int64_t count)
+{
+    uint64_t locs[16];
+    int64_t values[2] = {count, count * 1000};
+    struct pf_label l = {.key = pf_profile_cstring(p, "pod_uid"),
+                         .str = pf_profile_cstring(p, uid)};
+
+    /* frames root first here; samples are leaf first */
+    for (size_t i = 0; i < n; i++) {
+        int64_t name = pf_profile_cstring(p, frames[i]);
+        struct pf_line line = {.function_id = (uint64_t)pf_profile_function(p, name, name, 0, 0)};
+
+        locs[n - 1 - i] = (uint64_t)pf_profile_add_location(p, 0, 0x100 * (i + 1), &line, 1);
+    }
+    assert_int_equal(pf_profile_add_sample(p, locs, n, values, &l, 1), 0);
+}
+
+static void test_hotspots(void **state)
+{
+    static const char *const hot[] = {"main", "serve", "parse", "hash"};
+    static const char *const warm[] = {"main", "serve", "render"};
+    static const char *const other[] = {"main", "idle"};
+    struct pf_profile *p;
+    struct pod_hotspots hs;
+
+    (void)state;
+    assert_int_equal(pf_profile_new(&p), 0);
+    assert_int_equal(pf_profile_set_cpu_types(p, 1000), 0);
+    add(p, "uid-a", hot, 4, 60);
+    add(p, "uid-a", warm, 3, 30);
+    add(p, "uid-a", other, 2, 10);
+    add(p, "uid-b", other, 2, 500); /* another Pod: not counted */
+    assert_int_equal(pod_hotspots(p, "uid-a", &hs), 0);
+    assert_int_equal(hs.samples, 100);
+    assert_string_equal(hs.funcs[0].name, "hash");
+    assert_true(hs.funcs[0].self_pct == 60);
+    assert_true(hs.funcs[0].total_pct == 60);
+    assert_string_equal(hs.funcs[1].name, "render");
+    /* main: no self time, in every sample */
+    for (size_t i = 0; i < hs.nfuncs; i++) {
+        if (!strcmp(hs.funcs[i].name, "main")) {
+            assert_true(hs.funcs[i].self_pct == 0);
+            assert_true(hs.funcs[i].total_pct == 100);
+        }
+    }
+    assert_int_equal(hs.npaths, 3);
+    assert_string_equal(hs.paths[0].frames, "main;serve;parse;hash");
+    assert_true(hs.paths[0].pct == 60);
+    pod_hotspots_free(&hs);
+    assert_int_equal(pod_hotspots(p, "uid-none", &hs), 0);
+    assert_int_equal(hs.samples, 0);
+    pod_hotspots_free(&hs);
+    pf_profile_free(p);
+}
+
+static int post(struct watch *w, const char *path, const char *body)
+{
+    struct httpd_reply r = {0};
+
+    assert_true(watch_http(w, "POST", path, body, strlen(body), &r));
+    free(r.body);
+    return r.status;
+}
+
+static void test_http_bad_requests(void **state)
+{
+    struct watch_opts o;
+    struct watch *w;
+    struct httpd_reply r = {0};
+    char err[256];
+
+    (void)state;
+    watch_opts_default(&o, "/nonexistent");
+    o.kubelet_log_dir = "/nonexistent";
+    if (watch_new(&o, &w, err, sizeof(err))) {
+        skip(); /* no cgroup2 mount here */
+        return;
+    }
+    assert_false(watch_http(w, "POST", "/metrics", "", 0, &r));
+    assert_true(watch_http(w, "GET", "/trigger", "", 0, &r));
+    assert_int_equal(r.status, 405);
+    free(r.body);
+    assert_int_equal(post(w, "/trigger", "{not json"), 400);
+    assert_int_equal(post(w, "/trigger", "[1, 2]"), 400);
+    assert_int_equal(post(w, "/trigger", "{\"namespace\": \"x\"}"), 400);
+    assert_int_equal(post(w, "/trigger", "{\"pod\": 7}"), 400);
+    assert_int_equal(post(w, "/trigger", "{\"namespace\": \"shop\", \"pod\": \"nosuch-0\"}"), 404);
+    assert_int_equal(post(w, "/alertmanager", "{}"), 400);
+    assert_int_equal(post(w, "/alertmanager", "{\"alerts\": {}}"), 400);
+    assert_int_equal(post(w, "/alertmanager", "{\"alerts\": []}"), 400);
+    assert_int_equal(post(w, "/alertmanager",
+                          "{\"alerts\": [{\"status\": \"firing\", \"labels\": "
+                          "{\"namespace\": \"shop\", \"pod\": \"gone-1\"}}]}"),
+                     404);
+    assert_int_equal(post(w, "/alertmanager", "{\"alerts\": [7, null, {\"labels\": 3}]}"), 400);
+    assert_int_equal(post(w, "/alertmanager", "{\"a\": 1, \"a\": 2}"), 400);
+    watch_free(w);
+}
+
+static void test_options(void **state)
+{
+    struct watch_opts o;
+    char err[256];
+
+    (void)state;
+    watch_opts_default(&o, "f");
+    assert_int_equal(watch_opts_set(&o, "node-cpu", "85", err, sizeof(err)), 0);
+    assert_true(o.rules.node_cpu == 85);
+    assert_int_equal(watch_opts_set(&o, "pod-limit", "150", err, sizeof(err)), 0);
+    assert_true(o.rules.pod_limit == 150);
+    assert_int_equal(watch_opts_set(&o, "throttle", "101", err, sizeof(err)), -EINVAL);
+    assert_int_equal(watch_opts_set(&o, "sustain", "0", err, sizeof(err)), -EINVAL);
+    assert_int_equal(watch_opts_set(&o, "cooldown", "0", err, sizeof(err)), 0);
+    assert_int_equal(watch_opts_set(&o, "capture-hz", "abc", err, sizeof(err)), -EINVAL);
+    assert_int_equal(watch_opts_set(&o, "top", "5", err, sizeof(err)), 0);
+    assert_int_equal(o.top, 5);
+    assert_int_equal(watch_opts_set(&o, "interval", "5", err, sizeof(err)), -ENOENT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_proc_stat), cmocka_unit_test(test_cgroup_files),
+        cmocka_unit_test(test_hotspots),  cmocka_unit_test(test_http_bad_requests),
+        cmocka_unit_test(test_options),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
