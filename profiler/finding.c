@@ -423,9 +423,8 @@ int finding_write(const struct finding *f, const struct pf_profile *capture, con
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+    if ((rc = output_make_dirs(dir))) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
         goto out;
     }
     snprintf(path, sizeof(path), "%s/%s", dir, id);

@@ -249,3 +249,20 @@ int input_read(const char *path, const char *asked, struct pf_profile *p, size_t
         fclose(f);
     return ret;
 }
+
+int output_make_dirs(const char *dir)
+{
+    char path[4096];
+
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    for (char *p = strchr(path + 1, '/');; p = strchr(p + 1, '/')) {
+        if (p)
+            *p = '\0';
+        if (mkdir(path, 0755) && errno != EEXIST)
+            return -errno;
+        if (!p)
+            return 0;
+        *p = '/';
+    }
+}

@@ -23,6 +23,9 @@ struct output_opts {
 int output_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx, char *err,
                   size_t errlen);
 
+/* mkdir -p dir. Returns 0 or a negative errno. */
+int output_make_dirs(const char *dir);
+
 /* Writes p to path ("-" = stdout). Returns 0 or a negative errno with a
  * one-line reason in err. */
 int output_write(const char *path, const struct pf_profile *p, const struct output_opts *opts,

@@ -144,15 +144,19 @@ int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *er
     ret = libbpf_num_possible_cpus();
     bpf_map__set_max_entries(s->skel->maps.stack_scratch, ret > 0 ? (uint32_t)ret : 1);
     {
-        /* the stack ring: 2 MiB a CPU (100 ms of 999 Hz with 16 KiB copies
-         * is 1.6 MiB), 4 to 64 MiB, a power of two; one page without
-         * copies. Its pages count in podflame's RSS once written. */
-        uint32_t ring = 4u << 20;
+        /* the stack ring: 100 ms of copies from every CPU (userspace
+         * drains it every 100 ms; a fuller ring wakes it early), 256 KiB
+         * to 64 MiB, a power of two; one page without copies. Its pages
+         * count in podflame's RSS once written, so a low rate keeps it
+         * small: 256 KiB at the agent's 19 Hz, 4 MiB at 999 Hz on 2 CPUs. */
+        uint64_t want = (uint64_t)(ret > 0 ? ret : 1) * opts->freq *
+                        (sizeof(struct pf_stack_sample) - PF_STACK_PAGES_MAX * PF_PAGE_SIZE +
+                         s->skel->bss->stack_size) /
+                        10;
+        uint32_t ring = 256u << 10;
 
-        while (ret > 0 && ring < (uint32_t)ret * (2u << 20) && ring < (64u << 20))
+        while (ring < want && ring < (64u << 20))
             ring <<= 1;
-        if (!opts->unwind_mode)
-            ring = PF_PAGE_SIZE;
         bpf_map__set_max_entries(s->skel->maps.stack_events, ring);
         s->skel->bss->stack_ring_wake = ring / 4;
     }

@@ -340,6 +340,8 @@ int session_poll(struct session *s, int timeout_ms, char *err, size_t errlen)
     if ((rc = drain(s, err, errlen)))
         return rc;
     symbolizer_forget_exited(s->sym);
+    if (s->unw)
+        unwinder_forget_exited(s->unw);
     if ((rc = select_pods(s))) {
         snprintf(err, errlen, "selecting Pods: %s", strerror(-rc));
         return rc;

@@ -305,22 +305,6 @@ static int write_blob(FILE *f, void *ctx)
     return fwrite(b->data, 1, b->len, f) == b->len ? 0 : -EIO;
 }
 
-/* mkdir -p of path's parent directory */
-static int make_parents(char *path)
-{
-    for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
-        *p = '\0';
-        if (mkdir(path, 0755) && errno != EEXIST) {
-            int e = -errno;
-
-            *p = '/';
-            return e;
-        }
-        *p = '/';
-    }
-    return 0;
-}
-
 static int put_file(struct upload_target *t, const char *key, const void *data, size_t len,
                     char *err, size_t errlen)
 {
@@ -330,7 +314,14 @@ static int put_file(struct upload_target *t, const char *key, const void *data, 
 
     if (asprintf(&path, "%s/%s", t->dir, key) < 0)
         return -ENOMEM;
-    if ((rc = make_parents(path))) {
+    {
+        char *slash = strrchr(path, '/');
+
+        *slash = '\0'; /* the key has a directory part or not: the target's own is there */
+        rc = output_make_dirs(path);
+        *slash = '/';
+    }
+    if (rc) {
         snprintf(err, errlen, "cannot create the directories of %s: %s", path, strerror(-rc));
         free(path);
         return rc;

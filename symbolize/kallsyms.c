@@ -15,8 +15,8 @@ struct ksym {
 struct kallsyms {
     struct ksym *syms;
     size_t nsyms, cap;
-    char **pool; /* one allocation per line's strings */
-    size_t npool, pool_cap;
+    char **chunks; /* the names, packed: a node has 100k+ kernel symbols */
+    size_t nchunks, chunks_cap, chunk_used;
     bool restricted;
 };
 
@@ -36,11 +36,32 @@ void kallsyms_free(struct kallsyms *ks)
 {
     if (!ks)
         return;
-    for (size_t i = 0; i < ks->npool; i++)
-        free(ks->pool[i]);
-    free(ks->pool);
+    for (size_t i = 0; i < ks->nchunks; i++)
+        free(ks->chunks[i]);
+    free(ks->chunks);
     free(ks->syms);
     free(ks);
+}
+
+#define CHUNK_BYTES ((size_t)256 * 1024)
+
+/* Room for len bytes in the last chunk, or a new one. */
+static char *pack(struct kallsyms *ks, size_t len)
+{
+    char *c;
+
+    if (len > CHUNK_BYTES)
+        return NULL;
+    if (!ks->nchunks || ks->chunk_used + len > CHUNK_BYTES) {
+        if (ARRAY_RESERVE_ONE(ks->chunks, ks->nchunks, ks->chunks_cap) ||
+            !(c = malloc(CHUNK_BYTES)))
+            return NULL;
+        ks->chunks[ks->nchunks++] = c;
+        ks->chunk_used = 0;
+    }
+    c = ks->chunks[ks->nchunks - 1] + ks->chunk_used;
+    ks->chunk_used += len;
+    return c;
 }
 
 /* Stores "name\0module\0" for one symbol; module interned by pointer when it
@@ -52,13 +73,8 @@ static int add_sym(struct kallsyms *ks, uint64_t addr, const char *name, const c
     size_t nlen = strlen(name) + 1, mlen = same_mod ? 0 : strlen(module) + 1;
     char *s;
 
-    if (ARRAY_RESERVE_ONE(ks->syms, ks->nsyms, ks->cap) ||
-        ARRAY_RESERVE_ONE(ks->pool, ks->npool, ks->pool_cap))
+    if (ARRAY_RESERVE_ONE(ks->syms, ks->nsyms, ks->cap) || !(s = pack(ks, nlen + mlen)))
         return -ENOMEM;
-    s = malloc(nlen + mlen);
-    if (!s)
-        return -ENOMEM;
-    ks->pool[ks->npool++] = s;
     memcpy(s, name, nlen);
     if (!same_mod)
         memcpy(s + nlen, module, mlen);
@@ -98,8 +114,15 @@ int kallsyms_parse(FILE *f, struct kallsyms **out, size_t *bad_lines)
         return err;
     }
     ks->restricted = ks->nsyms && !any_nonzero;
-    if (ks->nsyms)
+    if (ks->nsyms) {
+        struct ksym *fit = realloc(ks->syms, ks->nsyms * sizeof(*ks->syms));
+
+        if (fit) { /* the doubling left up to half of it unused */
+            ks->syms = fit;
+            ks->cap = ks->nsyms;
+        }
         qsort(ks->syms, ks->nsyms, sizeof(*ks->syms), cmp_ksym);
+    }
     if (bad_lines)
         *bad_lines = bad;
     *out = ks;

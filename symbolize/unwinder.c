@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <gelf.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,12 +17,15 @@
 #include "../formats/htab.h"
 #include "symbolizer.h"
 
-#define MAX_PROCS 256 /* processes whose Dwfl is kept */
+/* Processes whose unwinding state is kept: a Dwfl maps each module of its
+ * process, a few MiB, so few are kept, and exited ones go at once. */
+#define MAX_PROCS 64
 
 struct proc_unwind {
     pid_t pid;
     Dwfl *dwfl; /* made on the first frame the fast path cannot do */
     bool dwfl_failed;
+    bool exit_seen; /* gone at the last sweep: freed at the next */
     uint64_t last_use;
     /* the sample being unwound */
     const uint64_t *regs;
@@ -104,8 +108,7 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
      * copy (CFI applied to garbage registers yields such addresses). */
     uint64_t off = addr - pu->stack_start;
 
-    if (addr >= pu->stack_start && pu->len >= sizeof(*result) &&
-        off <= pu->len - sizeof(*result)) {
+    if (addr >= pu->stack_start && pu->len >= sizeof(*result) && off <= pu->len - sizeof(*result)) {
         memcpy(result, pu->stack + off, sizeof(*result));
         return true;
     }
@@ -192,6 +195,45 @@ void unwinder_forget(struct unwinder *u, pid_t pid)
         key = (uint32_t)u->procs[slot]->pid;
         htab_put(&u->index, &key, sizeof(key), slot);
     }
+}
+
+/* The pid table keeps a key for every process ever seen; rebuilt from the
+ * live slots when it has grown far beyond them. */
+static void compact_index(struct unwinder *u)
+{
+    struct htab index;
+
+    if (u->index.count < 4 * MAX_PROCS)
+        return;
+    htab_init(&index);
+    for (size_t i = 0; i < u->nprocs; i++) {
+        uint32_t key = (uint32_t)u->procs[i]->pid;
+
+        if (htab_put(&index, &key, sizeof(key), i)) {
+            htab_free(&index);
+            return; /* out of memory: keep the old one */
+        }
+    }
+    htab_free(&u->index);
+    u->index = index;
+}
+
+void unwinder_forget_exited(struct unwinder *u)
+{
+    for (size_t i = 0; i < u->nprocs;) {
+        struct proc_unwind *pu = u->procs[i];
+
+        if (kill(pu->pid, 0) == 0 || errno != ESRCH) {
+            pu->exit_seen = false;
+            i++;
+        } else if (!pu->exit_seen) {
+            pu->exit_seen = true; /* its last samples may still be on their way */
+            i++;
+        } else {
+            unwinder_forget(u, pu->pid); /* moves the last slot here */
+        }
+    }
+    compact_index(u);
 }
 
 /* A Dwfl with the process's modules, attached to our callbacks: from its

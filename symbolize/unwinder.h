@@ -39,6 +39,10 @@ void unwinder_free(struct unwinder *u);
  * Writes up to max addresses to ips, leaf first (then return addresses),
  * sets *why, and returns how many (>= 1: the leaf is always known), or
  * -ENOMEM. */
+/* Drops the state of processes that have exited (after a second sweep
+ * finds them gone, as samples trail a process). Call once a drain. */
+void unwinder_forget_exited(struct unwinder *u);
+
 int unwinder_unwind(struct unwinder *u, struct symbolizer *sym, pid_t pid, const uint64_t regs[17],
                     uint64_t stack_start, const uint8_t *stack, size_t len, uint64_t *ips,
                     size_t max, enum unwind_end *why);

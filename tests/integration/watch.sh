@@ -20,6 +20,7 @@ cleanup() {
     for p in "${pids[@]}" $hog; do kill -9 "$p" 2>/dev/null; done
     tmux kill-session -t "pftop$$" 2> /dev/null
     wait 2>/dev/null
+    sleep 0.3 # killed processes leave their cgroups as they are reaped
     for root in "$cgmount" "$v1cpu"; do
         [ -n "$root" ] && [ -d "$root/$rel" ] && find "$root/$rel" -depth -type d -exec rmdir {} \; 2>/dev/null
     done
