@@ -446,8 +446,9 @@ static bool saved_at(Dwarf_Frame *frame, int reg, int32_t *off, bool *same, bool
     if (dwarf_frame_register(frame, reg, mem, &ops, &nops) != 0)
         return false;
     if (nops == 0) {
-        *undefined = ops == NULL;
-        *same = ops != NULL;
+        /* libdw.h: ops at ops_mem means "undefined", NULL "same value" */
+        *undefined = ops != NULL;
+        *same = ops == NULL;
         return false;
     }
     if (ops[0].atom != DW_OP_call_frame_cfa)
@@ -490,8 +491,11 @@ static struct frame_rule make_rule(struct debuginfo *di, uint64_t vaddr)
     if (di->eh_cfi && dwarf_cfi_addrframe(di->eh_cfi, vaddr, &frame) == 0)
         ;
     else if (!di->mod || !(cfi = dwfl_module_dwarf_cfi(di->mod, &bias)) ||
-             dwarf_cfi_addrframe(cfi, vaddr + di->bias - bias, &frame) != 0)
+             dwarf_cfi_addrframe(cfi, vaddr + di->bias - bias, &frame) != 0) {
+        if (di->eh_cfi || di->mod)
+            r.kind = FRAME_RULE_NONE;
         return r;
+    }
     /* the return address (column 16): undefined marks the outermost frame;
      * else it must sit just below the CFA, where a call pushes it */
     if (!saved_at(frame, 16, &off, &same, &undefined)) {

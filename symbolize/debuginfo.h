@@ -69,6 +69,7 @@ enum {
     FRAME_RULE_COMPLEX = 0, /* needs the full CFI machine (or there is no CFI) */
     FRAME_RULE_SIMPLE,
     FRAME_RULE_OUTERMOST, /* the return address is undefined: the stack ends */
+    FRAME_RULE_NONE,      /* no CFI covers the address (startup code, stubs) */
 };
 
 /* The rule at vaddr from .eh_frame (else .debug_frame), cached per binary

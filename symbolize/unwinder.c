@@ -340,6 +340,13 @@ static int unwind_simple(struct symbolizer *sym, struct proc_unwind *pu, uint64_
             *why = UNWIND_COMPLETE;
             return (int)n;
         }
+        /* No CFI at a caller (ld.so's _dl_start_user, a binary's own
+         * startup stubs): libdwfl could go no further either, and making
+         * its state costs far more than the stack it would not find. */
+        if (r->kind == FRAME_RULE_NONE && n > 1) {
+            *why = UNWIND_FAILED;
+            return (int)n;
+        }
         if (r->kind != FRAME_RULE_SIMPLE)
             return -1;
         if (r->cfa_reg == 6 && !bp_known)

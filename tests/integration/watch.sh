@@ -76,7 +76,7 @@ port=$((20000 + RANDOM % 20000))
     --listen "127.0.0.1:$port" 2> "$work/watch.log" &
 watcher=$!
 pids+=($watcher)
-check "a Pod at its CPU limit fires the watcher" wait_for 30 test "$(nfindings f1)" -ge 1 ||
+check "a Pod at its CPU limit fires the watcher" wait_for 90 test "$(nfindings f1)" -ge 1 ||
     tail -5 "$work/watch.log"
 f=$(find "$work/f1" -name finding.json | head -1)
 d=$(dirname "$f")
