@@ -43,7 +43,7 @@ TIDY_CHECKS := -checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,\
   -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,\
   -clang-analyzer-security.insecureAPI.strcpy,performance-*' --header-filter='^$$'
 
-.PHONY: all demo deps test unit integration bench bench-formats bench-flamegraph bench-symbolize bench-unwind lint format clean
+.PHONY: all demo deps test unit integration bench bench-formats bench-flamegraph bench-symbolize bench-unwind bench-agent lint format clean
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/podflame
@@ -160,6 +160,9 @@ $(BUILD)/tools/symbolize_bench: tools/bench/symbolize_bench.c $(LIB_OBJS)
 
 bench-unwind: all $(WORKLOADS)
 	tools/bench/unwind.py $(BUILD)
+
+bench-agent: all $(WORKLOADS)
+	tools/bench/agent.py $(BUILD)
 
 bench-symbolize: $(BUILD)/tools/symbolize_bench
 	tools/bench/symbolize.sh $(BUILD)

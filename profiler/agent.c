@@ -113,6 +113,15 @@ static void agent_usage(FILE *f)
                "\n"
                "Findings go to the output next to the windows: NODE/YYYY/MM/DD/HH/findings/ID/.\n"
                "POST /trigger and /alertmanager on the metrics listener ask for captures.\n");
+    fprintf(f, "\n"
+               "S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and\n"
+               "AWS_SESSION_TOKEN), else the shared credentials file (AWS_SHARED_CREDENTIALS_FILE\n"
+               "or ~/.aws/credentials, profile AWS_PROFILE or default).\n"
+               "\n"
+               "examples:\n"
+               "  podflame agent                                   to /var/lib/podflame/profiles\n"
+               "  podflame agent --output s3://profiles/prod --s3-region eu-west-1\n"
+               "  podflame agent --output s3://prof --s3-endpoint http://127.0.0.1:9000 -F 49\n");
 }
 
 static void agent_usage_head(FILE *f)
@@ -166,15 +175,7 @@ static void agent_usage_head(FILE *f)
             "      --config FILE          settings file: one 'name = value' a line, # comments\n"
             "                             (also PODFLAME_CONFIG)\n"
             "  -h, --help                 this help\n"
-            "\n"
-            "S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and\n"
-            "AWS_SESSION_TOKEN), else the shared credentials file (AWS_SHARED_CREDENTIALS_FILE\n"
-            "or ~/.aws/credentials, profile AWS_PROFILE or default).\n"
-            "\n"
-            "examples:\n"
-            "  podflame agent                                   to /var/lib/podflame/profiles\n"
-            "  podflame agent --output s3://profiles/prod --s3-region eu-west-1\n"
-            "  podflame agent --output s3://prof --s3-endpoint http://127.0.0.1:9000 -F 49\n");
+            "");
 }
 
 enum {

@@ -27,7 +27,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: podflame COMMAND [OPTIONS]\n\n"
                "podflame samples user and kernel stacks with a BPF program on every CPU,\n"
-               "names them, and writes folded stacks, pprof or speedscope profiles.\n\n"
+               "names them, and writes pprof, folded stacks, speedscope or SVG flame graphs;\n"
+               "as an agent it profiles a node all the time and captures hot Pods by itself.\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
