@@ -418,6 +418,9 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
                              .stack_size = 16384,
                              .map_entries = 16384};
     watch_opts_default(&o->wo, "/var/lib/podflame/findings");
+    /* a node agent keeps fewer binaries parsed than record's default 512:
+     * its memory must stay flat whatever the node runs */
+    o->sym.max_binaries = 128;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--"))
             break;

@@ -19,7 +19,7 @@
 
 /* Processes whose unwinding state is kept: a Dwfl maps each module of its
  * process, a few MiB, so few are kept, and exited ones go at once. */
-#define MAX_PROCS 64
+#define MAX_PROCS 16
 
 struct proc_unwind {
     pid_t pid;
