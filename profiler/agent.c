@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1233,6 +1234,9 @@ static int close_window(struct agent *ag, struct session *ses, struct window *w,
         fprintf(stderr, "podflame: window %s: %" PRIu64 " samples, %" PRIu64 " lost; spooled\n",
                 w->stem, samples, w->lost);
     pf_profile_free(done);
+    /* the window and its encodings are gone: give their pages back, so the
+     * agent's RSS is its caches, not its largest window so far */
+    malloc_trim(0);
     pthread_mutex_lock(&ag->lock);
     pthread_cond_broadcast(&ag->wake);
     pthread_mutex_unlock(&ag->lock);
@@ -1266,6 +1270,9 @@ int cmd_agent(int argc, char **argv)
         ret = rc == 1 ? 0 : 2;
         goto out_args;
     }
+    /* few arenas: the agent's threads allocate little, and each arena
+     * would keep its own free pages */
+    mallopt(M_ARENA_MAX, 2);
     agent_init(ag);
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
         fprintf(stderr, "podflame agent: cannot initialize libcurl\n");
