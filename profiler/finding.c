@@ -359,11 +359,12 @@ static char *finding_markdown(const struct finding *f, const struct pod_hotspots
                "samples |\n|---|---:|---:|---:|---:|\n");
     for (size_t i = 0; i < f->npods; i++) {
         const struct finding_pod *p = &f->pods[i];
+        char limit[32] = "none";
 
-        fprintf(m, "| %s | %.1f | %s%.2f | %.0f%% | %" PRIu64 " |\n",
-                pod_display(p, who, sizeof(who)), p->cpu.cpu_pct,
-                p->cpu.limit_cpus > 0 ? "" : "none ", p->cpu.limit_cpus, p->cpu.throttled_pct,
-                hs[i].samples);
+        if (p->cpu.limit_cpus > 0)
+            snprintf(limit, sizeof(limit), "%.2f", p->cpu.limit_cpus);
+        fprintf(m, "| %s | %.1f | %s | %.0f%% | %" PRIu64 " |\n", pod_display(p, who, sizeof(who)),
+                p->cpu.cpu_pct, limit, p->cpu.throttled_pct, hs[i].samples);
     }
     for (size_t i = 0; i < f->npods; i++) {
         fprintf(m, "\n### %s\n\n", pod_display(&f->pods[i], who, sizeof(who)));
