@@ -147,7 +147,8 @@ const char *pf_sample_label(const struct pf_profile *p, const struct pf_sample *
  * accepts, what they refer to, and p's types, period, times and comments.
  * Returns 0, -ENOMEM, or -EINVAL for a sample naming a missing location. */
 int pf_profile_subset(const struct pf_profile *p,
-                      bool (*keep)(void *ctx, const struct pf_profile *p, const struct pf_sample *s),
+                      bool (*keep)(void *ctx, const struct pf_profile *p,
+                                   const struct pf_sample *s),
                       void *ctx, struct pf_profile *out);
 
 /* Adds the string label key=value to every sample. Returns 0 or -ENOMEM. */

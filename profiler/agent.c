@@ -422,6 +422,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
     /* a node agent keeps fewer binaries parsed than record's default 512:
      * its memory must stay flat whatever the node runs */
     o->sym.max_binaries = 128;
+    o->sym.max_cached = 65536;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--"))
             break;

@@ -150,8 +150,8 @@ int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *er
          * count in podflame's RSS once written, so a low rate keeps it
          * small: 256 KiB at the agent's 19 Hz, 4 MiB at 999 Hz on 2 CPUs. */
         uint64_t want = (uint64_t)(ret > 0 ? ret : 1) * opts->freq *
-                        (sizeof(struct pf_stack_sample) - PF_STACK_PAGES_MAX * PF_PAGE_SIZE +
-                         s->skel->bss->stack_size) /
+                        (sizeof(struct pf_stack_sample) -
+                         (size_t)PF_STACK_PAGES_MAX * PF_PAGE_SIZE + s->skel->bss->stack_size) /
                         10;
         uint32_t ring = 256u << 10;
 

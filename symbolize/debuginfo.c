@@ -103,23 +103,39 @@ int debuginfo_open(int fd, const char *name, const char *debug_path, struct dema
     return 0;
 }
 
+size_t debuginfo_cached(const struct debuginfo *di)
+{
+    return di->ncache + di->nrules + di->ncus;
+}
+
+void debuginfo_drop_cache(struct debuginfo *di)
+{
+    htab_free(&di->addrs);
+    htab_free(&di->cu_index);
+    htab_free(&di->rule_index);
+    for (size_t i = 0; i < di->ncus; i++)
+        cu_scopes_free(di->cus[i]);
+    free(di->cus);
+    free(di->rules);
+    free(di->cache);
+    free(di->lines);
+    di->cus = NULL;
+    di->rules = NULL;
+    di->cache = NULL;
+    di->lines = NULL;
+    di->ncus = di->cus_cap = di->nrules = di->rules_cap = 0;
+    di->ncache = di->cache_cap = di->nlines = di->lines_cap = 0;
+}
+
 void debuginfo_free(struct debuginfo *di)
 {
     if (!di)
         return;
     if (di->dwfl)
         dwfl_end(di->dwfl);
-    htab_free(&di->addrs);
-    htab_free(&di->cu_index);
-    htab_free(&di->rule_index);
-    free(di->rules);
+    debuginfo_drop_cache(di);
     if (di->eh_cfi)
         dwarf_cfi_end(di->eh_cfi);
-    for (size_t i = 0; i < di->ncus; i++)
-        cu_scopes_free(di->cus[i]);
-    free(di->cus);
-    free(di->cache);
-    free(di->lines);
     free(di->debug_path);
     free(di);
 }

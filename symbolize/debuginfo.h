@@ -72,6 +72,11 @@ enum {
     FRAME_RULE_NONE,      /* no CFI covers the address (startup code, stubs) */
 };
 
+/* How many lookups, frame rules and CU indexes are cached, and dropping
+ * them all: the symbolizer keeps the sum over binaries under a budget. */
+size_t debuginfo_cached(const struct debuginfo *di);
+void debuginfo_drop_cache(struct debuginfo *di);
+
 /* The rule at vaddr from .eh_frame (else .debug_frame), cached per binary
  * (bounded). */
 void debuginfo_frame_rule(struct debuginfo *di, uint64_t vaddr, struct frame_rule *out);

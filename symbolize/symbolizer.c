@@ -71,6 +71,7 @@ struct symbolizer {
     char *debug_path;      /* libdwfl's search path */
     struct htab build_ids; /* hex build ID -> binary id: one parse per image */
     size_t max_loaded, nloaded;
+    size_t max_cached; /* debuginfo cache entries over all binaries */
     uint64_t tick;
     struct symbolizer_stats stats;
 };
@@ -119,6 +120,7 @@ int symbolizer_configure(struct symbolizer *s, const struct symbolizer_opts *o)
     free(s->debug_path);
     s->debug_path = path.d;
     s->max_loaded = o->max_binaries ? o->max_binaries : DEFAULT_MAX_BINARIES;
+    s->max_cached = o->max_cached ? o->max_cached : (size_t)4 << 20;
     demangler_free(s->dm);
     s->dm = NULL;
     if (demangler_new(!o->no_demangle, &s->dm))
@@ -770,6 +772,26 @@ static void compact_processes(struct symbolizer *s)
     s->proc_index = index;
 }
 
+/* Each binary's lookup and frame-rule caches are bounded on their own, but
+ * many binaries times that is not: over the budget, all start over (the hot
+ * entries come back within a second). */
+static void bound_caches(struct symbolizer *s)
+{
+    size_t total = 0;
+
+    for (size_t i = 0; i < s->nbins; i++) {
+        if (s->bins[i].di)
+            total += debuginfo_cached(s->bins[i].di);
+    }
+    if (total <= s->max_cached)
+        return;
+    for (size_t i = 0; i < s->nbins; i++) {
+        if (s->bins[i].di)
+            debuginfo_drop_cache(s->bins[i].di);
+    }
+    s->stats.cache_resets++;
+}
+
 int symbolizer_forget_exited(struct symbolizer *s)
 {
     size_t dropped = 0;
@@ -793,6 +815,7 @@ int symbolizer_forget_exited(struct symbolizer *s)
         dropped++;
     }
     compact_processes(s);
+    bound_caches(s);
     return (int)dropped;
 }
 

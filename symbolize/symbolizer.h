@@ -44,6 +44,7 @@ struct symbolizer_stats {
     uint64_t jit_bad_lines;     /* their lines that did not parse */
     uint64_t binaries_loaded;   /* parsed now (the cache's size) */
     uint64_t processes_tracked; /* processes whose maps are held now */
+    uint64_t cache_resets;      /* times the caches went over max_cached */
     bool kernel_restricted;     /* kallsyms hid its addresses */
     bool kernel_missing;        /* /proc/kallsyms could not be read */
 };
@@ -55,6 +56,8 @@ struct symbolizer_opts {
     int debuginfod_timeout_s;    /* 0: DEBUGINFOD_TIMEOUT, else 5 */
     bool no_demangle;
     size_t max_binaries; /* kept parsed at once (LRU); 0: 512 */
+    size_t max_cached;   /* lookups, frame rules and CU indexes cached over all
+                            binaries before they start over; 0: 4 million */
 };
 
 int symbolizer_new(struct symbolizer **out);

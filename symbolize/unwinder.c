@@ -203,7 +203,7 @@ static void compact_index(struct unwinder *u)
 {
     struct htab index;
 
-    if (u->index.count < 4 * MAX_PROCS)
+    if (u->index.count < (size_t)4 * MAX_PROCS)
         return;
     htab_init(&index);
     for (size_t i = 0; i < u->nprocs; i++) {
