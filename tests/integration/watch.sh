@@ -68,6 +68,7 @@ for spec in "$pod2/cri-containerd-$C2.scope:quiet_w" "$pod3/cri-containerd-$C3.s
 done
 
 nfindings() { find "$work/$1" -name finding.json 2> /dev/null | wc -l; }
+has_finding() { [ "$(nfindings "$1")" -ge 1 ]; }
 port=$((20000 + RANDOM % 20000))
 
 # ---- the pod-limit rule: one finding, the hog first, its hot code ----
@@ -76,7 +77,7 @@ port=$((20000 + RANDOM % 20000))
     --listen "127.0.0.1:$port" 2> "$work/watch.log" &
 watcher=$!
 pids+=($watcher)
-check "a Pod at its CPU limit fires the watcher" wait_for 90 test "$(nfindings f1)" -ge 1 ||
+check "a Pod at its CPU limit fires the watcher" wait_for 90 has_finding f1 ||
     tail -5 "$work/watch.log"
 f=$(find "$work/f1" -name finding.json | head -1)
 d=$(dirname "$f")
