@@ -43,7 +43,7 @@ TIDY_CHECKS := -checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,\
   -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,\
   -clang-analyzer-security.insecureAPI.strcpy,performance-*' --header-filter='^$$'
 
-.PHONY: all demo deps test unit integration bench bench-formats bench-flamegraph bench-symbolize bench-unwind bench-agent fuzz fuzz-smoke lint format clean
+.PHONY: all demo deps test unit integration bench bench-formats bench-flamegraph bench-symbolize bench-unwind bench-agent lint format clean
 SHELL := /bin/bash
 .DELETE_ON_ERROR:
 
@@ -189,27 +189,3 @@ format:
 clean:
 	rm -rf build
 
-# ---- fuzzing: libFuzzer (clang), one binary per parser; corpora in tests/fuzz/corpus/NAME ----
-FUZZ_TARGETS := pprof folded perfscript procmaps perfmap cgroup_path cpustat podlist webhook
-FUZZ_SECONDS ?= 30
-FUZZ_CFLAGS  := -std=gnu11 -g -O1 -D_GNU_SOURCE -Ibuild -fsanitize=fuzzer-no-link,address,undefined \
-                -fno-sanitize-recover=all
-
-build/fuzz/%.o: %.c build/profile.skel.h
-	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -c $< -o $@
-
-build/fuzz/fuzz_%: tests/fuzz/fuzz.c $(LIB_SRCS:%.c=build/fuzz/%.o)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_$(shell echo $* | tr a-z A-Z) $^ $(LDLIBS) -o $@
-
-# make fuzz: FUZZ_SECONDS (default 30) per parser; a crash stops it and leaves
-# its input in build/fuzz/crash-NAME-*, to be added to tests/fuzz/corpus/NAME
-fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
-	@for t in $(FUZZ_TARGETS); do \
-		mkdir -p build/fuzz/corpus-$$t; \
-		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
-			-artifact_prefix=build/fuzz/crash-$$t- -print_final_stats=1 \
-			build/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | grep -E '^stat::number_of_executed_units|^==|ERROR|SUMMARY' ; \
-		[ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
-	done
