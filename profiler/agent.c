@@ -31,6 +31,7 @@
 #include "../formats/pprof.h"
 #include "cmd.h"
 #include "httpd.h"
+#include "kube.h"
 #include "opts.h"
 #include "session.h"
 #include "spool.h"
@@ -92,6 +93,7 @@ struct agent {
     unsigned in_flight;
     char last_error[1024];
     struct watch *watch; /* the saturation watcher; NULL with --no-watch */
+    uint64_t lost_mark;  /* lost samples when the last window closed */
 };
 
 static volatile sig_atomic_t stop_signal, stop_count;
@@ -647,14 +649,6 @@ static void key_part(const char *in, char *out, size_t len)
         snprintf(out, len, "_");
 }
 
-static int64_t realtime_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 struct pod_count {
     const char *ns, *pod;
     uint64_t samples;
@@ -1120,10 +1114,9 @@ static void on_finding(void *ctx, const char *id, const char *dir)
     static const char *files[] = {"finding.json", "finding.md", "capture.pb.gz", "capture.svg"};
     struct agent *ag = ctx;
     struct window w;
-    char key[1600], path[1600], err[512], node[256];
+    char key[1600], path[1600], err[512];
 
     window_begin(ag, &w, realtime_ns(), ag->o.interval);
-    (void)node;
     for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
         FILE *f;
         char *data = NULL;
@@ -1133,14 +1126,21 @@ static void on_finding(void *ctx, const char *id, const char *dir)
 
         snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
         snprintf(key, sizeof(key), "%s/findings/%s/%s", w.dir, id, files[i]);
-        if (!(f = fopen(path, "re")))
+        if (!(f = fopen(path, "re"))) {
+            fprintf(stderr, "podflame: finding %s: cannot read %s for upload: %s\n", id, path,
+                    strerror(errno));
             continue;
+        }
         if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
             (data = malloc((size_t)size)) && fread(data, 1, (size_t)size, f) == (size_t)size)
             len = (size_t)size;
         fclose(f);
-        if (len && spool_add(ag->spool, key, "", data, len, &dropped, err, sizeof(err)))
+        if (!len)
+            fprintf(stderr, "podflame: finding %s: cannot read %s for upload\n", id, path);
+        else if (spool_add(ag->spool, key, "", data, len, &dropped, err, sizeof(err)))
             fprintf(stderr, "podflame: finding %s: %s\n", id, err);
+        if (dropped)
+            atomic_fetch_add(&ag->m.windows_dropped, dropped);
         free(data);
     }
     pthread_mutex_lock(&ag->lock);
@@ -1174,12 +1174,9 @@ static int agent_init(struct agent *ag)
     pthread_cond_init(&ag->wake, &ca);
     pthread_condattr_destroy(&ca);
     {
-        const char *node = getenv("NODE_NAME");
+        char host[256];
 
-        if (node && *node)
-            snprintf(ag->node, sizeof(ag->node), "%s", node);
-        else if (gethostname(ag->node, sizeof(ag->node) - 1))
-            snprintf(ag->node, sizeof(ag->node), "unknown");
+        snprintf(ag->node, sizeof(ag->node), "%s", kube_node_name(host, sizeof(host)));
     }
     atomic_store(&ag->m.start_s, realtime_ns() / 1000000000LL);
     atomic_store(&ag->m.heartbeat_ns, mono_ns());
@@ -1204,7 +1201,7 @@ static int close_window(struct agent *ag, struct session *ses, struct window *w,
                         size_t errlen)
 {
     struct pf_profile *next = NULL, *done = *cur;
-    uint64_t lost_before = atomic_load(&ag->m.lost), samples;
+    uint64_t samples;
     int rc;
 
     if (!last && (rc = new_window_profile(ag, &next, now_real))) {
@@ -1219,7 +1216,10 @@ static int close_window(struct agent *ag, struct session *ses, struct window *w,
     *cur = next;
     publish_stats(ag, ses);
     w->end_ns = now_real;
-    w->lost = atomic_load(&ag->m.lost) - lost_before;
+    /* the kernel's loss counters add up from the start: a window's own is the
+     * rise since the last window closed */
+    w->lost = atomic_load(&ag->m.lost) - ag->lost_mark;
+    ag->lost_mark = atomic_load(&ag->m.lost);
     done->duration_nanos = w->end_ns - w->start_ns;
     utc_stamp(w->start_ns, w->stem, sizeof(w->stem));
     {
@@ -1363,13 +1363,16 @@ int cmd_agent(int argc, char **argv)
             fprintf(stderr, "podflame agent: %s\n", err);
             goto out;
         }
-        atomic_store(&ag->m.heartbeat_ns, mono_ns());
+        if (mono_ns() - atomic_load(&ag->m.heartbeat_ns) >= 1000000000LL)
+            publish_stats(ag, ses); /* also the heartbeat /healthz reads */
         now = realtime_ns();
         if (now >= w.end_ns || now < w.start_ns) { /* the end, or the clock went back */
+            struct pf_profile *before = cur;
+
             if (close_window(ag, ses, &w, &cur, now, false, err, sizeof(err))) {
                 fprintf(stderr, "podflame agent: %s\n", err);
-                if (cur == NULL)
-                    goto out;
+                if (cur == before)
+                    goto out; /* no new window: sampling cannot go on */
             }
             window_begin(ag, &w, now, ag->o.interval);
         }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../formats/buf.h"
 #include "../formats/htab.h"
@@ -448,4 +449,16 @@ bool kube_selector_match(const struct kube_selector *sel, const char *path,
                 kn ? kube_container_name(kn, id.container_id) : NULL, id.container_id))
         return false;
     return true;
+}
+
+const char *kube_node_name(char *buf, size_t len)
+{
+    const char *node = getenv("NODE_NAME");
+
+    if (node && *node)
+        return node;
+    memset(buf, 0, len);
+    if (gethostname(buf, len - 1) || !*buf)
+        snprintf(buf, len, "unknown");
+    return buf;
 }

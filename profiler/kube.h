@@ -32,6 +32,10 @@ struct cgroup_identity {
  * fails: a layout it does not know gives is_pod false and no unit. */
 void kube_parse_cgroup(const char *path, struct cgroup_identity *out);
 
+/* This node's name: NODE_NAME (the Downward API's usual name), else the
+ * hostname, else "unknown". Returns name or buf (len bytes). */
+const char *kube_node_name(char *buf, size_t len);
+
 const char *kube_qos_name(enum kube_qos q);         /* "guaranteed", ... "" */
 const char *kube_runtime_name(enum kube_runtime r); /* "containerd", ... "" */
 

@@ -227,8 +227,8 @@ int session_open(const struct session_opts *o, struct pf_profile *p, struct sess
 {
     struct session *s = calloc(1, sizeof(*s));
     struct sampler_opts so;
-    char host[256] = "";
-    const char *node = getenv("NODE_NAME");
+    char host[256];
+    const char *node = kube_node_name(host, sizeof(host));
     int rc = -ENOMEM;
 
     if (!s) {
@@ -237,11 +237,6 @@ int session_open(const struct session_opts *o, struct pf_profile *p, struct sess
     }
     s->o = *o;
     htab_init(&s->selected);
-    /* the node label: NODE_NAME (the downward API's usual name), else the hostname */
-    if (!node || !*node) {
-        gethostname(host, sizeof(host) - 1);
-        node = host;
-    }
     if (cgroups_open(&s->cg))
         s->cg = NULL; /* no cgroup2: samples get no cgroup label */
     if (symbolizer_new(&s->sym) || symbolizer_configure(s->sym, &o->sym) ||

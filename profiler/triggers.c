@@ -50,14 +50,6 @@ struct watcher {
     int64_t tick_ns;
 };
 
-static int64_t realtime_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 const char *trigger_rule_name(enum trigger_rule r)
 {
     static const char *names[TRIGGER__MAX] = {"node-cpu", "pod-limit", "throttle", "cpu-pressure",

@@ -304,9 +304,8 @@ static size_t capture_pods(struct watch *w, const struct request *rq, struct fin
 
 /* Samples the Pods of f at the capture rate, ticking the watcher as it
  * goes, and writes the finding. */
-static int capture(struct watch *w, const struct request *rq, struct finding *f,
-                   const volatile sig_atomic_t *stop, watch_finding_fn fn, void *ctx, char *err,
-                   size_t errlen)
+static int capture(struct watch *w, struct finding *f, const volatile sig_atomic_t *stop,
+                   watch_finding_fn fn, void *ctx, char *err, size_t errlen)
 {
     const char *paths[FINDING_MAX_PODS];
     struct session_opts so = {.freq = w->o.capture_hz,
@@ -360,7 +359,6 @@ static int capture(struct watch *w, const struct request *rq, struct finding *f,
         snprintf(dir, sizeof(dir), "%s/%s", w->o.findings_dir, id);
         fn(ctx, id, dir);
     }
-    (void)rq;
 out:
     session_close(ses);
     pf_profile_free(p);
@@ -420,7 +418,7 @@ int watch_step(struct watch *w, const volatile sig_atomic_t *stop, watch_finding
         f->node = w->o.node;
         f->ncpus = watcher_ncpus(w->wr);
         f->capture_hz = w->o.capture_hz;
-        rc = capture(w, &rq, f, stop, fn, ctx, err, errlen);
+        rc = capture(w, f, stop, fn, ctx, err, errlen);
         if (rc && rc != -ENOMEM) {
             /* a capture that cannot run is reported; the watcher goes on */
             say(w, "podflame: capture failed: %s\n", err);
@@ -497,12 +495,7 @@ static void queue_request(struct watch *w, struct request *rq, struct httpd_repl
     rq->ev.rule = TRIGGER_EXTERNAL;
     /* the finding is named after the first Pod asked for */
     snprintf(rq->ev.pod_uid, sizeof(rq->ev.pod_uid), "%s", rq->uids[0]);
-    {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        rq->ev.at_ns = rq->ev.since_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    }
+    rq->ev.at_ns = rq->ev.since_ns = realtime_ns();
     ok = enqueue(w, rq);
     pthread_mutex_unlock(&w->lock);
     if (!ok) {

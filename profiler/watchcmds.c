@@ -20,6 +20,7 @@
 #include "cmd.h"
 #include "finding.h"
 #include "httpd.h"
+#include "kube.h"
 #include "session.h"
 #include "watch.h"
 
@@ -37,17 +38,6 @@ static void catch_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-}
-
-static const char *node_name(char *buf, size_t len)
-{
-    const char *node = getenv("NODE_NAME");
-
-    if (node && *node)
-        return node;
-    if (gethostname(buf, len - 1))
-        snprintf(buf, len, "unknown");
-    return buf;
 }
 
 /* ---- podflame watch ---- */
@@ -143,7 +133,7 @@ int cmd_watch(int argc, char **argv)
         fprintf(stderr, "podflame watch: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    o.node = node_name(host, sizeof(host));
+    o.node = kube_node_name(host, sizeof(host));
     o.log = stderr;
     if (watch_new(&o, &ctx.w, err, sizeof(err))) {
         fprintf(stderr, "podflame watch: %s\n", err);
@@ -388,7 +378,7 @@ int cmd_top(int argc, char **argv)
         fprintf(stderr, "podflame top: -F and --window take positive numbers\n");
         return 2;
     }
-    o.node = node_name(host, sizeof(host));
+    o.node = kube_node_name(host, sizeof(host));
     so = (struct session_opts){.freq = o.capture_hz,
                                .kernel = true,
                                .unwind = PF_UNWIND_MODE_AUTO,
