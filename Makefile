@@ -24,7 +24,8 @@ FORMATS_SRCS   := formats/htab.c formats/profile.c formats/folded.c formats/form
                   formats/pprof.c formats/speedscope.c formats/perfscript.c \
                   formats/stackcount.c formats/flamegraph.c formats/buf.c
 SYMBOLIZE_SRCS := symbolize/procmaps.c symbolize/elfsyms.c symbolize/kallsyms.c \
-                  symbolize/symbolizer.c symbolize/debuginfo.c symbolize/demangle.c symbolize/perfmap.c symbolize/unwinder.c
+                  symbolize/symbolizer.c symbolize/debuginfo.c symbolize/demangle.c symbolize/perfmap.c symbolize/unwinder.c \
+                  symbolize/residency.c
 PROFILER_SRCS  := profiler/record.c profiler/convert.c profiler/collapse.c profiler/graph.c profiler/sampler.c profiler/collector.c \
                   profiler/cgroups.c profiler/output.c profiler/kube.c profiler/kubeapi.c profiler/session.c \
                   profiler/agent.c profiler/upload.c profiler/spool.c profiler/httpd.c \

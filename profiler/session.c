@@ -14,6 +14,11 @@
 #include "kubeapi.h"
 
 #define DRAIN_INTERVAL_NS 1000000000LL
+/* Drains between two releases of the file pages symbolization touched
+ * (symbolizer_release_pages): often enough that they do not pile up
+ * between windows, rarely enough that hot pages are not refaulted all
+ * the time. */
+#define RELEASE_PAGES_EVERY 5
 
 struct session {
     struct session_opts o;
@@ -26,6 +31,7 @@ struct session {
     struct unwinder *unw;  /* stack copies; NULL in fp mode */
     int err;               /* first error from a callback */
     int64_t next_drain;
+    uint64_t drains;
     uint64_t ips[PF_MAX_STACK_DEPTH];
     uint64_t dwarf_procs; /* processes given stack copies (auto) */
     struct htab selected; /* cgroup ids in the BPF filter */
@@ -337,6 +343,11 @@ int session_poll(struct session *s, int timeout_ms, char *err, size_t errlen)
     symbolizer_forget_exited(s->sym);
     if (s->unw)
         unwinder_forget_exited(s->unw);
+    if (++s->drains % RELEASE_PAGES_EVERY == 0) {
+        symbolizer_release_pages(s->sym);
+        if (s->unw)
+            unwinder_release_pages(s->unw);
+    }
     if ((rc = select_pods(s))) {
         snprintf(err, errlen, "selecting Pods: %s", strerror(-rc));
         return rc;

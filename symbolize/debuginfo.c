@@ -10,6 +10,7 @@
 
 #include "../formats/buf.h"
 #include "../formats/htab.h"
+#include "residency.h"
 
 /* Cached results per binary; the table starts over when full, which keeps
  * memory bounded and the hot addresses (looked up again at once) cached. */
@@ -125,6 +126,33 @@ void debuginfo_drop_cache(struct debuginfo *di)
     di->lines = NULL;
     di->ncus = di->cus_cap = di->nrules = di->rules_cap = 0;
     di->ncache = di->cache_cap = di->nlines = di->lines_cap = 0;
+}
+
+static void release_elf_pages(Elf *elf, size_t *released)
+{
+    size_t size = 0;
+    char *image = elf ? elf_rawfile(elf, &size) : NULL;
+
+    /* best effort: a page that stays resident only costs memory */
+    if (image)
+        (void)residency_release_file_pages(image, size, released);
+}
+
+void debuginfo_release_pages(struct debuginfo *di, size_t *released)
+{
+    Dwarf_Addr bias;
+    Elf *main_elf;
+    Dwarf *dw;
+
+    if (!di->mod)
+        return;
+    main_elf = dwfl_module_getelf(di->mod, &bias);
+    release_elf_pages(main_elf, released);
+    /* a separate debug file is a second mapping; the DWARF was opened by
+     * debuginfo_open, so this looks nothing up */
+    dw = dwfl_module_getdwarf(di->mod, &bias);
+    if (dw && dwarf_getelf(dw) != main_elf)
+        release_elf_pages(dwarf_getelf(dw), released);
 }
 
 void debuginfo_free(struct debuginfo *di)

@@ -77,6 +77,10 @@ enum {
 size_t debuginfo_cached(const struct debuginfo *di);
 void debuginfo_drop_cache(struct debuginfo *di);
 
+/* Gives back the resident pages of the binary's and its debug file's
+ * mappings (see residency.h); adds the bytes to *released. */
+void debuginfo_release_pages(struct debuginfo *di, size_t *released);
+
 /* The rule at vaddr from .eh_frame (else .debug_frame), cached per binary
  * (bounded). */
 void debuginfo_frame_rule(struct debuginfo *di, uint64_t vaddr, struct frame_rule *out);

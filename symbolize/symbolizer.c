@@ -819,6 +819,17 @@ int symbolizer_forget_exited(struct symbolizer *s)
     return (int)dropped;
 }
 
+size_t symbolizer_release_pages(struct symbolizer *s)
+{
+    size_t released = 0;
+
+    for (size_t i = 0; i < s->nbins; i++) {
+        if (s->bins[i].di)
+            debuginfo_release_pages(s->bins[i].di, &released);
+    }
+    return released;
+}
+
 void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *out)
 {
     *out = s->stats;

@@ -15,6 +15,7 @@
 
 #include "../formats/buf.h"
 #include "../formats/htab.h"
+#include "residency.h"
 #include "symbolizer.h"
 
 /* Processes whose unwinding state is kept: a Dwfl maps each module of its
@@ -234,6 +235,34 @@ void unwinder_forget_exited(struct unwinder *u)
         }
     }
     compact_index(u);
+}
+
+static int release_module_pages(Dwfl_Module *mod, void **userdata, const char *name,
+                                Dwarf_Addr start, void *arg)
+{
+    const char *mainfile = NULL;
+    Dwarf_Addr bias;
+    Elf *elf;
+    size_t size = 0;
+    char *image;
+
+    (void)userdata, (void)name, (void)start;
+    /* only files already opened: asking for the others would open them */
+    dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &mainfile, NULL);
+    if (mainfile && (elf = dwfl_module_getelf(mod, &bias)) && (image = elf_rawfile(elf, &size)))
+        (void)residency_release_file_pages(image, size, arg);
+    return DWARF_CB_OK;
+}
+
+size_t unwinder_release_pages(struct unwinder *u)
+{
+    size_t released = 0;
+
+    for (size_t i = 0; i < u->nprocs; i++) {
+        if (u->procs[i]->dwfl)
+            dwfl_getmodules(u->procs[i]->dwfl, release_module_pages, &released, 0);
+    }
+    return released;
 }
 
 /* A Dwfl with the process's modules, attached to our callbacks: from its

@@ -43,6 +43,10 @@ void unwinder_free(struct unwinder *u);
  * finds them gone, as samples trail a process). Call once a drain. */
 void unwinder_forget_exited(struct unwinder *u);
 
+/* Gives back the resident pages of the files the fallback unwinder mapped
+ * (residency.h). Returns the bytes released. */
+size_t unwinder_release_pages(struct unwinder *u);
+
 int unwinder_unwind(struct unwinder *u, struct symbolizer *sym, pid_t pid, const uint64_t regs[17],
                     uint64_t stack_start, const uint8_t *stack, size_t len, uint64_t *ips,
                     size_t max, enum unwind_end *why);
