@@ -44,7 +44,7 @@ TIDY_CHECKS := -checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,\
   -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,\
   -clang-analyzer-security.insecureAPI.strcpy,performance-*' --header-filter='^$$'
 
-.PHONY: all demo deps test unit integration bench bench-formats bench-flamegraph bench-symbolize bench-unwind bench-agent lint format clean
+.PHONY: all demo deps test unit integration bench bench-formats bench-flamegraph bench-symbolize bench-unwind bench-agent fuzz fuzz-build lint format clean
 SHELL := /bin/bash
 .DELETE_ON_ERROR:
 
@@ -132,7 +132,7 @@ test:
 		build/asan/podflame build/asan/tests/cpuwork build/asan/tests/inlined build/asan/tests/cxxwork \
 		build/asan/tests/chain-fp build/asan/tests/chain-nofp build/asan/tests/chain-lib \
 		$(patsubst $(BUILD)/%,build/asan/%,$(SYMFIX))
-	$(MAKE) BUILD=build $(UNIT_TESTS) $(SYMFIX)
+	$(MAKE) BUILD=build $(UNIT_TESTS) $(SYMFIX) fuzz-build
 	tests/run-all.sh build/asan build
 
 deps:
@@ -190,3 +190,30 @@ format:
 clean:
 	rm -rf build
 
+
+# ---- fuzzing: libFuzzer (clang) with ASan+UBSan, one binary per parser of
+# untrusted input (tests/fuzz/fuzz.c -DFUZZ_<NAME>); seeds in
+# tests/fuzz/corpus/NAME. `make fuzz` runs each for FUZZ_SECONDS (default
+# 300), two at a time; `make test` runs each for 30 s. A crash leaves its
+# input in build/fuzz/crash-NAME-*, to become a regression seed.
+FUZZ_TARGETS := pprof folded perfscript procmaps perfmap cgroup_path cpustat podlist webhook elf config
+FUZZ_SECONDS ?= 300
+FUZZ_DIR     := build/fuzz
+FUZZ_CFLAGS  := -std=gnu11 -g -O1 -D_GNU_SOURCE -I$(FUZZ_DIR) -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+$(FUZZ_DIR)/profile.skel.h: build/profile.skel.h
+	@mkdir -p $(@D)
+	cp build/profile.skel.h build/vmlinux.h $(@D)/
+
+$(FUZZ_DIR)/obj/%.o: %.c $(FUZZ_DIR)/profile.skel.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz.c $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_$(shell echo $* | tr a-z A-Z) $^ $(LDLIBS) -o $@
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -66,6 +66,7 @@ struct agent_opts {
     const char *debug_dirs[MAX_LIST];
     struct symbolizer_opts sym;
     bool watch; /* the saturation watcher */
+    bool check_config; /* print the settings and stop */
     struct watch_opts wo;
 };
 
@@ -177,6 +178,7 @@ static void agent_usage_head(FILE *f)
             "      --no-watch[=BOOL]      no saturation watcher (below)\n"
             "      --config FILE          settings file: one 'name = value' a line, # comments\n"
             "                             (also PODFLAME_CONFIG)\n"
+            "      --check-config         read the settings, print the result, exit (0: valid)\n"
             "  -h, --help                 this help\n"
             "");
 }
@@ -208,6 +210,7 @@ enum {
     OPT_DEBUGINFOD,
     OPT_NO_DEMANGLE,
     OPT_CONFIG,
+    OPT_CHECK_CONFIG,
     OPT_NO_WATCH,
     OPT_WATCH, /* one of the watcher's options: watch_opts_set parses it */
 };
@@ -241,6 +244,7 @@ static const struct option longopts[] = {
     {"debuginfod", required_argument, NULL, OPT_DEBUGINFOD},
     {"no-demangle", optional_argument, NULL, OPT_NO_DEMANGLE},
     {"config", required_argument, NULL, OPT_CONFIG},
+    {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"no-watch", optional_argument, NULL, OPT_NO_WATCH},
     {"node-cpu", required_argument, NULL, OPT_WATCH},
     {"pod-limit", required_argument, NULL, OPT_WATCH},
@@ -587,6 +591,9 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
             break;
         case OPT_CONFIG:
             break; /* read first */
+        case OPT_CHECK_CONFIG:
+            o->check_config = true;
+            break;
         case OPT_NO_WATCH:
             if (opt_bool(longopts[li].name, optarg, &b, err, sizeof(err)))
                 return usage_error(err);
@@ -610,6 +617,41 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
     }
     o->up.url = o->output;
     return 0;
+}
+
+/* The settings in effect, one "name = value" a line: the config file's own
+ * format, so the output of --check-config can serve as a file. */
+static void print_settings(const struct agent_opts *o, FILE *out)
+{
+    fprintf(out, "freq = %u\ninterval = %u\noutput = %s\n", o->freq, o->interval, o->output);
+    if (o->up.s3_endpoint)
+        fprintf(out, "s3-endpoint = %s\n", o->up.s3_endpoint);
+    if (o->up.s3_region)
+        fprintf(out, "s3-region = %s\n", o->up.s3_region);
+    fprintf(out, "s3-addressing = %s\n",
+            o->up.s3_path_style < 0 ? "auto" : o->up.s3_path_style ? "path" : "virtual");
+    fprintf(out, "upload-concurrency = %u\nspool-dir = %s\nspool-max-bytes = %llu\n",
+            o->concurrency, o->spool_dir, (unsigned long long)o->spool_max);
+    fprintf(out, "grace = %u\nmetrics-addr = %s\nsplit-by = %s\n", o->grace, o->metrics_addr,
+            o->split_pods ? "pod" : "none");
+    for (size_t i = 0; i < o->nlabels; i++)
+        fprintf(out, "label = %s\n", o->labels[i]);
+    for (size_t i = 0; i < o->pods.npods; i++)
+        fprintf(out, "pod = %s\n", o->pods.pods[i]);
+    for (size_t i = 0; i < o->pods.nnamespaces; i++)
+        fprintf(out, "namespace = %s\n", o->pods.namespaces[i]);
+    for (size_t i = 0; i < o->pods.ncontainers; i++)
+        fprintf(out, "container = %s\n", o->pods.containers[i]);
+    fprintf(out, "kubelet-log-dir = %s\nkube-api = %s\nno-kernel = %s\n", o->kubelet_log_dir,
+            o->kube_api ? "true" : "false", o->kernel ? "false" : "true");
+    fprintf(out, "unwind = %s\nstack-size = %u\nmap-entries = %u\n",
+            o->unwind == PF_UNWIND_MODE_OFF     ? "fp"
+            : o->unwind == PF_UNWIND_MODE_ALL ? "dwarf"
+                                              : "auto",
+            o->stack_size, o->map_entries);
+    for (size_t i = 0; i < o->sym.ndebug_dirs; i++)
+        fprintf(out, "debug-dir = %s\n", o->debug_dirs[i]);
+    fprintf(out, "no-watch = %s\n", o->watch ? "false" : "true");
 }
 
 /* ---- windows ---- */
@@ -1269,6 +1311,11 @@ int cmd_agent(int argc, char **argv)
     rc = parse_args(argc, argv, &ag->o, args);
     if (rc) {
         ret = rc == 1 ? 0 : 2;
+        goto out_args;
+    }
+    if (ag->o.check_config) {
+        print_settings(&ag->o, stdout);
+        ret = 0;
         goto out_args;
     }
     /* few arenas: the agent's threads allocate little, and each arena

@@ -6,11 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 16 bytes a symbol, not 24: names are references into the packed chunks
+ * (chunk << CHUNK_SHIFT | offset), 120k+ of them on a node */
 struct ksym {
     uint64_t addr;
-    const char *name;
-    const char *module;
+    uint32_t name;
+    uint32_t module; /* NO_MODULE: the kernel image */
 };
+
+#define NO_MODULE UINT32_MAX
 
 struct kallsyms {
     struct ksym *syms;
@@ -43,42 +47,55 @@ void kallsyms_free(struct kallsyms *ks)
     free(ks);
 }
 
-#define CHUNK_BYTES ((size_t)256 * 1024)
+#define CHUNK_SHIFT 18
+#define CHUNK_BYTES ((size_t)1 << CHUNK_SHIFT)
+#define MAX_CHUNKS ((size_t)1 << (32 - CHUNK_SHIFT))
 
-/* Room for len bytes in the last chunk, or a new one. */
-static char *pack(struct kallsyms *ks, size_t len)
+static const char *text_at(const struct kallsyms *ks, uint32_t ref)
+{
+    return ks->chunks[ref >> CHUNK_SHIFT] + (ref & (CHUNK_BYTES - 1));
+}
+
+/* Room for len bytes in the last chunk, or a new one; *ref names them. */
+static char *pack(struct kallsyms *ks, size_t len, uint32_t *ref)
 {
     char *c;
 
     if (len > CHUNK_BYTES)
         return NULL;
     if (!ks->nchunks || ks->chunk_used + len > CHUNK_BYTES) {
-        if (ARRAY_RESERVE_ONE(ks->chunks, ks->nchunks, ks->chunks_cap) ||
+        if (ks->nchunks == MAX_CHUNKS ||
+            ARRAY_RESERVE_ONE(ks->chunks, ks->nchunks, ks->chunks_cap) ||
             !(c = malloc(CHUNK_BYTES)))
             return NULL;
         ks->chunks[ks->nchunks++] = c;
         ks->chunk_used = 0;
     }
+    *ref = (uint32_t)((ks->nchunks - 1) << CHUNK_SHIFT | ks->chunk_used);
     c = ks->chunks[ks->nchunks - 1] + ks->chunk_used;
     ks->chunk_used += len;
     return c;
 }
 
-/* Stores "name\0module\0" for one symbol; module interned by pointer when it
- * equals the previous line's (modules' symbols come in runs). */
+/* Stores "name\0module\0" for one symbol; the module is shared with the
+ * previous line's when they are equal (modules' symbols come in runs). */
 static int add_sym(struct kallsyms *ks, uint64_t addr, const char *name, const char *module)
 {
-    const char *prev_mod = ks->nsyms ? ks->syms[ks->nsyms - 1].module : "";
-    bool same_mod = strcmp(prev_mod, module) == 0;
-    size_t nlen = strlen(name) + 1, mlen = same_mod ? 0 : strlen(module) + 1;
+    uint32_t prev_mod = ks->nsyms ? ks->syms[ks->nsyms - 1].module : NO_MODULE;
+    bool same_mod = !*module ? prev_mod == NO_MODULE
+                             : prev_mod != NO_MODULE && !strcmp(text_at(ks, prev_mod), module);
+    size_t nlen = strlen(name) + 1, mlen = same_mod || !*module ? 0 : strlen(module) + 1;
+    uint32_t ref;
     char *s;
 
-    if (ARRAY_RESERVE_ONE(ks->syms, ks->nsyms, ks->cap) || !(s = pack(ks, nlen + mlen)))
+    if (ARRAY_RESERVE_ONE(ks->syms, ks->nsyms, ks->cap) || !(s = pack(ks, nlen + mlen, &ref)))
         return -ENOMEM;
     memcpy(s, name, nlen);
-    if (!same_mod)
+    if (mlen)
         memcpy(s + nlen, module, mlen);
-    ks->syms[ks->nsyms++] = (struct ksym){addr, s, same_mod ? prev_mod : s + nlen};
+    ks->syms[ks->nsyms++] = (struct ksym){addr, ref, !*module ? NO_MODULE
+                                                     : same_mod ? prev_mod
+                                                                : ref + (uint32_t)nlen};
     return 0;
 }
 
@@ -169,8 +186,8 @@ const char *kallsyms_lookup(const struct kallsyms *ks, uint64_t addr, const char
     if (!lo)
         return NULL;
     if (module)
-        *module = ks->syms[lo - 1].module;
+        *module = ks->syms[lo - 1].module == NO_MODULE ? "" : text_at(ks, ks->syms[lo - 1].module);
     if (sym_start)
         *sym_start = ks->syms[lo - 1].addr;
-    return ks->syms[lo - 1].name;
+    return text_at(ks, ks->syms[lo - 1].name);
 }

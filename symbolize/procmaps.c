@@ -3,9 +3,14 @@
 #include "../formats/buf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 int procmaps_parse_line(const char *line, struct vma *v)
 {
@@ -125,4 +130,56 @@ const struct vma *procmaps_find(const struct vma *v, size_t n, uint64_t addr)
             return &v[mid];
     }
     return NULL;
+}
+
+int procmaps_open_in_root(pid_t pid, const char *path)
+{
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+    char root[64];
+    int dfd, fd;
+
+    snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
+    if ((dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return errno == ENOENT ? -ESRCH : -errno;
+    fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+    if (fd < 0 && errno == ENOSYS) /* before Linux 5.6: no symlinks at all */
+        fd = openat(dfd, path[0] == '/' ? path + 1 : path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    fd = fd < 0 ? -errno : fd;
+    close(dfd);
+    return fd;
+}
+
+/* Whether fd is the inode v maps. The inode number alone: on overlayfs (a
+ * container's root) the device a path reports is the overlay's while the
+ * maps line has the layer's, and the inode numbers agree. */
+static int check_inode(int fd, const struct vma *v)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) || (uint64_t)st.st_ino != v->inode) {
+        close(fd);
+        return -ESTALE;
+    }
+    return fd;
+}
+
+int procmaps_open_file(pid_t pid, const struct vma *v)
+{
+    char buf[96];
+    int fd;
+
+    /* the mapped file itself, even deleted or replaced since */
+    snprintf(buf, sizeof(buf), "/proc/%d/map_files/%llx-%llx", (int)pid,
+             (unsigned long long)v->start, (unsigned long long)v->end);
+    if ((fd = open(buf, O_RDONLY | O_CLOEXEC)) >= 0)
+        return fd;
+    if ((fd = procmaps_open_in_root(pid, v->path)) >= 0)
+        return check_inode(fd, v);
+    if (fd != -ESRCH)
+        return fd; /* not there, or a symlink out of the root refused */
+    /* the process is gone: as the host sees the path */
+    if ((fd = open(v->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        return -errno;
+    return check_inode(fd, v);
 }

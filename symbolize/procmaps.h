@@ -32,6 +32,19 @@ int procmaps_read(pid_t pid, struct vma **out, size_t *n);
 
 void procmaps_free(struct vma *v, size_t n);
 
+/* Opens path inside pid's root directory (its container) read-only, never
+ * following a symlink or ".." out of that root: podflame runs as root and
+ * the files are the process's to plant. Returns an fd, -ESRCH when the
+ * process is gone, or another negative errno. */
+int procmaps_open_in_root(pid_t pid, const char *path);
+
+/* Opens the file v maps in pid: the mapping itself (/proc/PID/map_files),
+ * else its path inside the process's root, else (the process gone) its
+ * path on the host. A file opened by path must be the inode that was
+ * mapped; a binary replaced since is refused with -ESTALE, so its symbols
+ * are never put on the old code's addresses. Returns an fd or -errno. */
+int procmaps_open_file(pid_t pid, const struct vma *v);
+
 /* The mapping holding addr in a sorted array, or NULL. */
 const struct vma *procmaps_find(const struct vma *v, size_t n, uint64_t addr);
 

@@ -2,9 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,25 +230,6 @@ static int vdso_binary(struct symbolizer *s, uint32_t *id)
     return err;
 }
 
-/* Opens the file behind a mapping. map_files works for binaries in other
- * mount namespaces and for deleted ones; the path is the fallback. */
-static int open_mapped_file(pid_t pid, const struct vma *v)
-{
-    char buf[4096 + 64];
-    int fd;
-
-    snprintf(buf, sizeof(buf), "/proc/%d/map_files/%llx-%llx", (int)pid,
-             (unsigned long long)v->start, (unsigned long long)v->end);
-    fd = open(buf, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0)
-        return fd;
-    snprintf(buf, sizeof(buf), "/proc/%d/root%s", (int)pid, v->path);
-    fd = open(buf, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0)
-        return fd;
-    return open(v->path, O_RDONLY | O_CLOEXEC);
-}
-
 /* Drops the parsed state of the least recently used binaries beyond the
  * limit, except keep (the one being used). The vDSO is never dropped: it
  * cannot be read again from a file. */
@@ -298,7 +277,7 @@ static struct debuginfo *binary_dwarf(struct symbolizer *s, pid_t pid, const str
     if (b->di || b->di_tried || !b->syms)
         return b->di;
     b->di_tried = true;
-    if ((fd = open_mapped_file(pid, v)) < 0)
+    if ((fd = procmaps_open_file(pid, v)) < 0)
         return NULL;
     debuginfo_open(fd, b->path, s->debug_path, s->dm, &b->di);
     close(fd);
@@ -336,7 +315,7 @@ static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, 
         *id = (uint32_t)val;
         return 0;
     }
-    fd = open_mapped_file(pid, v);
+    fd = procmaps_open_file(pid, v);
     /* the same image under another inode (a copy, another container's
      * layer): its build ID finds the binary already parsed */
     if (fd >= 0 && elfsyms_build_id_fd(fd, build_id) == 0 &&
@@ -367,7 +346,7 @@ static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, 
 static int reload_binary(struct symbolizer *s, pid_t pid, const struct vma *v, uint32_t id)
 {
     struct binary *b = &s->bins[id - 1];
-    int fd = open_mapped_file(pid, v), err;
+    int fd = procmaps_open_file(pid, v), err;
 
     if (fd < 0)
         return 0; /* gone: it stays unnamed */
@@ -428,27 +407,6 @@ static struct process *find_process(struct symbolizer *s, pid_t pid)
     return htab_get(&s->proc_index, &key, sizeof(key), &idx) ? &s->procs[idx] : NULL;
 }
 
-/* Opens path inside the process's root directory without letting a symlink
- * planted there lead out of it (the process may be in a container, and
- * podflame is root). */
-static int open_in_root(pid_t pid, const char *path)
-{
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
-                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-    char root[64];
-    int dfd, fd;
-
-    snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
-    if ((dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-        return -errno;
-    fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
-    if (fd < 0 && errno == ENOSYS) /* before Linux 5.6: no symlinks at all */
-        fd = openat(dfd, path[0] == '/' ? path + 1 : path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    fd = fd < 0 ? -errno : fd;
-    close(dfd);
-    return fd;
-}
-
 /* The PID the process has in its own PID namespace (the last NSpid field),
  * which names its perf map there. */
 static pid_t namespaced_pid(pid_t pid)
@@ -491,7 +449,7 @@ static int refresh_jit(struct symbolizer *s, pid_t pid, struct process *p)
         return 0;
     p->jit_read_ns = mono_ns();
     snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)namespaced_pid(pid));
-    if ((fd = open_in_root(pid, path)) < 0)
+    if ((fd = procmaps_open_in_root(pid, path)) < 0)
         return 0;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size == p->jit_size ||
         !(f = fdopen(fd, "r"))) {

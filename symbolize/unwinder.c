@@ -15,6 +15,7 @@
 
 #include "../formats/buf.h"
 #include "../formats/htab.h"
+#include "procmaps.h"
 #include "residency.h"
 #include "symbolizer.h"
 
@@ -48,20 +49,20 @@ struct unwinder {
  * modules are being opened (podflame unwinds on one thread). */
 static pid_t opening_pid;
 
-/* Opens a module's file through the process's root, so that binaries in
- * containers are found; then as the host sees the path. */
+/* Opens a module's file inside the process's root, so that binaries in
+ * containers are found and no symlink planted there leads out of it. A
+ * process that is gone has no root to look in: its file is not guessed
+ * from the host's, which may be another binary of that name. */
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
                     char **file_name, Elf **elfp)
 {
-    char path[4200];
     int fd;
 
     if (name[0] == '/' && opening_pid > 0) {
-        snprintf(path, sizeof(path), "/proc/%d/root%s", (int)opening_pid, name);
-        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-            *file_name = strdup(path);
-            return fd;
-        }
+        if ((fd = procmaps_open_in_root(opening_pid, name)) < 0)
+            return -1;
+        *file_name = strdup(name);
+        return fd;
     }
     return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
 }
