@@ -379,8 +379,11 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
     return 0;
 }
 
-/* `record -- COMMAND` profiles the command's child processes too. New
- * threads need nothing: their tgid is already in the filter. */
+/* A new process may reuse the PID of one that exited: forget the tgid, as
+ * exec does, so that its first sample announces it and userspace reads its
+ * maps rather than symbolizing it with the dead process's. `record --
+ * COMMAND` also profiles the command's child processes. New threads need
+ * nothing: their tgid is already known and in the filter. */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -388,7 +391,11 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
     __u32 ctgid = BPF_CORE_READ(child, tgid);
     __u8 active = PF_FILTER_ACTIVE, *state;
 
-    if (!follow_forks || !filter_pids || ctgid == ptgid)
+    if (ctgid == ptgid)
+        return 0;
+    bpf_map_delete_elem(&seen_tgids, &ctgid);
+    bpf_map_delete_elem(&unwind_modes, &ctgid);
+    if (!follow_forks || !filter_pids)
         return 0;
     state = bpf_map_lookup_elem(&pid_filter, &ptgid);
     if (state && *state == PF_FILTER_ACTIVE)

@@ -33,6 +33,7 @@
 #include "httpd.h"
 #include "kube.h"
 #include "opts.h"
+#include "privs.h"
 #include "session.h"
 #include "spool.h"
 #include "upload.h"
@@ -1344,11 +1345,6 @@ int cmd_agent(int argc, char **argv)
             goto out;
         }
     }
-    if (strcmp(ag->o.metrics_addr, "off") != 0 &&
-        httpd_start(ag->o.metrics_addr, on_http, ag, &http, err, sizeof(err))) {
-        fprintf(stderr, "podflame agent: --metrics-addr %s\n", err);
-        goto out;
-    }
     if (geteuid() != 0)
         fprintf(stderr, "podflame: not running as root: this needs CAP_BPF and CAP_PERFMON\n");
 
@@ -1381,6 +1377,17 @@ int cmd_agent(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (session_start(ses, err, sizeof(err))) {
         fprintf(stderr, "podflame agent: %s\n", err);
+        goto out;
+    }
+    /* loaded and attached: the rest of root's powers go, before any thread
+     * (the HTTP listener's included) starts */
+    if ((rc = privs_drop())) {
+        fprintf(stderr, "podflame agent: cannot drop capabilities: %s\n", strerror(-rc));
+        goto out;
+    }
+    if (strcmp(ag->o.metrics_addr, "off") != 0 &&
+        httpd_start(ag->o.metrics_addr, on_http, ag, &http, err, sizeof(err))) {
+        fprintf(stderr, "podflame agent: --metrics-addr %s\n", err);
         goto out;
     }
     if (ag->watch && pthread_create(&watch_thread, NULL, watcher_thread, ag) == 0)

@@ -94,10 +94,38 @@ static int write_stream(FILE *f, const struct pf_profile *p, const struct output
     }
 }
 
+/* A file stream that remembers why a write failed: stdio keeps only an
+ * error flag. */
+struct sink {
+    int fd;
+    int err; /* errno of the first failed write */
+};
+
+static ssize_t sink_write(void *cookie, const char *buf, size_t len)
+{
+    struct sink *sk = cookie;
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = write(sk->fd, buf + done, len - done);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (!sk->err)
+                sk->err = n < 0 ? errno : EIO;
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
 int output_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx, char *err,
                   size_t errlen)
 {
     char tmp[PATH_MAX];
+    struct sink sink = {-1, 0};
     FILE *f;
     int fd, ret;
 
@@ -119,7 +147,8 @@ int output_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx,
         return ret;
     }
     fchmod(fd, 0644);
-    f = fdopen(fd, "w");
+    sink.fd = fd;
+    f = fopencookie(&sink, "w", (cookie_io_functions_t){.write = sink_write});
     if (!f) {
         ret = -errno;
         close(fd);
@@ -128,9 +157,17 @@ int output_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx,
         return ret;
     }
     ret = write(f, ctx);
-    if (!ret && (fflush(f) || fsync(fileno(f))))
-        ret = -errno;
+    if (!ret && fflush(f))
+        ret = -EIO;
     if (fclose(f) && !ret)
+        ret = -EIO;
+    /* the writers see a stream error; the disk's own reason (ENOSPC,
+     * EDQUOT, ...) is the one to report */
+    if (sink.err && (!ret || ret == -EIO))
+        ret = -sink.err;
+    if (!ret && fsync(fd))
+        ret = -errno;
+    if (close(fd) && !ret)
         ret = -errno;
     if (!ret && rename(tmp, path))
         ret = -errno;

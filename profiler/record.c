@@ -19,6 +19,7 @@
 #include "cmd.h"
 #include "kubeapi.h"
 #include "opts.h"
+#include "privs.h"
 #include "output.h"
 #include "session.h"
 
@@ -438,7 +439,45 @@ static void print_summary(const struct record_opts *o, struct session *ses, doub
         fprintf(stderr, "podflame: kernel addresses are hidden (kernel.kptr_restrict): kernel "
                         "frames show as [kernel]\n");
     if (st.cpus_failed)
-        fprintf(stderr, "podflame: %u online CPUs could not be sampled\n", st.cpus_failed);
+        fprintf(stderr, "podflame: %u times a perf event could not be opened on an online CPU\n",
+                st.cpus_failed);
+    if (st.cpus_added || st.cpus_removed)
+        fprintf(stderr, "podflame: CPUs went offline %u times and came online %u times; "
+                        "sampling followed them\n",
+                st.cpus_removed, st.cpus_added);
+}
+
+/* Whether pid has exited: gone, or a zombie its parent has not reaped. */
+static bool exited(pid_t pid)
+{
+    char path[64], buf[512], *paren;
+    ssize_t n;
+    int fd;
+
+    if (kill(pid, 0) && errno == ESRCH)
+        return true;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return errno == ENOENT;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    /* "pid (comm) S ...": the comm may hold parentheses, the last one ends it */
+    paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+/* Whether every process of -p has exited (its samples are in: one more
+ * drain follows at the stop). */
+static bool all_exited(const pid_t *pids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!exited(pids[i]))
+            return false;
+    }
+    return true;
 }
 
 static void print_progress(double elapsed, uint64_t samples, uint64_t lost, size_t procs)
@@ -474,7 +513,7 @@ int cmd_record(int argc, char **argv)
     char err[512];
     int go_fd = -1, child_err_fd = -1, status = 0, ret = 1, rc;
     pid_t child = 0;
-    bool tty = isatty(STDERR_FILENO), child_done = false;
+    bool tty = isatty(STDERR_FILENO), child_done = false, pids_gone = false;
     int64_t start;
     double wall;
 
@@ -537,6 +576,10 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "podflame record: %s\n", err);
         goto out;
     }
+    if ((rc = privs_drop())) {
+        fprintf(stderr, "podflame record: cannot drop capabilities: %s\n", strerror(-rc));
+        goto out;
+    }
     if (child) {
         int e = 0;
 
@@ -587,6 +630,10 @@ int cmd_record(int argc, char **argv)
                 child_done = true;
                 break;
             }
+            if (o.npids && !o.command && all_exited(o.pids, o.npids)) {
+                pids_gone = true;
+                break;
+            }
         }
     }
     wall = (mono_ns() - start) / 1e9;
@@ -608,6 +655,9 @@ int cmd_record(int argc, char **argv)
                 session_selected_cgroups(ses), session_selected_cgroups(ses) == 1 ? "" : "s");
     if (session_kubeapi(ses))
         print_kube_api(session_kubeapi(ses));
+    if (pids_gone)
+        fprintf(stderr, "podflame: the process%s given with -p exited; stopped after %.1f s\n",
+                o.npids == 1 ? "" : "es", wall);
     if (stop_signal && !child_done)
         fprintf(stderr, "podflame: stopped by signal %d\n", (int)stop_signal);
     ret = 0;

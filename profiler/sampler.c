@@ -26,11 +26,16 @@ struct sampler {
     void *proc_ctx;
     sampler_stack_fn stack_fn;
     void *stack_ctx;
+    /* per possible CPU: NULL / -1 while it is not sampled */
     struct bpf_link **links;
     int *pfds;
-    unsigned int nevents;      /* attached now */
-    unsigned int cpus_sampled; /* attached by sampler_start */
+    bool *online; /* scratch for the online list */
+    int ncpus;
+    unsigned int nevents; /* CPUs sampled now */
+    unsigned int cpus_at_stop;
     unsigned int cpus_failed;
+    unsigned int cpus_added, cpus_removed; /* hotplug followed since the start */
+    bool started, hw;
     struct sampler_opts opts;
     const char *event_name;
     /* drain scratch */
@@ -296,80 +301,121 @@ static int open_event(unsigned int freq, bool hw, int cpu)
     return fd < 0 ? -errno : fd;
 }
 
-int sampler_start(struct sampler *s, char *err, size_t errlen)
+/* Samples one more CPU. Returns 0, or a negative errno with err set when
+ * the failure is one no other CPU would escape (no permission, a program
+ * that does not attach); an event that cannot be opened on this CPU alone
+ * (it went offline meanwhile) is counted in cpus_failed and returns 1. */
+static int attach_cpu(struct sampler *s, int cpu, char *err, size_t errlen)
 {
-    int ncpus = libbpf_num_possible_cpus();
-    bool *online;
-    bool hw = true;
-    int ret;
+    struct bpf_link *link;
+    int fd = open_event(s->opts.freq, s->hw, cpu), ret;
 
-    if (ncpus <= 0)
-        ncpus = 1;
-    online = calloc((size_t)ncpus, sizeof(*online));
-    s->links = calloc((size_t)ncpus, sizeof(struct bpf_link *));
-    s->pfds = calloc((size_t)ncpus, sizeof(*s->pfds));
-    if (!online || !s->links || !s->pfds) {
-        free(online);
-        return -ENOMEM;
+    /* No PMU (VMs, some containers): fall back to the CPU clock timer. */
+    if (fd < 0 && s->hw && (fd == -ENOENT || fd == -EOPNOTSUPP || fd == -ENODEV)) {
+        s->hw = false;
+        fd = open_event(s->opts.freq, s->hw, cpu);
     }
-    ret = online_cpus(online, ncpus);
-    if (ret < 0) {
-        seterr(err, errlen, "cannot read /sys/devices/system/cpu/online: %s", strerror(-ret));
-        free(online);
+    if (fd == -EACCES || fd == -EPERM) {
+        seterr(err, errlen,
+               "perf_event_open refused (%s; kernel.perf_event_paranoid=%ld): run as root "
+               "or with CAP_PERFMON",
+               strerror(-fd), read_long("/proc/sys/kernel/perf_event_paranoid", -99));
+        return fd;
+    }
+    if (fd < 0) {
+        s->cpus_failed++;
+        return 1;
+    }
+    link = bpf_program__attach_perf_event(s->skel->progs.profile_sample, fd);
+    if (!link) {
+        ret = -errno;
+        close(fd);
+        seterr(err, errlen, "cannot attach the BPF program to CPU %d: %s", cpu, strerror(-ret));
         return ret;
     }
-    for (int cpu = 0; cpu < ncpus; cpu++) {
-        struct bpf_link *link;
-        int fd;
+    s->pfds[cpu] = fd;
+    s->links[cpu] = link;
+    s->nevents++;
+    return 0;
+}
 
-        if (!online[cpu])
-            continue;
-        fd = open_event(s->opts.freq, hw, cpu);
-        /* No PMU (VMs, some containers): fall back to the CPU clock timer. */
-        if (fd < 0 && hw && (fd == -ENOENT || fd == -EOPNOTSUPP || fd == -ENODEV)) {
-            hw = false;
-            fd = open_event(s->opts.freq, hw, cpu);
-        }
-        if (fd == -EACCES || fd == -EPERM) {
-            seterr(err, errlen,
-                   "perf_event_open refused (%s; kernel.perf_event_paranoid=%ld): run as root "
-                   "or with CAP_PERFMON",
-                   strerror(-fd), read_long("/proc/sys/kernel/perf_event_paranoid", -99));
-            free(online);
-            return fd;
-        }
-        if (fd < 0) { /* e.g. the CPU went offline meanwhile */
-            s->cpus_failed++;
-            continue;
-        }
-        link = bpf_program__attach_perf_event(s->skel->progs.profile_sample, fd);
-        if (!link) {
-            ret = -errno;
-            close(fd);
-            seterr(err, errlen, "cannot attach the BPF program to CPU %d: %s", cpu, strerror(-ret));
-            free(online);
-            return ret;
-        }
-        s->pfds[s->nevents] = fd;
-        s->links[s->nevents++] = link;
+static void detach_cpu(struct sampler *s, int cpu)
+{
+    if (!s->links[cpu])
+        return;
+    bpf_link__destroy(s->links[cpu]);
+    close(s->pfds[cpu]);
+    s->links[cpu] = NULL;
+    s->pfds[cpu] = -1;
+    s->nevents--;
+}
+
+int sampler_start(struct sampler *s, char *err, size_t errlen)
+{
+    int ret;
+
+    s->ncpus = libbpf_num_possible_cpus();
+    if (s->ncpus <= 0)
+        s->ncpus = 1;
+    s->online = calloc((size_t)s->ncpus, sizeof(*s->online));
+    s->links = calloc((size_t)s->ncpus, sizeof(struct bpf_link *));
+    s->pfds = malloc((size_t)s->ncpus * sizeof(*s->pfds));
+    if (!s->online || !s->links || !s->pfds)
+        return -ENOMEM;
+    for (int cpu = 0; cpu < s->ncpus; cpu++)
+        s->pfds[cpu] = -1;
+    ret = online_cpus(s->online, s->ncpus);
+    if (ret < 0) {
+        seterr(err, errlen, "cannot read /sys/devices/system/cpu/online: %s", strerror(-ret));
+        return ret;
     }
-    free(online);
-    s->cpus_sampled = s->nevents;
-    s->event_name = hw ? "cycles" : "cpu-clock";
+    s->hw = true;
+    for (int cpu = 0; cpu < s->ncpus; cpu++) {
+        if (s->online[cpu] && (ret = attach_cpu(s, cpu, err, errlen)) < 0)
+            return ret;
+    }
+    s->event_name = s->hw ? "cycles" : "cpu-clock";
     if (!s->nevents) {
         seterr(err, errlen, "could not open a perf event on any CPU");
         return -ENODEV;
+    }
+    s->started = true;
+    return 0;
+}
+
+int sampler_follow_cpus(struct sampler *s)
+{
+    char err[256];
+    int ret;
+
+    if (!s->started)
+        return 0;
+    memset(s->online, 0, (size_t)s->ncpus * sizeof(*s->online));
+    if ((ret = online_cpus(s->online, s->ncpus)) < 0)
+        return ret;
+    for (int cpu = 0; cpu < s->ncpus; cpu++) {
+        /* an event whose CPU went offline samples nothing when it returns:
+         * it is closed, and a new one opened once the CPU is back */
+        if (!s->online[cpu] && s->links[cpu]) {
+            detach_cpu(s, cpu);
+            s->cpus_removed++;
+        } else if (s->online[cpu] && !s->links[cpu]) {
+            if ((ret = attach_cpu(s, cpu, err, sizeof(err))) < 0)
+                return ret;
+            if (ret == 0)
+                s->cpus_added++;
+        }
     }
     return 0;
 }
 
 void sampler_stop(struct sampler *s)
 {
-    for (unsigned int i = 0; i < s->nevents; i++) {
-        bpf_link__destroy(s->links[i]);
-        close(s->pfds[i]);
-    }
-    s->nevents = 0;
+    if (s->started)
+        s->cpus_at_stop = s->nevents;
+    for (int cpu = 0; s->links && cpu < s->ncpus; cpu++)
+        detach_cpu(s, cpu);
+    s->started = false;
 }
 
 void sampler_close(struct sampler *s)
@@ -379,6 +425,7 @@ void sampler_close(struct sampler *s)
     sampler_stop(s);
     free(s->links);
     free(s->pfds);
+    free(s->online);
     ring_buffer__free(s->procs_rb);
     profile_bpf__destroy(s->skel);
     free(s->keys);
@@ -468,7 +515,9 @@ int sampler_get_stats(const struct sampler *s, struct sampler_stats *out)
             out->counters[i] += vals[c];
     }
     free(vals);
-    out->cpus = s->cpus_sampled;
+    out->cpus = s->started ? s->nevents : s->cpus_at_stop;
     out->cpus_failed = s->cpus_failed;
+    out->cpus_added = s->cpus_added;
+    out->cpus_removed = s->cpus_removed;
     return 0;
 }

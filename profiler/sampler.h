@@ -30,8 +30,10 @@ struct sampler_opts {
 
 struct sampler_stats {
     uint64_t counters[PF_STAT__MAX]; /* summed over CPUs */
-    unsigned int cpus;               /* CPUs sampled */
+    unsigned int cpus;               /* CPUs sampled now */
     unsigned int cpus_failed;        /* online CPUs whose event could not be opened */
+    unsigned int cpus_added;         /* CPUs that came online and were sampled from then */
+    unsigned int cpus_removed;       /* CPUs that went offline */
 };
 
 /* Called for each aggregated key; stacks are leaf first. */
@@ -56,6 +58,10 @@ int sampler_add_cgroup(struct sampler *s, uint64_t cgroup_id);
 void sampler_enable_cgroup_filter(struct sampler *s);
 /* Opens and attaches the perf events: sampling begins. */
 int sampler_start(struct sampler *s, char *err, size_t errlen);
+/* Follows CPU hotplug: stops sampling CPUs that went offline and starts on
+ * those that came online. Call it now and then (every drain). Returns 0 or
+ * a negative errno (permission lost, a program that no longer attaches). */
+int sampler_follow_cpus(struct sampler *s);
 /* Detaches the perf events: no new samples. Idempotent. */
 void sampler_stop(struct sampler *s);
 void sampler_close(struct sampler *s);

@@ -340,6 +340,10 @@ int session_poll(struct session *s, int timeout_ms, char *err, size_t errlen)
     s->next_drain += DRAIN_INTERVAL_NS;
     if ((rc = drain(s, err, errlen)))
         return rc;
+    if ((rc = sampler_follow_cpus(s->s))) {
+        snprintf(err, errlen, "following CPUs online and offline: %s", strerror(-rc));
+        return rc;
+    }
     symbolizer_forget_exited(s->sym);
     if (s->unw)
         unwinder_forget_exited(s->unw);

@@ -21,6 +21,7 @@
 #include "finding.h"
 #include "httpd.h"
 #include "kube.h"
+#include "privs.h"
 #include "session.h"
 #include "watch.h"
 
@@ -107,7 +108,7 @@ int cmd_watch(int argc, char **argv)
     struct httpd *http = NULL;
     const char *listen = "127.0.0.1:9740";
     char err[1024], host[256];
-    int c, idx, ret = 1;
+    int c, idx, ret = 1, rc;
 
     watch_opts_default(&o, "findings");
     optind = 1;
@@ -138,6 +139,11 @@ int cmd_watch(int argc, char **argv)
     if (watch_new(&o, &ctx.w, err, sizeof(err))) {
         fprintf(stderr, "podflame watch: %s\n", err);
         return 1;
+    }
+    /* captures load BPF later, with the capabilities privs_drop keeps */
+    if ((rc = privs_drop())) {
+        fprintf(stderr, "podflame watch: cannot drop capabilities: %s\n", strerror(-rc));
+        goto out;
     }
     if (strcmp(listen, "off") != 0 &&
         httpd_start(listen, on_watch_http, &ctx, &http, err, sizeof(err))) {
@@ -342,7 +348,7 @@ int cmd_top(int argc, char **argv)
     char err[1024], host[256];
     unsigned window = 5;
     long iterations = -1;
-    int c, ret = 1;
+    int c, ret = 1, rc;
     int64_t start, next_tick;
 
     watch_opts_default(&o, NULL);
@@ -397,6 +403,10 @@ int cmd_top(int argc, char **argv)
     }
     if (session_open(&so, p, &ses, err, sizeof(err)) || session_start(ses, err, sizeof(err))) {
         fprintf(stderr, "podflame top: %s\n", err);
+        goto out;
+    }
+    if ((rc = privs_drop())) {
+        fprintf(stderr, "podflame top: cannot drop capabilities: %s\n", strerror(-rc));
         goto out;
     }
     catch_signals();

@@ -9,10 +9,113 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "../../profiler/cgroups.h"
 #include "../../symbolize/procmaps.h"
+
+/* A child in a chroot: a container's root as /proc/PID/root shows it. In
+ * the root, a regular file and two symlinks that lead out of it (an
+ * absolute one to a file that exists only on the host, and ../). */
+static void test_open_in_root_stays_inside(void **state)
+{
+    char dir[] = "/tmp/podflame-root.XXXXXX", root[128], path[256], secret[160], buf[16];
+    pid_t child;
+    int fd, go[2];
+    ssize_t n;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(root, sizeof(root), "%s/root", dir);
+    snprintf(secret, sizeof(secret), "%s/secret", dir);
+    assert_int_equal(mkdir(root, 0755), 0);
+    fd = open(secret, O_WRONLY | O_CREAT, 0600);
+    assert_int_equal(write(fd, "host", 4), 4);
+    close(fd);
+    snprintf(path, sizeof(path), "%s/inside", root);
+    fd = open(path, O_WRONLY | O_CREAT, 0644);
+    assert_int_equal(write(fd, "in", 2), 2);
+    close(fd);
+    snprintf(path, sizeof(path), "%s/abs", root);
+    assert_int_equal(symlink(secret, path), 0);
+    snprintf(path, sizeof(path), "%s/rel", root);
+    assert_int_equal(symlink("../secret", path), 0);
+    assert_int_equal(pipe(go), 0);
+    child = fork();
+    if (child == 0) {
+        char c;
+
+        close(go[1]);
+        if (chroot(root) || chdir("/"))
+            _exit(1);
+        n = read(go[0], &c, 1); /* until the parent is done */
+        _exit(n < 0);
+    }
+    close(go[0]);
+    /* wait for the chroot */
+    for (int i = 0; i < 200; i++) {
+        char link[64], target[256];
+        ssize_t len;
+
+        snprintf(link, sizeof(link), "/proc/%d/root", (int)child);
+        len = readlink(link, target, sizeof(target) - 1);
+        if (len > 0 && (target[len] = '\0', !strcmp(target, root)))
+            break;
+        usleep(10000);
+    }
+    fd = procmaps_open_in_root(child, "/inside");
+    assert_true(fd >= 0);
+    n = read(fd, buf, sizeof(buf));
+    assert_int_equal(n, 2);
+    assert_memory_equal(buf, "in", 2);
+    close(fd);
+    /* the naive path follows the absolute symlink to the host's file... */
+    snprintf(path, sizeof(path), "/proc/%d/root/abs", (int)child);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    close(fd);
+    /* ...the confined open does not, nor ../ */
+    assert_true(procmaps_open_in_root(child, "/abs") < 0);
+    assert_true(procmaps_open_in_root(child, "/rel") < 0);
+    assert_true(procmaps_open_in_root(child, "/../secret") < 0);
+    close(go[1]);
+    waitpid(child, NULL, 0);
+    /* a process that is gone */
+    assert_int_equal(procmaps_open_in_root(child, "/inside"), -ESRCH);
+    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+    assert_int_equal(system(path), 0);
+}
+
+/* A file opened by path must be the inode that was mapped. */
+static void test_open_file_refuses_replaced_binary(void **state)
+{
+    char path[] = "/tmp/podflame-replaced.XXXXXX", newer[64];
+    struct stat st;
+    struct vma v = {0};
+    int fd = mkstemp(path);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    close(fd);
+    /* no such mapping: map_files fails and the path is used */
+    v.start = 0x1000;
+    v.end = 0x2000;
+    v.inode = (uint64_t)st.st_ino;
+    v.path = path;
+    fd = procmaps_open_file(getpid(), &v);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(newer, sizeof(newer), "%s.new", path);
+    fd = open(newer, O_WRONLY | O_CREAT, 0644);
+    close(fd);
+    assert_int_equal(rename(newer, path), 0);
+    assert_int_equal(procmaps_open_file(getpid(), &v), -ESTALE);
+    unlink(path);
+    assert_int_equal(procmaps_open_file(getpid(), &v), -ENOENT);
+}
 
 static void test_parse_file_mapping(void **state)
 {
@@ -203,6 +306,8 @@ int main(void)
         cmocka_unit_test(test_parse_malformed),
         cmocka_unit_test(test_read_stream_keeps_exec_only),
         cmocka_unit_test(test_read_self),
+        cmocka_unit_test(test_open_in_root_stays_inside),
+        cmocka_unit_test(test_open_file_refuses_replaced_binary),
         cmocka_unit_test(test_cgroup2_mount_hybrid_and_pure),
         cmocka_unit_test(test_cgroup_root_id_and_path),
         cmocka_unit_test_teardown(test_cgroup_forgotten_after_removal, remove_test_cgroup),

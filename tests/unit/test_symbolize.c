@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -24,6 +26,7 @@
 #include "../../symbolize/demangle.h"
 #include "../../symbolize/elfsyms.h"
 #include "../../symbolize/kallsyms.h"
+#include "../../symbolize/residency.h"
 #include "../../symbolize/perfmap.h"
 #include "../../symbolize/procmaps.h"
 #include "../../symbolize/symbolizer.h"
@@ -247,7 +250,9 @@ static void test_kallsyms_text(void **state)
                        "ffffffff81000300 T schedule\n"
                        "not a line\n"
                        "ffffffffc0100000 t nf_hook\t[nf_tables]\n"
-                       "ffffffffc0100100 t nf_other\t[nf_tables]\n";
+                       "ffffffffc0100100 t nf_other\t[nf_tables]\n"
+                       "ffffffffc0200000 t xt_match\t[x_tables]\n"
+                       "ffffffff81000400 T tail_fn\n";
     FILE *f = fmemopen((void *)text, strlen(text), "r");
     struct kallsyms *ks;
     const char *mod;
@@ -258,7 +263,7 @@ static void test_kallsyms_text(void **state)
     assert_int_equal(kallsyms_parse(f, &ks, &bad), 0);
     fclose(f);
     assert_int_equal(bad, 1);
-    assert_int_equal(kallsyms_count(ks), 5); /* data symbol skipped */
+    assert_int_equal(kallsyms_count(ks), 7); /* data symbol skipped */
     assert_false(kallsyms_restricted(ks));
     assert_string_equal(kallsyms_lookup(ks, 0xffffffff81000150, &mod, &start), "helper");
     assert_string_equal(mod, "");
@@ -267,8 +272,73 @@ static void test_kallsyms_text(void **state)
     assert_string_equal(kallsyms_lookup(ks, 0xffffffff81000250, &mod, NULL), "helper");
     assert_string_equal(kallsyms_lookup(ks, 0xffffffffc0100180, &mod, NULL), "nf_other");
     assert_string_equal(mod, "nf_tables");
+    assert_string_equal(kallsyms_lookup(ks, 0xffffffffc0200010, &mod, NULL), "xt_match");
+    assert_string_equal(mod, "x_tables");
+    /* the kernel image again after modules' lines */
+    assert_string_equal(kallsyms_lookup(ks, 0xffffffff81000410, &mod, NULL), "tail_fn");
+    assert_string_equal(mod, "");
     assert_null(kallsyms_lookup(ks, 0x1000, &mod, NULL));
     kallsyms_free(ks);
+}
+
+/* Whether the page at p is resident in this process (pagemap bit 63). */
+static bool page_present(const void *p)
+{
+    uint64_t ent = 0;
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &ent, sizeof(ent), (off_t)((uintptr_t)p / 4096 * 8)), 8);
+    close(fd);
+    return ent >> 63;
+}
+
+static void test_residency_releases_clean_file_pages_only(void **state)
+{
+    char path[] = "/tmp/podflame-residency.XXXXXX";
+    int fd = mkstemp(path);
+    size_t page = 4096, released = 0;
+    char buf[4096];
+    volatile char sum = 0;
+    char *m;
+
+    (void)state;
+    assert_true(fd >= 0);
+    for (int i = 0; i < 4; i++) {
+        memset(buf, 'a' + i, sizeof(buf));
+        assert_int_equal(write(fd, buf, sizeof(buf)), sizeof(buf));
+    }
+    /* as libelf maps a file it may write to: private, writable */
+    m = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    assert_true(m != MAP_FAILED);
+    for (int i = 0; i < 4; i++)
+        sum += m[i * page];
+    m[page + 7] = 'X'; /* page 1 is now a private copy */
+    assert_true(page_present(m) && page_present(m + page));
+    assert_int_equal(residency_release_file_pages(m, 4 * page, &released), 0);
+    assert_int_equal(released, 3 * page);
+    assert_false(page_present(m));
+    assert_false(page_present(m + 2 * page));
+    assert_true(page_present(m + page)); /* the written page stays, write kept */
+    assert_int_equal(m[page + 7], 'X');
+    /* released pages read back from the file */
+    assert_int_equal(m[0], 'a');
+    assert_int_equal(m[3 * page + 5], 'd');
+    /* heap memory is never touched */
+    {
+        char *heap = malloc(8 * page);
+
+        memset(heap, 'h', 8 * page);
+        released = 0;
+        assert_int_equal(residency_release_file_pages(heap, 8 * page, &released), 0);
+        assert_int_equal(released, 0);
+        assert_int_equal(heap[5 * page], 'h');
+        free(heap);
+    }
+    munmap(m, 4 * page);
+    close(fd);
+    unlink(path);
+    (void)sum;
 }
 
 static void test_kallsyms_restricted(void **state)
@@ -476,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_not_elf),
         cmocka_unit_test(test_kallsyms_text),
         cmocka_unit_test(test_kallsyms_restricted),
+        cmocka_unit_test(test_residency_releases_clean_file_pages_only),
         cmocka_unit_test(test_kallsyms_real),
     };
 
