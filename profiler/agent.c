@@ -113,7 +113,7 @@ static void agent_usage_head(FILE *f);
 static void agent_usage(FILE *f)
 {
     agent_usage_head(f);
-    fprintf(f, watch_opts_help);
+    fputs(watch_opts_help, f);
     fprintf(f, "                             (default /var/lib/podflame/findings)\n"
                "\n"
                "Findings go to the output next to the windows: NODE/YYYY/MM/DD/HH/findings/ID/.\n"

@@ -55,7 +55,7 @@ static void watch_usage(FILE *f)
                "the same watcher.\n"
                "\n"
                "options:\n");
-    fprintf(f, watch_opts_help);
+    fputs(watch_opts_help, f);
     fprintf(f, "                            (default ./findings)\n"
                "      --listen HOST:PORT    /trigger, /alertmanager, /healthz (default\n"
                "                            127.0.0.1:9740; 'off' for none)\n"

@@ -57,21 +57,25 @@ static const char *func_sym(Elf *elf, const GElf_Shdr *sh, Elf_Data *data, size_
 static int read_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elfsyms *es)
 {
     Elf_Data *data = elf_getdata(scn, NULL);
-    size_t n, total = 0, used = 0;
+    size_t n, total = 0, used = 0, nfuncs = 0, symsize = gelf_fsize(elf, ELF_T_SYM, 1, EV_CURRENT);
 
-    if (!data || !sh->sh_entsize)
+    if (!data || !symsize)
         return 0;
-    n = sh->sh_size / sh->sh_entsize;
-    /* first pass: size the name pool */
+    /* what the section holds, not what its header claims: a crafted
+     * sh_size or sh_entsize must not size an allocation */
+    n = data->d_size / symsize;
+    /* first pass: size the name pool and the table */
     for (size_t i = 0; i < n; i++) {
         GElf_Sym sym;
         const char *name = func_sym(elf, sh, data, i, &sym);
 
-        if (name)
+        if (name) {
             total += strlen(name) + 1;
+            nfuncs++;
+        }
     }
     es->names = malloc(total ? total : 1);
-    es->syms = calloc(n ? n : 1, sizeof(*es->syms));
+    es->syms = calloc(nfuncs ? nfuncs : 1, sizeof(*es->syms));
     if (!es->names || !es->syms)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
@@ -82,7 +86,7 @@ static int read_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elfsyms *es
         if (!name)
             continue;
         len = strlen(name) + 1;
-        if (used + len > total)
+        if (used + len > total || es->nsyms == nfuncs)
             break;
         memcpy(es->names + used, name, len);
         es->syms[es->nsyms++] = (struct elf_sym){sym.st_value, sym.st_size, es->names + used};

@@ -135,6 +135,9 @@ int symbolizer_configure(struct symbolizer *s, const struct symbolizer_opts *o)
         return -errno;
     if (!getenv("DEBUGINFOD_MAXTIME") && setenv("DEBUGINFOD_MAXTIME", "60", 1))
         return -errno;
+    /* a server (or whoever answers for it) sends no more than this */
+    if (!getenv("DEBUGINFOD_MAXSIZE") && setenv("DEBUGINFOD_MAXSIZE", "2147483648", 1))
+        return -errno;
     return 0;
 }
 

@@ -467,23 +467,28 @@ static bool frame_prologue(const uint8_t *b, size_t n)
  * builds without a frame either way, are mostly small. */
 #define JUDGED_MIN_SIZE 32
 
-/* Judges the ELF file at fd by its functions' prologues. */
-static int judge_prologues(int fd)
+int unwinder_file_has_frame_pointers(int fd)
 {
     Elf *elf;
     Elf_Scn *scn = NULL;
     GElf_Shdr sh;
-    size_t judged = 0, with_fp = 0;
+    size_t judged = 0, with_fp = 0, symsize;
 
     elf_version(EV_CURRENT);
     if (!(elf = elf_begin(fd, ELF_C_READ_MMAP, NULL)))
         return -ENOEXEC;
+    if (!(symsize = gelf_fsize(elf, ELF_T_SYM, 1, EV_CURRENT))) {
+        elf_end(elf);
+        return -ENOEXEC;
+    }
     while ((scn = elf_nextscn(elf, scn))) {
         Elf_Data *syms;
 
         if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || !(syms = elf_getdata(scn, NULL)))
             continue;
-        for (size_t i = 0; i < sh.sh_size / (sh.sh_entsize ? sh.sh_entsize : 1); i++) {
+        /* the symbols the section holds, not what its header claims: a
+         * crafted sh_size must not make this loop run for ever */
+        for (size_t i = 0; i < syms->d_size / symsize; i++) {
             GElf_Sym sym;
             Elf_Scn *text;
             GElf_Shdr tsh;
@@ -495,8 +500,9 @@ static int judge_prologues(int fd)
                 !(text = elf_getscn(elf, sym.st_shndx)) || !gelf_getshdr(text, &tsh) ||
                 tsh.sh_type != SHT_PROGBITS || !(code = elf_getdata(text, NULL)))
                 continue;
+            /* no wrap-around: a crafted symbol may lie outside its section */
             off = sym.st_value - tsh.sh_addr;
-            if (off + 16 > code->d_size)
+            if (sym.st_value < tsh.sh_addr || off > code->d_size || code->d_size - off < 16)
                 continue;
             judged++;
             with_fp += frame_prologue((const uint8_t *)code->d_buf + off, 16);
@@ -527,7 +533,7 @@ int unwinder_exe_has_frame_pointers(struct unwinder *u, pid_t pid)
             return (int)val;
         }
     }
-    ret = judge_prologues(fd);
+    ret = unwinder_file_has_frame_pointers(fd);
     close(fd);
     if (ret >= 0 && st.st_ino && htab_put(&u->exes, key, sizeof(key), (uint64_t)ret))
         return -ENOMEM;

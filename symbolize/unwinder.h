@@ -58,5 +58,7 @@ void unwinder_forget(struct unwinder *u, pid_t pid);
  * functions' prologues (push %rbp ... mov %rsp,%rbp), once per executable.
  * Returns 1, 0, or a negative errno when it cannot be read. */
 int unwinder_exe_has_frame_pointers(struct unwinder *u, pid_t pid);
+/* The same judgement of the ELF file open at fd (1, 0, or -ENOEXEC). */
+int unwinder_file_has_frame_pointers(int fd);
 
 #endif

@@ -27,6 +27,7 @@
 #include "../../symbolize/perfmap.h"
 #include "../../symbolize/procmaps.h"
 #include "../../symbolize/symbolizer.h"
+#include "../../symbolize/unwinder.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 
@@ -154,7 +155,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             abort(); /* the harness needs a cgroup2 mount */
     }
     if (s) {
-        watch_http(w, "POST", len && data[0] & 1 ? "/trigger" : "/alertmanager", s, len, &r);
+        watch_http(w, "POST", "/alertmanager", s, len, &r);
+        free(r.body);
+        r = (struct httpd_reply){0};
+        watch_http(w, "POST", "/trigger", s, len, &r);
         free(r.body);
         free(s);
     }
@@ -172,6 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             close(fd);
         return 0;
     }
+    /* the --unwind auto judgement reads the same file */
+    unwinder_file_has_frame_pointers(fd);
     map = mmap(NULL, (len + page - 1) / page * page, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map != MAP_FAILED && symbolizer_new(&sym) == 0) {
         struct symbolizer_opts so = {.debuginfod_urls = "", .no_demangle = len & 1};
