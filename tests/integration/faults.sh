@@ -3,7 +3,8 @@
 # PID that exits, a PID reused by another program, a binary replaced while
 # it runs, a count map that fills up, a full disk, SIGKILL of the agent at
 # random moments, CPUs going offline and online, a Pod cgroup removed
-# mid-recording; and the capabilities left once the BPF program is loaded.
+# mid-recording; and, for the root agent, the capabilities left once the BPF
+# program is loaded and what its HTTP listener does with slow clients.
 # Ends with "faults: N passed, N failed".
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -207,12 +208,40 @@ else
     not_ok "a cgroup2 mount for the Pod cgroup"
 fi
 
-# ---- capabilities once the BPF program is loaded ----
-"$pf" agent -F 19 --interval 60 --no-watch --metrics-addr off --spool-dir "$work/caps-spool" \
-    --output "file://$work/caps-out" 2> "$work/caps.err" &
+# ---- the root agent: capabilities once loaded, its HTTP listener ----
+# default listener (127.0.0.1:9740), with S3 credentials in its environment
+AWS_SECRET_ACCESS_KEY=faults-test-secret-value "$pf" agent -F 19 --interval 60 --no-watch \
+    --spool-dir "$work/caps-spool" --output "file://$work/caps-out" 2> "$work/caps.err" &
 ag=$!
 pids+=("$ag")
 wait_for 10 grep -q "agent on node" "$work/caps.err"
+check "the listener binds to loopback by default" \
+    sh -c "ss -Hltnp | grep 'pid=$ag,' | awk '{ print \$4 }' | grep -qx '127.0.0.1:9740'" || ss -ltnp
+curl -s http://127.0.0.1:9740/metrics > "$work/metrics.txt"
+check "... /metrics answers, and holds no credential" \
+    sh -c "grep -q podflame_samples_total '$work/metrics.txt' && ! grep -q faults-test-secret '$work/metrics.txt'"
+# a client that sends half a request and waits: cut off, while others are served
+python3 - > "$work/slow.txt" << 'EOF' &
+import socket, time
+s = socket.create_connection(("127.0.0.1", 9740))
+s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+s.settimeout(30)
+t = time.monotonic()
+try:
+    data = s.recv(4096)
+except OSError:
+    data = b"?"
+print(f"{time.monotonic() - t:.1f} {len(data)}")
+EOF
+slow=$!
+sleep 1
+check "... serves others while a slow client holds a connection" \
+    sh -c "curl -s -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.1:9740/healthz | grep -qx 200"
+wait "$slow"
+read -r secs got < "$work/slow.txt"
+check "... and cuts the slow client off (${secs:-?} s, ${got:-?} bytes)" \
+    awk -v s="${secs:-99}" -v g="${got:-1}" 'BEGIN { exit !(s >= 8 && s <= 15 && g == 0) }'
+check "... the secret is in no log line" sh -c "! grep -q faults-test-secret '$work/caps.err'"
 eff=$(awk '/^CapEff:/ { print $2 }' "/proc/$ag/status")
 bnd=$(awk '/^CapBnd:/ { print $2 }' "/proc/$ag/status")
 nnp=$(awk '/^NoNewPrivs:/ { print $2 }' "/proc/$ag/status")
