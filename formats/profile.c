@@ -321,8 +321,10 @@ int pf_profile_subset(const struct pf_profile *p,
     m.mappings = calloc(p->nmappings + 1, sizeof(*m.mappings));
     m.functions = calloc(p->nfunctions + 1, sizeof(*m.functions));
     m.locations = calloc(p->nlocations + 1, sizeof(*m.locations));
-    if (!m.strings || !m.mappings || !m.functions || !m.locations)
+    if (!m.strings || !m.mappings || !m.functions || !m.locations) {
         rc = -ENOMEM;
+        goto out;
+    }
     for (size_t i = 0; !rc && i < p->nsample_types; i++) {
         out->sample_types[i].type = subset_string(&m, p->sample_types[i].type);
         out->sample_types[i].unit = subset_string(&m, p->sample_types[i].unit);
@@ -347,6 +349,7 @@ int pf_profile_subset(const struct pf_profile *p,
         if (keep(ctx, p, &p->samples[i]))
             rc = subset_sample(&m, &p->samples[i]);
     }
+out:
     free(m.strings);
     free(m.mappings);
     free(m.functions);

@@ -66,7 +66,7 @@ struct agent_opts {
     uint32_t stack_size, map_entries;
     const char *debug_dirs[MAX_LIST];
     struct symbolizer_opts sym;
-    bool watch; /* the saturation watcher */
+    bool watch;        /* the saturation watcher */
     bool check_config; /* print the settings and stop */
     struct watch_opts wo;
 };
@@ -630,7 +630,9 @@ static void print_settings(const struct agent_opts *o, FILE *out)
     if (o->up.s3_region)
         fprintf(out, "s3-region = %s\n", o->up.s3_region);
     fprintf(out, "s3-addressing = %s\n",
-            o->up.s3_path_style < 0 ? "auto" : o->up.s3_path_style ? "path" : "virtual");
+            o->up.s3_path_style < 0 ? "auto"
+            : o->up.s3_path_style   ? "path"
+                                    : "virtual");
     fprintf(out, "upload-concurrency = %u\nspool-dir = %s\nspool-max-bytes = %llu\n",
             o->concurrency, o->spool_dir, (unsigned long long)o->spool_max);
     fprintf(out, "grace = %u\nmetrics-addr = %s\nsplit-by = %s\n", o->grace, o->metrics_addr,
@@ -646,7 +648,7 @@ static void print_settings(const struct agent_opts *o, FILE *out)
     fprintf(out, "kubelet-log-dir = %s\nkube-api = %s\nno-kernel = %s\n", o->kubelet_log_dir,
             o->kube_api ? "true" : "false", o->kernel ? "false" : "true");
     fprintf(out, "unwind = %s\nstack-size = %u\nmap-entries = %u\n",
-            o->unwind == PF_UNWIND_MODE_OFF     ? "fp"
+            o->unwind == PF_UNWIND_MODE_OFF   ? "fp"
             : o->unwind == PF_UNWIND_MODE_ALL ? "dwarf"
                                               : "auto",
             o->stack_size, o->map_entries);

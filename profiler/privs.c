@@ -11,8 +11,8 @@
 
 /* Numbers newer than some headers: CAP_PERFMON 38, CAP_BPF 39,
  * CAP_CHECKPOINT_RESTORE 40. */
-#define PF_CAP_PERFMON 38
-#define PF_CAP_BPF 39
+#define PF_CAP_PERFMON            38
+#define PF_CAP_BPF                39
 #define PF_CAP_CHECKPOINT_RESTORE 40
 
 static int last_cap(void)

@@ -442,8 +442,9 @@ static void print_summary(const struct record_opts *o, struct session *ses, doub
         fprintf(stderr, "podflame: %u times a perf event could not be opened on an online CPU\n",
                 st.cpus_failed);
     if (st.cpus_added || st.cpus_removed)
-        fprintf(stderr, "podflame: CPUs went offline %u times and came online %u times; "
-                        "sampling followed them\n",
+        fprintf(stderr,
+                "podflame: CPUs went offline %u times and came online %u times; "
+                "sampling followed them\n",
                 st.cpus_removed, st.cpus_added);
 }
 

@@ -49,7 +49,7 @@ void kallsyms_free(struct kallsyms *ks)
 
 #define CHUNK_SHIFT 18
 #define CHUNK_BYTES ((size_t)1 << CHUNK_SHIFT)
-#define MAX_CHUNKS ((size_t)1 << (32 - CHUNK_SHIFT))
+#define MAX_CHUNKS  ((size_t)1 << (32 - CHUNK_SHIFT))
 
 static const char *text_at(const struct kallsyms *ks, uint32_t ref)
 {
@@ -93,9 +93,10 @@ static int add_sym(struct kallsyms *ks, uint64_t addr, const char *name, const c
     memcpy(s, name, nlen);
     if (mlen)
         memcpy(s + nlen, module, mlen);
-    ks->syms[ks->nsyms++] = (struct ksym){addr, ref, !*module ? NO_MODULE
-                                                     : same_mod ? prev_mod
-                                                                : ref + (uint32_t)nlen};
+    ks->syms[ks->nsyms++] = (struct ksym){addr, ref,
+                                          !*module   ? NO_MODULE
+                                          : same_mod ? prev_mod
+                                                     : ref + (uint32_t)nlen};
     return 0;
 }
 

@@ -10,14 +10,14 @@
  * mm/pagemap.rst). Bit 63: present; bit 61: a file page (or shared anon).
  * A private file mapping's page that was written to is anonymous. */
 #define PM_PRESENT (1ULL << 63)
-#define PM_FILE (1ULL << 61)
-#define BATCH 512
+#define PM_FILE    (1ULL << 61)
+#define BATCH      512
 
-static int release_run(uintptr_t start, size_t pages, size_t page, size_t *released)
+static int release_run(char *start, size_t pages, size_t page, size_t *released)
 {
     if (!pages)
         return 0;
-    if (madvise((void *)start, pages * page, MADV_DONTNEED))
+    if (madvise(start, pages * page, MADV_DONTNEED))
         return -errno;
     *released += pages * page;
     return 0;
@@ -26,30 +26,32 @@ static int release_run(uintptr_t start, size_t pages, size_t page, size_t *relea
 int residency_release_file_pages(const void *addr, size_t len, size_t *released)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    uintptr_t first = ((uintptr_t)addr + page - 1) & ~(uintptr_t)(page - 1);
-    uintptr_t end = ((uintptr_t)addr + len) & ~(uintptr_t)(page - 1);
+    /* only whole pages inside the range: a partial one may hold other data */
+    size_t skip = (page - (uintptr_t)addr % page) % page;
+    size_t npages = len > skip ? (len - skip) / page : 0;
+    /* madvise takes a non-const pointer; nothing is written through it */
+    char *first = (char *)addr + skip, *run = NULL;
     uint64_t ent[BATCH];
-    uintptr_t run = 0;
     size_t nrun = 0;
     int fd, err = 0;
 
-    /* only whole pages inside the range: a partial one may hold other data */
-    if (!addr || end <= first)
+    if (!addr || !npages)
         return 0;
     if ((fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)) < 0)
         return -errno;
-    for (uintptr_t p = first; p < end && !err;) {
-        size_t want = (end - p) / page < BATCH ? (end - p) / page : BATCH;
-        ssize_t n = pread(fd, ent, want * sizeof(ent[0]), (off_t)(p / page * sizeof(ent[0])));
+    for (size_t k = 0; k < npages && !err;) {
+        size_t want = npages - k < BATCH ? npages - k : BATCH;
+        off_t at = (off_t)(((uintptr_t)first / page + k) * sizeof(ent[0]));
+        ssize_t n = pread(fd, ent, want * sizeof(ent[0]), at);
 
         if (n <= 0 || n % (ssize_t)sizeof(ent[0])) {
             err = n < 0 ? -errno : -EIO;
             break;
         }
-        for (size_t i = 0; i < (size_t)n / sizeof(ent[0]); i++, p += page) {
+        for (size_t i = 0; i < (size_t)n / sizeof(ent[0]); i++, k++) {
             if ((ent[i] & (PM_PRESENT | PM_FILE)) == (PM_PRESENT | PM_FILE)) {
                 if (!nrun)
-                    run = p;
+                    run = first + k * page;
                 nrun++;
             } else if (nrun) {
                 err = release_run(run, nrun, page, released);
