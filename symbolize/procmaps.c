@@ -132,6 +132,46 @@ const struct vma *procmaps_find(const struct vma *v, size_t n, uint64_t addr)
     return NULL;
 }
 
+/* Without openat2 (before Linux 5.6, or under valgrind): a walk one
+ * component at a time from the root that follows no symlink at all and
+ * takes no "..", so it cannot leave the root either. */
+static int open_beneath_strict(int root, const char *path)
+{
+    char part[256];
+    int dir = root, fd = -ENOENT;
+
+    while (*path) {
+        const char *slash;
+        size_t len;
+
+        while (*path == '/')
+            path++;
+        if (!*path)
+            break;
+        slash = strchr(path, '/');
+        len = slash ? (size_t)(slash - path) : strlen(path);
+        if (len >= sizeof(part) || (len == 2 && path[0] == '.' && path[1] == '.')) {
+            fd = len >= sizeof(part) ? -ENAMETOOLONG : -EXDEV;
+            break;
+        }
+        memcpy(part, path, len);
+        part[len] = '\0';
+        path += len;
+        while (*path == '/')
+            path++;
+        fd = openat(dir, part, (*path ? O_PATH | O_DIRECTORY : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC);
+        fd = fd < 0 ? -errno : fd;
+        if (dir != root)
+            close(dir);
+        dir = fd;
+        if (fd < 0 || !*path)
+            return fd;
+    }
+    if (dir != root && dir >= 0)
+        close(dir);
+    return fd < 0 ? fd : -ENOENT;
+}
+
 int procmaps_open_in_root(pid_t pid, const char *path)
 {
     struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
@@ -143,9 +183,9 @@ int procmaps_open_in_root(pid_t pid, const char *path)
     if ((dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
         return errno == ENOENT ? -ESRCH : -errno;
     fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
-    if (fd < 0 && errno == ENOSYS) /* before Linux 5.6: no symlinks at all */
-        fd = openat(dfd, path[0] == '/' ? path + 1 : path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     fd = fd < 0 ? -errno : fd;
+    if (fd == -ENOSYS)
+        fd = open_beneath_strict(dfd, path);
     close(dfd);
     return fd;
 }

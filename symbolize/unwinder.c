@@ -477,7 +477,8 @@ int unwinder_file_has_frame_pointers(int fd)
     elf_version(EV_CURRENT);
     if (!(elf = elf_begin(fd, ELF_C_READ_MMAP, NULL)))
         return -ENOEXEC;
-    if (!(symsize = gelf_fsize(elf, ELF_T_SYM, 1, EV_CURRENT))) {
+    /* an archive or any other file libelf opens: gelf_fsize needs an ELF */
+    if (elf_kind(elf) != ELF_K_ELF || !(symsize = gelf_fsize(elf, ELF_T_SYM, 1, EV_CURRENT))) {
         elf_end(elf);
         return -ENOEXEC;
     }

@@ -341,6 +341,21 @@ static void test_residency_releases_clean_file_pages_only(void **state)
     (void)sum;
 }
 
+/* Found by the ELF fuzzer: a file that is not ELF at all (one newline)
+ * crashed the frame-pointer judgement inside gelf_fsize. */
+static void test_judge_not_elf(void **state)
+{
+    char path[] = "/tmp/podflame-notelf.XXXXXX";
+    int fd = mkstemp(path);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "\n", 1), 1);
+    assert_int_equal(unwinder_file_has_frame_pointers(fd), -ENOEXEC);
+    close(fd);
+    unlink(path);
+}
+
 static void test_kallsyms_restricted(void **state)
 {
     const char *text = "0000000000000000 T _stext\n0000000000000000 T schedule\n";
@@ -547,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_kallsyms_text),
         cmocka_unit_test(test_kallsyms_restricted),
         cmocka_unit_test(test_residency_releases_clean_file_pages_only),
+        cmocka_unit_test(test_judge_not_elf),
         cmocka_unit_test(test_kallsyms_real),
     };
 
