@@ -33,7 +33,6 @@
 #include "httpd.h"
 #include "kube.h"
 #include "opts.h"
-#include "privs.h"
 #include "session.h"
 #include "spool.h"
 #include "upload.h"
@@ -633,6 +632,10 @@ static void print_settings(const struct agent_opts *o, FILE *out)
             o->up.s3_path_style < 0 ? "auto"
             : o->up.s3_path_style   ? "path"
                                     : "virtual");
+    if (o->up.ca_file)
+        fprintf(out, "ca-file = %s\n", o->up.ca_file);
+    if (o->up.timeout_s > 0)
+        fprintf(out, "upload-timeout = %ld\n", o->up.timeout_s);
     fprintf(out, "upload-concurrency = %u\nspool-dir = %s\nspool-max-bytes = %llu\n",
             o->concurrency, o->spool_dir, (unsigned long long)o->spool_max);
     fprintf(out, "grace = %u\nmetrics-addr = %s\nsplit-by = %s\n", o->grace, o->metrics_addr,
@@ -654,7 +657,11 @@ static void print_settings(const struct agent_opts *o, FILE *out)
             o->stack_size, o->map_entries);
     for (size_t i = 0; i < o->sym.ndebug_dirs; i++)
         fprintf(out, "debug-dir = %s\n", o->debug_dirs[i]);
-    fprintf(out, "no-watch = %s\n", o->watch ? "false" : "true");
+    if (o->sym.debuginfod_urls)
+        fprintf(out, "debuginfod = %s\n", o->sym.debuginfod_urls);
+    fprintf(out, "no-demangle = %s\nno-watch = %s\n", o->sym.no_demangle ? "true" : "false",
+            o->watch ? "false" : "true");
+    watch_opts_print(&o->wo, out);
 }
 
 /* ---- windows ---- */
@@ -1381,12 +1388,8 @@ int cmd_agent(int argc, char **argv)
         fprintf(stderr, "podflame agent: %s\n", err);
         goto out;
     }
-    /* loaded and attached: the rest of root's powers go, before any thread
-     * (the HTTP listener's included) starts */
-    if ((rc = privs_drop())) {
-        fprintf(stderr, "podflame agent: cannot drop capabilities: %s\n", strerror(-rc));
-        goto out;
-    }
+    /* session_start dropped root's other powers: every thread started from
+     * here on (the HTTP listener's included) has only what is left */
     if (strcmp(ag->o.metrics_addr, "off") != 0 &&
         httpd_start(ag->o.metrics_addr, on_http, ag, &http, err, sizeof(err))) {
         fprintf(stderr, "podflame agent: --metrics-addr %s\n", err);

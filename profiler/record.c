@@ -19,7 +19,6 @@
 #include "cmd.h"
 #include "kubeapi.h"
 #include "opts.h"
-#include "privs.h"
 #include "output.h"
 #include "session.h"
 
@@ -575,10 +574,6 @@ int cmd_record(int argc, char **argv)
     }
     if (session_start(ses, err, sizeof(err))) {
         fprintf(stderr, "podflame record: %s\n", err);
-        goto out;
-    }
-    if ((rc = privs_drop())) {
-        fprintf(stderr, "podflame record: cannot drop capabilities: %s\n", strerror(-rc));
         goto out;
     }
     if (child) {

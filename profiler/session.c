@@ -12,6 +12,7 @@
 #include "../symbolize/unwinder.h"
 #include "cgroups.h"
 #include "kubeapi.h"
+#include "privs.h"
 
 #define DRAIN_INTERVAL_NS 1000000000LL
 /* Drains between two releases of the file pages symbolization touched
@@ -309,6 +310,11 @@ int session_start(struct session *s, char *err, size_t errlen)
     int rc = sampler_start(s->s, err, errlen);
 
     s->next_drain = mono_ns() + DRAIN_INTERVAL_NS;
+    if (rc)
+        return rc;
+    /* loaded and attached: the rest of root's powers go (privs.h) */
+    if ((rc = privs_drop()))
+        snprintf(err, errlen, "cannot drop capabilities: %s", strerror(-rc));
     return rc;
 }
 

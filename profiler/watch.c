@@ -131,6 +131,15 @@ int watch_opts_set(struct watch_opts *o, const char *name, const char *value, ch
     return -ENOENT;
 }
 
+void watch_opts_print(const struct watch_opts *o, FILE *out)
+{
+    fprintf(out, "node-cpu = %g\npod-limit = %g\nthrottle = %g\npsi = %g\n", o->rules.node_cpu,
+            o->rules.pod_limit, o->rules.throttle, o->rules.psi);
+    fprintf(out, "sustain = %u\ncooldown = %u\ncapture-hz = %u\ncapture-seconds = %u\ntop = %u\n",
+            o->rules.sustain, o->rules.cooldown, o->capture_hz, o->capture_s, o->top);
+    fprintf(out, "findings-dir = %s\n", o->findings_dir);
+}
+
 static void say(const struct watch *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void say(const struct watch *w, const char *fmt, ...)

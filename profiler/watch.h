@@ -37,6 +37,8 @@ void watch_opts_default(struct watch_opts *o, const char *findings_dir);
  * -EINVAL with a reason in err. Shared by watch and agent. */
 int watch_opts_set(struct watch_opts *o, const char *name, const char *value, char *err,
                    size_t errlen);
+/* Prints the options as "name = value" lines (a config file's format). */
+void watch_opts_print(const struct watch_opts *o, FILE *out);
 /* The watcher's options for --help. */
 extern const char watch_opts_help[];
 

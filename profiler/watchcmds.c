@@ -348,7 +348,7 @@ int cmd_top(int argc, char **argv)
     char err[1024], host[256];
     unsigned window = 5;
     long iterations = -1;
-    int c, ret = 1, rc;
+    int c, ret = 1;
     int64_t start, next_tick;
 
     watch_opts_default(&o, NULL);
@@ -403,10 +403,6 @@ int cmd_top(int argc, char **argv)
     }
     if (session_open(&so, p, &ses, err, sizeof(err)) || session_start(ses, err, sizeof(err))) {
         fprintf(stderr, "podflame top: %s\n", err);
-        goto out;
-    }
-    if ((rc = privs_drop())) {
-        fprintf(stderr, "podflame top: cannot drop capabilities: %s\n", strerror(-rc));
         goto out;
     }
     catch_signals();

@@ -128,16 +128,6 @@ void debuginfo_drop_cache(struct debuginfo *di)
     di->ncache = di->cache_cap = di->nlines = di->lines_cap = 0;
 }
 
-static void release_elf_pages(Elf *elf, size_t *released)
-{
-    size_t size = 0;
-    char *image = elf ? elf_rawfile(elf, &size) : NULL;
-
-    /* best effort: a page that stays resident only costs memory */
-    if (image)
-        (void)residency_release_file_pages(image, size, released);
-}
-
 void debuginfo_release_pages(struct debuginfo *di, size_t *released)
 {
     Dwarf_Addr bias;
@@ -147,12 +137,12 @@ void debuginfo_release_pages(struct debuginfo *di, size_t *released)
     if (!di->mod)
         return;
     main_elf = dwfl_module_getelf(di->mod, &bias);
-    release_elf_pages(main_elf, released);
+    residency_release_elf(main_elf, released);
     /* a separate debug file is a second mapping; the DWARF was opened by
      * debuginfo_open, so this looks nothing up */
     dw = dwfl_module_getdwarf(di->mod, &bias);
     if (dw && dwarf_getelf(dw) != main_elf)
-        release_elf_pages(dwarf_getelf(dw), released);
+        residency_release_elf(dwarf_getelf(dw), released);
 }
 
 void debuginfo_free(struct debuginfo *di)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libelf.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -25,18 +26,20 @@ static int release_run(char *start, size_t pages, size_t page, size_t *released)
 
 int residency_release_file_pages(const void *addr, size_t len, size_t *released)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    /* only whole pages inside the range: a partial one may hold other data */
-    size_t skip = (page - (uintptr_t)addr % page) % page;
-    size_t npages = len > skip ? (len - skip) / page : 0;
-    /* madvise takes a non-const pointer; nothing is written through it */
-    char *first = (char *)addr + skip, *run = NULL;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), skip, npages, nrun = 0;
+    char *first, *run = NULL;
     uint64_t ent[BATCH];
-    size_t nrun = 0;
     int fd, err = 0;
 
-    if (!addr || !npages)
+    if (!addr)
         return 0;
+    /* only whole pages inside the range: a partial one may hold other data */
+    skip = (page - (uintptr_t)addr % page) % page;
+    npages = len > skip ? (len - skip) / page : 0;
+    if (!npages)
+        return 0;
+    /* madvise takes a non-const pointer; nothing is written through it */
+    first = (char *)addr + skip;
     if ((fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)) < 0)
         return -errno;
     for (size_t k = 0; k < npages && !err;) {
@@ -65,4 +68,13 @@ int residency_release_file_pages(const void *addr, size_t len, size_t *released)
         err = release_run(run, nrun, page, released);
     close(fd);
     return err;
+}
+
+void residency_release_elf(Elf *elf, size_t *released)
+{
+    size_t size = 0;
+    char *image = elf ? elf_rawfile(elf, &size) : NULL;
+
+    if (image)
+        (void)residency_release_file_pages(image, size, released);
 }

@@ -780,7 +780,7 @@ int symbolizer_forget_exited(struct symbolizer *s)
     return (int)dropped;
 }
 
-size_t symbolizer_release_pages(struct symbolizer *s)
+void symbolizer_release_pages(struct symbolizer *s)
 {
     size_t released = 0;
 
@@ -788,7 +788,6 @@ size_t symbolizer_release_pages(struct symbolizer *s)
         if (s->bins[i].di)
             debuginfo_release_pages(s->bins[i].di, &released);
     }
-    return released;
 }
 
 void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *out)

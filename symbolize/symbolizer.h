@@ -107,8 +107,8 @@ int symbolizer_forget_exited(struct symbolizer *s);
 
 /* Gives back the resident pages of the open binaries' file mappings
  * (residency.h): a long-running profiler's RSS is then its own state, not
- * every page of every binary it ever read. Returns the bytes released. */
-size_t symbolizer_release_pages(struct symbolizer *s);
+ * every page of every binary it ever read. */
+void symbolizer_release_pages(struct symbolizer *s);
 
 void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *out);
 

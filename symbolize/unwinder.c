@@ -243,19 +243,16 @@ static int release_module_pages(Dwfl_Module *mod, void **userdata, const char *n
 {
     const char *mainfile = NULL;
     Dwarf_Addr bias;
-    Elf *elf;
-    size_t size = 0;
-    char *image;
 
     (void)userdata, (void)name, (void)start;
     /* only files already opened: asking for the others would open them */
     dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &mainfile, NULL);
-    if (mainfile && (elf = dwfl_module_getelf(mod, &bias)) && (image = elf_rawfile(elf, &size)))
-        (void)residency_release_file_pages(image, size, arg);
+    if (mainfile)
+        residency_release_elf(dwfl_module_getelf(mod, &bias), arg);
     return DWARF_CB_OK;
 }
 
-size_t unwinder_release_pages(struct unwinder *u)
+void unwinder_release_pages(struct unwinder *u)
 {
     size_t released = 0;
 
@@ -263,7 +260,6 @@ size_t unwinder_release_pages(struct unwinder *u)
         if (u->procs[i]->dwfl)
             dwfl_getmodules(u->procs[i]->dwfl, release_module_pages, &released, 0);
     }
-    return released;
 }
 
 /* A Dwfl with the process's modules, attached to our callbacks: from its

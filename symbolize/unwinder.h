@@ -44,8 +44,8 @@ void unwinder_free(struct unwinder *u);
 void unwinder_forget_exited(struct unwinder *u);
 
 /* Gives back the resident pages of the files the fallback unwinder mapped
- * (residency.h). Returns the bytes released. */
-size_t unwinder_release_pages(struct unwinder *u);
+ * (residency.h). */
+void unwinder_release_pages(struct unwinder *u);
 
 int unwinder_unwind(struct unwinder *u, struct symbolizer *sym, pid_t pid, const uint64_t regs[17],
                     uint64_t stack_start, const uint8_t *stack, size_t len, uint64_t *ips,

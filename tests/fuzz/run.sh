@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs each libFuzzer harness for SECONDS, two at a time (one a core here),
 # from its seeds in tests/fuzz/corpus/NAME plus what earlier runs found in
-# DIR/corpus-NAME. Prints one line per harness (executions, coverage,
-# new inputs) and "fuzz: N passed, N failed". A crash, leak, sanitizer
+# DIR/corpus-NAME. Prints one line per harness (executions, coverage)
+# and "fuzz: N passed, N failed". A crash, leak, sanitizer
 # report or timeout fails the harness; its input is kept as
 # DIR/crash-NAME-* and printed as a command that replays it.
 #
@@ -49,7 +49,8 @@ while [ $# -gt 0 ]; do
             failed=$((failed + 1))
             echo "not ok - fuzz $t (exit $(cat "$log.rc")):"
             grep -E '^==|SUMMARY|ERROR|runtime error|Test unit written|^    #[0-9]' "$log" | head -40
-            for c in "$dir"/crash-"$t"-* "$dir"/timeout-"$t"-* "$dir"/leak-"$t"-* "$dir"/oom-"$t"-*; do
+            # artifacts are named PREFIX{crash,leak,timeout,oom}-HASH
+            for c in "$dir"/crash-"$t"-*; do
                 [ -e "$c" ] && echo "  replay: $dir/fuzz_$t $c"
             done
         fi

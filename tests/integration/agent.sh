@@ -98,6 +98,15 @@ if [ -n "$pod" ]; then
 fi
 check "the spool is empty after a clean stop" sh -c "[ -z \"\$(ls -A '$work/spool-file')\" ]"
 
+# ---- --check-config: the settings in effect, in the file's own format ----
+"$pf" agent --config "$work/agent.conf" --check-config -F 49 --label x=y --node-cpu 75 \
+    --ca-file /etc/ssl/certs/ca-certificates.crt > "$work/effective.conf"
+check "--check-config prints what file and command line made (freq 49, node-cpu 75)" \
+    sh -c "grep -qx 'freq = 49' '$work/effective.conf' && grep -qx 'node-cpu = 75' '$work/effective.conf' && grep -qx 'label = x=y' '$work/effective.conf'"
+"$pf" agent --config "$work/effective.conf" --check-config > "$work/effective2.conf"
+check "... and its output, read back as a config file, gives the same settings" \
+    cmp -s "$work/effective.conf" "$work/effective2.conf"
+
 # ---- bad settings: one clear line, exit 2 ----
 echo "intervall = 5" > "$work/bad.conf"
 "$pf" agent --config "$work/bad.conf" 2> "$work/bad.err"
