@@ -145,6 +145,25 @@ int64_t pf_profile_add_location(struct pf_profile *p, uint64_t mapping_id, uint6
     return (int64_t)++p->nlocations;
 }
 
+int pf_profile_set_location_lines(struct pf_profile *p, uint64_t id, const struct pf_line *lines,
+                                  size_t nlines)
+{
+    struct pf_location *loc;
+    struct pf_line *copy = NULL;
+
+    if (!id || id > p->nlocations)
+        return -EINVAL;
+    loc = &p->locations[id - 1];
+    if (nlines && !(copy = malloc(nlines * sizeof(*lines))))
+        return -ENOMEM;
+    if (nlines)
+        memcpy(copy, lines, nlines * sizeof(*lines));
+    free(loc->lines);
+    loc->lines = copy;
+    loc->nlines = nlines;
+    return 0;
+}
+
 static void *dup_array(const void *src, size_t n, size_t sz)
 {
     void *dst;

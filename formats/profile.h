@@ -131,6 +131,11 @@ int64_t pf_profile_function(struct pf_profile *p, int64_t name, int64_t system_n
 int64_t pf_profile_add_location(struct pf_profile *p, uint64_t mapping_id, uint64_t address,
                                 const struct pf_line *lines, size_t nlines);
 
+/* Replaces the lines of location id (lines are copied). Returns 0,
+ * -EINVAL for no such location, or -ENOMEM (the old lines stay). */
+int pf_profile_set_location_lines(struct pf_profile *p, uint64_t id, const struct pf_line *lines,
+                                  size_t nlines);
+
 /* Appends a sample (arrays are copied; values has nsample_types entries). */
 int pf_profile_add_sample(struct pf_profile *p, const uint64_t *location_ids, size_t nlocations,
                           const int64_t *values, const struct pf_label *labels, size_t nlabels);

@@ -46,6 +46,20 @@ struct collector {
     uint64_t ufixed[PF_MAX_STACK_DEPTH + 1];
     uint64_t *pending; /* samples to label again in collector_finish */
     size_t npending, pending_cap;
+    struct named_later *later; /* locations to name from DWARF in collector_finish */
+    size_t nlater, later_cap;
+};
+
+/* A location of a binary's address, named (from DWARF, else from the
+ * symbol table) when the profile is finished rather than on the sampling
+ * path, where finding and reading a debug file would hold up the reading
+ * of samples for as long as it takes. */
+struct named_later {
+    uint64_t location_id;
+    uint64_t vaddr;
+    uint32_t binary_id;
+    bool is_return;
+    int64_t name; /* the symbol table's name (string index) */
 };
 
 /* Location cache key: what makes two frames the same place. */
@@ -100,7 +114,7 @@ int collector_rebind(struct collector *c, struct pf_profile *p)
     htab_free(&c->mappings);
     htab_free(&c->tgids);
     c->kernel_mapping = c->jit_mapping = 0;
-    c->npending = 0;
+    c->npending = c->nlater = 0;
     c->p = p;
     return intern_label_keys(c);
 }
@@ -118,6 +132,7 @@ void collector_free(struct collector *c)
     free(c->node);
     kube_names_free(c->kn);
     free(c->pending);
+    free(c->later);
     free(c->unwind);
     free(c);
 }
@@ -193,29 +208,29 @@ static int64_t frame_name(struct collector *c, const struct sym_frame *f)
     return pf_profile_cstring(c->p, buf);
 }
 
-/* A location named from DWARF: one line per function inlined at the
+/* The profile's lines for DWARF's: one per function inlined at the
  * address, innermost first, each with its file and line. */
-static int64_t dwarf_location(struct collector *c, const struct sym_frame *f, uint64_t mid)
+static int dwarf_lines(struct collector *c, const struct sym_line *sl, size_t n, uint64_t mid,
+                       struct pf_line *out)
 {
-    struct pf_line lines[SYM_MAX_INLINE];
     struct pf_mapping *m = mid ? &c->p->mappings[mid - 1] : NULL;
 
-    for (size_t i = 0; i < f->nlines; i++) {
-        int64_t name = pf_profile_cstring(c->p, f->lines[i].func);
-        int64_t file = pf_profile_cstring(c->p, f->lines[i].file);
+    for (size_t i = 0; i < n; i++) {
+        int64_t name = pf_profile_cstring(c->p, sl[i].func);
+        int64_t file = pf_profile_cstring(c->p, sl[i].file);
         int64_t fid;
 
         if (name < 0 || file < 0)
             return -ENOMEM;
         if ((fid = pf_profile_function(c->p, name, name, file, 0)) < 0)
-            return fid;
-        lines[i] = (struct pf_line){.function_id = (uint64_t)fid, .line = f->lines[i].line};
+            return (int)fid;
+        out[i] = (struct pf_line){.function_id = (uint64_t)fid, .line = sl[i].line};
     }
     if (m) {
         m->has_filenames = m->has_line_numbers = true;
-        m->has_inline_frames |= f->nlines > 1;
+        m->has_inline_frames |= n > 1;
     }
-    return pf_profile_add_location(c->p, mid, f->addr, lines, f->nlines);
+    return 0;
 }
 
 static int64_t location_for(struct collector *c, uint32_t pid, uint64_t addr, bool kernel,
@@ -229,7 +244,7 @@ static int64_t location_for(struct collector *c, uint32_t pid, uint64_t addr, bo
     int err;
 
     err = kernel ? symbolizer_kernel(c->sym, is_return ? addr - 1 : addr, &f)
-                 : symbolizer_user(c->sym, (pid_t)pid, addr, is_return, &f);
+                 : symbolizer_user_name(c->sym, (pid_t)pid, addr, is_return, &f);
     if (err)
         return err;
     if (kernel)
@@ -244,12 +259,21 @@ static int64_t location_for(struct collector *c, uint32_t pid, uint64_t addr, bo
     mid = mapping_for(c, &f);
     if (mid < 0)
         return mid;
-    if (f.nlines) {
-        lid = dwarf_location(c, &f, (uint64_t)mid);
-    } else {
-        name = frame_name(c, &f);
-        if (name < 0)
+    name = frame_name(c, &f);
+    if (name < 0)
+        return -ENOMEM;
+    if (!kernel && f.binary_id) {
+        /* its lines come in collector_finish */
+        if (ARRAY_RESERVE_ONE(c->later, c->nlater, c->later_cap))
             return -ENOMEM;
+        lid = pf_profile_add_location(c->p, (uint64_t)mid, f.addr, NULL, 0);
+        if (lid > 0)
+            c->later[c->nlater++] = (struct named_later){.location_id = (uint64_t)lid,
+                                                         .vaddr = f.addr,
+                                                         .binary_id = f.binary_id,
+                                                         .is_return = is_return,
+                                                         .name = name};
+    } else {
         fid = pf_profile_function(c->p, name, name, 0, 0);
         if (fid < 0)
             return fid;
@@ -261,6 +285,38 @@ static int64_t location_for(struct collector *c, uint32_t pid, uint64_t addr, bo
     if (htab_put(&c->locations, &key, sizeof(key), (uint64_t)lid))
         return -ENOMEM;
     return lid;
+}
+
+/* Names the locations added since the last call (see struct named_later). */
+static int name_locations(struct collector *c)
+{
+    struct sym_line sl[SYM_MAX_INLINE];
+    struct pf_line lines[SYM_MAX_INLINE];
+    int err = 0;
+
+    for (size_t i = 0; !err && i < c->nlater; i++) {
+        const struct named_later *l = &c->later[i];
+        const struct pf_location *loc = pf_profile_location(c->p, l->location_id);
+        size_t n =
+            symbolizer_user_lines(c->sym, l->binary_id, l->vaddr, l->is_return, sl, SYM_MAX_INLINE);
+        int64_t fid;
+
+        if (!loc)
+            continue;
+        if (n) {
+            err = dwarf_lines(c, sl, n, loc->mapping_id, lines);
+        } else if ((fid = pf_profile_function(c->p, l->name, l->name, 0, 0)) < 0) {
+            err = (int)fid;
+        } else {
+            lines[0] = (struct pf_line){.function_id = (uint64_t)fid};
+            n = 1;
+        }
+        if (!err)
+            err = pf_profile_set_location_lines(c->p, l->location_id, lines, n);
+    }
+    c->nlater = 0;
+    symbolizer_lines_done(c->sym);
+    return err;
 }
 
 static int64_t label_str(struct collector *c, const char *fmt, ...)
@@ -520,7 +576,7 @@ static int merge_labels(struct pf_sample *s, const struct pf_label *more, size_t
 int collector_finish(struct collector *c)
 {
     struct pf_label labels[MAX_SAMPLE_LABELS];
-    int err = 0;
+    int err = name_locations(c);
 
     /* Samples of Pods that were not named yet when first seen (a Pod newer
      * than the API's last list or the log tree's last read) get the names

@@ -53,8 +53,11 @@ void collector_set_kube_api(struct collector *c, struct kubeapi *api);
 int collector_add(struct collector *c, const struct pf_key *key, uint64_t count,
                   const uint64_t *ustack, size_t nu, const uint64_t *kstack, size_t nk);
 
-/* Before writing the profile: labels again the samples of Pods that had no
- * names when they were first seen. Returns 0 or -ENOMEM. */
+/* Before writing the profile: names the locations of binaries added since
+ * the last call from their DWARF (function, file, line, inlined calls;
+ * else from the symbol table), which the sampling path leaves for now,
+ * and labels again the samples of Pods that had no names when they were
+ * first seen. Returns 0 or -ENOMEM. */
 int collector_finish(struct collector *c);
 
 /* Like collector_add for a user stack unwound from a stack copy: how says

@@ -38,6 +38,7 @@ struct debuginfo {
     size_t ncache, cache_cap;
     struct sym_line *lines;
     size_t nlines, lines_cap;
+    bool dwarf_done;   /* debuginfo_load_dwarf ran: source and file are known */
     Dwarf_CFI *eh_cfi; /* the binary's .eh_frame, read on first use */
     bool eh_cfi_done;
     struct htab rule_index; /* vaddr -> index into rules */
@@ -52,9 +53,6 @@ int debuginfo_open(int fd, const char *name, const char *debug_path, struct dema
                    struct debuginfo **out)
 {
     struct debuginfo *di = calloc(1, sizeof(*di));
-    const char *mainfile = NULL, *debugfile = NULL;
-    Dwarf_Addr bias;
-    Dwarf *dw;
     int dfd;
 
     if (!di)
@@ -83,14 +81,27 @@ int debuginfo_open(int fd, const char *name, const char *debug_path, struct dema
     di->mod = dwfl_report_offline(di->dwfl, name, name, dfd);
     dwfl_report_end(di->dwfl, NULL, NULL);
     /* offline modules are placed above a red zone, not at their vaddrs */
-    if (!di->mod || !dwfl_module_getelf(di->mod, &di->bias) ||
-        !dwfl_module_getdwarf(di->mod, &bias))
-        return 0;
+    if (di->mod && !dwfl_module_getelf(di->mod, &di->bias))
+        di->mod = NULL;
+    return 0;
+}
+
+enum debuginfo_source debuginfo_load_dwarf(struct debuginfo *di)
+{
+    const char *mainfile = NULL, *debugfile = NULL;
+    Dwarf_Addr bias;
+    Dwarf *dw;
+
+    if (di->dwarf_done)
+        return di->source;
+    di->dwarf_done = true;
+    /* the search: debuglink, build-id directories, then debuginfod */
+    if (!di->mod || !(dw = dwfl_module_getdwarf(di->mod, &bias)))
+        return di->source;
     dwfl_module_info(di->mod, NULL, NULL, NULL, NULL, NULL, &mainfile, &debugfile);
-    dw = dwfl_module_getdwarf(di->mod, &bias);
     if (dwarf_getelf(dw) == dwfl_module_getelf(di->mod, &bias)) {
         di->source = DEBUGINFO_EMBEDDED;
-        di->file = mainfile ? mainfile : name;
+        di->file = mainfile ? mainfile : "";
     } else {
         /* a local file found by libdwfl carries its name; a download by
          * libdebuginfod carries none, or its cache's .../<build-id>/debuginfo */
@@ -101,7 +112,7 @@ int debuginfo_open(int fd, const char *name, const char *debug_path, struct dema
                          : DEBUGINFO_SEPARATE;
         di->file = debugfile ? debugfile : "";
     }
-    return 0;
+    return di->source;
 }
 
 size_t debuginfo_cached(const struct debuginfo *di)
@@ -138,9 +149,9 @@ void debuginfo_release_pages(struct debuginfo *di, size_t *released)
         return;
     main_elf = dwfl_module_getelf(di->mod, &bias);
     residency_release_elf(main_elf, released);
-    /* a separate debug file is a second mapping; the DWARF was opened by
-     * debuginfo_open, so this looks nothing up */
-    dw = dwfl_module_getdwarf(di->mod, &bias);
+    /* a separate debug file is a second mapping; only a DWARF already
+     * loaded is asked for, so this looks nothing up */
+    dw = di->dwarf_done ? dwfl_module_getdwarf(di->mod, &bias) : NULL;
     if (dw && dwarf_getelf(dw) != main_elf)
         residency_release_elf(dwarf_getelf(dw), released);
 }
@@ -438,7 +449,7 @@ size_t debuginfo_lookup(struct debuginfo *di, uint64_t vaddr, struct sym_line *l
     uint64_t idx;
     size_t n;
 
-    if (!di->mod || di->source == DEBUGINFO_NONE)
+    if (!di->mod || debuginfo_load_dwarf(di) == DEBUGINFO_NONE)
         return 0;
     if (htab_get(&di->addrs, &vaddr, sizeof(vaddr), &idx)) {
         const struct cached *c = &di->cache[idx];
@@ -522,13 +533,17 @@ static struct frame_rule make_rule(struct debuginfo *di, uint64_t vaddr)
         di->eh_cfi = elf ? dwarf_getcfi_elf(elf) : NULL;
         di->eh_cfi_done = true;
     }
-    if (di->eh_cfi && dwarf_cfi_addrframe(di->eh_cfi, vaddr, &frame) == 0)
-        ;
-    else if (!di->mod || !(cfi = dwfl_module_dwarf_cfi(di->mod, &bias)) ||
-             dwarf_cfi_addrframe(cfi, vaddr + di->bias - bias, &frame) != 0) {
-        if (di->eh_cfi || di->mod)
-            r.kind = FRAME_RULE_NONE;
-        return r;
+    if (!di->eh_cfi || dwarf_cfi_addrframe(di->eh_cfi, vaddr, &frame) != 0) {
+        /* .debug_frame, which may be in the debug file: the DWARF is
+         * loaded for it (rarely: .eh_frame covers nearly all code) */
+        if (di->mod)
+            debuginfo_load_dwarf(di);
+        if (!di->mod || !(cfi = dwfl_module_dwarf_cfi(di->mod, &bias)) ||
+            dwarf_cfi_addrframe(cfi, vaddr + di->bias - bias, &frame) != 0) {
+            if (di->eh_cfi || di->mod)
+                r.kind = FRAME_RULE_NONE;
+            return r;
+        }
     }
     /* the return address (column 16): undefined marks the outermost frame;
      * else it must sit just below the CFA, where a call pushes it */

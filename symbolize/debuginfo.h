@@ -37,17 +37,22 @@ enum debuginfo_source {
 
 struct debuginfo;
 
-/* Reads the DWARF of the ELF file open at fd (the descriptor is duplicated;
- * the caller keeps its own). name: the binary's path, for debuglink lookups.
- * debug_path: libdwfl's search path ("+:.debug:/usr/lib/debug:DIR..."). dm
- * (borrowed, may be NULL) demangles names. Returns 0 (also when no DWARF is
- * found: debuginfo_source says so), -ENOMEM or -EIO. */
+/* Opens the ELF file at fd (the descriptor is duplicated; the caller keeps
+ * its own). Its DWARF is looked for on first need (debuginfo_load_dwarf):
+ * frame rules come from the binary's own .eh_frame, so unwinding a binary
+ * does not wait for its debug file, or for a debuginfod download. name:
+ * the binary's path, for debuglink lookups. debug_path: libdwfl's search
+ * path ("+:.debug:/usr/lib/debug:DIR..."). dm (borrowed, may be NULL)
+ * demangles names. Returns 0 (also when the file is no ELF: lookups then
+ * find nothing) or -ENOMEM. */
 int debuginfo_open(int fd, const char *name, const char *debug_path, struct demangler *dm,
                    struct debuginfo **out);
 void debuginfo_free(struct debuginfo *di);
 
-enum debuginfo_source debuginfo_source(const struct debuginfo *di);
-/* The file the DWARF was read from ("" when none). */
+/* Finds and reads the DWARF, once; returns where it was found
+ * (DEBUGINFO_NONE: nowhere). debuginfo_lookup calls it itself. */
+enum debuginfo_source debuginfo_load_dwarf(struct debuginfo *di);
+/* The file the DWARF was read from ("" when none, or not loaded yet). */
 const char *debuginfo_file(const struct debuginfo *di);
 
 /* Fills lines for ELF virtual address vaddr; returns how many (0 when the

@@ -30,7 +30,9 @@ struct binary {
     char *path;
     struct elfsyms *syms; /* NULL when it could not be read */
     struct debuginfo *di; /* NULL when it could not be read */
-    bool di_tried;        /* DWARF is opened on the first lookup that needs it */
+    bool di_tried;        /* di is opened on the first lookup that needs it */
+    bool dwarf_counted;   /* its DWARF's source is in the stats */
+    uint64_t lines_gen;   /* == symbolizer's: lines are still wanted, keep it */
     uint64_t last_use;    /* symbolizer tick of the last lookup */
     bool evicted;         /* parsed state dropped; parsed again on the next lookup */
 };
@@ -71,6 +73,7 @@ struct symbolizer {
     size_t max_loaded, nloaded;
     size_t max_cached; /* debuginfo cache entries over all binaries */
     uint64_t tick;
+    uint64_t lines_gen; /* bumped by symbolizer_lines_done */
     struct symbolizer_stats stats;
 };
 
@@ -90,6 +93,7 @@ int symbolizer_new(struct symbolizer **out)
     htab_init(&s->proc_index);
     htab_init(&s->build_ids);
     s->max_loaded = DEFAULT_MAX_BINARIES;
+    s->lines_gen = 1; /* no binary's 0 matches: nothing is kept for lines yet */
     if (demangler_new(true, &s->dm) || !(s->debug_path = strdup(DEFAULT_DEBUG_PATH))) {
         symbolizer_free(s);
         return -ENOMEM;
@@ -188,15 +192,14 @@ static int add_binary(struct symbolizer *s, const char *path, struct elfsyms *sy
 
     if (ARRAY_RESERVE_ONE(s->bins, s->nbins, s->bins_cap))
         return -ENOMEM;
-    nb = s->bins;
-    nb[s->nbins].path = strdup(path);
-    if (!nb[s->nbins].path)
+    nb = &s->bins[s->nbins];
+    *nb = (struct binary){.path = strdup(path),
+                          .syms = syms,
+                          .di = di,
+                          .di_tried = di != NULL,
+                          .last_use = ++s->tick};
+    if (!nb->path)
         return -ENOMEM;
-    nb[s->nbins].syms = syms;
-    nb[s->nbins].di = di;
-    nb[s->nbins].di_tried = di != NULL;
-    nb[s->nbins].last_use = ++s->tick;
-    nb[s->nbins].evicted = false;
     *id = (uint32_t)++s->nbins;
     s->nloaded++;
     s->stats.binaries++;
@@ -244,8 +247,10 @@ static void evict_binaries(struct symbolizer *s, uint32_t keep)
         for (size_t i = 0; i < s->nbins; i++) {
             struct binary *b = &s->bins[i];
 
+            /* a binary whose lines are still to be looked up stays: its
+             * processes may be gone, and with them the way to reopen it */
             if (!b->evicted && i + 1 != keep && i + 1 != s->vdso_id &&
-                (!lru || b->last_use < lru->last_use))
+                b->lines_gen != s->lines_gen && (!lru || b->last_use < lru->last_use))
                 lru = b;
         }
         if (!lru)
@@ -262,7 +267,7 @@ static void evict_binaries(struct symbolizer *s, uint32_t keep)
 }
 
 /* Symbols of the file at fd; its DWARF waits for a lookup that needs it
- * (binary_dwarf): most libraries a process maps are never sampled. Returns
+ * (binary_debuginfo): most libraries a process maps are never sampled. Returns
  * 0 or -ENOMEM; a file that cannot be parsed leaves *syms NULL. */
 static int parse_binary(int fd, struct elfsyms **syms)
 {
@@ -270,10 +275,11 @@ static int parse_binary(int fd, struct elfsyms **syms)
     return elfsyms_load_fd(fd, syms) == -ENOMEM ? -ENOMEM : 0;
 }
 
-/* The binary's DWARF (and CFI), opened through the mapping at hand on the
- * first call. NULL when there is none or the file is gone. */
-static struct debuginfo *binary_dwarf(struct symbolizer *s, pid_t pid, const struct vma *v,
-                                      struct binary *b)
+/* The binary's debuginfo handle, opened through the mapping at hand on the
+ * first call: its CFI for unwinding, its DWARF on demand. NULL when the
+ * file is gone or has no symbols. */
+static struct debuginfo *binary_debuginfo(struct symbolizer *s, pid_t pid, const struct vma *v,
+                                          struct binary *b)
 {
     int fd;
 
@@ -284,20 +290,24 @@ static struct debuginfo *binary_dwarf(struct symbolizer *s, pid_t pid, const str
         return NULL;
     debuginfo_open(fd, b->path, s->debug_path, s->dm, &b->di);
     close(fd);
-    switch (b->di ? debuginfo_source(b->di) : DEBUGINFO_NONE) {
-    case DEBUGINFO_EMBEDDED:
-        s->stats.debug_embedded++;
-        break;
-    case DEBUGINFO_SEPARATE:
-        s->stats.debug_separate++;
-        break;
-    case DEBUGINFO_DEBUGINFOD:
-        s->stats.debug_debuginfod++;
-        break;
-    case DEBUGINFO_NONE:
-        break;
-    }
     return b->di;
+}
+
+/* The DWARF of a binary whose handle is open; NULL when there is none. */
+static struct debuginfo *loaded_dwarf(struct symbolizer *s, struct binary *b)
+{
+    enum debuginfo_source src;
+
+    if (!b->di)
+        return NULL;
+    src = debuginfo_load_dwarf(b->di);
+    if (!b->dwarf_counted) {
+        b->dwarf_counted = true;
+        s->stats.debug_embedded += src == DEBUGINFO_EMBEDDED;
+        s->stats.debug_separate += src == DEBUGINFO_SEPARATE;
+        s->stats.debug_debuginfod += src == DEBUGINFO_DEBUGINFOD;
+    }
+    return src == DEBUGINFO_NONE ? NULL : b->di;
 }
 
 static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, uint32_t *id)
@@ -577,8 +587,10 @@ static int locate(struct symbolizer *s, pid_t pid, uint64_t addr, struct place *
     return 0;
 }
 
-int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_return,
-                    struct sym_frame *out)
+/* symbolizer_user, with the DWARF lines or without them (names_only:
+ * the binary's handle is opened and kept for symbolizer_user_lines). */
+static int user_frame(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_return,
+                      bool names_only, struct sym_frame *out)
 {
     uint64_t lvaddr;
     struct place pl;
@@ -609,9 +621,44 @@ int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_retu
     /* a return address: name the call before it */
     lvaddr = is_return && addr ? pl.vaddr - 1 : pl.vaddr;
     out->name = demangler_name(s->dm, elfsyms_lookup(pl.b->syms, lvaddr, NULL));
-    if (binary_dwarf(s, pid, pl.v, pl.b))
+    if (names_only) {
+        if (binary_debuginfo(s, pid, pl.v, pl.b))
+            pl.b->lines_gen = s->lines_gen;
+    } else if (binary_debuginfo(s, pid, pl.v, pl.b) && loaded_dwarf(s, pl.b)) {
         out->nlines = debuginfo_lookup(pl.b->di, lvaddr, out->lines, SYM_MAX_INLINE);
+    }
     return 0;
+}
+
+int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_return,
+                    struct sym_frame *out)
+{
+    return user_frame(s, pid, addr, is_return, false, out);
+}
+
+int symbolizer_user_name(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_return,
+                         struct sym_frame *out)
+{
+    return user_frame(s, pid, addr, is_return, true, out);
+}
+
+size_t symbolizer_user_lines(struct symbolizer *s, uint32_t binary_id, uint64_t vaddr,
+                             bool is_return, struct sym_line *lines, size_t max)
+{
+    struct binary *b;
+
+    if (!binary_id || binary_id > s->nbins)
+        return 0;
+    b = &s->bins[binary_id - 1];
+    if (b->evicted || !loaded_dwarf(s, b))
+        return 0;
+    b->last_use = ++s->tick;
+    return debuginfo_lookup(b->di, is_return && vaddr ? vaddr - 1 : vaddr, lines, max);
+}
+
+void symbolizer_lines_done(struct symbolizer *s)
+{
+    s->lines_gen++;
 }
 
 int symbolizer_frame_rule(struct symbolizer *s, pid_t pid, uint64_t addr, struct frame_rule *out)
@@ -622,7 +669,7 @@ int symbolizer_frame_rule(struct symbolizer *s, pid_t pid, uint64_t addr, struct
     out->kind = FRAME_RULE_COMPLEX;
     if ((err = locate(s, pid, addr, &pl)))
         return err;
-    if (pl.has_vaddr && binary_dwarf(s, pid, pl.v, pl.b))
+    if (pl.has_vaddr && binary_debuginfo(s, pid, pl.v, pl.b))
         debuginfo_frame_rule(pl.b->di, pl.vaddr, out);
     return 0;
 }

@@ -76,6 +76,22 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid);
 int symbolizer_user(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_return,
                     struct sym_frame *out);
 
+/* symbolizer_user without the DWARF lines (nlines 0), for a caller that
+ * asks for them later, away from the sampling path: looking for a debug
+ * file (or downloading it) and decompressing it is the slow part of
+ * symbolization. The binary is kept open until symbolizer_lines_done. */
+int symbolizer_user_name(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_return,
+                         struct sym_frame *out);
+
+/* The DWARF lines at vaddr (a sym_frame's addr) of binary_id (its
+ * binary_id), whether or not a process still maps the binary; fills lines
+ * like symbolizer_user and returns how many (0: no DWARF covers it). */
+size_t symbolizer_user_lines(struct symbolizer *s, uint32_t binary_id, uint64_t vaddr,
+                             bool is_return, struct sym_line *lines, size_t max);
+
+/* The lines named so far have been asked for: their binaries may go. */
+void symbolizer_lines_done(struct symbolizer *s);
+
 /* Where the return address of the function sampled at addr (a leaf IP) is,
  * when that function has not set up a frame pointer there: the word index
  * from the stack pointer (0: [sp], 1: [sp+8], ...), from its CFI. Returns

@@ -31,14 +31,6 @@ struct symbolizer;
 int unwinder_new(struct unwinder **out);
 void unwinder_free(struct unwinder *u);
 
-/* Unwinds one sample of pid: regs are the 17 x86-64 DWARF registers
- * (rip last), stack the len bytes copied from user address stack_start.
- * The fast path takes each frame's CFI rule from sym (parsed once per
- * binary for all processes); a frame whose CFI is not a simple rule sends
- * the whole sample through libdwfl.
- * Writes up to max addresses to ips, leaf first (then return addresses),
- * sets *why, and returns how many (>= 1: the leaf is always known), or
- * -ENOMEM. */
 /* Drops the state of processes that have exited (after a second sweep
  * finds them gone, as samples trail a process). Call once a drain. */
 void unwinder_forget_exited(struct unwinder *u);
@@ -47,6 +39,14 @@ void unwinder_forget_exited(struct unwinder *u);
  * (residency.h). */
 void unwinder_release_pages(struct unwinder *u);
 
+/* Unwinds one sample of pid: regs are the 17 x86-64 DWARF registers
+ * (rip last), stack the len bytes copied from user address stack_start.
+ * The fast path takes each frame's CFI rule from sym (parsed once per
+ * binary for all processes); a frame whose CFI is not a simple rule sends
+ * the whole sample through libdwfl.
+ * Writes up to max addresses to ips, leaf first (then return addresses),
+ * sets *why, and returns how many (>= 1: the leaf is always known), or
+ * -ENOMEM. */
 int unwinder_unwind(struct unwinder *u, struct symbolizer *sym, pid_t pid, const uint64_t regs[17],
                     uint64_t stack_start, const uint8_t *stack, size_t len, uint64_t *ips,
                     size_t max, enum unwind_end *why);

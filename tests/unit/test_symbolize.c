@@ -516,6 +516,61 @@ static void test_bounded_and_shared_binaries(void **state)
 /* A stack copy with garbage registers: CFI applied to a stack pointer near
  * 2^64 gives addresses whose "address + 8" wraps around. Reading them must
  * fail, not reach far outside the copy (a crash the agent benchmark hit). */
+/* The collector names frames from the symbol table while sampling and asks
+ * for DWARF lines when the profile is finished: by then the process may be
+ * gone, and other binaries may have pushed its binary past the limit. */
+static void test_lines_after_exit_and_eviction(void **state)
+{
+    const struct symbolizer_opts o = {.max_binaries = 1};
+    const char *prog[2] = {"symtarget-pie", "symtarget-nopie"};
+    struct symbolizer *s;
+    struct symbolizer_stats st;
+    struct sym_frame f[2];
+    struct sym_line lines[SYM_MAX_INLINE];
+    struct child c[2];
+    uint64_t evicted;
+
+    (void)state;
+    assert_int_equal(symbolizer_new(&s), 0);
+    assert_int_equal(symbolizer_configure(s, &o), 0);
+    for (int i = 0; i < 2; i++) {
+        start_fixture(fixture(prog[i]), &c[i]);
+        assert_int_equal(symbolizer_add_process(s, c[i].pid), 0);
+        assert_int_equal(symbolizer_user_name(s, c[i].pid, c[i].alpha, false, &f[i]), 0);
+        assert_string_equal(f[i].name, "symtarget_alpha");
+        assert_int_equal(f[i].nlines, 0);
+        stop_fixture(&c[i]);
+    }
+    /* two programs and their libraries over a limit of one binary: the
+     * libraries went, the two programs whose lines are wanted stayed */
+    assert_int_not_equal(f[0].binary_id, f[1].binary_id);
+    symbolizer_get_stats(s, &st);
+    assert_true(st.binaries_evicted > 0);
+    evicted = st.binaries_evicted;
+    assert_int_equal(symbolizer_forget_exited(s), 0);
+    assert_int_equal(symbolizer_forget_exited(s), 2);
+    for (int i = 0; i < 2; i++) {
+        size_t n =
+            symbolizer_user_lines(s, f[i].binary_id, f[i].addr, false, lines, SYM_MAX_INLINE);
+
+        assert_int_equal(n, 1);
+        assert_string_equal(lines[0].func, "symtarget_alpha");
+        assert_true(strstr(lines[0].file, "symtarget.c") != NULL);
+        assert_true(lines[0].line > 0);
+    }
+    symbolizer_get_stats(s, &st);
+    assert_int_equal(st.debug_embedded, 2);
+    assert_int_equal(st.binaries_evicted, evicted);
+    /* asked for: the limit applies to them again at the next binary */
+    symbolizer_lines_done(s);
+    assert_int_equal(symbolizer_add_process(s, getpid()), 0);
+    symbolizer_get_stats(s, &st);
+    assert_true(st.binaries_evicted >= evicted + 2);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(symbolizer_user_lines(s, f[i].binary_id, f[i].addr, false, lines, 1), 0);
+    symbolizer_free(s);
+}
+
 static void test_unwind_wild_stack_pointer(void **state)
 {
     struct symbolizer *sym;
@@ -550,6 +605,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN); /* see stop_fixture */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bounded_and_shared_binaries),
+        cmocka_unit_test(test_lines_after_exit_and_eviction),
         cmocka_unit_test(test_perfmap),
         cmocka_unit_test(test_unwind_wild_stack_pointer),
         cmocka_unit_test(test_demangle),

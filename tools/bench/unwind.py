@@ -11,9 +11,11 @@ configuration samples the whole machine while the workload runs:
 
 at 99 and 999 Hz, interleaved round by round so drift hits every
 configuration alike. Prints the workload's median slowdown against no
-profiler, the profiler's own CPU time (perf's unwinding happens in
-`perf script`, whose CPU time is added), and the share of the leaf
-samples that carry the complete chain.
+profiler, the profiler's own CPU time in all (perf's unwinding happens in
+`perf script`, whose CPU time is added) and while the workload ran (what
+the workload competes with), and the share of the leaf samples that
+carry the complete chain. Medians over the rounds (default 9: single
+runs move by a few points on a small VM).
 
 usage: tools/bench/unwind.py BUILD_DIR [--rounds N] [--work ROUNDS]
 """
@@ -52,13 +54,21 @@ def complete_share(folded):
     return 100.0 * full / total if total else 0.0
 
 
+def proc_cpu(pid):
+    """CPU seconds pid has used so far (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def child_cpu(pid):
     _, status, ru = os.wait4(pid, 0)
     return ru.ru_utime + ru.ru_stime, status
 
 
 def profile(kind, hz, build, chain, ncpu, work, tmp):
-    """Runs the workload under one profiler. Returns (wall, profiler CPU s, complete %)."""
+    """Runs the workload under one profiler. Returns (wall, profiler CPU s in
+    all, profiler CPU s while the workload ran, complete %)."""
     podflame = os.path.join(build, "podflame")
     folded = os.path.join(tmp, f"{kind}-{hz}.folded")
     if kind.startswith("podflame"):
@@ -82,7 +92,9 @@ def profile(kind, hz, build, chain, ncpu, work, tmp):
             time.sleep(0.3)
             break
         time.sleep(0.05)
+    before = proc_cpu(prof.pid)
     wall = run_workload(chain, ncpu, work)
+    during = proc_cpu(prof.pid) - before
     prof.send_signal(signal.SIGINT)
     cpu, _ = child_cpu(prof.pid)
     if kind.startswith("perf"):
@@ -96,13 +108,13 @@ def profile(kind, hz, build, chain, ncpu, work, tmp):
         with open(folded, "w") as out:
             subprocess.run([podflame, "collapse", f"{tmp}/perf.txt"], stdout=out,
                            stderr=subprocess.DEVNULL, check=False)
-    return wall, cpu, complete_share(folded)
+    return wall, cpu, during, complete_share(folded)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--work", type=int, default=60000)
     args = ap.parse_args()
     chain = os.path.join(args.build, "tests", "chain-nofp")
@@ -114,21 +126,21 @@ def main():
         for r in range(args.rounds):
             for kind, hz in configs:
                 if kind == "none":
-                    results[(kind, hz)].append((run_workload(chain, ncpu, args.work), 0.0, 0.0))
+                    results[(kind, hz)].append((run_workload(chain, ncpu, args.work), 0.0, 0.0, 0.0))
                 else:
                     results[(kind, hz)].append(profile(kind, hz, args.build, chain, ncpu, args.work, tmp))
                 print(f"round {r + 1}/{args.rounds}: {kind} {hz or ''}", file=sys.stderr)
-    base = statistics.median(w for w, _, _ in results[("none", 0)])
+    base = statistics.median(r[0] for r in results[("none", 0)])
     print(f"workload: {ncpu} x chain-nofp --rounds {args.work}, unprofiled median {base:.2f} s")
-    print(f"{'profiler':<34} {'Hz':>4} {'slowdown':>9} {'profiler CPU s':>15} {'complete stacks':>16}")
+    print(f"{'profiler':<34} {'Hz':>4} {'slowdown':>9} {'profiler CPU s':>15} {'during run s':>13} "
+          f"{'complete stacks':>16}")
     for kind, hz in configs[1:]:
         rs = results[(kind, hz)]
-        wall = statistics.median(w for w, _, _ in rs)
-        cpu = statistics.median(c for _, c, _ in rs)
-        comp = statistics.median(p for _, _, p in rs)
+        wall, cpu, during, comp = (statistics.median(r[i] for r in rs) for i in range(4))
         name = {"podflame-dwarf": "podflame --unwind dwarf", "podflame-auto": "podflame --unwind auto",
                 "perf-dwarf": "perf record --call-graph dwarf", "perf-g": "perf record -g"}[kind]
-        print(f"{name:<34} {hz:>4} {100 * (wall / base - 1):>8.1f}% {cpu:>15.2f} {comp:>15.1f}%")
+        print(f"{name:<34} {hz:>4} {100 * (wall / base - 1):>8.1f}% {cpu:>15.2f} {during:>13.2f} "
+              f"{comp:>15.1f}%")
 
 
 if __name__ == "__main__":
