@@ -143,7 +143,10 @@ def main():
         print(f"{'perf record -a -g ' + str(HZ) + ' Hz':28}{statistics.median(under_perf):10.2f}s"
               f"{100 * (statistics.median(under_perf) / mb - 1):+9.1f}%"
               f"{100 * pcpu / pwall:15.2f}%{'':>10}")
-        print(f"agent CPU / perf record CPU: {(cpu / wall) / (pcpu / pwall):.2f}")
+        if pcpu > 0:
+            print(f"agent CPU / perf record CPU: {(cpu / wall) / (pcpu / pwall):.2f}")
+        else:
+            print("agent CPU / perf record CPU: perf record used no measurable CPU (10 ms ticks)")
     print(f"agent: {wall:.0f} s, {windows} windows written, RSS at the end {rss_end:.0f} MiB")
     print("agent over time (s, CPU s used, RSS MiB):")
     for t, c, r in trace:
