@@ -45,8 +45,8 @@
 #define HEALTHY_NS     (10 * 1000000000LL)
 
 struct agent_opts {
-    unsigned int freq;
-    unsigned int interval; /* seconds */
+    struct session_opts ses; /* what is sampled and how it is unwound and named */
+    unsigned int interval;   /* seconds */
     const char *output;
     struct upload_config up;
     const char *spool_dir;
@@ -58,13 +58,7 @@ struct agent_opts {
     const char *labels[MAX_LIST]; /* KEY=VALUE */
     size_t nlabels;
     struct kube_selector pods;
-    const char *kubelet_log_dir;
-    bool kube_api;
-    bool kernel;
-    uint8_t unwind;
-    uint32_t stack_size, map_entries;
     const char *debug_dirs[MAX_LIST];
-    struct symbolizer_opts sym;
     bool watch;        /* the saturation watcher */
     bool check_config; /* print the settings and stop */
     struct watch_opts wo;
@@ -407,10 +401,9 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
     int owner[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
     unsigned long v;
     char err[256];
-    int c, li;
+    int c, li, rc;
 
     *o = (struct agent_opts){.watch = true,
-                             .freq = 19,
                              .interval = 60,
                              .output = "file:///var/lib/podflame/profiles",
                              .up = {.s3_path_style = -1},
@@ -418,17 +411,13 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
                              .spool_max = 256ULL << 20,
                              .metrics_addr = "127.0.0.1:9740",
                              .concurrency = 2,
-                             .grace = 20,
-                             .kubelet_log_dir = "/var/log",
-                             .kernel = true,
-                             .unwind = PF_UNWIND_MODE_AUTO,
-                             .stack_size = 16384,
-                             .map_entries = 16384};
+                             .grace = 20};
+    session_opts_default(&o->ses, 19, "podflame agent");
     watch_opts_default(&o->wo, "/var/lib/podflame/findings");
     /* a node agent keeps fewer binaries parsed than record's default 512:
      * its memory must stay flat whatever the node runs */
-    o->sym.max_binaries = 128;
-    o->sym.max_cached = 65536;
+    o->ses.sym.max_binaries = 128;
+    o->ses.sym.max_cached = 65536;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--"))
             break;
@@ -458,16 +447,26 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
     }
     optind = 1;
     opterr = 1;
+    li = -1;
     while ((c = getopt_long(a->argc, a->argv, "+F:n:h", longopts, &li)) != -1) {
         /* the source of the option just parsed: 0 file, 1 environment, 2 command line */
         int src = optind - 1 < a->env_start ? 0 : optind - 1 < a->cmd_start ? 1 : 2;
+        int idx = li; /* the long option's index; getopt_long sets it for those only */
         bool b;
 
+        li = -1;
+        /* the options every sampling command shares */
+        if (idx >= 0 &&
+            (rc = session_opt_set(&o->ses, longopts[idx].name, optarg, err, sizeof(err))) <= 0) {
+            if (rc)
+                return usage_error(err);
+            continue;
+        }
         switch (c) {
         case 'F':
             if (opt_uint("freq", optarg, 1, 100000, "Hz", &v, err, sizeof(err)))
                 return usage_error(err);
-            o->freq = (unsigned)v;
+            o->ses.freq = (unsigned)v;
             break;
         case OPT_INTERVAL:
             if (opt_uint("interval", optarg, 1, 86400, "seconds", &v, err, sizeof(err)))
@@ -549,45 +548,13 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
         case OPT_CONTAINER:
             list_add(o->pods.containers, &o->pods.ncontainers, &owner[3], src, optarg);
             break;
-        case OPT_KUBE:
-            o->kubelet_log_dir = optarg;
-            break;
-        case OPT_KUBE_API:
-        case OPT_NO_KERNEL:
-        case OPT_NO_DEMANGLE:
-            if (opt_bool(longopts[li].name, optarg, &b, err, sizeof(err)))
-                return usage_error(err);
-            if (c == OPT_KUBE_API)
-                o->kube_api = b;
-            else if (c == OPT_NO_KERNEL)
-                o->kernel = !b;
-            else
-                o->sym.no_demangle = b;
-            break;
-        case OPT_UNWIND:
-            if (opt_unwind(optarg, &o->unwind, err, sizeof(err)))
-                return usage_error(err);
-            break;
-        case OPT_STACK_SIZE:
-            if (opt_uint("stack-size", optarg, 512, 65536, "bytes", &v, err, sizeof(err)))
-                return usage_error(err);
-            o->stack_size = (uint32_t)v;
-            break;
-        case OPT_MAP:
-            if (opt_uint("map-entries", optarg, 64, 1 << 22, "", &v, err, sizeof(err)))
-                return usage_error(err);
-            o->map_entries = (uint32_t)v;
-            break;
         case OPT_DEBUG_DIR:
             if (strchr(optarg, ':')) {
                 fprintf(stderr, "podflame agent: --debug-dir: no ':' in a directory\n");
                 return 2;
             }
-            list_add(o->debug_dirs, &o->sym.ndebug_dirs, &owner[4], src, optarg);
-            o->sym.debug_dirs = o->debug_dirs;
-            break;
-        case OPT_DEBUGINFOD:
-            o->sym.debuginfod_urls = optarg;
+            list_add(o->debug_dirs, &o->ses.sym.ndebug_dirs, &owner[4], src, optarg);
+            o->ses.sym.debug_dirs = o->debug_dirs;
             break;
         case OPT_CONFIG:
             break; /* read first */
@@ -595,12 +562,12 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
             o->check_config = true;
             break;
         case OPT_NO_WATCH:
-            if (opt_bool(longopts[li].name, optarg, &b, err, sizeof(err)))
+            if (opt_bool(longopts[idx].name, optarg, &b, err, sizeof(err)))
                 return usage_error(err);
             o->watch = !b;
             break;
         case OPT_WATCH:
-            if (watch_opts_set(&o->wo, longopts[li].name, optarg, err, sizeof(err)))
+            if (watch_opts_set(&o->wo, longopts[idx].name, optarg, err, sizeof(err)))
                 return usage_error(err);
             break;
         case 'h':
@@ -623,7 +590,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
  * format, so the output of --check-config can serve as a file. */
 static void print_settings(const struct agent_opts *o, FILE *out)
 {
-    fprintf(out, "freq = %u\ninterval = %u\noutput = %s\n", o->freq, o->interval, o->output);
+    fprintf(out, "freq = %u\ninterval = %u\noutput = %s\n", o->ses.freq, o->interval, o->output);
     if (o->up.s3_endpoint)
         fprintf(out, "s3-endpoint = %s\n", o->up.s3_endpoint);
     if (o->up.s3_region)
@@ -648,18 +615,18 @@ static void print_settings(const struct agent_opts *o, FILE *out)
         fprintf(out, "namespace = %s\n", o->pods.namespaces[i]);
     for (size_t i = 0; i < o->pods.ncontainers; i++)
         fprintf(out, "container = %s\n", o->pods.containers[i]);
-    fprintf(out, "kubelet-log-dir = %s\nkube-api = %s\nno-kernel = %s\n", o->kubelet_log_dir,
-            o->kube_api ? "true" : "false", o->kernel ? "false" : "true");
+    fprintf(out, "kubelet-log-dir = %s\nkube-api = %s\nno-kernel = %s\n", o->ses.kubelet_log_dir,
+            o->ses.kube_api ? "true" : "false", o->ses.kernel ? "false" : "true");
     fprintf(out, "unwind = %s\nstack-size = %u\nmap-entries = %u\n",
-            o->unwind == PF_UNWIND_MODE_OFF   ? "fp"
-            : o->unwind == PF_UNWIND_MODE_ALL ? "dwarf"
-                                              : "auto",
-            o->stack_size, o->map_entries);
-    for (size_t i = 0; i < o->sym.ndebug_dirs; i++)
+            o->ses.unwind == PF_UNWIND_MODE_OFF   ? "fp"
+            : o->ses.unwind == PF_UNWIND_MODE_ALL ? "dwarf"
+                                                  : "auto",
+            o->ses.stack_size, o->ses.map_entries);
+    for (size_t i = 0; i < o->ses.sym.ndebug_dirs; i++)
         fprintf(out, "debug-dir = %s\n", o->debug_dirs[i]);
-    if (o->sym.debuginfod_urls)
-        fprintf(out, "debuginfod = %s\n", o->sym.debuginfod_urls);
-    fprintf(out, "no-demangle = %s\nno-watch = %s\n", o->sym.no_demangle ? "true" : "false",
+    if (o->ses.sym.debuginfod_urls)
+        fprintf(out, "debuginfod = %s\n", o->ses.sym.debuginfod_urls);
+    fprintf(out, "no-demangle = %s\nno-watch = %s\n", o->ses.sym.no_demangle ? "true" : "false",
             o->watch ? "false" : "true");
     watch_opts_print(&o->wo, out);
 }
@@ -929,7 +896,7 @@ static int new_window_profile(const struct agent *ag, struct pf_profile **out, i
     if (pf_profile_new(&p))
         return -ENOMEM;
     snprintf(comment, sizeof(comment), "podflame agent on %s", ag->node);
-    if (pf_profile_set_cpu_types(p, 1000000000LL / ag->o.freq) ||
+    if (pf_profile_set_cpu_types(p, 1000000000LL / ag->o.ses.freq) ||
         pf_profile_add_comment(p, comment)) {
         pf_profile_free(p);
         return -ENOMEM;
@@ -1346,8 +1313,8 @@ int cmd_agent(int argc, char **argv)
     }
     if (ag->o.watch) {
         ag->o.wo.node = ag->node;
-        ag->o.wo.kubelet_log_dir = ag->o.kubelet_log_dir;
-        ag->o.wo.unwind = ag->o.unwind;
+        ag->o.wo.kubelet_log_dir = ag->o.ses.kubelet_log_dir;
+        ag->o.wo.unwind = ag->o.ses.unwind;
         ag->o.wo.log = stderr;
         if (watch_new(&ag->o.wo, &ag->watch, err, sizeof(err))) {
             fprintf(stderr, "podflame agent: %s (--no-watch runs without it)\n", err);
@@ -1366,17 +1333,9 @@ int cmd_agent(int argc, char **argv)
             goto out;
         }
     }
-    so = (struct session_opts){.freq = ag->o.freq,
-                               .kernel = ag->o.kernel,
-                               .unwind = ag->o.unwind,
-                               .stack_size = ag->o.stack_size,
-                               .map_entries = ag->o.map_entries,
-                               .kubelet_log_dir = ag->o.kubelet_log_dir,
-                               .kube_api = ag->o.kube_api,
-                               .sym = ag->o.sym,
-                               .pods = &ag->o.pods,
-                               .who = "podflame agent",
-                               .log = stderr};
+    so = ag->o.ses;
+    so.pods = &ag->o.pods;
+    so.log = stderr;
     if (session_open(&so, cur, &ses, err, sizeof(err))) {
         fprintf(stderr, "podflame agent: %s\n", err);
         goto out;
@@ -1410,7 +1369,7 @@ int cmd_agent(int argc, char **argv)
         fprintf(stderr,
                 "podflame: agent on node %s: %u Hz (%s), a profile every %u s to %s; spool %s "
                 "(%" PRIu64 " waiting from before)%s%s\n",
-                ag->node, ag->o.freq, sampler_event_name(session_sampler(ses)), ag->o.interval,
+                ag->node, ag->o.ses.freq, sampler_event_name(session_sampler(ses)), ag->o.interval,
                 upload_where(ag->target), ag->o.spool_dir, st.entries, http ? "; metrics on " : "",
                 http ? ag->o.metrics_addr : "");
     }

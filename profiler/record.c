@@ -25,23 +25,15 @@
 #define MAX_FILTERS 256
 
 struct record_opts {
-    unsigned int freq;
-    double duration; /* seconds; 0 = until Ctrl-C or the command exits */
+    struct session_opts ses; /* what is sampled and how it is unwound and named */
+    double duration;         /* seconds; 0 = until Ctrl-C or the command exits */
     pid_t pids[MAX_FILTERS];
     size_t npids;
     const char *cgroups[MAX_FILTERS];
     size_t ncgroups;
-    bool kernel;
-    bool include_idle;
     enum pf_group_by group_by;
     const char *output;
     const char *format;
-    uint32_t map_entries;
-    const char *kubelet_log_dir;
-    bool kube_api;
-    uint8_t unwind;             /* PF_UNWIND_MODE_*; auto = SOME */
-    uint32_t stack_size;        /* --stack-size */
-    struct symbolizer_opts sym; /* --debug-dir, --debuginfod, --no-demangle */
     const char *debug_dirs[MAX_FILTERS];
     struct kube_selector pods; /* --pod, -n, --container */
     char **command;
@@ -172,25 +164,29 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
     };
     unsigned long v;
     char *end, err[256];
-    int c;
+    int c, li = -1, rc;
 
-    *o = (struct record_opts){.freq = 99,
-                              .kernel = true,
-                              .group_by = PF_GROUP_POD,
-                              .kubelet_log_dir = "/var/log",
-                              .output = "podflame.svg",
-                              .unwind = PF_UNWIND_MODE_AUTO,
-                              .stack_size = 16384,
-                              .map_entries = 16384};
+    *o = (struct record_opts){.group_by = PF_GROUP_POD, .output = "podflame.svg"};
+    session_opts_default(&o->ses, 99, "podflame record");
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+F:d:p:o:n:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+F:d:p:o:n:h", longopts, &li)) != -1) {
+        int idx = li; /* the long option's index; getopt_long sets it for those only */
+
+        li = -1;
+        /* the options every sampling command shares */
+        if (idx >= 0 &&
+            (rc = session_opt_set(&o->ses, longopts[idx].name, optarg, err, sizeof(err))) <= 0) {
+            if (rc)
+                return usage_error(err);
+            continue;
+        }
         switch (c) {
         case 'F':
             if (opt_uint("freq", optarg, 1, 1000000, "Hz", &v, err, sizeof(err))) {
                 fprintf(stderr, "podflame record: bad frequency: %s\n", err);
                 return 2;
             }
-            o->freq = (unsigned int)v;
+            o->ses.freq = (unsigned int)v;
             break;
         case 'd':
             errno = 0;
@@ -217,11 +213,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
             }
             o->cgroups[o->ncgroups++] = optarg;
             break;
-        case OPT_NO_KERNEL:
-            o->kernel = false;
-            break;
         case OPT_IDLE:
-            o->include_idle = true;
+            o->ses.include_idle = true;
             break;
         case OPT_GROUP_BY:
             if (pf_group_by_parse(optarg, &o->group_by)) {
@@ -238,45 +231,14 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
         case OPT_FORMAT:
             o->format = optarg;
             break;
-        case OPT_MAP:
-            if (opt_uint("map-entries", optarg, 64, 1 << 22, "", &v, err, sizeof(err)))
-                return usage_error(err);
-            o->map_entries = (uint32_t)v;
-            break;
-        case OPT_KUBE:
-            o->kubelet_log_dir = optarg;
-            break;
-        case OPT_KUBE_API:
-            o->kube_api = true;
-            break;
         case OPT_DEBUG_DIR:
-            if (o->sym.ndebug_dirs == MAX_FILTERS || strchr(optarg, ':')) {
+            if (o->ses.sym.ndebug_dirs == MAX_FILTERS || strchr(optarg, ':')) {
                 fprintf(stderr, "podflame record: --debug-dir: at most %d, without ':'\n",
                         MAX_FILTERS);
                 return 2;
             }
-            o->debug_dirs[o->sym.ndebug_dirs++] = optarg;
-            o->sym.debug_dirs = o->debug_dirs;
-            break;
-        case OPT_DEBUGINFOD:
-            o->sym.debuginfod_urls = optarg;
-            break;
-        case OPT_DEBUGINFOD_TIMEOUT:
-            if (opt_uint("debuginfod-timeout", optarg, 1, 3600, "seconds", &v, err, sizeof(err)))
-                return usage_error(err);
-            o->sym.debuginfod_timeout_s = (int)v;
-            break;
-        case OPT_NO_DEMANGLE:
-            o->sym.no_demangle = true;
-            break;
-        case OPT_UNWIND:
-            if (opt_unwind(optarg, &o->unwind, err, sizeof(err)))
-                return usage_error(err);
-            break;
-        case OPT_STACK_SIZE:
-            if (opt_uint("stack-size", optarg, 512, 65536, "bytes", &v, err, sizeof(err)))
-                return usage_error(err);
-            o->stack_size = (uint32_t)v;
+            o->debug_dirs[o->ses.sym.ndebug_dirs++] = optarg;
+            o->ses.sym.debug_dirs = o->debug_dirs;
             break;
         case OPT_POD:
         case 'n':
@@ -391,13 +353,13 @@ static void print_summary(const struct record_opts *o, struct session *ses, doub
             "lost %" PRIu64 " (count map full %" PRIu64 ", stack collisions %" PRIu64
             " user/%" PRIu64 " kernel, stack errors %" PRIu64 "); podflame used %.2f s CPU "
             "(%.2f%% of one CPU), %ld MiB peak RSS; wrote %s\n",
-            collector_samples(col), collector_processes(col), wall, sampler_event_name(s), o->freq,
-            st.cpus, st.cpus == 1 ? "" : "s", lost, c[PF_STAT_LOST_COUNTS_FULL],
+            collector_samples(col), collector_processes(col), wall, sampler_event_name(s),
+            o->ses.freq, st.cpus, st.cpus == 1 ? "" : "s", lost, c[PF_STAT_LOST_COUNTS_FULL],
             c[PF_STAT_LOST_USTACK_COLL], c[PF_STAT_LOST_KSTACK_COLL], c[PF_STAT_LOST_STACK_ERR],
             cpu, wall > 0 ? 100.0 * cpu / wall : 0.0, rss_kb / 1024, written);
     if (c[PF_STAT_LOST_COUNTS_FULL])
         fprintf(stderr, "podflame: the count map filled up: raise --map-entries (now %u)\n",
-                o->map_entries);
+                o->ses.map_entries);
     if (ss.maps_failed)
         fprintf(stderr,
                 "podflame: %" PRIu64 " processes exited before their maps could be read; "
@@ -423,7 +385,7 @@ static void print_summary(const struct record_opts *o, struct session *ses, doub
                 u[COLLECTOR_UNWIND_DWARF_SHORT] + u[COLLECTOR_UNWIND_DWARF_FAILED],
                 u[COLLECTOR_UNWIND_DWARF_SHORT], u[COLLECTOR_UNWIND_DWARF_FAILED],
                 c[PF_STAT_STACK_COPY_FAILED]);
-        if (o->unwind == PF_UNWIND_MODE_AUTO)
+        if (o->ses.unwind == PF_UNWIND_MODE_AUTO)
             fprintf(stderr, "; %" PRIu64 " process%s without frame pointers", dwarf_procs,
                     dwarf_procs == 1 ? "" : "es");
         fputc('\n', stderr);
@@ -529,28 +491,19 @@ int cmd_record(int argc, char **argv)
     if (geteuid() != 0)
         fprintf(stderr, "podflame: not running as root: this needs CAP_BPF and CAP_PERFMON\n");
 
-    if (pf_profile_new(&p) || pf_profile_set_cpu_types(p, 1000000000LL / o.freq) ||
+    if (pf_profile_new(&p) || pf_profile_set_cpu_types(p, 1000000000LL / o.ses.freq) ||
         add_command_comment(p, argc, argv)) {
         fprintf(stderr, "podflame record: out of memory\n");
         goto out;
     }
-    so = (struct session_opts){.freq = o.freq,
-                               .kernel = o.kernel,
-                               .include_idle = o.include_idle,
-                               .follow_forks = o.command != NULL,
-                               .unwind = o.unwind,
-                               .stack_size = o.stack_size,
-                               .map_entries = o.map_entries,
-                               .kubelet_log_dir = o.kubelet_log_dir,
-                               .kube_api = o.kube_api,
-                               .sym = o.sym,
-                               .pids = o.pids,
-                               .npids = o.npids,
-                               .cgroups = o.cgroups,
-                               .ncgroups = o.ncgroups,
-                               .pods = &o.pods,
-                               .who = "podflame record",
-                               .log = stderr};
+    so = o.ses;
+    so.follow_forks = o.command != NULL;
+    so.pids = o.pids;
+    so.npids = o.npids;
+    so.cgroups = o.cgroups;
+    so.ncgroups = o.ncgroups;
+    so.pods = &o.pods;
+    so.log = stderr;
     if (session_open(&so, p, &ses, err, sizeof(err))) {
         fprintf(stderr, "podflame record: %s\n", err);
         goto out;
@@ -593,7 +546,7 @@ int cmd_record(int argc, char **argv)
 
         sampler_get_stats(session_sampler(ses), &st);
         fprintf(stderr, "podflame: sampling %u CPU%s at %u Hz (%s)%s; %s\n", st.cpus,
-                st.cpus == 1 ? "" : "s", o.freq, sampler_event_name(session_sampler(ses)),
+                st.cpus == 1 ? "" : "s", o.ses.freq, sampler_event_name(session_sampler(ses)),
                 o.command ? ", running the command" : "",
                 o.duration > 0 ? "stops by itself or on Ctrl-C" : "Ctrl-C to stop");
     }

@@ -12,6 +12,7 @@
 #include "../symbolize/unwinder.h"
 #include "cgroups.h"
 #include "kubeapi.h"
+#include "opts.h"
 #include "privs.h"
 
 #define DRAIN_INTERVAL_NS 1000000000LL
@@ -226,6 +227,70 @@ static int apply_filters(struct session *s, char *err, size_t errlen)
         if (!s->selected.count)
             say(s, "podflame: no Pod matches the filters yet: waiting for one\n");
     }
+    return 0;
+}
+
+void session_opts_default(struct session_opts *o, unsigned int freq, const char *who)
+{
+    *o = (struct session_opts){.freq = freq,
+                               .kernel = true,
+                               .unwind = PF_UNWIND_MODE_AUTO,
+                               .stack_size = 16384,
+                               .map_entries = 16384,
+                               .kubelet_log_dir = "/var/log",
+                               .who = who};
+}
+
+int session_opt_set(struct session_opts *o, const char *name, const char *arg, char *err,
+                    size_t errlen)
+{
+    const char *val = arg ? arg : ""; /* a value option given no value */
+    unsigned long v;
+    bool b;
+    int rc;
+
+    if (!strcmp(name, "unwind"))
+        return opt_unwind(val, &o->unwind, err, errlen);
+    if (!strcmp(name, "stack-size")) {
+        if ((rc = opt_uint(name, val, 512, 65536, "bytes", &v, err, errlen)))
+            return rc;
+        o->stack_size = (uint32_t)v;
+        return 0;
+    }
+    if (!strcmp(name, "map-entries")) {
+        if ((rc = opt_uint(name, val, 64, 1 << 22, "", &v, err, errlen)))
+            return rc;
+        o->map_entries = (uint32_t)v;
+        return 0;
+    }
+    if (!strcmp(name, "debuginfod-timeout")) {
+        if ((rc = opt_uint(name, val, 1, 3600, "seconds", &v, err, errlen)))
+            return rc;
+        o->sym.debuginfod_timeout_s = (int)v;
+        return 0;
+    }
+    if (!strcmp(name, "kubelet-log-dir") || !strcmp(name, "debuginfod")) {
+        if (!*val) {
+            snprintf(err, errlen, "--%s takes a value", name);
+            return -EINVAL;
+        }
+        if (name[0] == 'k')
+            o->kubelet_log_dir = arg;
+        else
+            o->sym.debuginfod_urls = arg;
+        return 0;
+    }
+    if (strcmp(name, "no-kernel") != 0 && strcmp(name, "kube-api") != 0 &&
+        strcmp(name, "no-demangle") != 0)
+        return 1;
+    if ((rc = opt_bool(name, arg, &b, err, errlen)))
+        return rc;
+    if (!strcmp(name, "no-kernel"))
+        o->kernel = !b;
+    else if (!strcmp(name, "kube-api"))
+        o->kube_api = b;
+    else
+        o->sym.no_demangle = b;
     return 0;
 }
 

@@ -317,21 +317,18 @@ static int capture(struct watch *w, struct finding *f, const volatile sig_atomic
                    watch_finding_fn fn, void *ctx, char *err, size_t errlen)
 {
     const char *paths[FINDING_MAX_PODS];
-    struct session_opts so = {.freq = w->o.capture_hz,
-                              .kernel = true,
-                              .unwind = w->o.unwind,
-                              .stack_size = 16384,
-                              .map_entries = 16384,
-                              .kubelet_log_dir = w->o.kubelet_log_dir,
-                              .cgroups = paths,
-                              .ncgroups = f->npods,
-                              .who = "podflame watch"};
+    struct session_opts so;
     struct session *ses = NULL;
     struct pf_profile *p = NULL;
     char id[600];
     int64_t start, next;
     int rc;
 
+    session_opts_default(&so, w->o.capture_hz, "podflame watch");
+    so.unwind = w->o.unwind;
+    so.kubelet_log_dir = w->o.kubelet_log_dir;
+    so.cgroups = paths;
+    so.ncgroups = f->npods;
     for (size_t i = 0; i < f->npods; i++)
         paths[i] = f->pods[i].cpu.path;
     if ((rc = pf_profile_new(&p)) || (rc = pf_profile_set_cpu_types(p, 1000000000LL / so.freq))) {

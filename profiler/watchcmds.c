@@ -21,6 +21,7 @@
 #include "finding.h"
 #include "httpd.h"
 #include "kube.h"
+#include "opts.h"
 #include "privs.h"
 #include "session.h"
 #include "watch.h"
@@ -347,6 +348,7 @@ int cmd_top(int argc, char **argv)
     struct pf_profile *p = NULL, *next;
     char err[1024], host[256];
     unsigned window = 5;
+    unsigned long v;
     long iterations = -1;
     int c, ret = 1;
     int64_t start, next_tick;
@@ -357,16 +359,23 @@ int cmd_top(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+F:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'F':
-            o.capture_hz = (unsigned)atoi(optarg);
-            break;
         case 'w':
-            window = (unsigned)atoi(optarg);
+        case 'i':
+            if (opt_uint(c == 'F' ? "freq" : c == 'w' ? "window" : "iterations", optarg, 1,
+                         c == 'F' ? 100000 : 86400, c == 'F' ? "Hz" : c == 'w' ? "seconds" : "",
+                         &v, err, sizeof(err))) {
+                fprintf(stderr, "podflame top: %s\n", err);
+                return 2;
+            }
+            if (c == 'F')
+                o.capture_hz = (unsigned)v;
+            else if (c == 'w')
+                window = (unsigned)v;
+            else
+                iterations = (long)v;
             break;
         case 'k':
             o.kubelet_log_dir = optarg;
-            break;
-        case 'i':
-            iterations = atol(optarg);
             break;
         case 'h':
             printf("usage: podflame top [-F HZ] [--window SECS] [--kubelet-log-dir DIR]\n"
@@ -380,18 +389,9 @@ int cmd_top(int argc, char **argv)
             return 2;
         }
     }
-    if (!o.capture_hz || o.capture_hz > 100000 || !window) {
-        fprintf(stderr, "podflame top: -F and --window take positive numbers\n");
-        return 2;
-    }
     o.node = kube_node_name(host, sizeof(host));
-    so = (struct session_opts){.freq = o.capture_hz,
-                               .kernel = true,
-                               .unwind = PF_UNWIND_MODE_AUTO,
-                               .stack_size = 16384,
-                               .map_entries = 16384,
-                               .kubelet_log_dir = o.kubelet_log_dir,
-                               .who = "podflame top"};
+    session_opts_default(&so, o.capture_hz, "podflame top");
+    so.kubelet_log_dir = o.kubelet_log_dir;
     if (pf_profile_new(&p) || pf_profile_set_cpu_types(p, 1000000000LL / o.capture_hz)) {
         fprintf(stderr, "podflame top: out of memory\n");
         goto out;
