@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,20 +360,25 @@ int cmd_top(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+F:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'F':
-        case 'w':
-        case 'i':
-            if (opt_uint(c == 'F' ? "freq" : c == 'w' ? "window" : "iterations", optarg, 1,
-                         c == 'F' ? 100000 : 86400, c == 'F' ? "Hz" : c == 'w' ? "seconds" : "",
-                         &v, err, sizeof(err))) {
+            if (opt_uint("freq", optarg, 1, 100000, "Hz", &v, err, sizeof(err))) {
                 fprintf(stderr, "podflame top: %s\n", err);
                 return 2;
             }
-            if (c == 'F')
-                o.capture_hz = (unsigned)v;
-            else if (c == 'w')
-                window = (unsigned)v;
-            else
-                iterations = (long)v;
+            o.capture_hz = (unsigned)v;
+            break;
+        case 'w':
+            if (opt_uint("window", optarg, 1, 86400, "seconds", &v, err, sizeof(err))) {
+                fprintf(stderr, "podflame top: %s\n", err);
+                return 2;
+            }
+            window = (unsigned)v;
+            break;
+        case 'i':
+            if (opt_uint("iterations", optarg, 1, LONG_MAX, "", &v, err, sizeof(err))) {
+                fprintf(stderr, "podflame top: %s\n", err);
+                return 2;
+            }
+            iterations = (long)v;
             break;
         case 'k':
             o.kubelet_log_dir = optarg;
