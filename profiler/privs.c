@@ -42,22 +42,15 @@ static uint64_t wanted(int last)
     return keep;
 }
 
-static int get_caps(struct __user_cap_data_struct d[2])
-{
-    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-
-    return syscall(SYS_capget, &h, d) ? -errno : 0;
-}
-
 int privs_drop(void)
 {
     struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct d[2];
-    int last = last_cap(), err;
+    int last = last_cap();
     uint64_t keep = wanted(last), have;
 
-    if ((err = get_caps(d)))
-        return err;
+    if (syscall(SYS_capget, &h, d))
+        return -errno;
     have = (uint64_t)d[1].permitted << 32 | d[0].permitted;
     /* the bounding set first: it takes CAP_SETPCAP, which goes below */
     for (int c = 0; c <= last; c++) {

@@ -383,16 +383,17 @@ int sampler_start(struct sampler *s, char *err, size_t errlen)
     return 0;
 }
 
-int sampler_follow_cpus(struct sampler *s)
+int sampler_follow_cpus(struct sampler *s, char *err, size_t errlen)
 {
-    char err[256];
     int ret;
 
     if (!s->started)
         return 0;
     memset(s->online, 0, (size_t)s->ncpus * sizeof(*s->online));
-    if ((ret = online_cpus(s->online, s->ncpus)) < 0)
+    if ((ret = online_cpus(s->online, s->ncpus)) < 0) {
+        seterr(err, errlen, "cannot read /sys/devices/system/cpu/online: %s", strerror(-ret));
         return ret;
+    }
     for (int cpu = 0; cpu < s->ncpus; cpu++) {
         /* an event whose CPU went offline samples nothing when it returns:
          * it is closed, and a new one opened once the CPU is back */
@@ -400,7 +401,7 @@ int sampler_follow_cpus(struct sampler *s)
             detach_cpu(s, cpu);
             s->cpus_removed++;
         } else if (s->online[cpu] && !s->links[cpu]) {
-            if ((ret = attach_cpu(s, cpu, err, sizeof(err))) < 0)
+            if ((ret = attach_cpu(s, cpu, err, errlen)) < 0)
                 return ret;
             if (ret == 0)
                 s->cpus_added++;

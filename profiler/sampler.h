@@ -60,8 +60,9 @@ void sampler_enable_cgroup_filter(struct sampler *s);
 int sampler_start(struct sampler *s, char *err, size_t errlen);
 /* Follows CPU hotplug: stops sampling CPUs that went offline and starts on
  * those that came online. Call it now and then (every drain). Returns 0 or
- * a negative errno (permission lost, a program that no longer attaches). */
-int sampler_follow_cpus(struct sampler *s);
+ * a negative errno with the reason in err (permission lost, a program that
+ * no longer attaches). */
+int sampler_follow_cpus(struct sampler *s, char *err, size_t errlen);
 /* Detaches the perf events: no new samples. Idempotent. */
 void sampler_stop(struct sampler *s);
 void sampler_close(struct sampler *s);

@@ -270,14 +270,13 @@ int session_opt_set(struct session_opts *o, const char *name, const char *arg, c
         return 0;
     }
     if (!strcmp(name, "kubelet-log-dir") || !strcmp(name, "debuginfod")) {
+        const char **dst = name[0] == 'k' ? &o->kubelet_log_dir : &o->sym.debuginfod_urls;
+
         if (!*val) {
             snprintf(err, errlen, "--%s takes a value", name);
             return -EINVAL;
         }
-        if (name[0] == 'k')
-            o->kubelet_log_dir = arg;
-        else
-            o->sym.debuginfod_urls = arg;
+        *dst = val;
         return 0;
     }
     if (strcmp(name, "no-kernel") != 0 && strcmp(name, "kube-api") != 0 &&
@@ -411,10 +410,8 @@ int session_poll(struct session *s, int timeout_ms, char *err, size_t errlen)
     s->next_drain += DRAIN_INTERVAL_NS;
     if ((rc = drain(s, err, errlen)))
         return rc;
-    if ((rc = sampler_follow_cpus(s->s))) {
-        snprintf(err, errlen, "following CPUs online and offline: %s", strerror(-rc));
+    if ((rc = sampler_follow_cpus(s->s, err, errlen)))
         return rc;
-    }
     symbolizer_forget_exited(s->sym);
     if (s->unw)
         unwinder_forget_exited(s->unw);

@@ -31,14 +31,13 @@ struct debuginfo {
     Dwarf_Addr bias; /* module address - ELF virtual address */
     char *debug_path;
     enum debuginfo_source source;
-    const char *file;
     struct demangler *dm;
     struct htab addrs; /* vaddr -> index into cache */
     struct cached *cache;
     size_t ncache, cache_cap;
     struct sym_line *lines;
     size_t nlines, lines_cap;
-    bool dwarf_done;   /* debuginfo_load_dwarf ran: source and file are known */
+    bool dwarf_done;   /* debuginfo_load_dwarf ran: source is known */
     Dwarf_CFI *eh_cfi; /* the binary's .eh_frame, read on first use */
     bool eh_cfi_done;
     struct htab rule_index; /* vaddr -> index into rules */
@@ -58,7 +57,6 @@ int debuginfo_open(int fd, const char *name, const char *debug_path, struct dema
     if (!di)
         return -ENOMEM;
     di->dm = dm;
-    di->file = "";
     htab_init(&di->addrs);
     htab_init(&di->cu_index);
     htab_init(&di->rule_index);
@@ -88,7 +86,7 @@ int debuginfo_open(int fd, const char *name, const char *debug_path, struct dema
 
 enum debuginfo_source debuginfo_load_dwarf(struct debuginfo *di)
 {
-    const char *mainfile = NULL, *debugfile = NULL;
+    const char *debugfile = NULL;
     Dwarf_Addr bias;
     Dwarf *dw;
 
@@ -98,10 +96,9 @@ enum debuginfo_source debuginfo_load_dwarf(struct debuginfo *di)
     /* the search: debuglink, build-id directories, then debuginfod */
     if (!di->mod || !(dw = dwfl_module_getdwarf(di->mod, &bias)))
         return di->source;
-    dwfl_module_info(di->mod, NULL, NULL, NULL, NULL, NULL, &mainfile, &debugfile);
+    dwfl_module_info(di->mod, NULL, NULL, NULL, NULL, NULL, NULL, &debugfile);
     if (dwarf_getelf(dw) == dwfl_module_getelf(di->mod, &bias)) {
         di->source = DEBUGINFO_EMBEDDED;
-        di->file = mainfile ? mainfile : "";
     } else {
         /* a local file found by libdwfl carries its name; a download by
          * libdebuginfod carries none, or its cache's .../<build-id>/debuginfo */
@@ -110,7 +107,6 @@ enum debuginfo_source debuginfo_load_dwarf(struct debuginfo *di)
         di->source = !n || (n > 10 && !strcmp(debugfile + n - 10, "/debuginfo"))
                          ? DEBUGINFO_DEBUGINFOD
                          : DEBUGINFO_SEPARATE;
-        di->file = debugfile ? debugfile : "";
     }
     return di->source;
 }
@@ -139,7 +135,7 @@ void debuginfo_drop_cache(struct debuginfo *di)
     di->ncache = di->cache_cap = di->nlines = di->lines_cap = 0;
 }
 
-void debuginfo_release_pages(struct debuginfo *di, size_t *released)
+void debuginfo_release_pages(struct debuginfo *di)
 {
     Dwarf_Addr bias;
     Elf *main_elf;
@@ -148,12 +144,12 @@ void debuginfo_release_pages(struct debuginfo *di, size_t *released)
     if (!di->mod)
         return;
     main_elf = dwfl_module_getelf(di->mod, &bias);
-    residency_release_elf(main_elf, released);
+    residency_release_elf(main_elf);
     /* a separate debug file is a second mapping; only a DWARF already
      * loaded is asked for, so this looks nothing up */
     dw = di->dwarf_done ? dwfl_module_getdwarf(di->mod, &bias) : NULL;
     if (dw && dwarf_getelf(dw) != main_elf)
-        residency_release_elf(dwarf_getelf(dw), released);
+        residency_release_elf(dwarf_getelf(dw));
 }
 
 void debuginfo_free(struct debuginfo *di)
@@ -167,16 +163,6 @@ void debuginfo_free(struct debuginfo *di)
         dwarf_cfi_end(di->eh_cfi);
     free(di->debug_path);
     free(di);
-}
-
-enum debuginfo_source debuginfo_source(const struct debuginfo *di)
-{
-    return di->source;
-}
-
-const char *debuginfo_file(const struct debuginfo *di)
-{
-    return di->file;
 }
 
 /* A function's name: its linkage name (demangled) says which overload or

@@ -52,8 +52,6 @@ void debuginfo_free(struct debuginfo *di);
 /* Finds and reads the DWARF, once; returns where it was found
  * (DEBUGINFO_NONE: nowhere). debuginfo_lookup calls it itself. */
 enum debuginfo_source debuginfo_load_dwarf(struct debuginfo *di);
-/* The file the DWARF was read from ("" when none, or not loaded yet). */
-const char *debuginfo_file(const struct debuginfo *di);
 
 /* Fills lines for ELF virtual address vaddr; returns how many (0 when the
  * DWARF does not cover it). Strings live as long as di. */
@@ -83,8 +81,8 @@ size_t debuginfo_cached(const struct debuginfo *di);
 void debuginfo_drop_cache(struct debuginfo *di);
 
 /* Gives back the resident pages of the binary's and its debug file's
- * mappings (see residency.h); adds the bytes to *released. */
-void debuginfo_release_pages(struct debuginfo *di, size_t *released);
+ * mappings (see residency.h). */
+void debuginfo_release_pages(struct debuginfo *di);
 
 /* The rule at vaddr from .eh_frame (else .debug_frame), cached per binary
  * (bounded). */

@@ -70,11 +70,11 @@ int residency_release_file_pages(const void *addr, size_t len, size_t *released)
     return err;
 }
 
-void residency_release_elf(Elf *elf, size_t *released)
+void residency_release_elf(Elf *elf)
 {
-    size_t size = 0;
+    size_t size = 0, released = 0;
     char *image = elf ? elf_rawfile(elf, &size) : NULL;
 
     if (image)
-        (void)residency_release_file_pages(image, size, released);
+        (void)residency_release_file_pages(image, size, &released);
 }

@@ -23,6 +23,6 @@ int residency_release_file_pages(const void *addr, size_t len, size_t *released)
 /* The same over the whole image of an ELF file libelf opened (NULL: none).
  * Best effort: a page that stays resident only costs memory. */
 typedef struct Elf Elf;
-void residency_release_elf(Elf *elf, size_t *released);
+void residency_release_elf(Elf *elf);
 
 #endif

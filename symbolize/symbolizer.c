@@ -829,11 +829,9 @@ int symbolizer_forget_exited(struct symbolizer *s)
 
 void symbolizer_release_pages(struct symbolizer *s)
 {
-    size_t released = 0;
-
     for (size_t i = 0; i < s->nbins; i++) {
         if (s->bins[i].di)
-            debuginfo_release_pages(s->bins[i].di, &released);
+            debuginfo_release_pages(s->bins[i].di);
     }
 }
 

@@ -244,21 +244,19 @@ static int release_module_pages(Dwfl_Module *mod, void **userdata, const char *n
     const char *mainfile = NULL;
     Dwarf_Addr bias;
 
-    (void)userdata, (void)name, (void)start;
+    (void)userdata, (void)name, (void)start, (void)arg;
     /* only files already opened: asking for the others would open them */
     dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &mainfile, NULL);
     if (mainfile)
-        residency_release_elf(dwfl_module_getelf(mod, &bias), arg);
+        residency_release_elf(dwfl_module_getelf(mod, &bias));
     return DWARF_CB_OK;
 }
 
 void unwinder_release_pages(struct unwinder *u)
 {
-    size_t released = 0;
-
     for (size_t i = 0; i < u->nprocs; i++) {
         if (u->procs[i]->dwfl)
-            dwfl_getmodules(u->procs[i]->dwfl, release_module_pages, &released, 0);
+            dwfl_getmodules(u->procs[i]->dwfl, release_module_pages, NULL, 0);
     }
 }
 

@@ -21,11 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "$(id -u)" -ne 0 ] || [ -z "$cgmount" ]; then
-    not_ok "runs as root with a cgroup2 mount"
-    echo "agent: $passed passed, $failed failed"
-    exit 1
-fi
+[ "$(id -u)" -eq 0 ] && [ -n "$cgmount" ] || give_up agent "runs as root with a cgroup2 mount"
 
 # an emulated Pod with a CPU workload, so windows carry Pod labels
 U1=7b1e2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d

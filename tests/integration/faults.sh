@@ -24,11 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "$(id -u)" -ne 0 ]; then
-    not_ok "runs as root"
-    echo "faults: $passed passed, $failed failed"
-    exit 1
-fi
+[ "$(id -u)" -eq 0 ] || give_up faults "runs as root"
 
 # folded FILE.pb.gz: the profile as folded lines rooted at process names
 folded() { "$pf" convert "$1" "${1%.pb.gz}.folded" 2> /dev/null && cat "${1%.pb.gz}.folded"; }

@@ -20,11 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "$(id -u)" -ne 0 ] || [ -z "$cgmount" ]; then
-    not_ok "runs as root with a cgroup2 mount"
-    echo "kube: $passed passed, $failed failed"
-    exit 1
-fi
+[ "$(id -u)" -eq 0 ] && [ -n "$cgmount" ] || give_up kube "runs as root with a cgroup2 mount"
 
 U1=6a3e9c7b-0f1e-4c1d-9c2a-8b7e6d5c4b3a
 U2=0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9

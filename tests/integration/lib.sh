@@ -17,6 +17,12 @@ check() {
     shift
     if "$@"; then ok "$name"; else not_ok "$name"; return 1; fi
 }
+# give_up SUITE WHAT: a precondition WHAT failed; ends the suite with its summary
+give_up() {
+    not_ok "$2"
+    echo "$1: $passed passed, $failed failed"
+    exit 1
+}
 # wait_for SECONDS COMMAND...: polls COMMAND every 0.2 s
 wait_for() {
     local t=$(($1 * 5)); shift

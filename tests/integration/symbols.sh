@@ -21,11 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "$(id -u)" -ne 0 ]; then
-    not_ok "runs as root"
-    echo "symbols: $passed passed, $failed failed"
-    exit 1
-fi
+[ "$(id -u)" -eq 0 ] || give_up symbols "runs as root"
 
 # record [options...] -- PROGRAM ARGS: profiles the program for its life
 rec() { "$pf" record -F 499 --no-kernel --group-by none "$@" 2>> "$work/rec.err"; }

@@ -12,11 +12,7 @@ work=$(mktemp -d /tmp/podflame-unwind.XXXXXX)
 cleanup() { [ "$failed" -eq 0 ] && rm -rf "$work"; }
 trap cleanup EXIT
 
-if [ "$(id -u)" -ne 0 ]; then
-    not_ok "runs as root"
-    echo "unwind: $passed passed, $failed failed"
-    exit 1
-fi
+[ "$(id -u)" -eq 0 ] || give_up unwind "runs as root"
 
 # self LEAF FILE: the leaf's share of all samples, in tenths of a percent
 self() { awk -v leaf="$1" '{ n = $NF; t += n; if ($(NF - 1) ~ ("(^|;)" leaf "$")) m += n }
