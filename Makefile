@@ -11,7 +11,7 @@ SANITIZE ?=
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -g $(OPT) -D_GNU_SOURCE -I$(BUILD) $(EXTRA_CFLAGS)
-LDLIBS   := -lbpf -lelf -ldw -lz -lpcre2-8 -lcurl -ljansson -lmicrohttpd -lcrypto -liberty -lpthread -lm
+LDLIBS   := -lbpf -lelf -ldw -ldebuginfod -lz -lpcre2-8 -lcurl -ljansson -lmicrohttpd -lcrypto -liberty -lpthread -lm
 ifneq ($(wildcard /usr/include/valgrind/valgrind.h),)
 CFLAGS   += -DHAVE_VALGRIND_H
 endif

@@ -2,14 +2,22 @@
 
 #include <dwarf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include <elfutils/debuginfod.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
 
 #include "../formats/buf.h"
 #include "../formats/htab.h"
+#include "procmaps.h"
 #include "residency.h"
 
 /* Cached results per binary; the table starts over when full, which keeps
@@ -28,8 +36,11 @@ struct debuginfo {
     Dwfl *dwfl;
     Dwfl_Module *mod;
     Dwfl_Callbacks cb;
-    Dwarf_Addr bias; /* module address - ELF virtual address */
-    char *debug_path;
+    Dwarf_Addr bias;  /* module address - ELF virtual address */
+    char *debug_path; /* the host's debug directories, ':'-separated */
+    char *name;       /* the binary's path inside its process's root */
+    int rootfd;       /* that root (owned), or -1: the host's "/" */
+    bool refused;     /* a debug file was over the inflation bounds */
     enum debuginfo_source source;
     struct demangler *dm;
     struct htab addrs; /* vaddr -> index into cache */
@@ -48,28 +59,275 @@ struct debuginfo {
     size_t ncus, cus_cap;
 };
 
-int debuginfo_open(int fd, const char *name, const char *debug_path, struct demangler *dm,
-                   struct debuginfo **out)
+/* ---- finding the debug file ----
+ *
+ * libdwfl's own search (dwfl_standard_find_debuginfo) opens a debuglink
+ * relative to the binary's path as podflame's mount namespace sees it,
+ * following whatever the link says: "../../etc/shadow" or a FIFO. Ours
+ * looks only where a debug file of this binary may be, and opens every
+ * candidate inside the process's root, without blocking, regular files
+ * only, and checks it is the binary's own before libdw reads it. */
+
+/* libdw inflates a compressed section whole when it opens the DWARF: a
+ * zlib stream can grow a thousandfold, so sizes are checked first. */
+#define MAX_INFLATED_SECTION ((uint64_t)512 << 20)
+#define MAX_INFLATED_TOTAL   ((uint64_t)1 << 30)
+#define MAX_INFLATE_RATIO    100
+
+bool debuginfo_sections_sane(Elf *elf)
+{
+    uint64_t total = 0;
+    Elf_Scn *scn = NULL;
+    size_t shstrndx;
+
+    if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx))
+        return false;
+    while ((scn = elf_nextscn(elf, scn))) {
+        const unsigned char *raw;
+        const char *name;
+        Elf_Data *data;
+        GElf_Shdr sh;
+        GElf_Chdr ch;
+        uint64_t size = 0;
+
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+            continue;
+        if (sh.sh_flags & SHF_COMPRESSED) {
+            if (!gelf_getchdr(scn, &ch))
+                return false;
+            size = ch.ch_size;
+        } else if ((name = elf_strptr(elf, shstrndx, sh.sh_name)) &&
+                   strncmp(name, ".zdebug", 7) == 0) {
+            /* GNU style: "ZLIB" and the size, big-endian, then the stream */
+            if (!(data = elf_rawdata(scn, NULL)) || data->d_size < 12 ||
+                memcmp(data->d_buf, "ZLIB", 4) != 0)
+                continue;
+            raw = (const unsigned char *)data->d_buf + 4;
+            for (int i = 0; i < 8; i++)
+                size = size << 8 | raw[i];
+        } else {
+            continue;
+        }
+        if (size > MAX_INFLATED_SECTION || size / MAX_INFLATE_RATIO > sh.sh_size)
+            return false;
+        if ((total += size) > MAX_INFLATED_TOTAL)
+            return false;
+    }
+    return true;
+}
+
+/* Whether the candidate at fd is a debug file of mod: an ELF file whose
+ * compressed sections are within bounds, with mod's build ID when mod has
+ * one, else (a debuglink's) with the CRC the link names. */
+static bool candidate_matches(struct debuginfo *di, Dwfl_Module *mod, int fd, uint32_t crc,
+                              bool check_crc)
+{
+    const unsigned char *want = NULL;
+    const void *have = NULL;
+    GElf_Addr vaddr;
+    int want_len = dwfl_module_build_id(mod, &want, &vaddr);
+    ssize_t have_len;
+    bool ok;
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+
+    if (!elf)
+        return false;
+    ok = elf_kind(elf) == ELF_K_ELF;
+    if (ok && !debuginfo_sections_sane(elf)) {
+        di->refused = true;
+        ok = false;
+    }
+    if (ok && want_len > 0) {
+        have_len = dwelf_elf_gnu_build_id(elf, &have);
+        ok = have_len == want_len && memcmp(have, want, (size_t)want_len) == 0;
+    }
+    elf_end(elf);
+    if (ok && want_len <= 0 && check_crc) {
+        unsigned char buf[65536];
+        uLong sum = crc32(0L, Z_NULL, 0);
+        ssize_t n;
+        off_t at = 0;
+
+        while ((n = pread(fd, buf, sizeof(buf), at)) > 0) {
+            sum = crc32(sum, buf, (uInt)n);
+            at += n;
+        }
+        ok = n == 0 && (uint32_t)sum == crc;
+    }
+    return ok;
+}
+
+/* Opens path beneath the directory rootfd (-1: the host's "/"). */
+static int open_candidate(int rootfd, const char *path)
+{
+    int dfd = rootfd, fd;
+
+    if (rootfd < 0 && (dfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -errno;
+    fd = procmaps_open_beneath(dfd, path);
+    if (dfd != rootfd)
+        close(dfd);
+    return fd;
+}
+
+/* Whether a link name may be looked up at all: a debuglink is a file name,
+ * a dwz altlink an absolute path; neither walks up with "..". */
+static bool link_allowed(const char *link)
+{
+    const char *p = link;
+
+    if (!link || !*link)
+        return false;
+    while ((p = strstr(p, ".."))) {
+        if ((p == link || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+            return false;
+        p += 2;
+    }
+    return true;
+}
+
+static int try_candidate(struct debuginfo *di, Dwfl_Module *mod, int rootfd, const char *path,
+                         uint32_t crc, bool check_crc, char **found)
+{
+    int fd = open_candidate(rootfd, path);
+
+    if (fd < 0)
+        return -1;
+    if (!candidate_matches(di, mod, fd, crc, check_crc)) {
+        close(fd);
+        return -1;
+    }
+    *found = strdup(path);
+    return fd;
+}
+
+/* The debuglink's places: beside the binary, in .debug/ beside it, and
+ * under each debug directory (/usr/lib/debug/DIR/LINK), inside the
+ * process's root; then the host's own debug directories. */
+static int find_by_link(struct debuginfo *di, Dwfl_Module *mod, const char *link, uint32_t crc,
+                        char **found)
+{
+    const char *slash = strrchr(di->name, '/');
+    int dirlen = slash ? (int)(slash - di->name) : 0;
+    char path[PATH_MAX];
+    int fd = -1;
+
+    if (strchr(link, '/')) /* an altlink: its absolute path, in the root */
+        return link[0] == '/' ? try_candidate(di, mod, di->rootfd, link, 0, false, found) : -1;
+    snprintf(path, sizeof(path), "%.*s/%s", dirlen, di->name, link);
+    if ((fd = try_candidate(di, mod, di->rootfd, path, crc, true, found)) >= 0)
+        return fd;
+    snprintf(path, sizeof(path), "%.*s/.debug/%s", dirlen, di->name, link);
+    if ((fd = try_candidate(di, mod, di->rootfd, path, crc, true, found)) >= 0)
+        return fd;
+    snprintf(path, sizeof(path), "/usr/lib/debug%.*s/%s", dirlen, di->name, link);
+    if ((fd = try_candidate(di, mod, di->rootfd, path, crc, true, found)) >= 0)
+        return fd;
+    /* the host's directories (--debug-dir, /usr/lib/debug), the binary's
+     * directory resolved beneath each */
+    for (const char *d = di->debug_path; d && *d && fd < 0;) {
+        const char *end = strchrnul(d, ':');
+        char dir[PATH_MAX];
+        int dirfd;
+
+        snprintf(dir, sizeof(dir), "%.*s", (int)(end - d), d);
+        d = *end ? end + 1 : end;
+        if (dir[0] != '/' || (dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+            continue;
+        snprintf(path, sizeof(path), "%.*s/%s", dirlen, di->name, link);
+        fd = try_candidate(di, mod, dirfd, path, crc, true, found);
+        if (fd >= 0 && *found) {
+            char *full = NULL;
+
+            if (asprintf(&full, "%s%s", dir, *found) > 0) {
+                free(*found);
+                *found = full;
+            }
+        }
+        close(dirfd);
+    }
+    return fd;
+}
+
+/* A debuginfod server's copy, by the binary's build ID. libdebuginfod reads
+ * DEBUGINFOD_URLS, the timeouts and its cache from the environment. */
+static int find_by_debuginfod(struct debuginfo *di, Dwfl_Module *mod, char **found)
+{
+    const unsigned char *bid = NULL;
+    debuginfod_client *client;
+    GElf_Addr vaddr;
+    char *path = NULL;
+    int len = dwfl_module_build_id(mod, &bid, &vaddr), fd;
+
+    if (len <= 0 || !getenv("DEBUGINFOD_URLS") || !*getenv("DEBUGINFOD_URLS") ||
+        !(client = debuginfod_begin()))
+        return -1;
+    fd = debuginfod_find_debuginfo(client, bid, len, &path);
+    debuginfod_end(client);
+    if (fd >= 0 && (fd = procmaps_regular_fd(fd)) >= 0 &&
+        !candidate_matches(di, mod, fd, 0, false)) {
+        close(fd);
+        fd = -1;
+    }
+    if (fd >= 0)
+        *found = path;
+    else
+        free(path);
+    return fd < 0 ? -1 : fd;
+}
+
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                          const char *file_name, const char *debuglink_file,
+                          GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+    struct debuginfo *di = *userdata;
+    int fd;
+
+    /* by build ID under the host's debug directories: root's own files */
+    fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+                                      debuglink_crc, debuginfo_file_name);
+    if (fd >= 0) {
+        if (candidate_matches(di, mod, fd, 0, false))
+            return fd;
+        close(fd);
+        free(*debuginfo_file_name);
+        *debuginfo_file_name = NULL;
+    }
+    if (link_allowed(debuglink_file) &&
+        (fd = find_by_link(di, mod, debuglink_file, debuglink_crc, debuginfo_file_name)) >= 0)
+        return fd;
+    if (debuglink_file && strchr(debuglink_file, '/'))
+        return -1; /* an altlink: debuginfod has no build ID of it here */
+    return find_by_debuginfod(di, mod, debuginfo_file_name);
+}
+
+int debuginfo_open(int fd, int rootfd, const char *name, const char *debug_path,
+                   struct demangler *dm, struct debuginfo **out)
 {
     struct debuginfo *di = calloc(1, sizeof(*di));
+    void **userdata = NULL;
     int dfd;
 
     if (!di)
         return -ENOMEM;
     di->dm = dm;
+    di->rootfd = -1;
     htab_init(&di->addrs);
     htab_init(&di->cu_index);
     htab_init(&di->rule_index);
-    if (!(di->debug_path = strdup(debug_path))) {
+    if (!(di->debug_path = strdup(debug_path)) || !(di->name = strdup(name))) {
+        free(di->debug_path);
         free(di);
         return -ENOMEM;
     }
+    if (rootfd >= 0 && (di->rootfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0)) < 0)
+        di->rootfd = -1;
     di->cb = (Dwfl_Callbacks){.find_elf = dwfl_build_id_find_elf,
-                              .find_debuginfo = dwfl_standard_find_debuginfo,
+                              .find_debuginfo = find_debuginfo,
                               .section_address = dwfl_offline_section_address,
                               .debuginfo_path = &di->debug_path};
     *out = di;
-    if ((dfd = dup(fd)) < 0)
+    if ((dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
         return 0; /* no DWARF: symbol tables still name the frames */
     if (!(di->dwfl = dwfl_begin(&di->cb))) {
         close(dfd);
@@ -81,6 +339,9 @@ int debuginfo_open(int fd, const char *name, const char *debug_path, struct dema
     /* offline modules are placed above a red zone, not at their vaddrs */
     if (di->mod && !dwfl_module_getelf(di->mod, &di->bias))
         di->mod = NULL;
+    /* the search callback finds its state through the module's slot */
+    if (di->mod && dwfl_module_info(di->mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL))
+        *userdata = di;
     return 0;
 }
 
@@ -93,15 +354,23 @@ enum debuginfo_source debuginfo_load_dwarf(struct debuginfo *di)
     if (di->dwarf_done)
         return di->source;
     di->dwarf_done = true;
-    /* the search: debuglink, build-id directories, then debuginfod */
-    if (!di->mod || !(dw = dwfl_module_getdwarf(di->mod, &bias)))
+    if (!di->mod)
+        return di->source;
+    /* the binary's own sections first: embedded DWARF is inflated too */
+    if (!debuginfo_sections_sane(dwfl_module_getelf(di->mod, &bias))) {
+        di->refused = true;
+        return di->source;
+    }
+    /* the search (find_debuginfo): build-id directories, debuglink, then
+     * debuginfod */
+    if (!(dw = dwfl_module_getdwarf(di->mod, &bias)))
         return di->source;
     dwfl_module_info(di->mod, NULL, NULL, NULL, NULL, NULL, NULL, &debugfile);
     if (dwarf_getelf(dw) == dwfl_module_getelf(di->mod, &bias)) {
         di->source = DEBUGINFO_EMBEDDED;
     } else {
-        /* a local file found by libdwfl carries its name; a download by
-         * libdebuginfod carries none, or its cache's .../<build-id>/debuginfo */
+        /* a local file found by the search carries its name; a download by
+         * libdebuginfod carries its cache's .../<build-id>/debuginfo */
         size_t n = debugfile ? strlen(debugfile) : 0;
 
         di->source = !n || (n > 10 && !strcmp(debugfile + n - 10, "/debuginfo"))
@@ -109,6 +378,11 @@ enum debuginfo_source debuginfo_load_dwarf(struct debuginfo *di)
                          : DEBUGINFO_SEPARATE;
     }
     return di->source;
+}
+
+bool debuginfo_refused(const struct debuginfo *di)
+{
+    return di->refused;
 }
 
 size_t debuginfo_cached(const struct debuginfo *di)
@@ -161,6 +435,9 @@ void debuginfo_free(struct debuginfo *di)
     debuginfo_drop_cache(di);
     if (di->eh_cfi)
         dwarf_cfi_end(di->eh_cfi);
+    if (di->rootfd >= 0)
+        close(di->rootfd);
+    free(di->name);
     free(di->debug_path);
     free(di);
 }
@@ -405,7 +682,8 @@ static size_t lookup(struct debuginfo *di, uint64_t elf_vaddr, struct sym_line *
     int line = 0;
     size_t depth, n = 0;
 
-    if (!di->mod || !(cu = dwfl_module_addrdie(di->mod, vaddr, &bias)) ||
+    if (!di->mod || debuginfo_load_dwarf(di) == DEBUGINFO_NONE ||
+        !(cu = dwfl_module_addrdie(di->mod, vaddr, &bias)) ||
         !(dw = dwfl_module_getdwarf(di->mod, &bias)) || !(cs = cu_scopes_of(di, cu)))
         return 0;
     if ((dl = dwfl_module_getsrc(di->mod, vaddr))) {
@@ -524,7 +802,7 @@ static struct frame_rule make_rule(struct debuginfo *di, uint64_t vaddr)
          * loaded for it (rarely: .eh_frame covers nearly all code) */
         if (di->mod)
             debuginfo_load_dwarf(di);
-        if (!di->mod || !(cfi = dwfl_module_dwarf_cfi(di->mod, &bias)) ||
+        if (!di->mod || di->refused || !(cfi = dwfl_module_dwarf_cfi(di->mod, &bias)) ||
             dwarf_cfi_addrframe(cfi, vaddr + di->bias - bias, &frame) != 0) {
             if (di->eh_cfi || di->mod)
                 r.kind = FRAME_RULE_NONE;

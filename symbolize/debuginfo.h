@@ -2,9 +2,10 @@
  * debuginfo: source-level names of one binary from its DWARF, through
  * libdwfl: the function, file and line of an address, with the functions
  * inlined there expanded innermost first. The DWARF is found wherever it
- * lives: in the binary itself; through .gnu_debuglink (beside the binary,
- * in .debug/, under /usr/lib/debug); by build ID under each debug directory
- * (DIR/.build-id/xx/rest.debug); and from debuginfod servers
+ * lives: in the binary itself; by build ID under each of the host's debug
+ * directories (DIR/.build-id/xx/rest.debug); through .gnu_debuglink (beside
+ * the binary, in .debug/, under /usr/lib/debug, inside the process's root,
+ * then under the host's debug directories); and from debuginfod servers
  * (DEBUGINFOD_URLS, with libdebuginfod's local cache).
  *
  * Results are cached per address, in a table of bounded size.
@@ -15,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <libelf.h>
 
 #include "demangle.h"
 
@@ -40,18 +43,34 @@ struct debuginfo;
 /* Opens the ELF file at fd (the descriptor is duplicated; the caller keeps
  * its own). Its DWARF is looked for on first need (debuginfo_load_dwarf):
  * frame rules come from the binary's own .eh_frame, so unwinding a binary
- * does not wait for its debug file, or for a debuginfod download. name:
- * the binary's path, for debuglink lookups. debug_path: libdwfl's search
- * path ("+:.debug:/usr/lib/debug:DIR..."). dm (borrowed, may be NULL)
- * demangles names. Returns 0 (also when the file is no ELF: lookups then
- * find nothing) or -ENOMEM. */
-int debuginfo_open(int fd, const char *name, const char *debug_path, struct demangler *dm,
-                   struct debuginfo **out);
+ * does not wait for its debug file, or for a debuginfod download.
+ * rootfd: the root directory of the process that maps the binary (its
+ * container's; duplicated, so the search works after the process is gone),
+ * or -1 for the host's. name: the binary's path inside that root. Debug
+ * files named by the binary (.gnu_debuglink, .gnu_debugaltlink) are opened
+ * only inside rootfd, never through "..", regular files only and without
+ * blocking, and used only when they carry the binary's build ID (else the
+ * link's CRC). debug_path: the host's own debug directories,
+ * ':'-separated ("DIR...:/usr/lib/debug"), searched by build ID and for
+ * debuglinks. dm (borrowed, may be NULL) demangles names. Returns 0 (also
+ * when the file is no ELF: lookups then find nothing) or -ENOMEM. */
+int debuginfo_open(int fd, int rootfd, const char *name, const char *debug_path,
+                   struct demangler *dm, struct debuginfo **out);
 void debuginfo_free(struct debuginfo *di);
 
 /* Finds and reads the DWARF, once; returns where it was found
- * (DEBUGINFO_NONE: nowhere). debuginfo_lookup calls it itself. */
+ * (DEBUGINFO_NONE: nowhere). debuginfo_lookup calls it itself. A file
+ * whose compressed sections would inflate past the bounds (a section over
+ * 512 MiB or 100 times its compressed size, 1 GiB in all) is not read. */
 enum debuginfo_source debuginfo_load_dwarf(struct debuginfo *di);
+
+/* Whether a debug file (or the binary's own DWARF) was refused as too
+ * large to inflate. */
+bool debuginfo_refused(const struct debuginfo *di);
+
+/* Whether inflating elf's compressed sections stays within the bounds
+ * above. */
+bool debuginfo_sections_sane(Elf *elf);
 
 /* Fills lines for ELF virtual address vaddr; returns how many (0 when the
  * DWARF does not cover it). Strings live as long as di. */

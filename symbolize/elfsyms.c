@@ -1,5 +1,8 @@
 #include "elfsyms.h"
 
+#include "../formats/buf.h"
+#include "../formats/htab.h"
+
 #include <elfutils/libdwelf.h>
 #include <errno.h>
 #include <gelf.h>
@@ -24,6 +27,7 @@ struct elfsyms {
     size_t nsegs;
     char *names; /* all symbol names, NUL-separated */
     char build_id[2 * 64 + 1];
+    bool too_large; /* the symbol table was over the bounds: none read */
 };
 
 static int cmp_sym(const void *a, const void *b)
@@ -38,60 +42,108 @@ static int cmp_sym(const void *a, const void *b)
     return (x->name[0] == '_') - (y->name[0] == '_');
 }
 
-/* The name of symbol i if it is a defined function, else NULL. */
-static const char *func_sym(Elf *elf, const GElf_Shdr *sh, Elf_Data *data, size_t i, GElf_Sym *sym)
+/* The file is someone else's: a symbol table is read only within these
+ * bounds, else the binary gets no symbols (elfsyms_too_large). Names are
+ * interned, so a million symbols naming one string cost one copy. */
+#define MAX_FUNC_SYMBOLS  ((size_t)2 << 20)   /* libxul: ~0.3 M */
+#define MAX_NAME_LEN      4096                /* longer names are cut here */
+#define MAX_NAME_POOL     ((size_t)64 << 20)  /* distinct names' bytes */
+#define MAX_SCANNED_BYTES ((size_t)256 << 20) /* name bytes looked at in all */
+
+/* Symbol i if it is a defined function: its name (not NUL-terminated) and
+ * length, found within the string table's bytes only. */
+static bool func_sym(Elf_Data *data, const Elf_Data *strs, size_t i, GElf_Sym *sym,
+                     const char **name, size_t *len)
 {
-    const char *name;
     int type;
+    const char *s;
+    size_t room;
 
     if (!gelf_getsym(data, (int)i, sym))
-        return NULL;
+        return false;
     type = GELF_ST_TYPE(sym->st_info);
     if ((type != STT_FUNC && type != STT_GNU_IFUNC) || !sym->st_value || sym->st_shndx == SHN_UNDEF)
-        return NULL;
-    name = elf_strptr(elf, sh->sh_link, sym->st_name);
-    return name && *name ? name : NULL;
+        return false;
+    if (sym->st_name >= strs->d_size)
+        return false;
+    s = (const char *)strs->d_buf + sym->st_name;
+    room = strs->d_size - sym->st_name;
+    *len = strnlen(s, room < MAX_NAME_LEN ? room : MAX_NAME_LEN);
+    if (!*len || (*len == room && *len < MAX_NAME_LEN))
+        return false; /* empty, or not terminated inside the table */
+    *name = s;
+    return true;
 }
 
-/* Reads the function symbols of one symbol table section. */
+/* Reads the function symbols of one symbol table section. Returns 0,
+ * -EFBIG when the table is over the bounds above, or -ENOMEM. */
 static int read_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elfsyms *es)
 {
-    Elf_Data *data = elf_getdata(scn, NULL);
-    size_t n, total = 0, used = 0, nfuncs = 0, symsize = gelf_fsize(elf, ELF_T_SYM, 1, EV_CURRENT);
+    Elf_Data *data = elf_getdata(scn, NULL), *strs;
+    Elf_Scn *strscn = elf_getscn(elf, sh->sh_link);
+    size_t n, scanned = 0, cap = 0, symsize = gelf_fsize(elf, ELF_T_SYM, 1, EV_CURRENT);
+    struct buf pool = {0};
+    struct htab interned;
+    int err = 0;
 
-    if (!data || !symsize)
+    if (!data || !symsize || !strscn || !(strs = elf_getdata(strscn, NULL)) || !strs->d_buf)
         return 0;
     /* what the section holds, not what its header claims: a crafted
      * sh_size or sh_entsize must not size an allocation */
     n = data->d_size / symsize;
-    /* first pass: size the name pool and the table */
-    for (size_t i = 0; i < n; i++) {
+    htab_init(&interned);
+    for (size_t i = 0; i < n && !err; i++) {
         GElf_Sym sym;
-        const char *name = func_sym(elf, sh, data, i, &sym);
-
-        if (name) {
-            total += strlen(name) + 1;
-            nfuncs++;
-        }
-    }
-    es->names = malloc(total ? total : 1);
-    es->syms = calloc(nfuncs ? nfuncs : 1, sizeof(*es->syms));
-    if (!es->names || !es->syms)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        GElf_Sym sym;
-        const char *name = func_sym(elf, sh, data, i, &sym);
+        const char *name;
         size_t len;
+        uint64_t off, hash;
+        bool found;
 
-        if (!name)
+        if (!func_sym(data, strs, i, &sym, &name, &len))
             continue;
-        len = strlen(name) + 1;
-        if (used + len > total || es->nsyms == nfuncs)
+        scanned += len;
+        if (es->nsyms == MAX_FUNC_SYMBOLS || scanned > MAX_SCANNED_BYTES) {
+            err = -EFBIG;
             break;
-        memcpy(es->names + used, name, len);
-        es->syms[es->nsyms++] = (struct elf_sym){sym.st_value, sym.st_size, es->names + used};
-        used += len;
+        }
+        /* keyed by the name's hash, so the table holds no copy of it; a
+         * collision of different names only costs a second copy */
+        hash = htab_hash(name, len);
+        off = pool.len;
+        if ((err = htab_get_or_put(&interned, &hash, sizeof(hash), &off, &found, NULL)))
+            break;
+        if (found && (off + len >= pool.len || memcmp(pool.d + off, name, len) ||
+                      pool.d[off + len] != '\0')) {
+            found = false;
+            off = pool.len;
+        }
+        if (!found) {
+            if (pool.len + len + 1 > MAX_NAME_POOL) {
+                err = -EFBIG;
+                break;
+            }
+            if ((err = buf_put(&pool, name, len)) || (err = buf_put(&pool, "", 1)))
+                break;
+        }
+        if (ARRAY_RESERVE_ONE(es->syms, es->nsyms, cap)) {
+            err = -ENOMEM;
+            break;
+        }
+        /* an offset for now: the pool may still move */
+        es->syms[es->nsyms++] =
+            (struct elf_sym){sym.st_value, sym.st_size, (const char *)(uintptr_t)off};
     }
+    htab_free(&interned);
+    if (err) {
+        free(pool.d);
+        free(es->syms);
+        es->syms = NULL;
+        es->nsyms = 0;
+        return err;
+    }
+    es->names = pool.d;
+    for (size_t i = 0; i < es->nsyms; i++)
+        es->syms[i].name = es->names + (uintptr_t)es->syms[i].name;
     return 0;
 }
 
@@ -142,6 +194,10 @@ static int load_elf(Elf *elf, struct elfsyms *es)
         err = read_symtab(elf, dynsym, &sh_dyn, es);
     else
         err = 0;
+    if (err == -EFBIG) {
+        es->too_large = true; /* located, build ID known, but unnamed */
+        err = 0;
+    }
     if (err)
         return err;
     /* drop aliases: keep the first (preferred) symbol at each address */
@@ -277,4 +333,9 @@ const char *elfsyms_build_id(const struct elfsyms *es)
 size_t elfsyms_count(const struct elfsyms *es)
 {
     return es->nsyms;
+}
+
+bool elfsyms_too_large(const struct elfsyms *es)
+{
+    return es->too_large;
 }

@@ -8,6 +8,7 @@
 #ifndef PODFLAME_ELFSYMS_H
 #define PODFLAME_ELFSYMS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,5 +34,9 @@ const char *elfsyms_lookup(const struct elfsyms *es, uint64_t vaddr, uint64_t *s
 /* Hex build ID ("" when the file has none). */
 const char *elfsyms_build_id(const struct elfsyms *es);
 size_t elfsyms_count(const struct elfsyms *es);
+/* Whether the symbol table was over elfsyms' bounds (2 M functions, 64 MiB
+ * of distinct names, 256 MiB of names looked at; names are cut at 4 KiB)
+ * and so not read: the file is then located but has no symbols. */
+bool elfsyms_too_large(const struct elfsyms *es);
 
 #endif

@@ -6,12 +6,10 @@
 
 #include "../formats/buf.h"
 
-#define MAX_PERFMAP_BYTES (256u << 20)
-
 struct jit_sym {
     uint64_t start, end;
-    size_t name; /* offset into names */
-    size_t seq;  /* line number: the later line wins at one address */
+    uint32_t name; /* offset into names (at most PERFMAP_MAX_NAME_BYTES) */
+    uint32_t seq;  /* entry number: the later line wins at one address */
 };
 
 struct perfmap {
@@ -19,6 +17,7 @@ struct perfmap {
     size_t n, cap;
     struct buf names;
     size_t bad;
+    bool truncated;
 };
 
 void perfmap_free(struct perfmap *pm)
@@ -56,38 +55,78 @@ static int by_start(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Reads one line of at most PERFMAP_MAX_LINE - 1 bytes into line, without
+ * its newline. A longer line is consumed whole and reported as too long
+ * (*too_long), never buffered. Returns the bytes consumed, 0 at the end. */
+static size_t read_line(FILE *f, char line[PERFMAP_MAX_LINE], bool *too_long)
+{
+    size_t consumed = 0, len;
+
+    *too_long = false;
+    line[0] = '\0';
+    while (fgets(line, PERFMAP_MAX_LINE, f)) {
+        len = strlen(line);
+        consumed += len;
+        if (len && line[len - 1] == '\n') {
+            line[len - 1] = '\0';
+            return consumed;
+        }
+        if (feof(f) || len < PERFMAP_MAX_LINE - 1)
+            return consumed; /* the last line, without a newline */
+        *too_long = true;    /* the rest of this line is dropped as it comes */
+        if (consumed > PERFMAP_MAX_BYTES)
+            return consumed;
+    }
+    return consumed;
+}
+
 int perfmap_read(FILE *f, struct perfmap **out)
 {
     struct perfmap *pm = calloc(1, sizeof(*pm));
-    char *line = NULL;
-    size_t cap = 0, total = 0, w = 0;
-    ssize_t len;
+    char *line = malloc(PERFMAP_MAX_LINE);
+    size_t total = 0, w = 0, len;
+    bool too_long;
     int err = 0;
 
-    if (!pm)
+    if (!pm || !line) {
+        free(pm);
+        free(line);
         return -ENOMEM;
-    while (!err && (len = getline(&line, &cap, f)) >= 0) {
+    }
+    while (!err && (len = read_line(f, line, &too_long)) > 0) {
         const char *p = line;
         uint64_t start, size;
+        size_t name_len;
 
-        total += (size_t)len;
-        if (total > MAX_PERFMAP_BYTES) {
+        total += len;
+        if (total > PERFMAP_MAX_BYTES) {
             err = -EFBIG;
             break;
         }
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        if (too_long) {
+            pm->bad++;
+            continue;
+        }
+        len = strlen(line);
+        while (len && line[len - 1] == '\r')
             line[--len] = '\0';
         if (parse_hex(&p, &start) || parse_hex(&p, &size) || !size || !*p || start + size < start) {
             pm->bad++;
             continue;
         }
+        name_len = strlen(p) + 1;
+        if (pm->n == PERFMAP_MAX_ENTRIES || pm->names.len + name_len > PERFMAP_MAX_NAME_BYTES) {
+            pm->truncated = true;
+            break;
+        }
         if (ARRAY_RESERVE_ONE(pm->syms, pm->n, pm->cap)) {
             err = -ENOMEM;
             break;
         }
-        pm->syms[pm->n] = (struct jit_sym){start, start + size, pm->names.len, pm->n};
+        pm->syms[pm->n] =
+            (struct jit_sym){start, start + size, (uint32_t)pm->names.len, (uint32_t)pm->n};
         pm->n++;
-        err = buf_put(&pm->names, p, strlen(p) + 1);
+        err = buf_put(&pm->names, p, name_len);
     }
     free(line);
     if (err) {
@@ -133,4 +172,9 @@ size_t perfmap_count(const struct perfmap *pm)
 size_t perfmap_bad_lines(const struct perfmap *pm)
 {
     return pm->bad;
+}
+
+bool perfmap_truncated(const struct perfmap *pm)
+{
+    return pm->truncated;
 }

@@ -159,7 +159,7 @@ static int open_beneath_strict(int root, const char *path)
         path += len;
         while (*path == '/')
             path++;
-        fd = openat(dir, part, (*path ? O_PATH | O_DIRECTORY : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC);
+        fd = openat(dir, part, (*path ? O_PATH | O_DIRECTORY : UNTRUSTED_OPEN_FLAGS) | O_NOFOLLOW);
         fd = fd < 0 ? -errno : fd;
         if (dir != root)
             close(dir);
@@ -172,20 +172,40 @@ static int open_beneath_strict(int root, const char *path)
     return fd < 0 ? fd : -ENOENT;
 }
 
+int procmaps_regular_fd(int fd)
+{
+    struct stat st;
+
+    if (fd < 0)
+        return fd;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EINVAL;
+    }
+    return fd;
+}
+
+int procmaps_open_beneath(int rootfd, const char *path)
+{
+    struct open_how how = {.flags = UNTRUSTED_OPEN_FLAGS,
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+
+    fd = fd < 0 ? -errno : fd;
+    if (fd == -ENOSYS)
+        fd = open_beneath_strict(rootfd, path);
+    return procmaps_regular_fd(fd);
+}
+
 int procmaps_open_in_root(pid_t pid, const char *path)
 {
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
-                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
     char root[64];
     int dfd, fd;
 
     snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
     if ((dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
         return errno == ENOENT ? -ESRCH : -errno;
-    fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
-    fd = fd < 0 ? -errno : fd;
-    if (fd == -ENOSYS)
-        fd = open_beneath_strict(dfd, path);
+    fd = procmaps_open_beneath(dfd, path);
     close(dfd);
     return fd;
 }
@@ -212,14 +232,16 @@ int procmaps_open_file(pid_t pid, const struct vma *v)
     /* the mapped file itself, even deleted or replaced since */
     snprintf(buf, sizeof(buf), "/proc/%d/map_files/%llx-%llx", (int)pid,
              (unsigned long long)v->start, (unsigned long long)v->end);
-    if ((fd = open(buf, O_RDONLY | O_CLOEXEC)) >= 0)
+    if ((fd = procmaps_regular_fd(open(buf, UNTRUSTED_OPEN_FLAGS))) >= 0)
         return fd;
     if ((fd = procmaps_open_in_root(pid, v->path)) >= 0)
         return check_inode(fd, v);
     if (fd != -ESRCH)
         return fd; /* not there, or a symlink out of the root refused */
     /* the process is gone: as the host sees the path */
-    if ((fd = open(v->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+    if ((fd = open(v->path, UNTRUSTED_OPEN_FLAGS | O_NOFOLLOW)) < 0)
         return -errno;
+    if ((fd = procmaps_regular_fd(fd)) < 0)
+        return fd;
     return check_inode(fd, v);
 }

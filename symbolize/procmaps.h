@@ -5,6 +5,7 @@
 #ifndef PODFLAME_PROCMAPS_H
 #define PODFLAME_PROCMAPS_H
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,10 +33,25 @@ int procmaps_read(pid_t pid, struct vma **out, size_t *n);
 
 void procmaps_free(struct vma *v, size_t n);
 
+/* How every file another user controls is opened: a FIFO or device planted
+ * where a binary, perf map or debug file is expected must neither block the
+ * open nor become podflame's terminal. */
+#define UNTRUSTED_OPEN_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+
+/* Returns fd when it is a regular file's; else closes it and returns
+ * -EINVAL (a negative fd is passed through). */
+int procmaps_regular_fd(int fd);
+
+/* Opens path read-only inside the directory rootfd as if it were "/":
+ * symlinks and ".." cannot leave it; regular files only (UNTRUSTED_OPEN_FLAGS).
+ * Returns an fd or a negative errno. */
+int procmaps_open_beneath(int rootfd, const char *path);
+
 /* Opens path inside pid's root directory (its container) read-only, never
  * following a symlink or ".." out of that root: podflame runs as root and
- * the files are the process's to plant. Returns an fd, -ESRCH when the
- * process is gone, or another negative errno. */
+ * the files are the process's to plant; regular files only, opened without
+ * blocking. Returns an fd, -ESRCH when the process is gone, or another
+ * negative errno. */
 int procmaps_open_in_root(pid_t pid, const char *path);
 
 /* Opens the file v maps in pid: the mapping itself (/proc/PID/map_files),

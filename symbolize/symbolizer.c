@@ -27,6 +27,8 @@
 #define JIT_REFRESH_NS (1000 * 1000000LL)
 
 struct binary {
+    uint32_t id;   /* never reused: a stale id finds nothing */
+    uint32_t refs; /* mappings of tracked processes that hold it */
     char *path;
     struct elfsyms *syms; /* NULL when it could not be read */
     struct debuginfo *di; /* NULL when it could not be read */
@@ -59,8 +61,10 @@ struct bin_key {
 
 struct symbolizer {
     struct htab bin_index; /* bin_key -> binary id */
-    struct binary *bins;   /* id - 1 */
+    struct htab bin_slots; /* binary id -> index into bins */
+    struct binary *bins;
     size_t nbins, bins_cap;
+    uint32_t last_id;
     struct htab proc_index; /* pid -> index into procs */
     struct process *procs;
     size_t nprocs, procs_cap;
@@ -81,7 +85,7 @@ struct symbolizer {
  * it are dropped and parsed again when needed. */
 #define DEFAULT_MAX_BINARIES 512
 
-#define DEFAULT_DEBUG_PATH "+:.debug:/usr/lib/debug"
+#define DEFAULT_DEBUG_PATH "/usr/lib/debug"
 
 int symbolizer_new(struct symbolizer **out)
 {
@@ -90,6 +94,7 @@ int symbolizer_new(struct symbolizer **out)
     if (!s)
         return -ENOMEM;
     htab_init(&s->bin_index);
+    htab_init(&s->bin_slots);
     htab_init(&s->proc_index);
     htab_init(&s->build_ids);
     s->max_loaded = DEFAULT_MAX_BINARIES;
@@ -106,15 +111,17 @@ int symbolizer_configure(struct symbolizer *s, const struct symbolizer_opts *o)
 {
     struct buf path = {0};
     char timeout[16];
-    int err = buf_put(&path, "+:.debug", 8);
+    int err = 0;
 
+    /* the host's directories only: what is beside a binary is looked for
+     * inside its process's root (debuginfo.h) */
     for (size_t i = 0; !err && i < o->ndebug_dirs; i++) {
-        err = buf_put(&path, ":", 1);
+        err = buf_put(&path, o->debug_dirs[i], strlen(o->debug_dirs[i]));
         if (!err)
-            err = buf_put(&path, o->debug_dirs[i], strlen(o->debug_dirs[i]));
+            err = buf_put(&path, ":", 1);
     }
     if (!err)
-        err = buf_put(&path, ":/usr/lib/debug", 15);
+        err = buf_put(&path, "/usr/lib/debug", 14);
     if (err) {
         free(path.d);
         return -ENOMEM;
@@ -145,8 +152,21 @@ int symbolizer_configure(struct symbolizer *s, const struct symbolizer_opts *o)
     return 0;
 }
 
-static void process_clear_maps(struct process *p)
+static struct binary *bin_get(struct symbolizer *s, uint32_t id)
 {
+    uint64_t idx;
+
+    return id && htab_get(&s->bin_slots, &id, sizeof(id), &idx) ? &s->bins[idx] : NULL;
+}
+
+static void process_clear_maps(struct symbolizer *s, struct process *p)
+{
+    for (size_t i = 0; p->binary_ids && i < p->nvmas; i++) {
+        struct binary *b = bin_get(s, p->binary_ids[i]);
+
+        if (b && b->refs)
+            b->refs--;
+    }
     procmaps_free(p->vmas, p->nvmas);
     free(p->binary_ids);
     p->vmas = NULL;
@@ -154,9 +174,9 @@ static void process_clear_maps(struct process *p)
     p->nvmas = 0;
 }
 
-static void process_clear(struct process *p)
+static void process_clear(struct symbolizer *s, struct process *p)
 {
-    process_clear_maps(p);
+    process_clear_maps(s, p);
     perfmap_free(p->jit);
     p->jit = NULL;
     p->jit_read_ns = 0;
@@ -167,16 +187,18 @@ void symbolizer_free(struct symbolizer *s)
 {
     if (!s)
         return;
+    /* processes first: clearing one releases its binaries */
+    for (size_t i = 0; i < s->nprocs; i++)
+        process_clear(s, &s->procs[i]);
+    free(s->procs);
     for (size_t i = 0; i < s->nbins; i++) {
         free(s->bins[i].path);
         elfsyms_free(s->bins[i].syms);
         debuginfo_free(s->bins[i].di);
     }
     free(s->bins);
-    for (size_t i = 0; i < s->nprocs; i++)
-        process_clear(&s->procs[i]);
-    free(s->procs);
     htab_free(&s->bin_index);
+    htab_free(&s->bin_slots);
     htab_free(&s->proc_index);
     htab_free(&s->build_ids);
     kallsyms_free(s->kernel);
@@ -189,18 +211,22 @@ static int add_binary(struct symbolizer *s, const char *path, struct elfsyms *sy
                       struct debuginfo *di, uint32_t *id)
 {
     struct binary *nb;
+    uint32_t new_id = s->last_id + 1;
 
-    if (ARRAY_RESERVE_ONE(s->bins, s->nbins, s->bins_cap))
+    if (ARRAY_RESERVE_ONE(s->bins, s->nbins, s->bins_cap) ||
+        htab_put(&s->bin_slots, &new_id, sizeof(new_id), s->nbins))
         return -ENOMEM;
     nb = &s->bins[s->nbins];
-    *nb = (struct binary){.path = strdup(path),
+    *nb = (struct binary){.id = new_id,
+                          .path = strdup(path),
                           .syms = syms,
                           .di = di,
                           .di_tried = di != NULL,
                           .last_use = ++s->tick};
     if (!nb->path)
         return -ENOMEM;
-    *id = (uint32_t)++s->nbins;
+    s->nbins++;
+    *id = s->last_id = new_id;
     s->nloaded++;
     s->stats.binaries++;
     if (!syms)
@@ -238,20 +264,34 @@ static int vdso_binary(struct symbolizer *s, uint32_t *id)
 
 /* Drops the parsed state of the least recently used binaries beyond the
  * limit, except keep (the one being used). The vDSO is never dropped: it
- * cannot be read again from a file. */
+ * cannot be read again from a file. A binary whose lines are still to be
+ * looked up stays (its processes may be gone, and with them the way to
+ * reopen it), up to a hard limit half as large again (64 more at least):
+ * past that, the
+ * least recently used of those go too, and their frames keep the symbol
+ * table's names without lines (counted). */
 static void evict_binaries(struct symbolizer *s, uint32_t keep)
 {
+    size_t hard = s->max_loaded + (s->max_loaded / 2 > 64 ? s->max_loaded / 2 : 64);
+
     while (s->nloaded > s->max_loaded) {
-        struct binary *lru = NULL;
+        struct binary *lru = NULL, *lru_pinned = NULL;
 
         for (size_t i = 0; i < s->nbins; i++) {
             struct binary *b = &s->bins[i];
 
-            /* a binary whose lines are still to be looked up stays: its
-             * processes may be gone, and with them the way to reopen it */
-            if (!b->evicted && i + 1 != keep && i + 1 != s->vdso_id &&
-                b->lines_gen != s->lines_gen && (!lru || b->last_use < lru->last_use))
-                lru = b;
+            if (b->evicted || b->id == keep || b->id == s->vdso_id)
+                continue;
+            if (b->lines_gen != s->lines_gen) {
+                if (!lru || b->last_use < lru->last_use)
+                    lru = b;
+            } else if (!lru_pinned || b->last_use < lru_pinned->last_use) {
+                lru_pinned = b;
+            }
+        }
+        if (!lru && s->nloaded > hard && lru_pinned) {
+            lru = lru_pinned;
+            s->stats.lines_dropped++;
         }
         if (!lru)
             return;
@@ -266,13 +306,104 @@ static void evict_binaries(struct symbolizer *s, uint32_t keep)
     }
 }
 
+/* Keeps the entries of a table whose value is a binary id still held. */
+static int rebuild_ids(struct symbolizer *s, struct htab *h)
+{
+    struct htab fresh;
+
+    htab_init(&fresh);
+    for (size_t i = 0; i < h->cap; i++) {
+        const struct htab_slot *sl = &h->slots[i];
+
+        if (sl->hash && bin_get(s, (uint32_t)sl->val) &&
+            htab_put(&fresh, sl->key, sl->len, sl->val)) {
+            htab_free(&fresh);
+            return -ENOMEM;
+        }
+    }
+    htab_free(h);
+    *h = fresh;
+    return 0;
+}
+
+/* Forgets binaries that nothing needs any more: evicted, mapped by no
+ * tracked process, their lines not wanted. Without this a node that runs
+ * ever new binaries (each container image, each memfd) would keep an entry
+ * for every one it ever saw. Their ids are never given again, so a caller
+ * holding one finds nothing rather than another binary. */
+static void forget_binaries(struct symbolizer *s)
+{
+    struct htab slots;
+    size_t unused = 0, w = 0;
+
+    for (size_t i = 0; i < s->nbins; i++) {
+        const struct binary *b = &s->bins[i];
+
+        unused += b->evicted && !b->refs && b->lines_gen != s->lines_gen && b->id != s->vdso_id;
+    }
+    if (unused < 256 || unused * 4 < s->nbins)
+        return;
+    /* the new index first: out of memory, nothing has changed */
+    htab_init(&slots);
+    for (size_t i = 0; i < s->nbins; i++) {
+        const struct binary *b = &s->bins[i];
+
+        if (b->evicted && !b->refs && b->lines_gen != s->lines_gen && b->id != s->vdso_id)
+            continue;
+        if (htab_put(&slots, &b->id, sizeof(b->id), w++)) {
+            htab_free(&slots);
+            return;
+        }
+    }
+    w = 0;
+    for (size_t i = 0; i < s->nbins; i++) {
+        struct binary *b = &s->bins[i];
+
+        if (b->evicted && !b->refs && b->lines_gen != s->lines_gen && b->id != s->vdso_id) {
+            free(b->path);
+            s->stats.binaries_forgotten++;
+            continue;
+        }
+        s->bins[w++] = *b;
+    }
+    s->nbins = w;
+    htab_free(&s->bin_slots);
+    s->bin_slots = slots;
+    /* out of memory here leaves entries naming forgotten ids, which
+     * lookups treat as absent */
+    rebuild_ids(s, &s->bin_index);
+    rebuild_ids(s, &s->build_ids);
+}
+
 /* Symbols of the file at fd; its DWARF waits for a lookup that needs it
- * (binary_debuginfo): most libraries a process maps are never sampled. Returns
- * 0 or -ENOMEM; a file that cannot be parsed leaves *syms NULL. */
-static int parse_binary(int fd, struct elfsyms **syms)
+ * (binary_debuginfo): most libraries a process maps are never sampled. A
+ * file that cannot be parsed, for whatever reason, leaves *syms NULL: one
+ * binary never makes symbolization fail. */
+static void parse_binary(struct symbolizer *s, int fd, struct elfsyms **syms)
 {
     *syms = NULL;
-    return elfsyms_load_fd(fd, syms) == -ENOMEM ? -ENOMEM : 0;
+    elfsyms_load_fd(fd, syms);
+    if (*syms && elfsyms_too_large(*syms))
+        s->stats.binaries_too_large++;
+}
+
+/* pid's root directory when it is not the host's (a container's), for the
+ * debug-file search; -1 for the host's, or when the process is gone. */
+static int process_root(pid_t pid)
+{
+    struct stat mine, its;
+    char path[64];
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+    if ((fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -1;
+    if (fstat(fd, &its) == 0 && stat("/", &mine) == 0 && its.st_dev == mine.st_dev &&
+        its.st_ino == mine.st_ino) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* The binary's debuginfo handle, opened through the mapping at hand on the
@@ -281,14 +412,17 @@ static int parse_binary(int fd, struct elfsyms **syms)
 static struct debuginfo *binary_debuginfo(struct symbolizer *s, pid_t pid, const struct vma *v,
                                           struct binary *b)
 {
-    int fd;
+    int fd, rootfd;
 
     if (b->di || b->di_tried || !b->syms)
         return b->di;
     b->di_tried = true;
     if ((fd = procmaps_open_file(pid, v)) < 0)
         return NULL;
-    debuginfo_open(fd, b->path, s->debug_path, s->dm, &b->di);
+    rootfd = process_root(pid);
+    debuginfo_open(fd, rootfd, b->path, s->debug_path, s->dm, &b->di);
+    if (rootfd >= 0)
+        close(rootfd);
     close(fd);
     return b->di;
 }
@@ -303,6 +437,7 @@ static struct debuginfo *loaded_dwarf(struct symbolizer *s, struct binary *b)
     src = debuginfo_load_dwarf(b->di);
     if (!b->dwarf_counted) {
         b->dwarf_counted = true;
+        s->stats.debug_refused += debuginfo_refused(b->di);
         s->stats.debug_embedded += src == DEBUGINFO_EMBEDDED;
         s->stats.debug_separate += src == DEBUGINFO_SEPARATE;
         s->stats.debug_debuginfod += src == DEBUGINFO_DEBUGINFOD;
@@ -324,7 +459,7 @@ static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, 
         return vdso_binary(s, id);
     if (!v->inode || v->path[0] != '/')
         return 0; /* anonymous: JIT code, [vsyscall], ... */
-    if (htab_get(&s->bin_index, &key, sizeof(key), &val)) {
+    if (htab_get(&s->bin_index, &key, sizeof(key), &val) && bin_get(s, (uint32_t)val)) {
         *id = (uint32_t)val;
         return 0;
     }
@@ -332,17 +467,15 @@ static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, 
     /* the same image under another inode (a copy, another container's
      * layer): its build ID finds the binary already parsed */
     if (fd >= 0 && elfsyms_build_id_fd(fd, build_id) == 0 &&
-        htab_get(&s->build_ids, build_id, strlen(build_id), &val)) {
+        htab_get(&s->build_ids, build_id, strlen(build_id), &val) && bin_get(s, (uint32_t)val)) {
         close(fd);
         *id = (uint32_t)val;
         s->stats.binaries_shared++;
         return htab_put(&s->bin_index, &key, sizeof(key), *id);
     }
     if (fd >= 0) {
-        err = parse_binary(fd, &syms); /* an unreadable file still gets an id */
+        parse_binary(s, fd, &syms); /* an unreadable file still gets an id */
         close(fd);
-        if (err)
-            return err;
     }
     if ((err = add_binary(s, v->path, syms, di, id))) {
         elfsyms_free(syms);
@@ -358,15 +491,13 @@ static int binary_for_vma(struct symbolizer *s, pid_t pid, const struct vma *v, 
 /* Parses an evicted binary again, through the mapping at hand. */
 static int reload_binary(struct symbolizer *s, pid_t pid, const struct vma *v, uint32_t id)
 {
-    struct binary *b = &s->bins[id - 1];
-    int fd = procmaps_open_file(pid, v), err;
+    struct binary *b = bin_get(s, id);
+    int fd = procmaps_open_file(pid, v);
 
     if (fd < 0)
         return 0; /* gone: it stays unnamed */
-    err = parse_binary(fd, &b->syms);
+    parse_binary(s, fd, &b->syms);
     close(fd);
-    if (err)
-        return err;
     b->evicted = false;
     s->nloaded++;
     s->stats.binaries_reloaded++;
@@ -398,7 +529,7 @@ static int read_process(struct symbolizer *s, pid_t pid, struct process *p)
         p->gone = true;
         return -ESRCH;
     }
-    process_clear_maps(p);
+    process_clear_maps(s, p);
     p->vmas = vmas;
     p->nvmas = n;
     p->missed = false;
@@ -406,8 +537,12 @@ static int read_process(struct symbolizer *s, pid_t pid, struct process *p)
     if (!p->binary_ids)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
+        struct binary *b;
+
         if ((err = binary_for_vma(s, pid, &vmas[i], &p->binary_ids[i])))
             return err;
+        if ((b = bin_get(s, p->binary_ids[i])))
+            b->refs++;
     }
     return 0;
 }
@@ -464,8 +599,17 @@ static int refresh_jit(struct symbolizer *s, pid_t pid, struct process *p)
     snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)namespaced_pid(pid));
     if ((fd = procmaps_open_in_root(pid, path)) < 0)
         return 0;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size == p->jit_size ||
-        !(f = fdopen(fd, "r"))) {
+    if (fstat(fd, &st) || st.st_size == p->jit_size) {
+        close(fd);
+        return 0;
+    }
+    if ((uint64_t)st.st_size > PERFMAP_MAX_BYTES) {
+        close(fd);
+        p->jit_size = st.st_size; /* counted once, read again if it changes */
+        s->stats.jit_too_large++;
+        return 0;
+    }
+    if (!(f = fdopen(fd, "r"))) {
         close(fd);
         return 0;
     }
@@ -473,8 +617,11 @@ static int refresh_jit(struct symbolizer *s, pid_t pid, struct process *p)
     fclose(f);
     if (err == -ENOMEM)
         return err;
-    if (err)
+    if (err) {
+        s->stats.jit_too_large += err == -EFBIG;
         return 0;
+    }
+    s->stats.jit_truncated += perfmap_truncated(pm);
     perfmap_free(p->jit);
     p->jit = pm;
     p->jit_size = st.st_size;
@@ -538,7 +685,7 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid)
         p->pid = pid;
     }
     /* Seen again (after an exec): the address space is new. */
-    process_clear(p);
+    process_clear(s, p);
     p->gone = false;
     p->exit_seen = false;
     p->dropped = false;
@@ -577,7 +724,8 @@ static int locate(struct symbolizer *s, pid_t pid, uint64_t addr, struct place *
         return pl->p ? err : 0;
     if (!(pl->bid = pl->p->binary_ids[pl->v - pl->p->vmas]))
         return 0;
-    pl->b = &s->bins[pl->bid - 1];
+    if (!(pl->b = bin_get(s, pl->bid)))
+        return 0;
     pl->b->last_use = ++s->tick;
     if (pl->b->evicted && reload_binary(s, pid, pl->v, pl->bid))
         return -ENOMEM;
@@ -647,10 +795,7 @@ size_t symbolizer_user_lines(struct symbolizer *s, uint32_t binary_id, uint64_t 
 {
     struct binary *b;
 
-    if (!binary_id || binary_id > s->nbins)
-        return 0;
-    b = &s->bins[binary_id - 1];
-    if (b->evicted || !loaded_dwarf(s, b))
+    if (!(b = bin_get(s, binary_id)) || b->evicted || !loaded_dwarf(s, b))
         return 0;
     b->last_use = ++s->tick;
     return debuginfo_lookup(b->di, is_return && vaddr ? vaddr - 1 : vaddr, lines, max);
@@ -817,12 +962,13 @@ int symbolizer_forget_exited(struct symbolizer *s)
             p->exit_seen = true; /* samples may still be on their way */
             continue;
         }
-        process_clear(p);
+        process_clear(s, p);
         p->gone = p->dropped = true;
         s->stats.processes_dropped++;
         dropped++;
     }
     compact_processes(s);
+    forget_binaries(s);
     bound_caches(s);
     return (int)dropped;
 }
@@ -839,6 +985,7 @@ void symbolizer_get_stats(const struct symbolizer *s, struct symbolizer_stats *o
 {
     *out = s->stats;
     out->binaries_loaded = s->nloaded;
+    out->binaries_known = s->nbins;
     out->processes_tracked = 0;
     for (size_t i = 0; i < s->nprocs; i++)
         out->processes_tracked += !s->procs[i].dropped;

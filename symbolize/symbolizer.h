@@ -29,24 +29,31 @@ struct sym_frame {
 };
 
 struct symbolizer_stats {
-    uint64_t processes;         /* maps snapshots taken */
-    uint64_t maps_failed;       /* processes gone before their maps were read */
-    uint64_t binaries;          /* distinct binaries opened */
-    uint64_t binaries_bad;      /* binaries that could not be opened or parsed */
-    uint64_t debug_embedded;    /* binaries with DWARF inside */
-    uint64_t debug_separate;    /* ... in a local debug file */
-    uint64_t debug_debuginfod;  /* ... downloaded from debuginfod */
-    uint64_t binaries_shared;   /* found parsed under another inode by build ID */
-    uint64_t binaries_evicted;  /* parsed state dropped to stay under the limit */
-    uint64_t binaries_reloaded; /* ... and parsed again */
-    uint64_t processes_dropped; /* exited processes forgotten */
-    uint64_t jit_maps;          /* perf-PID.map files read */
-    uint64_t jit_bad_lines;     /* their lines that did not parse */
-    uint64_t binaries_loaded;   /* parsed now (the cache's size) */
-    uint64_t processes_tracked; /* processes whose maps are held now */
-    uint64_t cache_resets;      /* times the caches went over max_cached */
-    bool kernel_restricted;     /* kallsyms hid its addresses */
-    bool kernel_missing;        /* /proc/kallsyms could not be read */
+    uint64_t processes;          /* maps snapshots taken */
+    uint64_t maps_failed;        /* processes gone before their maps were read */
+    uint64_t binaries;           /* distinct binaries opened */
+    uint64_t binaries_bad;       /* binaries that could not be opened or parsed */
+    uint64_t debug_embedded;     /* binaries with DWARF inside */
+    uint64_t debug_separate;     /* ... in a local debug file */
+    uint64_t debug_debuginfod;   /* ... downloaded from debuginfod */
+    uint64_t binaries_shared;    /* found parsed under another inode by build ID */
+    uint64_t binaries_evicted;   /* parsed state dropped to stay under the limit */
+    uint64_t binaries_reloaded;  /* ... and parsed again */
+    uint64_t binaries_forgotten; /* unused by any process: entry dropped */
+    uint64_t binaries_known;     /* entries held now, parsed or not */
+    uint64_t lines_dropped;      /* binaries evicted before their lines were read */
+    uint64_t processes_dropped;  /* exited processes forgotten */
+    uint64_t jit_maps;           /* perf-PID.map files read */
+    uint64_t jit_bad_lines;      /* their lines that did not parse */
+    uint64_t jit_too_large;      /* perf maps over PERFMAP_MAX_BYTES, not read */
+    uint64_t jit_truncated;      /* perf maps read up to the entry or name cap */
+    uint64_t binaries_too_large; /* symbol tables over the caps: no symbols */
+    uint64_t debug_refused;      /* DWARF not read: it would inflate too far */
+    uint64_t binaries_loaded;    /* parsed now (the cache's size) */
+    uint64_t processes_tracked;  /* processes whose maps are held now */
+    uint64_t cache_resets;       /* times the caches went over max_cached */
+    bool kernel_restricted;      /* kallsyms hid its addresses */
+    bool kernel_missing;         /* /proc/kallsyms could not be read */
 };
 
 struct symbolizer_opts {

@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
     # build
     make gcc g++ clang llvm bpftool libbpf-dev libelf-dev libdw-dev libunwind-dev zlib1g-dev
-    libiberty-dev libdebuginfod1
+    libiberty-dev libdebuginfod1 libdebuginfod-dev
     pkg-config libpcre2-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libssl-dev
     # tests, linters and the ecosystem's own readers of our outputs
     libcmocka-dev valgrind cppcheck clang-format clang-tidy procps util-linux time openssl

@@ -88,7 +88,7 @@ int main(int argc, char **argv)
     fclose(f);
     t0 = now();
     if ((fd = open(argv[1], O_RDONLY)) < 0 || elfsyms_load_fd(fd, &es) || demangler_new(false, &dm) ||
-        debuginfo_open(fd, argv[1], "+:.debug:/usr/lib/debug", dm, &di)) {
+        debuginfo_open(fd, -1, argv[1], "/usr/lib/debug", dm, &di)) {
         fprintf(stderr, "symbolize_bench: cannot read %s\n", argv[1]);
         return 1;
     }
