@@ -22,7 +22,7 @@ endif
 
 FORMATS_SRCS   := formats/htab.c formats/profile.c formats/folded.c formats/format.c \
                   formats/pprof.c formats/speedscope.c formats/perfscript.c \
-                  formats/stackcount.c formats/flamegraph.c formats/buf.c
+                  formats/stackcount.c formats/flamegraph.c formats/buf.c formats/escape.c
 SYMBOLIZE_SRCS := symbolize/procmaps.c symbolize/elfsyms.c symbolize/kallsyms.c \
                   symbolize/symbolizer.c symbolize/debuginfo.c symbolize/demangle.c symbolize/perfmap.c symbolize/unwinder.c \
                   symbolize/residency.c
@@ -35,7 +35,8 @@ LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
 UNIT_TESTS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 WORKLOADS      := $(BUILD)/tests/cpuwork $(BUILD)/tests/inlined $(BUILD)/tests/cxxwork \
-                  $(BUILD)/tests/chain-fp $(BUILD)/tests/chain-nofp $(BUILD)/tests/chain-lib
+                  $(BUILD)/tests/chain-fp $(BUILD)/tests/chain-nofp $(BUILD)/tests/chain-lib \
+                  $(BUILD)/tests/jitspin $(BUILD)/tests/memfdexec
 SYMFIX         := $(BUILD)/tests/symtarget-pie $(BUILD)/tests/symtarget-nopie \
                   $(BUILD)/tests/libsymtarget.so $(BUILD)/tests/symtarget-stripped
 
@@ -107,6 +108,17 @@ $(BUILD)/tests/chain-lib: tests/workloads/chain.c $(BUILD)/tests/libchain.so
 	$(CC) $(CHAIN_FLAGS) -fno-omit-frame-pointer -fPIE -pie -DCHAIN_MAIN $< -L$(@D) -lchain \
 		-Wl,-rpath,'$$ORIGIN' -o $@
 
+# What hostile containers run (tests/integration/hostile.sh): code in an
+# anonymous page or a crafted file, and ever new binaries from memfds, told
+# apart by a build ID the program finds in itself and rewrites.
+$(BUILD)/tests/jitspin: tests/workloads/jitspin.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O1 -g -pthread $< -o $@
+$(BUILD)/tests/memfdexec: tests/workloads/memfdexec.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O1 -g \
+		-Wl,--build-id=0x0df17ec0de0df17ec0de0df17ec0de0df17ec0de $< -o $@
+
 $(BUILD)/tests/symtarget-pie: tests/workloads/symtarget.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O1 -g -fPIE -pie $< -o $@
@@ -131,8 +143,9 @@ test:
 	$(MAKE) BUILD=build/asan SANITIZE=1 OPT=-O1 $(addprefix build/asan/tests/,$(notdir $(UNIT_TESTS))) \
 		build/asan/podflame build/asan/tests/cpuwork build/asan/tests/inlined build/asan/tests/cxxwork \
 		build/asan/tests/chain-fp build/asan/tests/chain-nofp build/asan/tests/chain-lib \
+		build/asan/tests/jitspin build/asan/tests/memfdexec \
 		$(patsubst $(BUILD)/%,build/asan/%,$(SYMFIX))
-	$(MAKE) BUILD=build $(UNIT_TESTS) $(SYMFIX) fuzz-build
+	$(MAKE) BUILD=build build/podflame $(UNIT_TESTS) $(SYMFIX) fuzz-build
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/run-all.sh build/asan build
 
 deps:

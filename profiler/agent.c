@@ -68,7 +68,7 @@ struct agent_opts {
 struct agent_metrics {
     _Atomic uint64_t samples, lost, windows, windows_dropped, objects, upload_failures;
     _Atomic uint64_t upload_bytes, spool_errors;
-    _Atomic uint64_t sym_binaries, sym_processes, processes;
+    _Atomic uint64_t sym_binaries, sym_known, sym_refused, sym_processes, processes;
     _Atomic int64_t last_upload_s, heartbeat_ns, start_s;
 };
 
@@ -1106,6 +1106,12 @@ static void on_http(void *ctx, const char *method, const char *path, const char 
            ss.entries);
     METRIC("podflame_symbolizer_binaries", "gauge", "Binaries parsed and cached.", "%" PRIu64,
            atomic_load(&m->sym_binaries));
+    METRIC("podflame_symbolizer_binaries_known", "gauge",
+           "Binaries the symbolizer holds an entry for, parsed or not.", "%" PRIu64,
+           atomic_load(&m->sym_known));
+    METRIC("podflame_symbolizer_refused_total", "counter",
+           "Inputs over podflame's bounds: symbol tables, debug files, perf maps.", "%" PRIu64,
+           atomic_load(&m->sym_refused));
     METRIC("podflame_symbolizer_processes", "gauge", "Processes whose maps are cached.", "%" PRIu64,
            atomic_load(&m->sym_processes));
     METRIC("process_cpu_seconds_total", "counter", "CPU time podflame used (user and system).",
@@ -1209,6 +1215,9 @@ static void publish_stats(struct agent *ag, struct session *ses)
 
     symbolizer_get_stats(session_symbolizer(ses), &ss);
     atomic_store(&ag->m.sym_binaries, ss.binaries_loaded);
+    atomic_store(&ag->m.sym_known, ss.binaries_known);
+    atomic_store(&ag->m.sym_refused,
+                 ss.binaries_too_large + ss.debug_refused + ss.jit_too_large + ss.jit_truncated);
     atomic_store(&ag->m.sym_processes, ss.processes_tracked);
     atomic_store(&ag->m.lost, session_lost(ses));
     atomic_store(&ag->m.heartbeat_ns, mono_ns());

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "../formats/buf.h"
+#include "../formats/escape.h"
 #include "../formats/folded.h"
 #include "../formats/htab.h"
 #include "../formats/stackcount.h"
@@ -198,6 +199,41 @@ struct text {
     const char *s;
 };
 
+/* A JSON string of text from outside (a frame name, a reason given to
+ * /trigger): invalid UTF-8 becomes U+FFFD rather than jansson dropping it. */
+static json_t *jtext_n(const char *s, size_t len)
+{
+    struct buf b = {0};
+    json_t *j = escape_utf8(&b, s, len) ? NULL : json_stringn(b.d ? b.d : "", b.len);
+
+    free(b.d);
+    return j;
+}
+
+static json_t *jtext(const char *s)
+{
+    return jtext_n(s, strlen(s));
+}
+
+/* Markdown from text from outside: as text, or as a code span. */
+static void md_text(FILE *m, const char *s)
+{
+    struct buf b = {0};
+
+    if (!escape_md_text(&b, s, strlen(s)) && b.d)
+        fputs(b.d, m);
+    free(b.d);
+}
+
+static void md_code(FILE *m, const char *s, size_t len, bool table_cell)
+{
+    struct buf b = {0};
+
+    if (!escape_md_code(&b, s, len, table_cell) && b.d)
+        fputs(b.d, m);
+    free(b.d);
+}
+
 static int write_text(FILE *f, void *ctx)
 {
     const struct text *t = ctx;
@@ -255,15 +291,15 @@ static json_t *finding_json(const struct finding *f, const struct pod_hotspots *
     iso(f->ev.at_ns, at, sizeof(at));
     trigger_sentence(f, sentence, sizeof(sentence));
     json_object_set_new(trig, "rule", json_string(trigger_rule_name(f->ev.rule)));
-    json_object_set_new(trig, "summary", json_string(sentence));
+    json_object_set_new(trig, "summary", jtext(sentence));
     json_object_set_new(trig, "value", json_real(f->ev.value));
     json_object_set_new(trig, "threshold", json_real(f->ev.threshold));
     json_object_set_new(trig, "since", json_string(since));
     json_object_set_new(trig, "at", json_string(at));
     if (f->ev.pod_uid[0])
-        json_object_set_new(trig, "pod_uid", json_string(f->ev.pod_uid));
+        json_object_set_new(trig, "pod_uid", jtext(f->ev.pod_uid));
     if (f->reason[0])
-        json_object_set_new(trig, "reason", json_string(f->reason));
+        json_object_set_new(trig, "reason", jtext(f->reason));
     for (size_t i = first; i < f->nnode; i++) {
         char t[40];
 
@@ -274,18 +310,18 @@ static json_t *finding_json(const struct finding *f, const struct pod_hotspots *
         const struct finding_pod *p = &f->pods[i];
         json_t *jp = json_object(), *funcs = json_array(), *paths = json_array();
 
-        json_object_set_new(jp, "namespace", json_string(p->ns));
-        json_object_set_new(jp, "pod", json_string(p->name));
-        json_object_set_new(jp, "uid", json_string(p->cpu.uid));
-        json_object_set_new(jp, "cgroup", json_string(p->cpu.path));
+        json_object_set_new(jp, "namespace", jtext(p->ns));
+        json_object_set_new(jp, "pod", jtext(p->name));
+        json_object_set_new(jp, "uid", jtext(p->cpu.uid));
+        json_object_set_new(jp, "cgroup", jtext(p->cpu.path));
         json_object_set_new(jp, "cpu_pct", json_real(p->cpu.cpu_pct));
         json_object_set_new(jp, "limit_cpus", json_real(p->cpu.limit_cpus));
         json_object_set_new(jp, "throttled_pct", json_real(p->cpu.throttled_pct));
         json_object_set_new(jp, "samples", json_integer((json_int_t)hs[i].samples));
         for (size_t k = 0; k < hs[i].nfuncs; k++)
-            json_array_append_new(funcs, json_pack("{s:s, s:f, s:f}", "name", hs[i].funcs[k].name,
-                                                   "self_pct", hs[i].funcs[k].self_pct, "total_pct",
-                                                   hs[i].funcs[k].total_pct));
+            json_array_append_new(
+                funcs, json_pack("{s:o, s:f, s:f}", "name", jtext(hs[i].funcs[k].name), "self_pct",
+                                 hs[i].funcs[k].self_pct, "total_pct", hs[i].funcs[k].total_pct));
         for (size_t k = 0; k < hs[i].npaths; k++) {
             json_t *frames = json_array();
             const char *s = hs[i].paths[k].frames;
@@ -293,7 +329,7 @@ static json_t *finding_json(const struct finding *f, const struct pod_hotspots *
             while (*s) {
                 size_t len = strcspn(s, ";");
 
-                json_array_append_new(frames, json_stringn(s, len));
+                json_array_append_new(frames, jtext_n(s, len));
                 s += len;
                 if (*s)
                     s++;
@@ -306,7 +342,7 @@ static json_t *finding_json(const struct finding *f, const struct pod_hotspots *
         json_array_append_new(pods, jp);
     }
     json_object_set_new(root, "id", json_string(id));
-    json_object_set_new(root, "node", json_string(f->node ? f->node : ""));
+    json_object_set_new(root, "node", jtext(f->node ? f->node : ""));
     json_object_set_new(root, "trigger", trig);
     json_object_set_new(root, "node_cpu",
                         json_pack("{s:i, s:o}", "cpus", (int)f->ncpus, "timeline", tl));
@@ -331,15 +367,22 @@ static char *finding_markdown(const struct finding *f, const struct pod_hotspots
     trigger_sentence(f, sentence, sizeof(sentence));
     iso(f->ev.since_ns, since, sizeof(since));
     iso(f->ev.at_ns, at, sizeof(at));
-    fprintf(m, "# CPU finding on %s: %s\n\n", f->node ? f->node : "this node", sentence);
+    fputs("# CPU finding on ", m);
+    md_text(m, f->node ? f->node : "this node");
+    fputs(": ", m);
+    md_text(m, sentence);
+    fputs("\n\n", m);
     fprintf(m, "- **Trigger:** %s; it began at %s and fired at %s.\n",
             trigger_rule_name(f->ev.rule), since, at);
     if (f->npods) {
-        fprintf(m, "- **Hottest Pod:** %s at %.0f%% of one CPU",
-                pod_display(&f->pods[0], who, sizeof(who)), f->pods[0].cpu.cpu_pct);
-        if (hs[0].nfuncs)
-            fprintf(m, ", mostly in `%s` (%.0f%% self)", hs[0].funcs[0].name,
-                    hs[0].funcs[0].self_pct);
+        fputs("- **Hottest Pod:** ", m);
+        md_text(m, pod_display(&f->pods[0], who, sizeof(who)));
+        fprintf(m, " at %.0f%% of one CPU", f->pods[0].cpu.cpu_pct);
+        if (hs[0].nfuncs) {
+            fputs(", mostly in ", m);
+            md_code(m, hs[0].funcs[0].name, strlen(hs[0].funcs[0].name), false);
+            fprintf(m, " (%.0f%% self)", hs[0].funcs[0].self_pct);
+        }
         fprintf(m, ".\n");
     }
     fprintf(m,
@@ -365,29 +408,39 @@ static char *finding_markdown(const struct finding *f, const struct pod_hotspots
 
         if (p->cpu.limit_cpus > 0)
             snprintf(limit, sizeof(limit), "%.2f", p->cpu.limit_cpus);
-        fprintf(m, "| %s | %.1f | %s | %.0f%% | %" PRIu64 " |\n", pod_display(p, who, sizeof(who)),
-                p->cpu.cpu_pct, limit, p->cpu.throttled_pct, hs[i].samples);
+        fputs("| ", m);
+        md_text(m, pod_display(p, who, sizeof(who)));
+        fprintf(m, " | %.1f | %s | %.0f%% | %" PRIu64 " |\n", p->cpu.cpu_pct, limit,
+                p->cpu.throttled_pct, hs[i].samples);
     }
     for (size_t i = 0; i < f->npods; i++) {
-        fprintf(m, "\n### %s\n\n", pod_display(&f->pods[i], who, sizeof(who)));
+        fputs("\n### ", m);
+        md_text(m, pod_display(&f->pods[i], who, sizeof(who)));
+        fputs("\n\n", m);
         if (!hs[i].samples) {
             fprintf(m, "No samples in the capture.\n");
             continue;
         }
         fprintf(m, "| function | self | total |\n|---|---:|---:|\n");
-        for (size_t k = 0; k < hs[i].nfuncs; k++)
-            fprintf(m, "| `%s` | %.1f%% | %.1f%% |\n", hs[i].funcs[k].name, hs[i].funcs[k].self_pct,
-                    hs[i].funcs[k].total_pct);
+        for (size_t k = 0; k < hs[i].nfuncs; k++) {
+            fputs("| ", m);
+            md_code(m, hs[i].funcs[k].name, strlen(hs[i].funcs[k].name), true);
+            fprintf(m, " | %.1f%% | %.1f%% |\n", hs[i].funcs[k].self_pct, hs[i].funcs[k].total_pct);
+        }
         fprintf(m, "\nHeaviest code paths, root to leaf:\n\n");
         for (size_t k = 0; k < hs[i].npaths; k++) {
-            fprintf(m, "%zu. %.1f%%: `", k + 1, hs[i].paths[k].pct);
-            for (const char *s = hs[i].paths[k].frames; *s; s++) {
-                if (*s == ';')
-                    fputs("` → `", m);
-                else
-                    fputc(*s, m);
+            fprintf(m, "%zu. %.1f%%: ", k + 1, hs[i].paths[k].pct);
+            for (const char *s = hs[i].paths[k].frames; *s;) {
+                size_t len = strcspn(s, ";");
+
+                md_code(m, s, len, false);
+                s += len;
+                if (*s) {
+                    fputs(" → ", m);
+                    s++;
+                }
             }
-            fprintf(m, "`\n");
+            fputc('\n', m);
         }
     }
     if (fclose(m)) {
@@ -426,22 +479,23 @@ int finding_write(const struct finding *f, const struct pf_profile *capture, con
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if ((rc = output_make_dirs(dir))) {
+    /* findings name Pods and their code: for root's eyes (0700, 0600) */
+    if ((rc = output_make_dirs_mode(dir, 0700))) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
         goto out;
     }
     snprintf(path, sizeof(path), "%s/%s", dir, id);
-    if (mkdir(path, 0755) && errno != EEXIST) {
+    if (mkdir(path, 0700) && errno != EEXIST) {
         rc = -errno;
         snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
         goto out;
     }
     snprintf(path, sizeof(path), "%s/%s/capture.pb.gz", dir, id);
-    if ((rc = output_write(path, capture, &oo, err, errlen)))
+    if ((rc = output_write_mode(path, 0600, capture, &oo, err, errlen)))
         goto out;
     snprintf(path, sizeof(path), "%s/%s/capture.svg", dir, id);
     oo.format = PF_FORMAT_SVG;
-    if ((rc = output_write(path, capture, &oo, err, errlen)))
+    if ((rc = output_write_mode(path, 0600, capture, &oo, err, errlen)))
         goto out;
     j = finding_json(f, hs, samples, id);
     md = finding_markdown(f, hs, samples);
@@ -451,10 +505,10 @@ int finding_write(const struct finding *f, const struct pf_profile *capture, con
         goto out;
     }
     snprintf(path, sizeof(path), "%s/%s/finding.json", dir, id);
-    if ((rc = output_atomic(path, write_text, &(struct text){js}, err, errlen)))
+    if ((rc = output_atomic_mode(path, 0600, write_text, &(struct text){js}, err, errlen)))
         goto out;
     snprintf(path, sizeof(path), "%s/%s/finding.md", dir, id);
-    rc = output_atomic(path, write_text, &(struct text){md}, err, errlen);
+    rc = output_atomic_mode(path, 0600, write_text, &(struct text){md}, err, errlen);
 out:
     for (size_t i = 0; i < f->npods; i++)
         pod_hotspots_free(&hs[i]);

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,13 +97,102 @@ static void take_qos(const char *c, size_t len, struct cgroup_identity *out)
         out->qos = KUBE_QOS_BESTEFFORT;
 }
 
+/* Roots the kubelet was given besides "/" (its --cgroup-root), without
+ * their outer slashes, ':'-separated; set once. */
+static char extra_roots[1024];
+static pthread_once_t extra_roots_once = PTHREAD_ONCE_INIT;
+
+static void trim_slashes(const char **s, size_t *len)
+{
+    while (*len && **s == '/') {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len && (*s)[*len - 1] == '/')
+        (*len)--;
+}
+
+static void set_roots(const char *list)
+{
+    size_t w = 0;
+
+    for (const char *r = list ? list : ""; *r;) {
+        const char *end = strchrnul(r, ':');
+        size_t len = (size_t)(end - r);
+
+        trim_slashes(&r, &len);
+        if (len && w + len + 1 < sizeof(extra_roots)) {
+            memcpy(extra_roots + w, r, len);
+            w += len;
+            extra_roots[w++] = ':';
+        }
+        r = *end ? end + 1 : end;
+    }
+    extra_roots[w ? w - 1 : 0] = '\0';
+}
+
+static void roots_from_env(void)
+{
+    set_roots(getenv("PODFLAME_KUBE_CGROUP_ROOT"));
+}
+
+void kube_set_cgroup_roots(const char *list)
+{
+    pthread_once(&extra_roots_once, roots_from_env);
+    set_roots(list);
+}
+
+/* Whether what comes before a kubepods component is where the kubelet puts
+ * its tree: the top of the hierarchy, kubelet.slice (kind, k3s),
+ * containerd's cgroup v1 colon form under its own service, or a root the
+ * kubelet was given. Anywhere else (a user's delegated cgroup, a
+ * container's own), a "kubepods-...-pod<UID>.slice" is somebody posing as
+ * a Pod. */
+static bool kube_root_allowed(const char *prefix, size_t len, bool colon_form)
+{
+    trim_slashes(&prefix, &len);
+    if (!len || (len == 13 && !memcmp(prefix, "kubelet.slice", 13)))
+        return true;
+    if (colon_form && len == 31 && !memcmp(prefix, "system.slice/containerd.service", 31))
+        return true;
+    pthread_once(&extra_roots_once, roots_from_env);
+    for (const char *r = extra_roots; *r;) {
+        const char *end = strchrnul(r, ':');
+
+        if ((size_t)(end - r) == len && !memcmp(r, prefix, len))
+            return true;
+        r = *end ? end + 1 : end;
+    }
+    return false;
+}
+
+/* A line of /proc/PID/cgroup ("13:freezer:/...") or a path under the
+ * mount point ("/sys/fs/cgroup/..."): the cgroup path inside it. */
+static const char *cgroup_path_of(const char *path)
+{
+    const char *p = path;
+
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (p != path && *p == ':' && (p = strchr(p + 1, ':')))
+        path = p + 1;
+    if (starts_with(path, "/sys/fs/cgroup/")) {
+        path += 14;
+        if (starts_with(path, "/unified/"))
+            path += 8;
+    }
+    return path;
+}
+
 void kube_parse_cgroup(const char *path, struct cgroup_identity *out)
 {
-    const char *p = path, *last = NULL;
+    const char *p, *last = NULL;
     size_t last_len = 0;
     bool in_kube = false;
 
     memset(out, 0, sizeof(*out));
+    path = cgroup_path_of(path);
+    p = path;
     while (*p) {
         const char *c = p, *slash;
         size_t len;
@@ -130,6 +220,8 @@ void kube_parse_cgroup(const char *path, struct cgroup_identity *out)
             const char *colon = memchr(c, ':', len);
             const char *pod = memmem(c, colon ? (size_t)(colon - c) : len, "-pod", 4);
 
+            if (!in_kube && !kube_root_allowed(path, (size_t)(c - path), colon != NULL))
+                continue;
             in_kube = true;
             take_qos(c, len, out);
             if (colon && pod) {

@@ -29,8 +29,17 @@ struct cgroup_identity {
 };
 
 /* Parses a cgroup path (v2 relative to the mount, or a v1 path). Never
- * fails: a layout it does not know gives is_pod false and no unit. */
+ * fails: a layout it does not know gives is_pod false and no unit. A Pod is
+ * recognised only where the kubelet puts Pods: its tree (kubepods.slice,
+ * kubepods/) at the top of the hierarchy, under kubelet.slice, in
+ * containerd's v1 colon form under system.slice/containerd.service, or
+ * under a root the kubelet was given with --cgroup-root, which podflame
+ * takes from PODFLAME_KUBE_CGROUP_ROOT (':'-separated cgroup paths). So a
+ * user or container with a delegated cgroup cannot pose as a Pod. */
 void kube_parse_cgroup(const char *path, struct cgroup_identity *out);
+
+/* Replaces the extra roots (PODFLAME_KUBE_CGROUP_ROOT's format). */
+void kube_set_cgroup_roots(const char *list);
 
 /* This node's name: NODE_NAME (the Downward API's usual name), else the
  * hostname, else "unknown". Returns name or buf (len bytes). */

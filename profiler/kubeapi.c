@@ -18,9 +18,15 @@
 #include "../formats/htab.h"
 #include "kube.h"
 
-#define REFRESH_NS     (30 * 1000000000LL)
-#define KICK_MIN_NS    (2 * 1000000000LL)
-#define MAX_BODY       (64u << 20) /* a PodList page; 110 Pods are ~1 MiB */
+#define REFRESH_NS  (30 * 1000000000LL)
+#define KICK_MIN_NS (2 * 1000000000LL)
+#define MAX_BODY    (16u << 20) /* a PodList page; 110 Pods are ~1 MiB */
+/* jansson spends ~200 bytes on each value, so the body's size does not bound
+ * the tree: 60 MiB of "{}," made 4.7 GiB. A page is refused when it could
+ * hold more values than this (a real Pod has a few hundred). */
+#define MAX_JSON_VALUES ((size_t)200000)
+/* Pods in all pages: a node runs at most a few hundred */
+#define MAX_PODS       5000
 #define MAX_TOKEN      (64u << 10)
 #define PAGE_LIMIT     500
 #define MAX_POD_LABELS 256
@@ -216,16 +222,43 @@ static int add_pod(struct kube_pods *pods, const json_t *item)
     return add_containers(pods, json_object_get(status, "ephemeralContainerStatuses"));
 }
 
+/* An upper bound of the number of values in a JSON text: one more than its
+ * commas and opening brackets outside strings. */
+static size_t json_values_bound(const char *json, size_t len)
+{
+    size_t n = 1;
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = json[i];
+
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == ',' || c == '{' || c == '[') {
+            n++;
+        }
+    }
+    return n;
+}
+
 int kube_pods_parse(struct kube_pods **pods, const char *json, size_t len, char *cont,
                     size_t cont_len)
 {
-    json_t *root = json_loadb(json, len, 0, NULL), *items, *item;
+    json_t *root, *items, *item;
     const char *kind, *next;
     size_t i;
     int err = 0;
 
     if (cont_len)
         cont[0] = '\0';
+    if (json_values_bound(json, len) > MAX_JSON_VALUES)
+        return -E2BIG;
+    root = json_loadb(json, len, 0, NULL);
     kind = str_at(root, "kind");
     items = json_object_get(root, "items");
     if (!root || (kind && strcmp(kind, "PodList") != 0) ||
@@ -240,6 +273,10 @@ int kube_pods_parse(struct kube_pods **pods, const char *json, size_t len, char 
         }
         htab_init(&(*pods)->by_uid);
         htab_init(&(*pods)->by_container);
+    }
+    if ((*pods)->npods + json_array_size(items) > MAX_PODS) {
+        json_decref(root);
+        return -E2BIG;
     }
     json_array_foreach(items, i, item)
     {
@@ -444,7 +481,7 @@ static int get_page(struct kubeapi *api, CURL *c, const char *cont, struct buf *
     explicit_bzero(auth, sizeof(auth));
     if (rc != CURLE_OK) {
         snprintf(why, len, "%s: %s", api->cfg.url,
-                 rc == CURLE_WRITE_ERROR ? "response larger than 64 MiB"
+                 rc == CURLE_WRITE_ERROR ? "response larger than 16 MiB"
                  : *errbuf               ? errbuf
                                          : curl_easy_strerror(rc));
         return -EIO;
@@ -474,7 +511,12 @@ int kubeapi_refresh(struct kubeapi *api, char *why, size_t len)
         if ((err = get_page(api, c, cont, &body, why, len)))
             break;
         if ((err = kube_pods_parse(&pods, body.d, body.len, cont, sizeof(cont)))) {
-            snprintf(why, len, "%s: the response is not a PodList", api->cfg.url);
+            snprintf(why, len,
+                     err == -E2BIG    ? "%s: the PodList is larger than a node's (over 200000 JSON "
+                                        "values in a page, or 5000 Pods): refused"
+                     : err == -ENOMEM ? "%s: out of memory reading the PodList"
+                                      : "%s: the response is not a PodList",
+                     api->cfg.url);
             break;
         }
     } while (*cont && ++pages < 1000);

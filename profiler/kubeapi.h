@@ -32,8 +32,10 @@ struct kube_pods;
 
 /* Parses one page of a PodList (GET /api/v1/pods) and adds its Pods to
  * *pods (created when NULL). Copies metadata.continue into cont ("" on the
- * last page). Returns 0, -EINVAL (not JSON, or not a PodList) or -ENOMEM;
- * on error *pods keeps what earlier pages added. */
+ * last page). Returns 0, -EINVAL (not JSON, or not a PodList), -E2BIG (a
+ * page that could hold over 200000 JSON values, or over 5000 Pods in all:
+ * refused before parsing, since jansson's tree is ~100 times the text) or
+ * -ENOMEM; on error *pods keeps what earlier pages added. */
 int kube_pods_parse(struct kube_pods **pods, const char *json, size_t len, char *cont,
                     size_t cont_len);
 void kube_pods_free(struct kube_pods *pods);

@@ -124,6 +124,12 @@ static ssize_t sink_write(void *cookie, const char *buf, size_t len)
 int output_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx, char *err,
                   size_t errlen)
 {
+    return output_atomic_mode(path, 0644, write, ctx, err, errlen);
+}
+
+int output_atomic_mode(const char *path, mode_t mode, int (*write)(FILE *f, void *ctx), void *ctx,
+                       char *err, size_t errlen)
+{
     char tmp[PATH_MAX];
     struct sink sink = {-1, 0};
     FILE *f;
@@ -146,7 +152,7 @@ int output_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx,
         snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         return ret;
     }
-    fchmod(fd, 0644);
+    fchmod(fd, mode);
     sink.fd = fd;
     f = fopencookie(&sink, "w", (cookie_io_functions_t){.write = sink_write});
     if (!f) {
@@ -194,9 +200,15 @@ static int write_profile(FILE *f, void *ctx)
 int output_write(const char *path, const struct pf_profile *p, const struct output_opts *opts,
                  char *err, size_t errlen)
 {
+    return output_write_mode(path, 0644, p, opts, err, errlen);
+}
+
+int output_write_mode(const char *path, mode_t mode, const struct pf_profile *p,
+                      const struct output_opts *opts, char *err, size_t errlen)
+{
     struct profile_write pw = {p, opts};
 
-    return output_atomic(path, write_profile, &pw, err, errlen);
+    return output_atomic_mode(path, mode, write_profile, &pw, err, errlen);
 }
 
 /* pprof files start with a gzip header or, raw, with field 1 (sample_type)
@@ -289,6 +301,11 @@ int input_read(const char *path, const char *asked, struct pf_profile *p, size_t
 
 int output_make_dirs(const char *dir)
 {
+    return output_make_dirs_mode(dir, 0755);
+}
+
+int output_make_dirs_mode(const char *dir, mode_t mode)
+{
     char path[4096];
 
     if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
@@ -296,7 +313,7 @@ int output_make_dirs(const char *dir)
     for (char *p = strchr(path + 1, '/');; p = strchr(p + 1, '/')) {
         if (p)
             *p = '\0';
-        if (mkdir(path, 0755) && errno != EEXIST)
+        if (mkdir(path, mode) && errno != EEXIST)
             return -errno;
         if (!p)
             return 0;

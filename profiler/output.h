@@ -7,6 +7,7 @@
 #define PODFLAME_OUTPUT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "../formats/folded.h"
 #include "../formats/format.h"
@@ -23,13 +24,23 @@ struct output_opts {
 int output_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx, char *err,
                   size_t errlen);
 
-/* mkdir -p dir. Returns 0 or a negative errno. */
+/* As output_atomic, the file made with mode rather than 0644: 0600 for
+ * what names a node's Pods and code (findings, the agent's file:// store). */
+int output_atomic_mode(const char *path, mode_t mode, int (*write)(FILE *f, void *ctx), void *ctx,
+                       char *err, size_t errlen);
+
+/* mkdir -p dir (0755; with mode, the directories it makes get that).
+ * Returns 0 or a negative errno. */
 int output_make_dirs(const char *dir);
+int output_make_dirs_mode(const char *dir, mode_t mode);
 
 /* Writes p to path ("-" = stdout). Returns 0 or a negative errno with a
  * one-line reason in err. */
 int output_write(const char *path, const struct pf_profile *p, const struct output_opts *opts,
                  char *err, size_t errlen);
+/* ... made with mode (see output_atomic_mode). */
+int output_write_mode(const char *path, mode_t mode, const struct pf_profile *p,
+                      const struct output_opts *opts, char *err, size_t errlen);
 
 /* The format for path when none was asked for; PF_FORMAT_UNKNOWN with a
  * reason in err when it cannot be written by this build. */

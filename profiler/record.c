@@ -396,6 +396,17 @@ static void print_summary(const struct record_opts *o, struct session *ses, doub
                 " embedded, %" PRIu64 " from debug files, %" PRIu64 " from debuginfod\n",
                 ss.binaries, ss.debug_embedded + ss.debug_separate + ss.debug_debuginfod,
                 ss.debug_embedded, ss.debug_separate, ss.debug_debuginfod);
+    if (ss.binaries_too_large || ss.debug_refused || ss.jit_too_large || ss.jit_truncated ||
+        ss.lines_dropped)
+        fprintf(stderr,
+                "podflame: inputs over podflame's bounds: %" PRIu64
+                " symbol tables (those binaries unnamed), %" PRIu64
+                " debug files that would inflate too far (no lines), %" PRIu64
+                " perf maps over 256 MiB (not read), %" PRIu64
+                " perf maps cut at 512k entries or 32 MiB of names; %" PRIu64
+                " binaries' lines dropped past the parsed-binaries limit\n",
+                ss.binaries_too_large, ss.debug_refused, ss.jit_too_large, ss.jit_truncated,
+                ss.lines_dropped);
     if (ss.kernel_restricted)
         fprintf(stderr, "podflame: kernel addresses are hidden (kernel.kptr_restrict): kernel "
                         "frames show as [kernel]\n");

@@ -281,7 +281,8 @@ static void item_clear(struct spool_item *it)
 /* Reads an entry back: magic, key, index, length, bytes, nothing more. */
 static int load(struct spool *sp, struct spool_item *it)
 {
-    int fd = openat(sp->dirfd, it->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* nothing but podflame writes here, but a FIFO must not hang the agent */
+    int fd = openat(sp->dirfd, it->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     struct stat st;
     char *buf = NULL, *p, *nl, *end;
     size_t size, got = 0;
@@ -290,7 +291,7 @@ static int load(struct spool *sp, struct spool_item *it)
 
     if (fd < 0)
         return -errno;
-    if (fstat(fd, &st) || (uint64_t)st.st_size > MAX_ENTRY + MAX_HEADER) {
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_ENTRY + MAX_HEADER) {
         close(fd);
         return -EBADMSG;
     }

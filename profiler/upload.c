@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "../formats/escape.h"
 #include "output.h"
 
 #define MAX_ERROR_BODY 4096
@@ -318,7 +319,8 @@ static int put_file(struct upload_target *t, const char *key, const void *data, 
         char *slash = strrchr(path, '/');
 
         *slash = '\0'; /* the key has a directory part or not: the target's own is there */
-        rc = output_make_dirs(path);
+        /* profiles name a node's Pods and code: root's alone (0700, 0600) */
+        rc = output_make_dirs_mode(path, 0700);
         *slash = '/';
     }
     if (rc) {
@@ -326,7 +328,7 @@ static int put_file(struct upload_target *t, const char *key, const void *data, 
         free(path);
         return rc;
     }
-    rc = output_atomic(path, write_blob, &b, err, errlen);
+    rc = output_atomic_mode(path, 0600, write_blob, &b, err, errlen);
     free(path);
     return rc;
 }
@@ -488,14 +490,19 @@ static int put_s3(struct upload_target *t, const char *key, const void *data, si
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     if (code < 200 || code > 299) {
-        char scode[128], msg[512];
+        char scode[128], msg[512], *safe_code, *safe_msg;
 
         xml_field(reply->text, "Code", scode, sizeof(scode));
         xml_field(reply->text, "Message", msg, sizeof(msg));
+        /* the server's words go to a log: no control characters */
+        safe_code = escaped(escape_terminal, scode);
+        safe_msg = escaped(escape_terminal, msg);
         rc = code == 401 || code == 403 ? -EACCES : -EIO;
-        snprintf(err, errlen, "PUT %s: HTTP %ld%s%s%s%s%s", url, code, *scode ? " " : "", scode,
-                 *msg ? ": " : "", msg,
+        snprintf(err, errlen, "PUT %s: HTTP %ld%s%s%s%s%s", url, code, *scode ? " " : "",
+                 safe_code ? safe_code : "", *msg ? ": " : "", safe_msg ? safe_msg : "",
                  rc == -EACCES ? " (check the S3 credentials and the bucket's policy)" : "");
+        free(safe_code);
+        free(safe_msg);
     }
 out:
     if (rc == -ENOMEM)

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "../formats/clock.h"
+#include "../formats/escape.h"
 #include "cmd.h"
 #include "finding.h"
 #include "httpd.h"
@@ -295,7 +296,7 @@ static void top_frame(const struct watch_opts *o, struct pf_profile *p, struct w
         struct pod_hotspots hs;
         const char *name = *kn ? kube_pod_name(*kn, pods[i].uid) : NULL;
         const char *ns = *kn ? kube_pod_namespace(*kn, pods[i].uid) : NULL;
-        char label[300], limit[32];
+        char label[300], limit[32], *safe;
 
         if (!name) {
             struct kube_names *fresh;
@@ -313,12 +314,18 @@ static void top_frame(const struct watch_opts *o, struct pf_profile *p, struct w
             snprintf(limit, sizeof(limit), "%.2f", pods[i].limit_cpus);
         else
             snprintf(limit, sizeof(limit), "-");
-        printf("%-44.44s %7.1f %9s ", label, pods[i].cpu_pct, limit);
+        /* names come from other people's binaries and perf maps: nothing
+         * in them may reach the terminal as a control sequence */
+        safe = escaped(escape_terminal, label);
+        printf("%-44.44s %7.1f %9s ", safe ? safe : "?", pods[i].cpu_pct, limit);
+        free(safe);
         if (pod_hotspots(p, pods[i].uid, &hs) == 0) {
             for (size_t k = 0; k < hs.nfuncs && k < TOP_FUNCS; k++) {
                 if (hs.funcs[k].self_pct < 1)
                     break;
-                printf(" %s %.0f%%", hs.funcs[k].name, hs.funcs[k].self_pct);
+                safe = escaped(escape_terminal, hs.funcs[k].name);
+                printf(" %s %.0f%%", safe ? safe : "?", hs.funcs[k].self_pct);
+                free(safe);
             }
             pod_hotspots_free(&hs);
         }

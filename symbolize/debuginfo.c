@@ -256,11 +256,11 @@ static int find_by_debuginfod(struct debuginfo *di, Dwfl_Module *mod, char **fou
     const unsigned char *bid = NULL;
     debuginfod_client *client;
     GElf_Addr vaddr;
+    const char *urls = getenv("DEBUGINFOD_URLS");
     char *path = NULL;
     int len = dwfl_module_build_id(mod, &bid, &vaddr), fd;
 
-    if (len <= 0 || !getenv("DEBUGINFOD_URLS") || !*getenv("DEBUGINFOD_URLS") ||
-        !(client = debuginfod_begin()))
+    if (len <= 0 || !urls || !*urls || !(client = debuginfod_begin()))
         return -1;
     fd = debuginfod_find_debuginfo(client, bid, len, &path);
     debuginfod_end(client);
@@ -421,7 +421,8 @@ void debuginfo_release_pages(struct debuginfo *di)
     residency_release_elf(main_elf);
     /* a separate debug file is a second mapping; only a DWARF already
      * loaded is asked for, so this looks nothing up */
-    dw = di->dwarf_done ? dwfl_module_getdwarf(di->mod, &bias) : NULL;
+    dw = di->dwarf_done && di->source != DEBUGINFO_NONE ? dwfl_module_getdwarf(di->mod, &bias)
+                                                        : NULL;
     if (dw && dwarf_getelf(dw) != main_elf)
         residency_release_elf(dwarf_getelf(dw));
 }

@@ -13,7 +13,7 @@
 
 struct elf_sym {
     uint64_t addr, size;
-    const char *name; /* into names */
+    size_t name; /* offset into names */
 };
 
 struct elf_seg {
@@ -30,16 +30,17 @@ struct elfsyms {
     bool too_large; /* the symbol table was over the bounds: none read */
 };
 
-static int cmp_sym(const void *a, const void *b)
+static int cmp_sym(const void *a, const void *b, void *names_arg)
 {
     const struct elf_sym *x = a, *y = b;
+    const char *names = names_arg;
 
     if (x->addr != y->addr)
         return x->addr < y->addr ? -1 : 1;
     /* among aliases prefer the sized, then the global-looking (no leading _) */
     if ((x->size == 0) != (y->size == 0))
         return x->size ? -1 : 1;
-    return (x->name[0] == '_') - (y->name[0] == '_');
+    return (names[x->name] == '_') - (names[y->name] == '_');
 }
 
 /* The file is someone else's: a symbol table is read only within these
@@ -112,7 +113,7 @@ static int read_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elfsyms *es
         off = pool.len;
         if ((err = htab_get_or_put(&interned, &hash, sizeof(hash), &off, &found, NULL)))
             break;
-        if (found && (off + len >= pool.len || memcmp(pool.d + off, name, len) ||
+        if (found && (off + len >= pool.len || memcmp(pool.d + off, name, len) != 0 ||
                       pool.d[off + len] != '\0')) {
             found = false;
             off = pool.len;
@@ -129,9 +130,7 @@ static int read_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elfsyms *es
             err = -ENOMEM;
             break;
         }
-        /* an offset for now: the pool may still move */
-        es->syms[es->nsyms++] =
-            (struct elf_sym){sym.st_value, sym.st_size, (const char *)(uintptr_t)off};
+        es->syms[es->nsyms++] = (struct elf_sym){sym.st_value, sym.st_size, (size_t)off};
     }
     htab_free(&interned);
     if (err) {
@@ -142,8 +141,6 @@ static int read_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elfsyms *es
         return err;
     }
     es->names = pool.d;
-    for (size_t i = 0; i < es->nsyms; i++)
-        es->syms[i].name = es->names + (uintptr_t)es->syms[i].name;
     return 0;
 }
 
@@ -202,7 +199,7 @@ static int load_elf(Elf *elf, struct elfsyms *es)
         return err;
     /* drop aliases: keep the first (preferred) symbol at each address */
     if (es->nsyms) {
-        qsort(es->syms, es->nsyms, sizeof(*es->syms), cmp_sym);
+        qsort_r(es->syms, es->nsyms, sizeof(*es->syms), cmp_sym, es->names);
         size_t w = 1;
 
         for (size_t r = 1; r < es->nsyms; r++) {
@@ -322,7 +319,7 @@ const char *elfsyms_lookup(const struct elfsyms *es, uint64_t vaddr, uint64_t *s
         return NULL;
     if (sym_start)
         *sym_start = s->addr;
-    return s->name;
+    return es->names + s->name;
 }
 
 const char *elfsyms_build_id(const struct elfsyms *es)

@@ -59,8 +59,21 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_A
     int fd;
 
     if (name[0] == '/' && opening_pid > 0) {
+        Elf *elf;
+        bool sane;
+
         if ((fd = procmaps_open_in_root(opening_pid, name)) < 0)
             return -1;
+        /* libdwfl loads a module's DWARF for .debug_frame when .eh_frame
+         * has no entry, inflating compressed sections whole: a file that
+         * would inflate past the bounds is not unwound through at all */
+        elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+        sane = elf && debuginfo_sections_sane(elf);
+        elf_end(elf);
+        if (!sane) {
+            close(fd);
+            return -1;
+        }
         *file_name = strdup(name);
         return fd;
     }

@@ -20,10 +20,11 @@ tests/integration/unwind.sh "$build" | tee -a "$log"
 tests/integration/agent.sh "$build" | tee -a "$log"
 tests/integration/watch.sh "$build" | tee -a "$log"
 tests/integration/faults.sh "$build" | tee -a "$log"
+tests/integration/hostile.sh "$build" "$plain" | tee -a "$log"
 
 # valgrind memcheck on the readers' unit tests (ASan and valgrind don't mix)
 vp=0 vf=0
-for t in test_folded test_kube test_pprof test_perfscript test_procmaps test_symbolize test_agent test_watch; do
+for t in test_escape test_folded test_kube test_pprof test_perfscript test_procmaps test_symbolize test_agent test_watch; do
     if PODFLAME_UNDER_VALGRIND=1 PODFLAME_TEST_DIR="$plain/tests" valgrind -q --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite "$plain/tests/$t" > "$log.vg" 2>&1; then
         vp=$((vp + 1)); echo "ok - valgrind $t"
@@ -38,9 +39,9 @@ echo "valgrind: $vp passed, $vf failed" | tee -a "$log"
 # shellcheck disable=SC2086
 tests/fuzz/run.sh build/fuzz "${FUZZ_SMOKE_SECONDS:-30}" ${FUZZ_TARGETS:?} | tee -a "$log"
 
-read -r runs passed failed < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|agent|watch|faults|valgrind|fuzz): [0-9]+ passed, [0-9]+ failed$/ \
+read -r runs passed failed < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|agent|watch|faults|hostile|valgrind|fuzz): [0-9]+ passed, [0-9]+ failed$/ \
     { n++; p += $2; f += $4 } END { print n + 0, p + 0, f + 0 }' "$log")
-if [ "$runs" -ne 13 ]; then
+if [ "$runs" -ne 14 ]; then
     echo "a test runner did not finish"
     failed=$((${failed:-0} + 1))
 fi

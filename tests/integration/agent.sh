@@ -9,6 +9,8 @@ set -u
 work=$(mktemp -d /tmp/podflame-agent.XXXXXX)
 cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
 base="$cgmount/podflame-agent-$$"
+# the test's Pods live under this root, as under a kubelet's --cgroup-root
+export PODFLAME_KUBE_CGROUP_ROOT="/podflame-agent-$$"
 export HOME=$work GOCACHE=$work/gocache PODFLAME_NODE_TOOLS="$top/tools/node" NODE_NAME=node-a
 pids=()
 s3pid=""

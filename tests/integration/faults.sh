@@ -11,6 +11,8 @@ set -u
 work=$(mktemp -d /tmp/podflame-faults.XXXXXX)
 cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
 base="$cgmount/podflame-faults-$$"
+# the test's Pods live under this root, as under a kubelet's --cgroup-root
+export PODFLAME_KUBE_CGROUP_ROOT="/podflame-faults-$$"
 cpu1=/sys/devices/system/cpu/cpu1/online
 pids=()
 

@@ -9,6 +9,8 @@ set -u
 work=$(mktemp -d /tmp/podflame-kube.XXXXXX)
 cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
 base="$cgmount/podflame-kube-$$"
+# the test's Pods live under this root, as under a kubelet's --cgroup-root
+export PODFLAME_KUBE_CGROUP_ROOT="/podflame-kube-$$"
 export HOME=$work GOCACHE=$work/gocache PODFLAME_NODE_TOOLS="$top/tools/node"
 pids=()
 

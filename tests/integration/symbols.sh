@@ -17,6 +17,8 @@ pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
+    # the JITs' perf maps (Node.js, Java) are written to the host's /tmp
+    for p in "${pids[@]}"; do rm -f "/tmp/perf-$p.map"; done
     [ "$failed" -eq 0 ] && rm -rf "$work"
 }
 trap cleanup EXIT

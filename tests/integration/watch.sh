@@ -12,6 +12,8 @@ work=$(mktemp -d /tmp/podflame-watch.XXXXXX)
 cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
 v1cpu=$(awk '$0 ~ / - cgroup / && $NF ~ /(^|,)cpu(,|$)/ { print $5; exit }' /proc/self/mountinfo)
 rel="podflame-watch-$$"
+# the test's Pods live under this root, as under a kubelet's --cgroup-root
+export PODFLAME_KUBE_CGROUP_ROOT="/$rel"
 export HOME=$work GOCACHE=$work/gocache NODE_NAME=node-w
 pids=()
 hog=""

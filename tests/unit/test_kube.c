@@ -28,6 +28,13 @@ struct path_case {
     const char *unit;
 };
 
+#define MINIKUBE_ROOT "/docker/d6701ec289c56e4391acb11d07474b3139466857a305490575508a8b7a9fcf22"
+#define MINIKUBE_PATH                                                                              \
+    MINIKUBE_ROOT                                                                                  \
+    "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod2ca4a155_3599_"              \
+    "498d_bb9d_4446693fa3ea.slice/crio-358607a37e7ada357032e7f5729c9ae6a3efdb7962acbcb"            \
+    "e47ff6a3c5506cb1c.scope"
+
 static const struct path_case cases[] = {
     /* systemd driver, containerd, each QoS class */
     {"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_
@@ -68,13 +75,11 @@ static const struct path_case cases[] = {
      true, "8daa50c3a64c9ff60bb9eab7b44b56fd",
      "2884d57c0e100d7a9a2f9487ce0bc2986bca3430e988af7a4865aff061f51ac5", KUBE_RT_CONTAINERD,
      KUBE_QOS_BURSTABLE, false, ""},
-    /* kubelet inside Docker, CRI-O (kubernetes/minikube#11280) */
-    {"/docker/d6701ec289c56e4391acb11d07474b3139466857a305490575508a8b7a9fcf22/kubepods.slice/"
-     "kubepods-besteffort.slice/kubepods-besteffort-pod2ca4a155_3599_498d_bb9d_4446693fa3ea.slice/"
-     "crio-358607a37e7ada357032e7f5729c9ae6a3efdb7962acbcbe47ff6a3c5506cb1c.scope",
-     true, "2ca4a155-3599-498d-bb9d-4446693fa3ea",
-     "358607a37e7ada357032e7f5729c9ae6a3efdb7962acbcbe47ff6a3c5506cb1c", KUBE_RT_CRIO,
-     KUBE_QOS_BESTEFFORT, false, ""},
+    /* kubelet inside Docker, CRI-O (kubernetes/minikube#11280): a Pod only
+     * when that root is configured (test_cgroup_roots), since a container
+     * with a delegated cgroup could make the same tree */
+    {MINIKUBE_PATH, false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false,
+     "crio-358607a37e7ada357032e7f5729c9ae6a3efdb7962acbcbe47ff6a3c5506cb1c"},
     /* a cgroup v1 line of /proc/PID/cgroup, CRI-O (opencontainers/runc#4620) */
     {"13:freezer:/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poda5c1f8d5_1919_434d_"
      "add7_4afaafdaef89.slice/crio-5eed917563583925ffdbd40a64efb2aaffe58638e57add8becaf460fe74f5b1c"
@@ -110,6 +115,16 @@ static const struct path_case cases[] = {
     {"/", false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false, ""},
     {"", false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false, ""},
     {"/podflame-it-123/a/inner", false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false, ""},
+    /* posing as a Pod: the kubelet's tree where the kubelet does not put it */
+    {"/user.slice/user-1000.slice/user@1000.service/kubepods.slice/kubepods-pod" UID_
+     ".slice/cri-containerd-" CID ".scope",
+     false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false, "cri-containerd-" CID},
+    {"/podflame-it-123/kubepods-burstable-pod" UID_ ".slice", false, "", "", KUBE_RT_UNKNOWN,
+     KUBE_QOS_NONE, false, ""},
+    {"/system.slice/evil.service/kubepods-burstable-pod" UID_ ".slice:cri-containerd:" CID, false,
+     "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false, ""},
+    {"/kubelet.slice/x/kubelet-kubepods.slice/kubelet-kubepods-pod" UID_ ".slice", false, "", "",
+     KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false, ""},
     /* damaged: a UID that is not one, a container id that is not hex */
     {"/kubepods.slice/kubepods-podZZ_not_a_uid.slice/cri-containerd-" CID ".scope", false, "", "",
      KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false, ""},
@@ -132,6 +147,31 @@ static void test_paths(void **state)
                      c->path, id.is_pod, id.pod_uid, id.container_id, kube_runtime_name(id.runtime),
                      kube_qos_name(id.qos), id.conmon, id.unit);
     }
+}
+
+/* The kubelet's --cgroup-root: Pods under a configured root, and only
+ * there. */
+static void test_cgroup_roots(void **state)
+{
+    struct cgroup_identity id;
+
+    (void)state;
+    kube_set_cgroup_roots("/elsewhere:" MINIKUBE_ROOT "/");
+    kube_parse_cgroup(MINIKUBE_PATH, &id);
+    assert_true(id.is_pod);
+    assert_string_equal(id.pod_uid, "2ca4a155-3599-498d-bb9d-4446693fa3ea");
+    assert_string_equal(id.container_id,
+                        "358607a37e7ada357032e7f5729c9ae6a3efdb7962acbcbe47ff6a3c5506cb1c");
+    assert_int_equal(id.runtime, KUBE_RT_CRIO);
+    assert_int_equal(id.qos, KUBE_QOS_BESTEFFORT);
+    /* a root is a whole prefix, not the start of one */
+    kube_parse_cgroup("/elsewhere/x/kubepods.slice/kubepods-pod" UID_ ".slice", &id);
+    assert_false(id.is_pod);
+    kube_parse_cgroup("/elsewhere/kubepods/pod" UID "/" CID, &id);
+    assert_true(id.is_pod);
+    kube_set_cgroup_roots("");
+    kube_parse_cgroup(MINIKUBE_PATH, &id);
+    assert_false(id.is_pod);
 }
 
 static void test_workloads(void **state)
@@ -292,14 +332,52 @@ static void test_api_bad_bodies(void **state)
     kube_pods_free(pods);
 }
 
+/* jansson's tree is ~100 times its text: a page of empty items is refused
+ * before it is parsed, and so are more Pods than a node runs. */
+static void test_api_amplification(void **state)
+{
+    size_t n = 300000, len;
+    char *body = malloc(40 + 3 * n), *p = body, cont[16];
+    struct kube_pods *pods = NULL;
+
+    (void)state;
+    assert_non_null(body);
+    p += sprintf(p, "{\"kind\":\"PodList\",\"items\":[");
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, i ? ",{}" : "{}");
+    p += sprintf(p, "]}");
+    len = (size_t)(p - body);
+    assert_int_equal(kube_pods_parse(&pods, body, len, cont, sizeof(cont)), -E2BIG);
+    assert_null(pods);
+    /* commas inside strings are not values */
+    p = body + sprintf(body, "{\"kind\":\"PodList\",\"items\":[],\"x\":\"");
+    memset(p, ',', 2 * n);
+    p += 2 * n;
+    p += sprintf(p, "\\\"\"}");
+    assert_int_equal(kube_pods_parse(&pods, body, (size_t)(p - body), cont, sizeof(cont)), 0);
+    assert_int_equal(kube_pods_count(pods), 0);
+    kube_pods_free(pods);
+    /* 6000 Pods in one page: more than a node runs */
+    pods = NULL;
+    p = body + sprintf(body, "{\"kind\":\"PodList\",\"items\":[");
+    for (size_t i = 0; i < 6000; i++)
+        p += sprintf(p, i ? ",1" : "1");
+    p += sprintf(p, "]}");
+    assert_int_equal(kube_pods_parse(&pods, body, (size_t)(p - body), cont, sizeof(cont)), -E2BIG);
+    kube_pods_free(pods);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_cgroup_roots),
         cmocka_unit_test(test_workloads),
         cmocka_unit_test(test_names_from_log_dirs),
         cmocka_unit_test(test_api_pod_list),
         cmocka_unit_test(test_api_bad_bodies),
+        cmocka_unit_test(test_api_amplification),
     };
 
     return cmocka_run_group_tests_name("kube", tests, NULL, NULL);

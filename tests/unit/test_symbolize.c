@@ -432,6 +432,50 @@ static void test_perfmap(void **state)
     perfmap_free(pm);
 }
 
+/* A perf map is the profiled process's to write: a line too long to be a
+ * name is skipped without being buffered, and names past the cap end the
+ * read (the map kept so far, marked truncated). */
+static void test_perfmap_bounds(void **state)
+{
+    size_t n = (PERFMAP_MAX_NAME_BYTES / PERFMAP_MAX_LINE) * 2, cap = n * PERFMAP_MAX_LINE + 65536;
+    char *text = malloc(cap), *p = text;
+    struct perfmap *pm;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(text);
+    p += sprintf(p, "1000 10 before\n");
+    memset(p, 'x', 3 * PERFMAP_MAX_LINE); /* one line of 12 KiB */
+    p += 3 * PERFMAP_MAX_LINE;
+    p += sprintf(p, "\n2000 10 after\n");
+    pm = NULL;
+    assert_non_null(f = fmemopen(text, (size_t)(p - text), "r"));
+    assert_int_equal(perfmap_read(f, &pm), 0);
+    fclose(f);
+    assert_int_equal(perfmap_count(pm), 2);
+    assert_int_equal(perfmap_bad_lines(pm), 1);
+    assert_false(perfmap_truncated(pm));
+    assert_string_equal(perfmap_lookup(pm, 0x2005), "after");
+    perfmap_free(pm);
+
+    /* names of 4000 bytes, twice as many as the name cap holds */
+    p = text;
+    for (size_t i = 0; i < n; i++) {
+        p += sprintf(p, "%zx 1 ", 0x10000 + i);
+        memset(p, 'a' + (int)(i % 26), 4000);
+        p += 4000;
+        *p++ = '\n';
+    }
+    assert_non_null(f = fmemopen(text, (size_t)(p - text), "r"));
+    assert_int_equal(perfmap_read(f, &pm), 0);
+    fclose(f);
+    assert_true(perfmap_truncated(pm));
+    assert_int_equal(perfmap_count(pm), PERFMAP_MAX_NAME_BYTES / 4001); /* name and NUL */
+    assert_non_null(perfmap_lookup(pm, 0x10000));
+    perfmap_free(pm);
+    free(text);
+}
+
 static void test_demangle(void **state)
 {
     struct demangler *on, *off;
@@ -607,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_bounded_and_shared_binaries),
         cmocka_unit_test(test_lines_after_exit_and_eviction),
         cmocka_unit_test(test_perfmap),
+        cmocka_unit_test(test_perfmap_bounds),
         cmocka_unit_test(test_unwind_wild_stack_pointer),
         cmocka_unit_test(test_demangle),
         cmocka_unit_test(test_pie_program),

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <jansson.h>
 #include <cmocka.h>
 
 #include "../../formats/profile.h"
@@ -194,12 +196,82 @@ static void test_options(void **state)
     assert_int_equal(watch_opts_set(&o, "interval", "5", err, sizeof(err)), -ENOENT);
 }
 
+/* Frame names are other people's bytes: a backtick, a '|', raw HTML,
+ * terminal escapes and invalid UTF-8 in the hottest function must reach
+ * finding.json whole (U+FFFD for the bad bytes, not dropped) and
+ * finding.md inert; the files are root's alone. */
+static void test_finding_hostile_names(void **state)
+{
+    static const char evil[] = "ev`il|<b>x</b>\x1b[2J\x07\xff\xfe";
+    const char *const hot[] = {"main", evil};
+    char tmp[] = "/tmp/podflame-finding.XXXXXX", dir[64], id[256], err[256], path[512], *md;
+    struct finding f = {.node = "node-1", .ncpus = 2, .npods = 1, .capture_hz = 99, .capture_s = 1};
+    struct pf_profile *p;
+    json_t *j, *name;
+    struct stat st;
+    size_t mdlen;
+    FILE *in;
+
+    (void)state;
+    assert_non_null(mkdtemp(tmp));
+    assert_int_equal(pf_profile_new(&p), 0);
+    assert_int_equal(pf_profile_set_cpu_types(p, 1000), 0);
+    add(p, "uid-a", hot, 2, 90);
+    f.ev.rule = TRIGGER_POD_LIMIT;
+    snprintf(f.ev.pod_uid, sizeof(f.ev.pod_uid), "uid-a");
+    snprintf(f.pods[0].cpu.uid, sizeof(f.pods[0].cpu.uid), "uid-a");
+    snprintf(f.pods[0].ns, sizeof(f.pods[0].ns), "shop");
+    snprintf(f.pods[0].name, sizeof(f.pods[0].name), "checkout-0");
+    snprintf(dir, sizeof(dir), "%s/findings", tmp);
+    assert_int_equal(finding_write(&f, p, dir, id, sizeof(id), err, sizeof(err)), 0);
+
+    snprintf(path, sizeof(path), "%s/%s/finding.json", dir, id);
+    assert_non_null(j = json_load_file(path, 0, NULL));
+    name = json_object_get(
+        json_array_get(
+            json_object_get(json_array_get(json_object_get(j, "pods"), 0), "hot_functions"), 0),
+        "name");
+    assert_non_null(name);
+    assert_string_equal(json_string_value(name),
+                        "ev`il|<b>x</b>\x1b[2J\x07\xef\xbf\xbd\xef\xbf\xbd");
+    json_decref(j);
+
+    snprintf(path, sizeof(path), "%s/%s/finding.md", dir, id);
+    assert_non_null(in = fopen(path, "r"));
+    md = calloc(1, 65536);
+    mdlen = fread(md, 1, 65535, in);
+    fclose(in);
+    assert_true(mdlen > 0);
+    assert_null(memchr(md, 0x1b, mdlen));
+    assert_null(memchr(md, 0x07, mdlen));
+    /* in the table: a two-backtick span with the pipe escaped */
+    assert_non_null(strstr(md, "| `` ev`il\\|<b>x</b>\\x1b[2J\\x07\xef\xbf\xbd\xef\xbf\xbd `` |"));
+    free(md);
+
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    snprintf(path, sizeof(path), "%s/%s", dir, id);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    for (int i = 0; i < 4; i++) {
+        static const char *const files[] = {"finding.json", "finding.md", "capture.pb.gz",
+                                            "capture.svg"};
+
+        snprintf(path, sizeof(path), "%s/%s/%s", dir, id, files[i]);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+    }
+    pf_profile_free(p);
+    snprintf(path, sizeof(path), "rm -rf '%s'", tmp);
+    assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_proc_stat), cmocka_unit_test(test_cgroup_files),
         cmocka_unit_test(test_hotspots),  cmocka_unit_test(test_http_bad_requests),
-        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_options),   cmocka_unit_test(test_finding_hostile_names),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,119 @@
+#include "escape.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "utf8.h"
+
+static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+
+int escape_utf8(struct buf *out, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    int err = 0;
+
+    while (!err && i < len) {
+        size_t n = utf8_seq_len(p + i, len - i);
+
+        err = n ? buf_put(out, s + i, n) : buf_put(out, replacement, 3);
+        i += n ? n : 1;
+    }
+    return err;
+}
+
+/* Appends the sequence at s[i] (valid UTF-8 of n bytes, or a bad byte when
+ * n is 0) with control characters as \xHH; md escapes '|' too. */
+static int put_char(struct buf *out, const unsigned char *p, size_t n, bool pipe)
+{
+    char hex[8];
+
+    if (!n)
+        return buf_put(out, replacement, 3);
+    if ((n == 1 && (p[0] < 0x20 || p[0] == 0x7f)) || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+        snprintf(hex, sizeof(hex), "\\x%02x", n == 1 ? p[0] : p[1]);
+        return buf_put(out, hex, 4);
+    }
+    if (pipe && p[0] == '|')
+        return buf_put(out, "\\|", 2);
+    return buf_put(out, (const char *)p, n);
+}
+
+static int escape_chars(struct buf *out, const char *s, size_t len, bool pipe)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    int err = 0;
+
+    while (!err && i < len) {
+        size_t n = utf8_seq_len(p + i, len - i);
+
+        err = put_char(out, p + i, n, pipe);
+        i += n ? n : 1;
+    }
+    return err;
+}
+
+int escape_terminal(struct buf *out, const char *s, size_t len)
+{
+    return escape_chars(out, s, len, false);
+}
+
+int escape_md_code(struct buf *out, const char *s, size_t len, bool table_cell)
+{
+    size_t run = 0, longest = 0;
+    char fence[64];
+    int err;
+
+    for (size_t i = 0; i < len; i++) {
+        run = s[i] == '`' ? run + 1 : 0;
+        if (run > longest)
+            longest = run;
+    }
+    if (longest + 1 >= sizeof(fence)) /* a name of 63 backticks: no code span */
+        return escape_md_text(out, s, len);
+    memset(fence, '`', longest + 1);
+    /* a space inside the fence when the text starts or ends with a
+     * backtick, which would otherwise join the fence (CommonMark 6.1) */
+    err = buf_put(out, fence, longest + 1);
+    if (!err && longest)
+        err = buf_put(out, " ", 1);
+    if (!err)
+        err = escape_chars(out, s, len, table_cell);
+    if (!err && longest)
+        err = buf_put(out, " ", 1);
+    return err ? err : buf_put(out, fence, longest + 1);
+}
+
+int escape_md_text(struct buf *out, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    int err = 0;
+
+    while (!err && i < len) {
+        size_t n = utf8_seq_len(p + i, len - i);
+
+        if (n == 1 && p[i] != '|' && strchr("\\`*_[]<>!~&", p[i]) && p[i])
+            err = buf_put(out, "\\", 1);
+        if (!err)
+            err = put_char(out, p + i, n, true);
+        i += n ? n : 1;
+    }
+    return err;
+}
+
+char *escaped(int (*how)(struct buf *, const char *, size_t), const char *s)
+{
+    struct buf b = {0};
+
+    if (!s)
+        s = "";
+    if (how(&b, s, strlen(s)) || buf_put(&b, "", 1)) {
+        free(b.d);
+        return NULL;
+    }
+    return b.d;
+}
