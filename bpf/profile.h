@@ -36,7 +36,8 @@ struct pf_key {
 #define PF_LEAF_RET_SP8 (1ULL << 63) /* user addresses never set bit 63 */
 
 /* Per-CPU counters (array index) of samples the kernel saw and could not
- * keep, by cause. Kept samples are the sum of the drained counts. */
+ * keep, by cause, and of all it delivered. Kept samples are the sum of the
+ * drained counts. */
 enum pf_stat {
     PF_STAT_LOST_COUNTS_FULL = 0, /* the count map had no room for a new key */
     PF_STAT_LOST_USTACK_COLL,     /* user stack hash collided in the stack map */
@@ -45,6 +46,8 @@ enum pf_stat {
     PF_STAT_LOST_PROC_EVENTS,     /* new-process ring buffer was full */
     PF_STAT_STACK_COPY_FAILED,    /* dwarf: no copy (ring buffer full, stack
                                    * unreadable); frame pointers used instead */
+    PF_STAT_EVENTS,               /* every time the program ran, filtered or not:
+                                   * the rate the kernel delivered */
     PF_STAT__MAX,
 };
 

@@ -305,9 +305,17 @@ static int read_input(const char *cmd, const char *path, const struct graph_args
         ret = read_folded_lines(f, st);
         if (f != stdin)
             fclose(f);
-        if (ret)
+        if (ret) {
             fprintf(stderr, "podflame %s: reading %s: %s\n", cmd, path, strerror(-ret));
-        else if (st->bad)
+        } else if (!st->sc.n) {
+            /* nothing usable: an error, as flamegraph.pl's "No stack counts found" */
+            fprintf(stderr,
+                    "podflame %s: %s: no stacks in it; expected folded stacks ('frame;frame;... "
+                    "COUNT' lines)%s%s\n",
+                    cmd, path, st->bad ? ", and every line was malformed" : "",
+                    a->from ? "" : "; give --from if it is another format");
+            ret = -ENODATA;
+        } else if (st->bad)
             fprintf(stderr,
                     "podflame %s: warning: %s: skipped %zu malformed line%s (first: line "
                     "%zu)\n",
@@ -442,6 +450,23 @@ out:
     return ret;
 }
 
+/* 'stack before after' lines, as difffolded.pl writes them. */
+struct two_column {
+    const struct stackcount *before, *after;
+    size_t n;
+};
+
+static int write_two_column(FILE *f, void *ctx)
+{
+    const struct two_column *tc = ctx;
+
+    for (size_t i = 0; i < tc->n; i++)
+        if (fprintf(f, "%s %" PRIu64 " %" PRIu64 "\n", tc->before->items[i].stack,
+                    tc->before->items[i].count, tc->after->items[i].count) < 0)
+            return -EIO;
+    return 0;
+}
+
 static void diff_usage(FILE *f)
 {
     fprintf(f,
@@ -518,18 +543,17 @@ int cmd_diff(int argc, char **argv)
         fs[i].count2 = (int64_t)merged_after.items[i].count;
     }
     if (a.output && pf_format_from_path(a.output) == PF_FORMAT_FOLDED) {
-        FILE *f = fopen(a.output, "we");
+        char err[512];
 
-        if (!f) {
-            fprintf(stderr, "podflame diff: cannot write %s: %s\n", a.output, strerror(errno));
-            goto out;
-        }
         stackcount_sort(&merged_before);
         stackcount_sort(&merged_after);
-        for (size_t i = 0; i < n; i++)
-            fprintf(f, "%s %" PRIu64 " %" PRIu64 "\n", merged_before.items[i].stack,
-                    merged_before.items[i].count, merged_after.items[i].count);
-        ret = fclose(f) ? 1 : 0;
+        ret =
+            output_atomic(a.output, write_two_column,
+                          &(struct two_column){&merged_before, &merged_after, n}, err, sizeof(err))
+                ? 1
+                : 0;
+        if (ret)
+            fprintf(stderr, "podflame diff: %s\n", err);
         goto out;
     }
     if (!a.output)

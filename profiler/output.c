@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../formats/flamegraph.h"
@@ -22,6 +25,15 @@ static bool writable(enum pf_format f)
            f == PF_FORMAT_SVG;
 }
 
+/* Whether the last component of path has a dot past its first byte. */
+static bool has_extension(const char *path)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    const char *dot = strrchr(base, '.');
+
+    return dot && dot != base && dot[1];
+}
+
 enum pf_format output_format_for(const char *path, const char *asked, char *err, size_t errlen)
 {
     enum pf_format f;
@@ -33,10 +45,25 @@ enum pf_format output_format_for(const char *path, const char *asked, char *err,
                      asked);
             return f;
         }
-    } else {
-        f = pf_format_from_path(path);
-        if (f == PF_FORMAT_UNKNOWN) /* stdout and unknown extensions: folded */
-            f = PF_FORMAT_FOLDED;
+    } else if (!strcmp(path, "-") || !has_extension(path)) {
+        /* stdout, /dev/null, a FIFO: text unless --format says otherwise;
+         * a regular file without an extension is still a guess */
+        struct stat st;
+
+        if (strcmp(path, "-") && (stat(path, &st) ? true : S_ISREG(st.st_mode))) {
+            snprintf(err, errlen,
+                     "%s: name the format: end it in .svg, .folded, .pb.gz or "
+                     ".speedscope.json, or give --format svg|folded|pprof|speedscope",
+                     path);
+            return PF_FORMAT_UNKNOWN;
+        }
+        f = PF_FORMAT_FOLDED;
+    } else if ((f = pf_format_from_path(path)) == PF_FORMAT_UNKNOWN) {
+        snprintf(err, errlen,
+                 "%s: unknown extension: write .svg, .folded (.txt), .pb.gz (.pprof, .pb) or "
+                 ".speedscope.json, or give --format",
+                 path);
+        return f;
     }
     if (!writable(f)) {
         snprintf(err, errlen,
@@ -121,6 +148,309 @@ static ssize_t sink_write(void *cookie, const char *buf, size_t len)
     return (ssize_t)done;
 }
 
+/* ---- where a profile goes ---- */
+
+/* Whether root could still write in a directory once podflame has given up
+ * CAP_DAC_OVERRIDE (privs.h): as its owner, its group, or anyone. */
+static bool writable_without_override(const struct stat *dir)
+{
+    if (geteuid() != 0)
+        return true; /* not root: the kernel's answer is the one that counts */
+    return (dir->st_uid == 0 && (dir->st_mode & S_IWUSR)) ||
+           (dir->st_gid == getegid() && (dir->st_mode & S_IWGRP)) || (dir->st_mode & S_IWOTH);
+}
+
+/* A symlink that root should not follow: one planted in a sticky directory
+ * others can write (/tmp) by someone else, as fs.protected_symlinks has it. */
+static bool untrusted_symlink(const char *path, const struct stat *link)
+{
+    char dir[PATH_MAX], *slash;
+    struct stat st;
+
+    snprintf(dir, sizeof(dir), "%s", path);
+    slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    return stat(dir, &st) == 0 && (st.st_mode & S_ISVTX) && (st.st_mode & S_IWOTH) &&
+           link->st_uid != geteuid() && link->st_uid != st.st_uid;
+}
+
+int output_open(const char *path, mode_t mode, struct output_target *t, char *err, size_t errlen)
+{
+    char real[PATH_MAX], dir[PATH_MAX];
+    const char *file = path, *base;
+    struct stat st, dst;
+
+    memset(t, 0, sizeof(*t));
+    t->dirfd = t->fd = -1;
+    t->mode = mode;
+    if (snprintf(t->path, sizeof(t->path), "%s", path) >= (int)sizeof(t->path)) {
+        snprintf(err, errlen, "output path too long: %s", path);
+        return -ENAMETOOLONG;
+    }
+    if (!strcmp(path, "-")) {
+        t->kind = OUTPUT_STDOUT;
+        return 0;
+    }
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        /* the link's target is written, atomically in its own directory */
+        if (untrusted_symlink(path, &st)) {
+            snprintf(err, errlen,
+                     "%s is a symlink someone else made in a directory anyone can write: "
+                     "podflame does not follow it; name its target",
+                     path);
+            return -EPERM;
+        }
+        if (!realpath(path, real)) {
+            snprintf(err, errlen, "%s is a symlink to nothing that exists: name its target", path);
+            return -ENOENT;
+        }
+        file = real;
+    }
+    if (stat(file, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "%s is a directory: name a file in it", path);
+            return -EISDIR;
+        }
+        if (S_ISBLK(st.st_mode)) {
+            snprintf(err, errlen, "%s is a block device: podflame does not write to disks", path);
+            return -EINVAL;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            /* a terminal, /dev/null, a FIFO, a socket: written as it is */
+            t->kind = OUTPUT_DIRECT;
+            snprintf(t->file, sizeof(t->file), "%s", file);
+            if (S_ISSOCK(st.st_mode))
+                t->socket = true;
+            return 0;
+        }
+    } else if (errno != ENOENT) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    /* a regular file or a new one: a temporary file in its directory, then
+     * a rename; the directory is opened now, before sampling starts */
+    snprintf(dir, sizeof(dir), "%s", file);
+    base = strrchr(file, '/');
+    if (!base) {
+        snprintf(dir, sizeof(dir), ".");
+        base = file;
+    } else {
+        dir[base == file ? 1 : base - file] = '\0';
+        base++;
+    }
+    if (!*base || snprintf(t->file, sizeof(t->file), "%s", base) >= (int)sizeof(t->file)) {
+        snprintf(err, errlen, "%s: not a file name", path);
+        return -EINVAL;
+    }
+    if ((t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fstat(t->dirfd, &dst)) {
+        int e = errno;
+
+        snprintf(err, errlen, "cannot write %s: %s%s", path, e == ENOENT ? "no directory " : "",
+                 e == ENOENT ? dir : strerror(e));
+        output_close(t);
+        return -e;
+    }
+    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS)) {
+        int e = errno;
+
+        snprintf(err, errlen, "cannot write %s: %s: %s", path, dir, strerror(e));
+        output_close(t);
+        return -e;
+    }
+    t->kind = OUTPUT_ATOMIC;
+    if (!writable_without_override(&dst)) {
+        /* once root's powers are dropped, no file can be made or renamed
+         * here: the file is opened now and written in place at the end */
+        t->kind = OUTPUT_IN_PLACE;
+        t->fd =
+            openat(t->dirfd, t->file, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, mode);
+        if (t->fd < 0) {
+            int e = errno;
+
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
+            output_close(t);
+            return -e;
+        }
+    }
+    return 0;
+}
+
+void output_close(struct output_target *t)
+{
+    if (t->dirfd >= 0)
+        close(t->dirfd);
+    if (t->fd >= 0)
+        close(t->fd);
+    t->dirfd = t->fd = -1;
+}
+
+/* Runs write on a stream over fd; returns 0 or the first error (the
+ * disk's own errno where the writers saw only a stream error). */
+static int write_fd(int fd, int (*write)(FILE *f, void *ctx), void *ctx)
+{
+    struct sink sink = {fd, 0};
+    FILE *f = fopencookie(&sink, "w", (cookie_io_functions_t){.write = sink_write});
+    int ret;
+
+    if (!f)
+        return -errno;
+    ret = write(f, ctx);
+    if (!ret && fflush(f))
+        ret = -EIO;
+    if (fclose(f) && !ret)
+        ret = -EIO;
+    if (sink.err && (!ret || ret == -EIO))
+        ret = -sink.err;
+    return ret;
+}
+
+/* Opens a fresh temporary file beside t's: ".NAME.XXXXXX". */
+static int open_temp(struct output_target *t, char *tmp, size_t len)
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    struct timespec ts;
+
+    for (int attempt = 0; attempt < 100; attempt++) {
+        unsigned long r;
+        char suffix[7];
+        int fd;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r = (unsigned long)ts.tv_nsec ^ ((unsigned long)getpid() << 16) ^ (unsigned long)attempt;
+        for (int i = 0; i < 6; i++, r /= 62)
+            suffix[i] = chars[r % 62];
+        suffix[6] = '\0';
+        if (snprintf(tmp, len, ".%s.%s", t->file, suffix) >= (int)len)
+            return -ENAMETOOLONG;
+        fd = openat(t->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, t->mode);
+        if (fd >= 0 || errno != EEXIST)
+            return fd >= 0 ? fd : -errno;
+    }
+    return -EEXIST;
+}
+
+static int commit_atomic(struct output_target *t, int (*write)(FILE *f, void *ctx), void *ctx)
+{
+    char tmp[NAME_MAX + 16];
+    int fd = open_temp(t, tmp, sizeof(tmp)), ret;
+
+    if (fd < 0)
+        return fd;
+    fchmod(fd, t->mode); /* whatever the umask */
+    ret = write_fd(fd, write, ctx);
+    if (!ret && fsync(fd))
+        ret = -errno;
+    if (close(fd) && !ret)
+        ret = -errno;
+    if (!ret && renameat(t->dirfd, tmp, t->dirfd, t->file))
+        ret = -errno;
+    if (ret)
+        unlinkat(t->dirfd, tmp, 0);
+    return ret;
+}
+
+static int commit_direct(struct output_target *t, int (*write)(FILE *f, void *ctx), void *ctx)
+{
+    int fd, ret;
+
+    if (t->socket) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+        if (strlen(t->file) >= sizeof(sa.sun_path))
+            return -ENAMETOOLONG;
+        memcpy(sa.sun_path, t->file, strlen(t->file) + 1);
+        if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+            return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+            ret = -errno;
+            close(fd);
+            return ret;
+        }
+    } else if ((fd = open(t->file, O_WRONLY | O_NOCTTY | O_CLOEXEC)) < 0) {
+        return -errno;
+    }
+    ret = write_fd(fd, write, ctx);
+    if (close(fd) && !ret)
+        ret = -errno;
+    return ret;
+}
+
+static int commit_in_place(struct output_target *t, int (*write)(FILE *f, void *ctx), void *ctx)
+{
+    int ret;
+
+    if (ftruncate(t->fd, 0) || lseek(t->fd, 0, SEEK_SET) < 0)
+        return -errno;
+    ret = write_fd(t->fd, write, ctx);
+    if (!ret && fsync(t->fd))
+        ret = -errno;
+    return ret;
+}
+
+/* The profile is kept where root can still write: $TMPDIR, else /tmp. */
+static int keep_elsewhere(struct output_target *t, int (*write)(FILE *f, void *ctx), void *ctx,
+                          char *kept, size_t len)
+{
+    const char *dir = getenv("TMPDIR");
+    const char *base = strrchr(t->file, '/') ? strrchr(t->file, '/') + 1 : t->file;
+    struct output_target k = {.dirfd = -1, .fd = -1, .mode = 0600};
+    char name[NAME_MAX + 1];
+    int ret;
+
+    if (!dir || !*dir)
+        dir = "/tmp";
+    snprintf(name, sizeof(name), "podflame-%d-%.200s", (int)getpid(), base);
+    if ((k.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -errno;
+    snprintf(k.file, sizeof(k.file), "%s", name);
+    k.kind = OUTPUT_ATOMIC;
+    ret = commit_atomic(&k, write, ctx);
+    output_close(&k);
+    if (!ret)
+        snprintf(kept, len, "%s/%s", dir, name);
+    return ret;
+}
+
+int output_commit(struct output_target *t, int (*write)(FILE *f, void *ctx), void *ctx,
+                  bool keep_on_failure, char *err, size_t errlen)
+{
+    char kept[PATH_MAX];
+    int ret;
+
+    err[0] = '\0';
+    switch (t->kind) {
+    case OUTPUT_STDOUT:
+        ret = write(stdout, ctx);
+        if (!ret && fflush(stdout))
+            ret = -errno;
+        if (ret)
+            snprintf(err, errlen, "cannot write to stdout: %s", strerror(-ret));
+        return ret;
+    case OUTPUT_DIRECT:
+        ret = commit_direct(t, write, ctx);
+        break;
+    case OUTPUT_IN_PLACE:
+        ret = commit_in_place(t, write, ctx);
+        break;
+    default:
+        ret = commit_atomic(t, write, ctx);
+        break;
+    }
+    if (!ret)
+        return 0;
+    if (keep_on_failure && keep_elsewhere(t, write, ctx, kept, sizeof(kept)) == 0)
+        snprintf(err, errlen, "cannot write %s: %s; the profile is kept in %s", t->path,
+                 strerror(-ret), kept);
+    else
+        snprintf(err, errlen, "cannot write %s: %s", t->path, strerror(-ret));
+    return ret;
+}
+
 int output_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx, char *err,
                   size_t errlen)
 {
@@ -130,67 +460,17 @@ int output_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx,
 int output_atomic_mode(const char *path, mode_t mode, int (*write)(FILE *f, void *ctx), void *ctx,
                        char *err, size_t errlen)
 {
-    char tmp[PATH_MAX];
-    struct sink sink = {-1, 0};
-    FILE *f;
-    int fd, ret;
+    struct output_target t;
+    int ret = output_open(path, mode, &t, err, errlen);
 
-    err[0] = '\0';
-    if (strcmp(path, "-") == 0) {
-        ret = write(stdout, ctx);
-        if (ret && !err[0])
-            snprintf(err, errlen, "cannot write to stdout: %s", strerror(-ret));
+    if (ret)
         return ret;
-    }
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
-        snprintf(err, errlen, "output path too long: %s", path);
-        return -ENAMETOOLONG;
-    }
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        ret = -errno;
-        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-        return ret;
-    }
-    fchmod(fd, mode);
-    sink.fd = fd;
-    f = fopencookie(&sink, "w", (cookie_io_functions_t){.write = sink_write});
-    if (!f) {
-        ret = -errno;
-        close(fd);
-        unlink(tmp);
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(-ret));
-        return ret;
-    }
-    ret = write(f, ctx);
-    if (!ret && fflush(f))
-        ret = -EIO;
-    if (fclose(f) && !ret)
-        ret = -EIO;
-    /* the writers see a stream error; the disk's own reason (ENOSPC,
-     * EDQUOT, ...) is the one to report */
-    if (sink.err && (!ret || ret == -EIO))
-        ret = -sink.err;
-    if (!ret && fsync(fd))
-        ret = -errno;
-    if (close(fd) && !ret)
-        ret = -errno;
-    if (!ret && rename(tmp, path))
-        ret = -errno;
-    if (ret) {
-        unlink(tmp);
-        if (!err[0])
-            snprintf(err, errlen, "cannot write %s: %s", path, strerror(-ret));
-    }
+    ret = output_commit(&t, write, ctx, false, err, errlen);
+    output_close(&t);
     return ret;
 }
 
-struct profile_write {
-    const struct pf_profile *p;
-    const struct output_opts *opts;
-};
-
-static int write_profile(FILE *f, void *ctx)
+int output_profile_writer(FILE *f, void *ctx)
 {
     struct profile_write *pw = ctx;
 
@@ -208,7 +488,7 @@ int output_write_mode(const char *path, mode_t mode, const struct pf_profile *p,
 {
     struct profile_write pw = {p, opts};
 
-    return output_atomic_mode(path, mode, write_profile, &pw, err, errlen);
+    return output_atomic_mode(path, mode, output_profile_writer, &pw, err, errlen);
 }
 
 /* pprof files start with a gzip header or, raw, with field 1 (sample_type)
@@ -230,6 +510,7 @@ int input_read(const char *path, const char *asked, struct pf_profile *p, size_t
     enum pf_format fmt = PF_FORMAT_UNKNOWN;
     int ret, c;
 
+    err[0] = '\0';
     if (!f) {
         ret = -errno;
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
@@ -296,6 +577,26 @@ int input_read(const char *path, const char *asked, struct pf_profile *p, size_t
     }
     if (!is_stdin)
         fclose(f);
+    /* nothing usable is an error, not an empty profile written with
+     * status 0: say what was expected */
+    if (!ret && p->nsamples == 0) {
+        static const char *const expected[] = {
+            [PF_FORMAT_FOLDED] = "folded stacks: 'frame;frame;... COUNT' lines",
+            [PF_FORMAT_PPROF] = "a pprof profile with samples",
+            [PF_FORMAT_PERFSCRIPT] = "'perf script' output: a header line per sample, then "
+                                     "its frames",
+        };
+        const char *what = (size_t)fmt < sizeof(expected) / sizeof(expected[0]) && expected[fmt]
+                               ? expected[fmt]
+                               : "samples";
+        char first[256] = "";
+
+        if (err[0]) /* the readers' count of what they skipped */
+            snprintf(first, sizeof(first), " (%.200s)", err);
+        snprintf(err, errlen, "%s: no samples in it; expected %s%s%s", path, what, first,
+                 asked ? "" : "; give --from if it is another format");
+        ret = -ENODATA;
+    }
     return ret;
 }
 

@@ -6,6 +6,8 @@
 #ifndef PODFLAME_OUTPUT_H
 #define PODFLAME_OUTPUT_H
 
+#include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -18,9 +20,44 @@ struct output_opts {
     enum pf_group_by group_by;
 };
 
-/* Calls write(f, ctx) on a temporary file beside path, then fsyncs and
- * renames it to path ("-": on stdout). On failure nothing is left at path
- * and err holds a one-line reason. write returns 0 or a negative errno. */
+/* Where a profile goes, decided and checked before any work is done, so
+ * that a recording is not lost to a typo in its output path:
+ * - "-": stdout;
+ * - a new path or a regular file: a temporary file in the same directory,
+ *   fsync, rename (a crash or a full disk never leaves a partial file);
+ * - a symlink: the same for its target, in the target's directory; one
+ *   made by someone else in a sticky directory anyone can write (/tmp) is
+ *   not followed (fs.protected_symlinks' rule, which root is not held to);
+ * - a character device, FIFO or socket (/dev/null, a pipe a reader waits
+ *   on): written directly, never replaced;
+ * - a directory where root can write only with CAP_DAC_OVERRIDE, which
+ *   podflame gives up once sampling starts (another user's): the file is
+ *   opened now and written in place at the end. */
+enum output_kind { OUTPUT_STDOUT, OUTPUT_ATOMIC, OUTPUT_DIRECT, OUTPUT_IN_PLACE };
+
+struct output_target {
+    enum output_kind kind;
+    char path[PATH_MAX]; /* as given, for messages */
+    char file[PATH_MAX]; /* ATOMIC, IN_PLACE: the name in dirfd; DIRECT: the path */
+    int dirfd;           /* ATOMIC, IN_PLACE: its directory */
+    int fd;              /* IN_PLACE: the file */
+    bool socket;         /* DIRECT: connect, not open */
+    mode_t mode;
+};
+
+/* Decides and checks where path goes (see above); fails, naming path, when
+ * it cannot be written. Returns 0 or a negative errno with a one-line
+ * reason in err; output_close frees what it holds either way. */
+int output_open(const char *path, mode_t mode, struct output_target *t, char *err, size_t errlen);
+
+/* Calls write(f, ctx) on a stream to t. When that fails and keep_on_failure
+ * is set, the profile is written to $TMPDIR (else /tmp) instead and err
+ * says where. Returns 0 or a negative errno with a one-line reason in err. */
+int output_commit(struct output_target *t, int (*write)(FILE *f, void *ctx), void *ctx,
+                  bool keep_on_failure, char *err, size_t errlen);
+void output_close(struct output_target *t);
+
+/* output_open and output_commit at once, the file made 0644. */
 int output_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx, char *err,
                   size_t errlen);
 
@@ -34,13 +71,21 @@ int output_atomic_mode(const char *path, mode_t mode, int (*write)(FILE *f, void
 int output_make_dirs(const char *dir);
 int output_make_dirs_mode(const char *dir, mode_t mode);
 
-/* Writes p to path ("-" = stdout). Returns 0 or a negative errno with a
- * one-line reason in err. */
+/* Writes p to path ("-" = stdout) as output_atomic does. Returns 0 or a
+ * negative errno with a one-line reason in err. */
 int output_write(const char *path, const struct pf_profile *p, const struct output_opts *opts,
                  char *err, size_t errlen);
 /* ... made with mode (see output_atomic_mode). */
 int output_write_mode(const char *path, mode_t mode, const struct pf_profile *p,
                       const struct output_opts *opts, char *err, size_t errlen);
+
+/* The stream writer for a profile, for output_commit: ctx is a struct
+ * profile_write. */
+struct profile_write {
+    const struct pf_profile *p;
+    const struct output_opts *opts;
+};
+int output_profile_writer(FILE *f, void *ctx);
 
 /* The format for path when none was asked for; PF_FORMAT_UNKNOWN with a
  * reason in err when it cannot be written by this build. */

@@ -77,9 +77,12 @@ static void record_usage(FILE *f)
            "                         comm; process roots for samples without Pod labels),\n"
            "                         container (namespace/pod/container, comm), process\n"
            "                         (comm), pid (comm-PID), thread (comm-PID/TID) or none\n"
-           "  -o, --output FILE      where to write (default podflame.svg; - = stdout)\n"
+           "  -o, --output FILE      where to write (default podflame.svg; - = stdout); checked\n"
+           "                         before sampling; a device or FIFO is written directly,\n"
+           "                         a symlink's target atomically\n"
            "      --format FMT       svg, folded, pprof or speedscope (default: by FILE's\n"
-           "                         extension: .svg .folded .txt .pb.gz .pprof .speedscope.json)\n"
+           "                         extension: .svg .folded .txt .pb.gz .pprof .speedscope.json;\n"
+           "                         another extension is an error)\n"
            "      --map-entries N    distinct stacks kept per second in the kernel\n"
            "                         (default 16384); raise it if 'count map full' losses show\n"
            "      --pod NAME|UID     only this Pod (repeatable); Pods that start while\n"
@@ -331,6 +334,36 @@ static double cpu_seconds(long *maxrss_kb)
            ru.ru_stime.tv_usec / 1e6;
 }
 
+/* The rate the kernel delivered, when it fell short of the one asked for
+ * by more than 10%: it lowers kernel.perf_event_max_sample_rate by itself
+ * when sampling interrupts take too long, and throttles events past it. */
+static void print_delivered_rate(const struct record_opts *o, uint64_t events, double wall,
+                                 unsigned cpus)
+{
+    double per_cpu = wall > 0 && cpus ? (double)events / wall / cpus : 0;
+    long max_rate = -1;
+    FILE *f;
+
+    if (wall < 0.5 || per_cpu >= 0.9 * o->ses.freq)
+        return;
+    if ((f = fopen("/proc/sys/kernel/perf_event_max_sample_rate", "re"))) {
+        if (fscanf(f, "%ld", &max_rate) != 1)
+            max_rate = -1;
+        fclose(f);
+    }
+    fprintf(stderr,
+            "podflame: asked for %u Hz, the kernel delivered %.0f Hz a CPU (%.0f%%): ", o->ses.freq,
+            per_cpu, 100.0 * per_cpu / o->ses.freq);
+    if (max_rate > 0 && max_rate < (long)o->ses.freq)
+        fprintf(stderr,
+                "kernel.perf_event_max_sample_rate is %ld now (the kernel lowers it when "
+                "sampling interrupts take too long; dmesg says so): ask for less, or raise it\n",
+                max_rate);
+    else
+        fprintf(stderr, "the kernel throttled the sampling interrupts (kernel."
+                        "perf_cpu_time_max_percent): ask for less\n");
+}
+
 static void print_summary(const struct record_opts *o, struct session *ses, double wall,
                           const char *written)
 {
@@ -360,6 +393,7 @@ static void print_summary(const struct record_opts *o, struct session *ses, doub
     if (c[PF_STAT_LOST_COUNTS_FULL])
         fprintf(stderr, "podflame: the count map filled up: raise --map-entries (now %u)\n",
                 o->ses.map_entries);
+    print_delivered_rate(o, c[PF_STAT_EVENTS], wall, st.cpus);
     if (ss.maps_failed)
         fprintf(stderr,
                 "podflame: %" PRIu64 " processes exited before their maps could be read; "
@@ -480,6 +514,7 @@ int cmd_record(int argc, char **argv)
     struct record_opts o;
     struct session_opts so;
     struct output_opts oo = {0};
+    struct output_target out = {.dirfd = -1, .fd = -1};
     struct session *ses = NULL;
     struct pf_profile *p = NULL;
     struct sigaction sa = {.sa_handler = on_signal};
@@ -498,6 +533,12 @@ int cmd_record(int argc, char **argv)
     if (oo.format == PF_FORMAT_UNKNOWN) {
         fprintf(stderr, "podflame record: %s\n", err);
         return 2;
+    }
+    /* where the profile goes is settled before anything is sampled: a
+     * wrong path fails now, not after the recording */
+    if (output_open(o.output, 0644, &out, err, sizeof(err))) {
+        fprintf(stderr, "podflame record: %s\n", err);
+        return 1;
     }
     if (geteuid() != 0)
         fprintf(stderr, "podflame: not running as root: this needs CAP_BPF and CAP_PERFMON\n");
@@ -605,7 +646,8 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "podflame record: %s\n", err);
         goto out;
     }
-    if (output_write(o.output, p, &oo, err, sizeof(err))) {
+    if (output_commit(&out, output_profile_writer, &(struct profile_write){p, &oo}, true, err,
+                      sizeof(err))) {
         fprintf(stderr, "podflame record: %s\n", err);
         goto out;
     }
@@ -635,6 +677,7 @@ out:
     if (child_err_fd >= 0)
         close(child_err_fd);
     session_close(ses);
+    output_close(&out);
     pf_profile_free(p);
     return ret;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../formats/clock.h"
 #include "profile.skel.h"
 
 /* After flipping the active slot, programs that already picked the old one
@@ -25,6 +26,7 @@ struct sampler {
     sampler_proc_fn proc_fn;
     void *proc_ctx;
     sampler_stack_fn stack_fn;
+    int64_t consume_until; /* a poll's deadline for handling ring events */
     void *stack_ctx;
     /* per possible CPU: NULL / -1 while it is not sampled */
     struct bpf_link **links;
@@ -74,6 +76,20 @@ static long read_long(const char *path, long dflt)
     return v;
 }
 
+/* libbpf consumes for as long as the kernel produces: at a rate userspace
+ * cannot keep up with (-F 100000 with stack copies) a poll would never
+ * return, and neither -d nor Ctrl-C would end the recording. A poll handles
+ * events for CONSUME_BUDGET_NS at most; the rest wait for the next, and
+ * what the full ring cannot take is counted by the program as lost copies.
+ * Returning a negative value is how a callback stops libbpf's loop. */
+#define CONSUME_BUDGET_NS (200 * 1000000LL)
+#define STOP_CONSUMING    (-EINPROGRESS)
+
+static int over_budget(const struct sampler *s)
+{
+    return mono_ns() > s->consume_until ? STOP_CONSUMING : 0;
+}
+
 static int on_proc_event(void *ctx, void *data, size_t len)
 {
     struct sampler *s = ctx;
@@ -81,7 +97,7 @@ static int on_proc_event(void *ctx, void *data, size_t len)
 
     if (len >= sizeof(*ev) && s->proc_fn)
         s->proc_fn(s->proc_ctx, (pid_t)ev->tgid, ev->cgroup_id);
-    return 0;
+    return over_budget(s);
 }
 
 static int on_stack_event(void *ctx, void *data, size_t len)
@@ -91,7 +107,7 @@ static int on_stack_event(void *ctx, void *data, size_t len)
 
     if (len >= sizeof(*ss) - sizeof(ss->stack) && s->stack_fn)
         s->stack_fn(s->stack_ctx, ss, len);
-    return 0;
+    return over_budget(s);
 }
 
 void sampler_set_stack_handler(struct sampler *s, sampler_stack_fn fn, void *ctx)
@@ -213,13 +229,15 @@ int sampler_poll_processes(struct sampler *s, int timeout_ms, sampler_proc_fn fn
 
     s->proc_fn = fn;
     s->proc_ctx = ctx;
+    s->consume_until = mono_ns() + timeout_ms * 1000000LL + CONSUME_BUDGET_NS;
     ret = ring_buffer__poll(s->procs_rb, timeout_ms);
-    if (ret < 0 && ret != -EINTR)
+    if (ret < 0 && ret != -EINTR && ret != STOP_CONSUMING)
         return ret;
     /* stack copies do not wake the poller up (see copy_stack): take what
      * is there whether or not epoll said so */
+    s->consume_until = mono_ns() + CONSUME_BUDGET_NS;
     ret = ring_buffer__consume(s->procs_rb);
-    return ret < 0 && ret != -EINTR ? ret : 0;
+    return ret < 0 && ret != -EINTR && ret != STOP_CONSUMING ? ret : 0;
 }
 
 static int add_pid(struct sampler *s, pid_t pid, uint8_t state)

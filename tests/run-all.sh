@@ -21,6 +21,7 @@ tests/integration/agent.sh "$build" | tee -a "$log"
 tests/integration/watch.sh "$build" | tee -a "$log"
 tests/integration/faults.sh "$build" | tee -a "$log"
 tests/integration/hostile.sh "$build" "$plain" | tee -a "$log"
+tests/integration/newuser.sh "$build" | tee -a "$log"
 
 # valgrind memcheck on the readers' unit tests (ASan and valgrind don't mix)
 vp=0 vf=0
@@ -39,9 +40,9 @@ echo "valgrind: $vp passed, $vf failed" | tee -a "$log"
 # shellcheck disable=SC2086
 tests/fuzz/run.sh build/fuzz "${FUZZ_SMOKE_SECONDS:-30}" ${FUZZ_TARGETS:?} | tee -a "$log"
 
-read -r runs passed failed < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|agent|watch|faults|hostile|valgrind|fuzz): [0-9]+ passed, [0-9]+ failed$/ \
+read -r runs passed failed < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|agent|watch|faults|hostile|newuser|valgrind|fuzz): [0-9]+ passed, [0-9]+ failed$/ \
     { n++; p += $2; f += $4 } END { print n + 0, p + 0, f + 0 }' "$log")
-if [ "$runs" -ne 14 ]; then
+if [ "$runs" -ne 15 ]; then
     echo "a test runner did not finish"
     failed=$((${failed:-0} + 1))
 fi

@@ -223,10 +223,16 @@ check "... the spool holds no temporary file" sh -c "[ -z \"\$(ls -A '$work/spoo
 
 # a bounded spool: with the server gone, the oldest windows go, counted
 stop_s3
+# (a workload runs, so that windows have stacks to fill the spool with,
+# and the check waits for the drop rather than for a fixed time)
+"$cw" 20 > /dev/null &
+fill=$!
 start_agent "$work/full.log" "${s3opts[@]}" --output s3://profiles/full --interval 1 \
     --spool-dir "$work/spool-full" --spool-max-bytes 6K --metrics-addr 127.0.0.1:0 --grace 0
-sleep 5
+wait_for 20 grep -q "spool over 6144 bytes: dropped" "$work/full.log"
 stop_agent
+kill "$fill" 2> /dev/null
+wait "$fill" 2> /dev/null
 check "a full spool drops its oldest windows and says so" grep -q "spool over 6144 bytes: dropped" "$work/full.log"
 sz=$(du -sb "$work/spool-full" | cut -f1)
 check "... and stays under its limit ($sz bytes)" test "$sz" -le $((6144 + 4096))

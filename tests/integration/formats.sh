@@ -13,7 +13,7 @@ trap '[ "$failed" -eq 0 ] && rm -rf "$work"' EXIT
 sum_folded() { awk '{ s += $NF } END { print s + 0 }' "$1"; }
 
 # a real recording, in every format
-"$cw" 6 fmt_wl & wl=$!
+"$cw" 15 fmt_wl & wl=$!  # outlives the three recordings on a loaded machine
 sleep 0.3
 "$pf" record -F 999 -d 3 -p "$wl" -o "$work/rec.pb.gz" 2> "$work/rec.err"
 check "record writes .pb.gz" test -s "$work/rec.pb.gz"
