@@ -160,7 +160,7 @@ demo: deps
 	$(BUILD)/podflame convert demo.pb.gz demo.folded
 	@echo "demo.svg: flame graph of this machine (open it in a browser); also demo.pb.gz, demo.folded"
 	@echo "the hottest stacks:"
-	@sort -k2 -n -r -t' ' demo.folded | awk '{print $$NF, substr($$0, 1, 150)}' | head -5
+	@awk '{ n = $$NF; sub(/ [0-9]+$$/, ""); print n, substr($$0, 1, 150) }' demo.folded | sort -rn | head -5
 
 $(BUILD)/tools/formats_bench: tools/bench/formats_bench.c $(LIB_OBJS)
 	@mkdir -p $(@D)

@@ -330,7 +330,8 @@ int profile_sample(struct bpf_perf_event_data *ctx)
     struct task_struct *task;
     struct pf_key key = {};
 
-    stat_inc(PF_STAT_EVENTS);
+    if (tid != 0)
+        stat_inc(PF_STAT_EVENTS);
     if (tid == 0 && !include_idle)
         return 0;
     if (tgid == self_tgid)

@@ -46,8 +46,8 @@ enum pf_stat {
     PF_STAT_LOST_PROC_EVENTS,     /* new-process ring buffer was full */
     PF_STAT_STACK_COPY_FAILED,    /* dwarf: no copy (ring buffer full, stack
                                    * unreadable); frame pointers used instead */
-    PF_STAT_EVENTS,               /* every time the program ran, filtered or not:
-                                   * the rate the kernel delivered */
+    PF_STAT_EVENTS,               /* every time the program ran on a busy CPU,
+                                   * filtered or not: the rate the kernel delivered */
     PF_STAT__MAX,
 };
 

@@ -138,8 +138,59 @@ static void put_value_type(struct pbuf *b, unsigned field, const struct pf_value
     put_msg(b, field, sub);
 }
 
+/* Whether a mapping is an executable rather than a library or a pseudo
+ * mapping ([kernel.kallsyms], [jit], [vdso]). */
+static bool executable_like(const struct pf_profile *p, const struct pf_mapping *m)
+{
+    const char *name = pf_profile_str(p, m->filename);
+    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+
+    return *base && *name != '[' && !strstr(base, ".so") && strncmp(base, "ld-linux", 8) != 0;
+}
+
+/* The mapping pprof should call the profile's binary ("File:"): the
+ * executable in the most samples (for one process, its own; for a whole
+ * machine, the busiest program's); the first mapping when none is one. */
+static size_t main_mapping(const struct pf_profile *p)
+{
+    uint64_t *in = calloc(p->nmappings ? p->nmappings : 1, sizeof(*in));
+    uint64_t *seen = calloc(p->nmappings ? p->nmappings : 1, sizeof(*seen));
+    size_t best = 0;
+
+    if (!in || !seen) {
+        free(in);
+        free(seen);
+        return 0;
+    }
+    for (size_t i = 0; i < p->nsamples; i++) {
+        const struct pf_sample *s = &p->samples[i];
+
+        for (size_t j = 0; j < s->nlocations; j++) {
+            const struct pf_location *l = pf_profile_location(p, s->location_ids[j]);
+            size_t mi;
+
+            if (!l || !l->mapping_id || l->mapping_id > p->nmappings)
+                continue;
+            mi = l->mapping_id - 1;
+            if (seen[mi] == i + 1) /* once per sample */
+                continue;
+            seen[mi] = i + 1;
+            in[mi] += p->nsample_types ? (uint64_t)(s->values[0] > 0 ? s->values[0] : 0) : 1;
+        }
+    }
+    for (size_t i = 0; i < p->nmappings; i++) {
+        if (executable_like(p, &p->mappings[i]) &&
+            (!executable_like(p, &p->mappings[best]) || in[i] > in[best]))
+            best = i;
+    }
+    free(in);
+    free(seen);
+    return best;
+}
+
 int pprof_encode(const struct pf_profile *p, uint8_t **out, size_t *len)
 {
+    size_t main_index;
     struct pbuf b = {0}, m = {0}, s = {0};
 
     for (size_t i = 0; i < p->nsample_types; i++)
@@ -160,7 +211,10 @@ int pprof_encode(const struct pf_profile *p, uint8_t **out, size_t *len)
         }
         put_msg(&b, PROFILE_SAMPLE, &m);
     }
-    for (size_t i = 0; i < p->nmappings; i++) {
+    main_index = main_mapping(p);
+    for (size_t k = 0; k < p->nmappings; k++) {
+        /* the main binary first: pprof's "File:" is the first mapping */
+        size_t i = k == 0 ? main_index : k <= main_index ? k - 1 : k;
         const struct pf_mapping *mp = &p->mappings[i];
 
         put_u64(&m, MAPPING_ID, i + 1);

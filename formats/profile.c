@@ -393,3 +393,27 @@ int pf_profile_label_all(struct pf_profile *p, const char *key, const char *valu
     }
     return 0;
 }
+
+int pf_profile_value_index(const struct pf_profile *p, const char *name, size_t *index)
+{
+    const char *want = name ? name : pf_profile_str(p, p->default_sample_type);
+
+    *index = 0;
+    if (!p->nsample_types)
+        return name ? -ENOENT : 0;
+    if (want && *want) {
+        for (size_t i = 0; i < p->nsample_types; i++) {
+            if (!strcmp(pf_profile_str(p, p->sample_types[i].type), want)) {
+                *index = i;
+                return 0;
+            }
+        }
+        if (name)
+            return -ENOENT;
+    }
+    if (!strcmp(pf_profile_str(p, p->sample_types[0].type), "samples") &&
+        !strcmp(pf_profile_str(p, p->sample_types[0].unit), "count"))
+        return 0;
+    *index = p->nsample_types - 1;
+    return 0;
+}

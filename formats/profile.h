@@ -117,6 +117,15 @@ static inline const char *pf_profile_str(const struct pf_profile *p, int64_t idx
 /* Sets the CPU sample types: samples/count and cpu/nanoseconds, period in ns. */
 int pf_profile_set_cpu_types(struct pf_profile *p, int64_t period_ns);
 
+/* Which sample value stands for a sample in one-value formats (folded,
+ * SVG, speedscope): the type named (NULL: none named); else the profile's
+ * default_sample_type; else, as pprof does, the last type, except when the
+ * first is a sample count (samples/count: podflame's and Go's CPU
+ * profiles), which is kept, so that folded stacks count samples as
+ * flamegraph.pl's input always has. Returns 0 with *index set, or -ENOENT
+ * when name is no type of the profile. */
+int pf_profile_value_index(const struct pf_profile *p, const char *name, size_t *index);
+
 /* Appends a comment (copied into the string table). Returns 0 or -ENOMEM. */
 int pf_profile_add_comment(struct pf_profile *p, const char *text);
 

@@ -123,15 +123,27 @@ static int group_of(struct writer *w, const struct pf_sample *s, enum pf_group_b
 }
 
 /* The value to weigh samples by: CPU time when the profile has it. */
-static size_t weight_index(const struct pf_profile *p, const char **unit)
+/* The value samples are weighed by, as pprof would show it: the type
+ * asked for, else default_sample_type, else the last; with its unit when
+ * speedscope knows it. -ENOENT: no such type. */
+static int weight_index(const struct pf_profile *p, const char *name, size_t *vi, const char **unit)
 {
-    for (size_t i = p->nsample_types; i-- > 0;) {
-        if (!strcmp(pf_profile_str(p, p->sample_types[i].unit), "nanoseconds")) {
-            *unit = "nanoseconds";
-            return i;
-        }
-    }
+    static const char *const units[] = {"nanoseconds", "microseconds", "milliseconds", "seconds",
+                                        "bytes"};
+    const char *u;
+
     *unit = "none";
+    *vi = 0;
+    if (!p->nsample_types)
+        return 0;
+    if (pf_profile_value_index(p, name, vi))
+        return -ENOENT;
+    if (!name && !*pf_profile_str(p, p->default_sample_type))
+        *vi = p->nsample_types - 1; /* a CPU profile: its time, not its count */
+    u = pf_profile_str(p, p->sample_types[*vi].unit);
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (!strcmp(u, units[i]))
+            *unit = units[i];
     return 0;
 }
 
@@ -176,9 +188,11 @@ int speedscope_write(const struct pf_profile *p, FILE *f, const struct speedscop
     struct speedscope_opts defaults = {0};
     struct writer w = {.p = p};
     const char *unit;
-    size_t vi = weight_index(p, &unit);
-    int err = 0;
+    size_t vi;
+    int err = weight_index(p, opts ? opts->sample_type : NULL, &vi, &unit);
 
+    if (err)
+        return err;
     if (!opts)
         opts = &defaults;
     htab_init(&w.frames);

@@ -15,6 +15,8 @@ struct speedscope_opts {
     enum pf_group_by group_by; /* NONE: a single profile */
     const char *name;          /* document name; NULL: "podflame profile" */
     const char *exporter;      /* e.g. "podflame 0.1.0" */
+    const char *sample_type;   /* the value to weigh samples by; NULL: pprof's
+                                * default (default_sample_type, else the last) */
 };
 
 /* Returns 0, -ENOMEM or -EIO. */

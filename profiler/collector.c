@@ -204,7 +204,9 @@ static int64_t frame_name(struct collector *c, const struct sym_frame *f)
         return pf_profile_cstring(c->p, "[kernel]");
     if (!f->module[0])
         return pf_profile_cstring(c->p, "[unknown]");
-    snprintf(buf, sizeof(buf), "%s+0x%" PRIx64, base_name(f->module), f->addr);
+    /* the start of its code when .eh_frame says it, so that a stripped
+     * library's function is one frame and one pprof function */
+    snprintf(buf, sizeof(buf), "%s+0x%" PRIx64, base_name(f->module), f->func_start);
     return pf_profile_cstring(c->p, buf);
 }
 
@@ -659,4 +661,69 @@ uint64_t collector_samples(const struct collector *c)
 size_t collector_processes(const struct collector *c)
 {
     return c->tgids.count;
+}
+
+static int by_trouble(const void *a, const void *b)
+{
+    const struct collector_unnamed *x = a, *y = b;
+    uint64_t tx = x->unnamed + x->cut_short, ty = y->unnamed + y->cut_short;
+
+    return tx != ty ? (tx < ty ? 1 : -1) : (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+int collector_unnamed_processes(const struct collector *c, size_t max,
+                                void (*fn)(void *ctx, const struct collector_unnamed *u), void *ctx)
+{
+    struct collector_unnamed *procs = NULL;
+    size_t n = 0, cap = 0, shown = 0;
+    struct htab index;
+    int err = 0;
+
+    htab_init(&index);
+    for (size_t i = 0; !err && i < c->p->nsamples; i++) {
+        const struct pf_sample *s = &c->p->samples[i];
+        const char *pid = pf_sample_label(c->p, s, "pid"), *comm = pf_sample_label(c->p, s, "comm");
+        uint64_t n_, count = (uint64_t)(s->values[0] > 0 ? s->values[0] : 0);
+        struct collector_unnamed *u;
+        bool found, unnamed = false;
+
+        if (!pid)
+            continue;
+        n_ = n;
+        if ((err = htab_get_or_put(&index, pid, strlen(pid), &n_, &found, NULL)))
+            break;
+        if (!found) {
+            if (ARRAY_RESERVE_ONE(procs, n, cap)) {
+                err = -ENOMEM;
+                break;
+            }
+            procs[n++] = (struct collector_unnamed){.pid = (uint32_t)strtoul(pid, NULL, 10),
+                                                    .comm = comm ? comm : ""};
+        }
+        u = &procs[n_];
+        u->samples += count;
+        for (size_t j = 0; j < s->nlocations && !unnamed; j++) {
+            const struct pf_location *l = pf_profile_location(c->p, s->location_ids[j]);
+
+            /* anonymous code that no perf map named sits in no mapping
+             * (named JIT code is in [jit], kernel code in its own) */
+            unnamed = l && !l->mapping_id;
+        }
+        u->unnamed += unnamed ? count : 0;
+        if (c->unwind && c->unwind[i] == COLLECTOR_UNWIND_DWARF_FAILED)
+            u->cut_short += count;
+    }
+    htab_free(&index);
+    if (!err && n > 1)
+        qsort(procs, n, sizeof(*procs), by_trouble);
+    for (size_t i = 0; !err && i < n && shown < max; i++) {
+        const struct collector_unnamed *u = &procs[i];
+
+        if (u->samples < 20 || (u->unnamed + u->cut_short) * 10 < u->samples)
+            continue;
+        fn(ctx, u);
+        shown++;
+    }
+    free(procs);
+    return err;
 }

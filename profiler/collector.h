@@ -72,4 +72,21 @@ void collector_unwind_stats(const struct collector *c, uint64_t out[COLLECTOR_UN
 /* Processes with samples in the current window. */
 size_t collector_processes(const struct collector *c);
 
+/* A process whose code podflame could not name or unwind through: JIT code
+ * without a perf map, stacks cut short where there was no CFI. */
+struct collector_unnamed {
+    uint32_t pid;
+    const char *comm; /* the process's name, valid while the profile is */
+    uint64_t samples;
+    uint64_t unnamed;   /* samples with a frame in anonymous code, unnamed */
+    uint64_t cut_short; /* samples whose stack copy ended at no CFI */
+};
+
+/* Calls fn for each process in the current profile with at least 20
+ * samples of which a tenth had unnamed JIT code or were cut short, the
+ * worst first, at most max of them. Returns 0 or -ENOMEM. */
+int collector_unnamed_processes(const struct collector *c, size_t max,
+                                void (*fn)(void *ctx, const struct collector_unnamed *u),
+                                void *ctx);
+
 #endif

@@ -11,38 +11,47 @@
 
 static void convert_usage(FILE *f)
 {
-    fprintf(f, "usage: podflame convert [OPTIONS] IN OUT\n"
-               "\n"
-               "Converts a profile between formats. Formats follow the file extensions\n"
-               "(.folded/.txt, .pb.gz/.pprof, .speedscope.json) unless named; '-' is stdin or\n"
-               "stdout (stdin's format is detected: gzip or protobuf is pprof, text is folded).\n"
-               "\n"
-               "reads:  folded, pprof (gzipped or not, from podflame, Go's runtime/pprof, ...),\n"
-               "        perf-script (`perf script` text; .perf-script or --from perf-script)\n"
-               "writes: folded, pprof, speedscope\n"
-               "\n"
-               "options:\n"
-               "      --from FMT        input format: folded, pprof or perf-script\n"
-               "      --to FMT          output format: folded, pprof or speedscope\n"
-               "      --group-by KEY    root frames from sample labels: pod, container, process,\n"
-               "                        pid, thread or none (default process; profiles without\n"
-               "                        labels get none)\n"
-               "  -h, --help            this help\n"
-               "\n"
-               "examples:\n"
-               "  podflame convert cpu.pb.gz cpu.folded\n"
-               "  podflame convert cpu.folded cpu.speedscope.json\n"
-               "  perf script | podflame convert --from perf-script - perf.pb.gz\n"
-               "  go tool pprof -proto ... | podflame convert - out.folded\n");
+    fprintf(f,
+            "usage: podflame convert [OPTIONS] IN OUT\n"
+            "\n"
+            "Converts a profile between formats. Formats follow the file extensions\n"
+            "(.folded/.txt, .pb.gz/.pprof, .speedscope.json, .svg) unless named; '-' is stdin or\n"
+            "stdout (stdin's format is detected: gzip or protobuf is pprof, text is folded).\n"
+            "\n"
+            "reads:  folded, pprof (gzipped or not, from podflame, Go's runtime/pprof, ...),\n"
+            "        perf-script (`perf script` text; .perf-script or --from perf-script)\n"
+            "writes: folded, pprof, speedscope, svg (a flame graph with the default options;\n"
+            "        podflame flamegraph has them all)\n"
+            "\n"
+            "options:\n"
+            "      --from FMT        input format: folded, pprof or perf-script\n"
+            "      --to FMT          output format: folded, pprof, speedscope or svg\n"
+            "      --group-by KEY    root frames from sample labels: pod, container, process,\n"
+            "                        pid, thread or none (default process; profiles without\n"
+            "                        labels get none)\n"
+            "      --sample-type T   which value of a profile with several (Go's heap:\n"
+            "                        alloc_objects, alloc_space, inuse_objects, inuse_space)\n"
+            "                        folded, SVG and speedscope show (default: the profile's\n"
+            "                        default_sample_type, else the last, as pprof does;\n"
+            "                        sample counts when they come first, as in CPU profiles)\n"
+            "  -h, --help            this help\n"
+            "\n"
+            "examples:\n"
+            "  podflame convert cpu.pb.gz cpu.folded\n"
+            "  podflame convert cpu.folded cpu.speedscope.json\n"
+            "  podflame convert cpu.pb.gz cpu.svg\n"
+            "  perf script | podflame convert --from perf-script - perf.pb.gz\n"
+            "  go tool pprof -proto ... | podflame convert - out.folded\n");
 }
 
 int cmd_convert(int argc, char **argv)
 {
-    enum { OPT_FROM = 256, OPT_TO, OPT_GROUP_BY };
+    enum { OPT_FROM = 256, OPT_TO, OPT_GROUP_BY, OPT_SAMPLE_TYPE };
     static const struct option longopts[] = {
         {"from", required_argument, NULL, OPT_FROM},
         {"to", required_argument, NULL, OPT_TO},
         {"group-by", required_argument, NULL, OPT_GROUP_BY},
+        {"sample-type", required_argument, NULL, OPT_SAMPLE_TYPE},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -61,6 +70,9 @@ int cmd_convert(int argc, char **argv)
             break;
         case OPT_TO:
             to = optarg;
+            break;
+        case OPT_SAMPLE_TYPE:
+            oo.sample_type = optarg;
             break;
         case OPT_GROUP_BY:
             if (pf_group_by_parse(optarg, &oo.group_by)) {
@@ -104,6 +116,10 @@ int cmd_convert(int argc, char **argv)
     }
     if (bad)
         fprintf(stderr, "podflame convert: warning: %s\n", err);
+    if (output_check_sample_type(p, &oo, err, sizeof(err))) {
+        fprintf(stderr, "podflame convert: %s\n", err);
+        goto out;
+    }
     if (output_write(argv[optind + 1], p, &oo, err, sizeof(err))) {
         fprintf(stderr, "podflame convert: %s\n", err);
         goto out;

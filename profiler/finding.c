@@ -24,11 +24,16 @@ struct func_count {
     uint64_t self, total;
 };
 
-static bool of_pod(void *ctx, const struct pf_profile *p, const struct pf_sample *s)
-{
-    const char *uid = pf_sample_label(p, s, "pod_uid");
+struct label_match {
+    const char *key, *value;
+};
 
-    return uid && !strcmp(uid, ctx);
+static bool of_label(void *ctx, const struct pf_profile *p, const struct pf_sample *s)
+{
+    const struct label_match *m = ctx;
+    const char *v = pf_sample_label(p, s, m->key);
+
+    return v && !strcmp(v, m->value);
 }
 
 static int by_self(const void *a, const void *b)
@@ -98,6 +103,13 @@ static int count_frames(struct htab *index, struct func_count **fc, size_t *n, s
 
 int pod_hotspots(const struct pf_profile *p, const char *pod_uid, struct pod_hotspots *out)
 {
+    return label_hotspots(p, "pod_uid", pod_uid, out);
+}
+
+int label_hotspots(const struct pf_profile *p, const char *key, const char *value,
+                   struct pod_hotspots *out)
+{
+    struct label_match match = {key, value};
     struct folded_write_opts fo = {.group_by = PF_GROUP_NONE};
     struct pf_profile *sub = NULL;
     struct stackcount sc;
@@ -109,7 +121,7 @@ int pod_hotspots(const struct pf_profile *p, const char *pod_uid, struct pod_hot
     memset(out, 0, sizeof(*out));
     stackcount_init(&sc);
     htab_init(&index);
-    if ((rc = pf_profile_new(&sub)) || (rc = pf_profile_subset(p, of_pod, (void *)pod_uid, sub)) ||
+    if ((rc = pf_profile_new(&sub)) || (rc = pf_profile_subset(p, of_label, &match, sub)) ||
         (rc = folded_stacks(sub, &fo, &sc)))
         goto out;
     for (size_t i = 0; i < sc.n; i++) {
@@ -423,6 +435,8 @@ static char *finding_markdown(const struct finding *f, const struct pod_hotspots
         }
         fprintf(m, "| function | self | total |\n|---|---:|---:|\n");
         for (size_t k = 0; k < hs[i].nfuncs; k++) {
+            if (hs[i].funcs[k].self_pct < 0.05)
+                break; /* sorted by self time: the rest would read 0.0% */
             fputs("| ", m);
             md_code(m, hs[i].funcs[k].name, strlen(hs[i].funcs[k].name), true);
             fprintf(m, " | %.1f%% | %.1f%% |\n", hs[i].funcs[k].self_pct, hs[i].funcs[k].total_pct);

@@ -55,8 +55,11 @@ struct pod_hotspots {
     size_t npaths;
 };
 
-/* Returns 0 or -ENOMEM; free with pod_hotspots_free. */
+/* A Pod's hot spots. Returns 0 or -ENOMEM; free with pod_hotspots_free. */
 int pod_hotspots(const struct pf_profile *p, const char *pod_uid, struct pod_hotspots *out);
+/* The same for the samples whose label key is value (a process: "pid"). */
+int label_hotspots(const struct pf_profile *p, const char *key, const char *value,
+                   struct pod_hotspots *out);
 void pod_hotspots_free(struct pod_hotspots *h);
 
 /* Writes DIR/ID/{finding.json,finding.md,capture.pb.gz,capture.svg} (each

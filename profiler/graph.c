@@ -39,6 +39,7 @@ enum {
     OPT_GROUP_BY,
     OPT_NO_NORMALIZE,
     OPT_FROM,
+    OPT_SAMPLE_TYPE,
 };
 
 #define GRAPH_LONGOPTS                                                                             \
@@ -60,6 +61,7 @@ enum {
         {"total", required_argument, NULL, OPT_TOTAL},                                             \
         {"group-by", required_argument, NULL, OPT_GROUP_BY},                                       \
         {"from", required_argument, NULL, OPT_FROM}, {"output", required_argument, NULL, 'o'},     \
+        {"sample-type", required_argument, NULL, OPT_SAMPLE_TYPE},                                 \
     {                                                                                              \
         "help", no_argument, NULL, 'h'                                                             \
     }
@@ -90,6 +92,8 @@ static const char graph_options_help[] =
     "      --group-by KEY     root frames for labelled profiles: pod, container, process,\n"
     "                         pid, thread, none\n"
     "      --from FMT         input format when not folded by extension\n"
+    "      --sample-type T    which value of a pprof with several (default: its\n"
+    "                         default_sample_type, else the last, as pprof does)\n"
     "  -h, --help             this help\n";
 
 struct graph_args {
@@ -97,6 +101,7 @@ struct graph_args {
     enum pf_group_by group_by;
     const char *output;
     const char *from;
+    const char *sample_type;
     bool normalize;
 };
 
@@ -156,6 +161,9 @@ static int graph_option(const char *cmd, int c, struct graph_args *a)
         return 0;
     case OPT_FROM:
         a->from = optarg;
+        return 0;
+    case OPT_SAMPLE_TYPE:
+        a->sample_type = optarg;
         return 0;
     case 'o':
         a->output = optarg;
@@ -333,6 +341,13 @@ static int read_input(const char *cmd, const char *path, const struct graph_args
             fprintf(stderr, "podflame %s: %s\n", cmd, err);
         else if (bad)
             fprintf(stderr, "podflame %s: warning: %s\n", cmd, err);
+        if (!ret && pf_profile_value_index(p, a->sample_type, &fo.value_index)) {
+            struct output_opts oo = {.sample_type = a->sample_type};
+
+            output_check_sample_type(p, &oo, err, sizeof(err));
+            fprintf(stderr, "podflame %s: %s: %s\n", cmd, path, err);
+            ret = -ENOENT;
+        }
         if (!ret) {
             struct stackcount tmp;
 

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,7 @@ struct kube_names {
     size_t nentries, entries_cap;
     char **cnames;
     size_t ncnames, cnames_cap;
+    bool dir_known; /* the directory held pods/, or was the pods/ directory */
 };
 
 /* Calls fn for each entry of dir; a missing directory has no entries. */
@@ -428,7 +430,8 @@ static int add_container(struct kube_names *kn, const char *name)
 int kube_names_load(const char *root, struct kube_names **out)
 {
     struct kube_names *kn = calloc(1, sizeof(*kn));
-    char path[4096];
+    char path[4096], parent[4000];
+    struct stat st;
     int err;
 
     if (!kn)
@@ -436,9 +439,26 @@ int kube_names_load(const char *root, struct kube_names **out)
     htab_init(&kn->pods);
     htab_init(&kn->containers);
     snprintf(path, sizeof(path), "%s/pods", root);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        kn->dir_known = true;
+        snprintf(parent, sizeof(parent), "%s", root);
+    } else {
+        /* /var/log/pods given for /var/log: the Pod directories themselves,
+         * and containers/ beside them */
+        const char *slash;
+        size_t len = strlen(root);
+
+        while (len > 1 && root[len - 1] == '/')
+            len--;
+        slash = memrchr(root, '/', len);
+        snprintf(path, sizeof(path), "%.*s", (int)len, root);
+        snprintf(parent, sizeof(parent), "%.*s",
+                 slash ? (int)(slash == root ? 1 : slash - root) : 1, slash ? root : ".");
+    }
     err = each_entry(path, add_pod, kn);
+    kn->dir_known |= kn->nentries > 0;
     if (!err) {
-        snprintf(path, sizeof(path), "%s/containers", root);
+        snprintf(path, sizeof(path), "%.4000s/containers", parent);
         err = each_entry(path, add_container, kn);
     }
     if (err) {
@@ -553,4 +573,9 @@ const char *kube_node_name(char *buf, size_t len)
     if (gethostname(buf, len - 1) || !*buf)
         snprintf(buf, len, "unknown");
     return buf;
+}
+
+bool kube_names_dir_known(const struct kube_names *kn)
+{
+    return kn->dir_known;
 }

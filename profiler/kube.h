@@ -58,6 +58,10 @@ bool kube_workload(const char *pod, char *out, size_t len);
  * pods/<namespace>_<pod>_<uid>/ and containers/<pod>_<namespace>_<container>-<id>.log */
 struct kube_names;
 int kube_names_load(const char *root, struct kube_names **out);
+/* Whether root held a pods/ directory, or was one (a directory of Pod
+ * directories, as /var/log/pods is, with containers/ beside it): else the
+ * names can only come from elsewhere, which is worth a warning. */
+bool kube_names_dir_known(const struct kube_names *kn);
 void kube_names_free(struct kube_names *kn);
 /* NULL when unknown. */
 const char *kube_pod_namespace(const struct kube_names *kn, const char *uid);

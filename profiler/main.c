@@ -51,8 +51,14 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (!strcmp(argv[1], commands[i].name))
+        if (!strcmp(argv[1], commands[i].name)) {
+            /* getopt names argv[0] in its messages: "podflame record:" */
+            char name[64];
+
+            snprintf(name, sizeof(name), "podflame %s", commands[i].name);
+            argv[1] = name;
             return commands[i].fn(argc - 1, argv + 1);
+        }
     }
     fprintf(stderr, "podflame: unknown command '%s' (try 'podflame --help')\n", argv[1]);
     return 2;

@@ -76,6 +76,21 @@ enum pf_format output_format_for(const char *path, const char *asked, char *err,
 }
 
 /* A flame graph of the profile's folded stacks, with the default options. */
+int output_check_sample_type(const struct pf_profile *p, const struct output_opts *opts, char *err,
+                             size_t errlen)
+{
+    size_t idx, n = 0;
+
+    if (!pf_profile_value_index(p, opts->sample_type, &idx))
+        return 0;
+    n = (size_t)snprintf(err, errlen,
+                         "no sample type '%s' in the profile; it has:", opts->sample_type);
+    for (size_t i = 0; i < p->nsample_types && n < errlen; i++)
+        n += (size_t)snprintf(err + n, errlen - n, " %s",
+                              pf_profile_str(p, p->sample_types[i].type));
+    return -ENOENT;
+}
+
 static int write_svg(FILE *f, const struct pf_profile *p, const struct output_opts *opts)
 {
     struct folded_write_opts fo = {.group_by = opts->group_by};
@@ -86,7 +101,9 @@ static int write_svg(FILE *f, const struct pf_profile *p, const struct output_op
     int ret;
 
     stackcount_init(&sc);
-    ret = folded_stacks(p, &fo, &sc);
+    ret = pf_profile_value_index(p, opts->sample_type, &fo.value_index);
+    if (!ret)
+        ret = folded_stacks(p, &fo, &sc);
     if (!ret && !(fs = malloc((sc.n ? sc.n : 1) * sizeof(*fs))))
         ret = -ENOMEM;
     for (size_t i = 0; !ret && i < sc.n; i++)
@@ -105,10 +122,13 @@ static int write_stream(FILE *f, const struct pf_profile *p, const struct output
     /* speedscope shows one profile per group: per process means per PID */
     struct speedscope_opts so = {.group_by = opts->group_by == PF_GROUP_PROCESS ? PF_GROUP_PID
                                                                                 : opts->group_by,
-                                 .exporter = "podflame " PODFLAME_VERSION};
+                                 .exporter = "podflame " PODFLAME_VERSION,
+                                 .sample_type = opts->sample_type};
 
     switch (opts->format) {
     case PF_FORMAT_FOLDED:
+        if (pf_profile_value_index(p, opts->sample_type, &fo.value_index))
+            return -ENOENT;
         return folded_write(p, f, &fo);
     case PF_FORMAT_PPROF:
         return pprof_write(p, f);

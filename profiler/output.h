@@ -18,7 +18,14 @@
 struct output_opts {
     enum pf_format format;
     enum pf_group_by group_by;
+    const char *sample_type; /* the value written by one-value formats; NULL:
+                              * pf_profile_value_index's choice */
 };
+
+/* Checks that p has opts' sample type; else -ENOENT and err lists the
+ * types it has. */
+int output_check_sample_type(const struct pf_profile *p, const struct output_opts *opts, char *err,
+                             size_t errlen);
 
 /* Where a profile goes, decided and checked before any work is done, so
  * that a recording is not lost to a typo in its output path:

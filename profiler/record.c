@@ -60,7 +60,7 @@ static void record_usage(FILE *f)
            "  -F, --freq HZ          samples per second per CPU (default 99; odd rates avoid\n"
            "                         lockstep with timers)\n"
            "  -d, --duration SECS    stop after SECS seconds (default: Ctrl-C, or COMMAND's exit)\n"
-           "  -p, --pid PID          only this process (repeatable)\n"
+           "  -p, --pid PID[,PID]    only these processes (repeatable)\n"
            "      --cgroup PATH      only this cgroup v2 and its descendants (repeatable);\n"
            "                         absolute, or relative to the cgroup2 mount\n"
            "      --no-kernel        user stacks only\n"
@@ -200,14 +200,18 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
                 return 2;
             }
             break;
-        case 'p':
-            if (opt_uint("pid", optarg, 1, INT_MAX, "", &v, err, sizeof(err)))
-                return usage_error(err);
-            if (o->npids == MAX_FILTERS) {
-                fprintf(stderr, "podflame record: at most %d -p options\n", MAX_FILTERS);
-                return 2;
+        case 'p': /* -p 1 -p 2, or -p 1,2 as perf takes it */
+            for (char *tok = optarg, *next; tok; tok = next) {
+                if ((next = strchr(tok, ',')))
+                    *next++ = '\0';
+                if (opt_uint("pid", tok, 1, INT_MAX, "", &v, err, sizeof(err)))
+                    return usage_error(err);
+                if (o->npids == MAX_FILTERS) {
+                    fprintf(stderr, "podflame record: at most %d processes with -p\n", MAX_FILTERS);
+                    return 2;
+                }
+                o->pids[o->npids++] = (pid_t)v;
             }
-            o->pids[o->npids++] = (pid_t)v;
             break;
         case OPT_CGROUP:
             if (o->ncgroups == MAX_FILTERS) {
@@ -334,26 +338,41 @@ static double cpu_seconds(long *maxrss_kb)
            ru.ru_stime.tv_usec / 1e6;
 }
 
+/* The CPU time all CPUs were busy (not idle) so far, from /proc/stat: an
+ * idle CPU's cpu-clock does not fire, so the rate delivered is per busy
+ * CPU second. */
+static double busy_cpu_seconds(void)
+{
+    unsigned long long v[8] = {0};
+    double busy = -1;
+    FILE *f = fopen("/proc/stat", "re");
+
+    if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                    &v[4], &v[5], &v[6], &v[7]) == 8)
+        busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+    if (f)
+        fclose(f);
+    return busy;
+}
+
 /* The rate the kernel delivered, when it fell short of the one asked for
  * by more than 10%: it lowers kernel.perf_event_max_sample_rate by itself
  * when sampling interrupts take too long, and throttles events past it. */
-static void print_delivered_rate(const struct record_opts *o, uint64_t events, double wall,
-                                 unsigned cpus)
+static void print_delivered_rate(const struct record_opts *o, uint64_t events, double busy)
 {
-    double per_cpu = wall > 0 && cpus ? (double)events / wall / cpus : 0;
+    double per_cpu = busy > 0 ? (double)events / busy : 0;
     long max_rate = -1;
     FILE *f;
 
-    if (wall < 0.5 || per_cpu >= 0.9 * o->ses.freq)
+    if (busy < 0.5 || per_cpu >= 0.9 * o->ses.freq)
         return;
     if ((f = fopen("/proc/sys/kernel/perf_event_max_sample_rate", "re"))) {
         if (fscanf(f, "%ld", &max_rate) != 1)
             max_rate = -1;
         fclose(f);
     }
-    fprintf(stderr,
-            "podflame: asked for %u Hz, the kernel delivered %.0f Hz a CPU (%.0f%%): ", o->ses.freq,
-            per_cpu, 100.0 * per_cpu / o->ses.freq);
+    fprintf(stderr, "podflame: asked for %u Hz, the kernel delivered %.0f Hz a busy CPU (%.0f%%): ",
+            o->ses.freq, per_cpu, 100.0 * per_cpu / o->ses.freq);
     if (max_rate > 0 && max_rate < (long)o->ses.freq)
         fprintf(stderr,
                 "kernel.perf_event_max_sample_rate is %ld now (the kernel lowers it when "
@@ -364,8 +383,32 @@ static void print_delivered_rate(const struct record_opts *o, uint64_t events, d
                         "perf_cpu_time_max_percent): ask for less\n");
 }
 
+/* Why a process's code has no names or its stacks stop, and what its
+ * runtime needs for podflame to see through it. */
+static void print_unnamed(void *ctx, const struct collector_unnamed *u)
+{
+    const char *comm = u->comm;
+    const char *remedy =
+        !strcmp(comm, "node") || !strncmp(comm, "node", 4)
+            ? "Node.js names its JIT code only when started with --perf-basic-prof "
+              "(it then writes /tmp/perf-PID.map)"
+        : !strcmp(comm, "java") || !strncmp(comm, "java", 4)
+            ? "the JVM needs -XX:+PreserveFramePointer for whole stacks, and "
+              "'jcmd PID Compiler.perfmap' for names"
+        : !strncmp(comm, "python", 6)
+            ? "CPython 3.12 and later name Python functions when started with -X perf"
+            : "a JIT names its code in /tmp/perf-PID.map (perf's convention); stacks through "
+              "code without frame pointers or CFI stop there";
+
+    (void)ctx;
+    fprintf(stderr,
+            "podflame: %s (PID %u): %" PRIu64 " of %" PRIu64 " samples in code without a name, "
+            "%" PRIu64 " cut short where there was no CFI: %s\n",
+            comm, u->pid, u->unnamed, u->samples, u->cut_short, remedy);
+}
+
 static void print_summary(const struct record_opts *o, struct session *ses, double wall,
-                          const char *written)
+                          double busy, const char *written)
 {
     struct sampler *s = session_sampler(ses);
     struct collector *col = session_collector(ses);
@@ -393,7 +436,7 @@ static void print_summary(const struct record_opts *o, struct session *ses, doub
     if (c[PF_STAT_LOST_COUNTS_FULL])
         fprintf(stderr, "podflame: the count map filled up: raise --map-entries (now %u)\n",
                 o->ses.map_entries);
-    print_delivered_rate(o, c[PF_STAT_EVENTS], wall, st.cpus);
+    print_delivered_rate(o, c[PF_STAT_EVENTS], busy);
     if (ss.maps_failed)
         fprintf(stderr,
                 "podflame: %" PRIu64 " processes exited before their maps could be read; "
@@ -441,6 +484,7 @@ static void print_summary(const struct record_opts *o, struct session *ses, doub
                 " binaries' lines dropped past the parsed-binaries limit\n",
                 ss.binaries_too_large, ss.debug_refused, ss.jit_too_large, ss.jit_truncated,
                 ss.lines_dropped);
+    collector_unnamed_processes(col, 5, print_unnamed, NULL);
     if (ss.kernel_restricted)
         fprintf(stderr, "podflame: kernel addresses are hidden (kernel.kptr_restrict): kernel "
                         "frames show as [kernel]\n");
@@ -523,7 +567,7 @@ int cmd_record(int argc, char **argv)
     pid_t child = 0;
     bool tty = isatty(STDERR_FILENO), child_done = false, pids_gone = false;
     int64_t start;
-    double wall;
+    double wall, busy = 0, busy0 = 0;
 
     rc = parse_args(argc, argv, &o);
     if (rc)
@@ -609,6 +653,7 @@ int cmd_record(int argc, char **argv)
         p->time_nanos = rt.tv_sec * 1000000000LL + rt.tv_nsec;
     }
     start = mono_ns();
+    busy0 = busy_cpu_seconds();
     {
         int64_t next_progress = start + 1000000000LL;
 
@@ -638,6 +683,7 @@ int cmd_record(int argc, char **argv)
         }
     }
     wall = (mono_ns() - start) / 1e9;
+    busy = busy_cpu_seconds() - busy0;
     p->duration_nanos = mono_ns() - start;
     if (tty)
         fprintf(stderr, "\r\033[K");
@@ -651,7 +697,7 @@ int cmd_record(int argc, char **argv)
         fprintf(stderr, "podflame record: %s\n", err);
         goto out;
     }
-    print_summary(&o, ses, wall, strcmp(o.output, "-") ? o.output : "stdout");
+    print_summary(&o, ses, wall, busy, strcmp(o.output, "-") ? o.output : "stdout");
     if (!kube_selector_empty(&o.pods))
         fprintf(stderr, "podflame: %zu cgroup%s matched the Pod filters\n",
                 session_selected_cgroups(ses), session_selected_cgroups(ses) == 1 ? "" : "s");

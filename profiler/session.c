@@ -293,6 +293,23 @@ int session_opt_set(struct session_opts *o, const char *name, const char *arg, c
     return 0;
 }
 
+/* A --kubelet-log-dir that holds neither pods/ nor Pod directories names
+ * nothing: said once, at the start (the default /var/log of a host without
+ * Kubernetes is not worth a word). */
+static void warn_kubelet_dir(const struct session *s)
+{
+    struct kube_names *kn;
+
+    if (!strcmp(s->o.kubelet_log_dir, "/var/log") || kube_names_load(s->o.kubelet_log_dir, &kn))
+        return;
+    if (!kube_names_dir_known(kn))
+        say(s,
+            "podflame: --kubelet-log-dir %s holds neither pods/ nor Pod directories "
+            "(NAMESPACE_POD_UID): Pods will be named by UID\n",
+            s->o.kubelet_log_dir);
+    kube_names_free(kn);
+}
+
 int session_open(const struct session_opts *o, struct pf_profile *p, struct session **out,
                  char *err, size_t errlen)
 {
@@ -318,6 +335,7 @@ int session_open(const struct session_opts *o, struct pf_profile *p, struct sess
     }
     if (o->kube_api && (rc = open_kube_api(s, node, err, errlen)))
         goto fail;
+    warn_kubelet_dir(s);
     so = (struct sampler_opts){.freq = o->freq,
                                .kernel_stacks = o->kernel,
                                .include_idle = o->include_idle,

@@ -19,6 +19,7 @@
 
 #include "../formats/clock.h"
 #include "../formats/escape.h"
+#include "../formats/htab.h"
 #include "cmd.h"
 #include "finding.h"
 #include "httpd.h"
@@ -278,6 +279,69 @@ int cmd_trigger(int argc, char **argv)
 #define TOP_PODS  8
 #define TOP_FUNCS 5
 
+struct proc_load {
+    const char *pid, *comm;
+    uint64_t samples;
+};
+
+static int by_load(const void *a, const void *b)
+{
+    const struct proc_load *x = a, *y = b;
+
+    return x->samples != y->samples ? (x->samples < y->samples ? 1 : -1) : strcmp(x->pid, y->pid);
+}
+
+/* A node without Pods: its busiest processes, from the samples. */
+static void top_processes(const struct pf_profile *p, int rows, double secs, unsigned hz)
+{
+    struct proc_load *procs = calloc(p->nsamples ? p->nsamples : 1, sizeof(*procs));
+    struct htab index;
+    size_t n = 0;
+
+    printf("(no Pods on this node: the busiest processes)\n%-44s %7s  %s\n", "PROCESS", "CPU%",
+           "HOTTEST FUNCTIONS (self %)");
+    if (!procs)
+        return;
+    htab_init(&index);
+    for (size_t i = 0; i < p->nsamples; i++) {
+        const char *pid = pf_sample_label(p, &p->samples[i], "pid");
+        const char *comm = pf_sample_label(p, &p->samples[i], "comm");
+        uint64_t idx = n;
+        bool found;
+
+        if (!pid || htab_get_or_put(&index, pid, strlen(pid), &idx, &found, NULL))
+            continue;
+        if (!found)
+            procs[n++] = (struct proc_load){pid, comm ? comm : "?", 0};
+        procs[idx].samples += (uint64_t)(p->samples[i].values[0] > 0 ? p->samples[i].values[0] : 0);
+    }
+    htab_free(&index);
+    if (n > 1)
+        qsort(procs, n, sizeof(*procs), by_load);
+    for (size_t i = 0; i < n && i < TOP_PODS && (int)i < rows - 3; i++) {
+        struct pod_hotspots hs;
+        char label[300], *safe;
+
+        snprintf(label, sizeof(label), "%.250s (%s)", procs[i].comm, procs[i].pid);
+        safe = escaped(escape_terminal, label);
+        printf("%-44.44s %7.1f ", safe ? safe : "?",
+               secs > 0 && hz ? 100.0 * (double)procs[i].samples / (secs * hz) : 0.0);
+        free(safe);
+        if (label_hotspots(p, "pid", procs[i].pid, &hs) == 0) {
+            for (size_t k = 0; k < hs.nfuncs && k < TOP_FUNCS; k++) {
+                if (hs.funcs[k].self_pct < 1)
+                    break;
+                safe = escaped(escape_terminal, hs.funcs[k].name);
+                printf(" %s %.0f%%", safe ? safe : "?", hs.funcs[k].self_pct);
+                free(safe);
+            }
+            pod_hotspots_free(&hs);
+        }
+        putchar('\n');
+    }
+    free(procs);
+}
+
 static void top_frame(const struct watch_opts *o, struct pf_profile *p, struct watcher *wr,
                       struct kube_names **kn, int rows, double secs)
 {
@@ -291,7 +355,8 @@ static void top_frame(const struct watch_opts *o, struct pf_profile *p, struct w
     printf("\033[H\033[2Jpodflame top - node %s, %u CPUs %.0f%% busy, sampled %.0f s at %u Hz "
            "(Ctrl-C quits)\n\n",
            o->node, watcher_ncpus(wr), h ? hist[0] : 0.0, secs, o->capture_hz);
-    printf("%-44s %7s %9s  %s\n", "POD", "CPU%", "LIMIT", "HOTTEST FUNCTIONS (self %)");
+    if (n)
+        printf("%-44s %7s %9s  %s\n", "POD", "CPU%", "LIMIT", "HOTTEST FUNCTIONS (self %)");
     for (size_t i = 0; i < n && used < rows - 1; i++) {
         struct pod_hotspots hs;
         const char *name = *kn ? kube_pod_name(*kn, pods[i].uid) : NULL;
@@ -333,7 +398,7 @@ static void top_frame(const struct watch_opts *o, struct pf_profile *p, struct w
         used++;
     }
     if (!n)
-        printf("(no Pod cgroups on this node)\n");
+        top_processes(p, rows - used, secs, o->capture_hz);
     fflush(stdout);
 }
 

@@ -51,6 +51,10 @@ struct debuginfo {
     bool dwarf_done;   /* debuginfo_load_dwarf ran: source is known */
     Dwarf_CFI *eh_cfi; /* the binary's .eh_frame, read on first use */
     bool eh_cfi_done;
+    const uint8_t *fde_table; /* .eh_frame_hdr's sorted (start, FDE) pairs */
+    size_t nfdes;
+    uint64_t hdr_vaddr;
+    bool fde_table_done;
     struct htab rule_index; /* vaddr -> index into rules */
     struct frame_rule *rules;
     size_t nrules, rules_cap;
@@ -778,6 +782,96 @@ static bool saved_at(Dwarf_Frame *frame, int reg, int32_t *off, bool *same, bool
     return false;
 }
 
+/* The binary's .eh_frame, read on first use: it needs no debug
+ * information, so a debug-info lookup that failed (a silent debuginfod)
+ * cannot take it away; its addresses are the ELF's own. */
+static Dwarf_CFI *eh_cfi(struct debuginfo *di)
+{
+    Dwarf_Addr bias;
+
+    if (!di->eh_cfi_done) {
+        Elf *elf = di->mod ? dwfl_module_getelf(di->mod, &bias) : NULL;
+
+        di->eh_cfi = elf ? dwarf_getcfi_elf(elf) : NULL;
+        di->eh_cfi_done = true;
+    }
+    return di->eh_cfi;
+}
+
+/* .eh_frame_hdr's binary search table, as the linker writes it: pairs of
+ * 4-byte offsets from the header (DW_EH_PE_datarel | DW_EH_PE_sdata4),
+ * sorted by the FDEs' starting addresses. libdw finds an address's CFI row
+ * but not where its FDE starts; this table says it. */
+static void read_fde_table(struct debuginfo *di)
+{
+    Dwarf_Addr bias;
+    Elf *elf = di->mod ? dwfl_module_getelf(di->mod, &bias) : NULL;
+    Elf_Scn *scn = NULL;
+    size_t shstrndx;
+
+    di->fde_table_done = true;
+    if (!elf || elf_getshdrstrndx(elf, &shstrndx))
+        return;
+    while ((scn = elf_nextscn(elf, scn))) {
+        GElf_Shdr sh;
+        const char *name;
+        const uint8_t *h;
+        Elf_Data *d;
+
+        if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)) ||
+            strcmp(name, ".eh_frame_hdr") != 0)
+            continue;
+        /* version 1, eh_frame_ptr pcrel|sdata4, count udata4, table
+         * datarel|sdata4: what GNU ld, gold and lld write */
+        if (!(d = elf_getdata(scn, NULL)) || d->d_size < 12 || !(h = d->d_buf) || h[0] != 1 ||
+            h[1] != 0x1b || h[2] != 0x03 || h[3] != 0x3b)
+            return;
+        di->nfdes = (size_t)(h[8] | h[9] << 8 | h[10] << 16 | (uint32_t)h[11] << 24);
+        if (di->nfdes > (d->d_size - 12) / 8)
+            di->nfdes = (d->d_size - 12) / 8;
+        di->fde_table = h + 12;
+        di->hdr_vaddr = sh.sh_addr;
+        return;
+    }
+}
+
+static uint64_t fde_entry_start(const struct debuginfo *di, size_t i)
+{
+    const uint8_t *e = di->fde_table + 8 * i;
+    int32_t rel = (int32_t)(e[0] | e[1] << 8 | e[2] << 16 | (uint32_t)e[3] << 24);
+
+    return di->hdr_vaddr + (uint64_t)(int64_t)rel;
+}
+
+int debuginfo_fde_start(struct debuginfo *di, uint64_t vaddr, uint64_t *start)
+{
+    Dwarf_Frame *frame = NULL;
+    Dwarf_CFI *cfi = eh_cfi(di);
+    size_t lo = 0, hi;
+    bool covered;
+
+    if (!di->fde_table_done)
+        read_fde_table(di);
+    /* an FDE covers vaddr (libdw says), and the table says where it starts */
+    covered = cfi && di->nfdes && dwarf_cfi_addrframe(cfi, vaddr, &frame) == 0;
+    free(frame);
+    if (!covered)
+        return -ENOENT;
+    hi = di->nfdes;
+    while (lo < hi) { /* the first entry starting past vaddr */
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (fde_entry_start(di, mid) <= vaddr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!lo)
+        return -ENOENT;
+    *start = fde_entry_start(di, lo - 1);
+    return 0;
+}
+
 static struct frame_rule make_rule(struct debuginfo *di, uint64_t vaddr)
 {
     struct frame_rule r = {.kind = FRAME_RULE_COMPLEX};
@@ -789,16 +883,7 @@ static struct frame_rule make_rule(struct debuginfo *di, uint64_t vaddr)
     int32_t off;
     bool same, undefined;
 
-    /* .eh_frame straight from the binary: it needs no debug information,
-     * so a debug-info lookup that failed (a silent debuginfod) cannot
-     * take it away; its addresses are the ELF's own */
-    if (!di->eh_cfi_done) {
-        Elf *elf = di->mod ? dwfl_module_getelf(di->mod, &bias) : NULL;
-
-        di->eh_cfi = elf ? dwarf_getcfi_elf(elf) : NULL;
-        di->eh_cfi_done = true;
-    }
-    if (!di->eh_cfi || dwarf_cfi_addrframe(di->eh_cfi, vaddr, &frame) != 0) {
+    if (!eh_cfi(di) || dwarf_cfi_addrframe(di->eh_cfi, vaddr, &frame) != 0) {
         /* .debug_frame, which may be in the debug file: the DWARF is
          * loaded for it (rarely: .eh_frame covers nearly all code) */
         if (di->mod)

@@ -103,6 +103,11 @@ void debuginfo_drop_cache(struct debuginfo *di);
  * mappings (see residency.h). */
 void debuginfo_release_pages(struct debuginfo *di);
 
+/* Where the code at vaddr starts by the binary's .eh_frame (its FDE's
+ * range): for code no symbol names, a function's start all the same.
+ * Returns 0, or -ENOENT when no FDE covers vaddr. */
+int debuginfo_fde_start(struct debuginfo *di, uint64_t vaddr, uint64_t *start);
+
 /* The rule at vaddr from .eh_frame (else .debug_frame), cached per binary
  * (bounded). */
 void debuginfo_frame_rule(struct debuginfo *di, uint64_t vaddr, struct frame_rule *out);

@@ -26,6 +26,7 @@ struct elfsyms {
     struct elf_seg *segs;
     size_t nsegs;
     char *names; /* all symbol names, NUL-separated */
+    size_t names_len;
     char build_id[2 * 64 + 1];
     bool too_large; /* the symbol table was over the bounds: none read */
 };
@@ -141,6 +142,7 @@ static int read_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct elfsyms *es
         return err;
     }
     es->names = pool.d;
+    es->names_len = pool.len;
     return 0;
 }
 
@@ -148,6 +150,71 @@ static void hex_build_id(const void *bid, ssize_t len, char *hex)
 {
     for (ssize_t i = 0; i < len; i++)
         snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)bid)[i]);
+}
+
+/* The section named name, with its header; NULL when there is none. */
+static Elf_Scn *section_named(Elf *elf, size_t shstrndx, const char *name, GElf_Shdr *sh)
+{
+    Elf_Scn *scn = NULL;
+
+    while ((scn = elf_nextscn(elf, scn))) {
+        const char *n;
+
+        if (gelf_getshdr(scn, sh) && (n = elf_strptr(elf, shstrndx, sh->sh_name)) &&
+            !strcmp(n, name))
+            return scn;
+    }
+    return NULL;
+}
+
+/* PLT entries named after the functions they jump to, "name@plt", as perf
+ * and objdump show them: .rela.plt's entries follow the PLT's order
+ * (.plt.sec's, with IBT; else .plt's after its first, resolver entry). */
+static int add_plt_symbols(Elf *elf, struct elfsyms *es)
+{
+    GElf_Shdr rsh, psh, dsh;
+    Elf_Scn *rela, *plt, *dyn;
+    Elf_Data *rdata, *ddata;
+    size_t shstrndx, cap = es->nsyms, first = 0, n;
+
+    if (elf_getshdrstrndx(elf, &shstrndx) ||
+        !(rela = section_named(elf, shstrndx, ".rela.plt", &rsh)) || rsh.sh_type != SHT_RELA ||
+        !(dyn = elf_getscn(elf, rsh.sh_link)) || !gelf_getshdr(dyn, &dsh) ||
+        !(rdata = elf_getdata(rela, NULL)) || !(ddata = elf_getdata(dyn, NULL)))
+        return 0;
+    if (!(plt = section_named(elf, shstrndx, ".plt.sec", &psh))) {
+        if (!(plt = section_named(elf, shstrndx, ".plt", &psh)))
+            return 0;
+        first = 1;
+    }
+    n = rdata->d_size / gelf_fsize(elf, ELF_T_RELA, 1, EV_CURRENT);
+    for (size_t i = 0; i < n && es->nsyms < MAX_FUNC_SYMBOLS; i++) {
+        uint64_t addr = psh.sh_addr + (first + i) * 16;
+        GElf_Rela r;
+        GElf_Sym sym;
+        const char *name;
+        size_t len;
+        char *grown;
+
+        if (addr + 16 > psh.sh_addr + psh.sh_size)
+            break;
+        if (!gelf_getrela(rdata, (int)i, &r) ||
+            !gelf_getsym(ddata, (int)GELF_R_SYM(r.r_info), &sym) ||
+            !(name = elf_strptr(elf, dsh.sh_link, sym.st_name)) || !*name)
+            continue;
+        len = strnlen(name, MAX_NAME_LEN);
+        if (es->names_len + len + 5 > MAX_NAME_POOL ||
+            !(grown = realloc(es->names, es->names_len + len + 5)))
+            return -ENOMEM;
+        es->names = grown;
+        memcpy(es->names + es->names_len, name, len);
+        memcpy(es->names + es->names_len + len, "@plt", 5);
+        if (array_reserve((void **)&es->syms, &cap, es->nsyms + 1, sizeof(*es->syms)))
+            return -ENOMEM;
+        es->syms[es->nsyms++] = (struct elf_sym){addr, 16, es->names_len};
+        es->names_len += len + 5;
+    }
+    return 0;
 }
 
 static int load_elf(Elf *elf, struct elfsyms *es)
@@ -195,6 +262,8 @@ static int load_elf(Elf *elf, struct elfsyms *es)
         es->too_large = true; /* located, build ID known, but unnamed */
         err = 0;
     }
+    if (!err && !es->too_large)
+        err = add_plt_symbols(elf, es);
     if (err)
         return err;
     /* drop aliases: keep the first (preferred) symbol at each address */

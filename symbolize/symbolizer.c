@@ -751,7 +751,7 @@ static int user_frame(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_re
     out->jit = false;
     out->module = "";
     out->build_id = "";
-    out->addr = addr;
+    out->addr = out->func_start = addr;
     if ((err = locate(s, pid, addr, &pl)) || !pl.p)
         return err;
     if (!pl.b) {
@@ -765,10 +765,15 @@ static int user_frame(struct symbolizer *s, pid_t pid, uint64_t addr, bool is_re
         out->build_id = elfsyms_build_id(pl.b->syms);
     if (!pl.has_vaddr)
         return 0;
-    out->addr = pl.vaddr;
+    out->addr = out->func_start = pl.vaddr;
     /* a return address: name the call before it */
     lvaddr = is_return && addr ? pl.vaddr - 1 : pl.vaddr;
     out->name = demangler_name(s->dm, elfsyms_lookup(pl.b->syms, lvaddr, NULL));
+    /* no symbol (a stripped library's internal code): its function's start
+     * by .eh_frame, so that every address in it is one frame, not one per
+     * instruction */
+    if (!out->name && binary_debuginfo(s, pid, pl.v, pl.b))
+        debuginfo_fde_start(pl.b->di, lvaddr, &out->func_start);
     if (names_only) {
         if (binary_debuginfo(s, pid, pl.v, pl.b))
             pl.b->lines_gen = s->lines_gen;
@@ -882,7 +887,7 @@ int symbolizer_kernel(struct symbolizer *s, uint64_t addr, struct sym_frame *out
     out->jit = false;
     out->module = "";
     out->build_id = "";
-    out->addr = addr;
+    out->addr = out->func_start = addr;
     out->kernel = true;
     if ((err = symbolizer_load_kernel(s)))
         return err;

@@ -24,6 +24,7 @@ struct sym_frame {
     const char *build_id;                  /* hex, "" when unknown */
     uint64_t addr;                         /* ELF virtual address (user) or kernel address */
     uint32_t binary_id;                    /* > 0: stable id of the binary; 0: none */
+    uint64_t func_start; /* no name: where its code starts by .eh_frame, else addr */
     bool kernel;
     bool jit; /* named from the process's perf map */
 };

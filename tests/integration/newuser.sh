@@ -82,10 +82,96 @@ sysctl -qw kernel.perf_event_max_sample_rate=1000
 wait $r
 sysctl -qw kernel.perf_event_max_sample_rate="$rate_was"
 check "a rate the kernel did not deliver is reported with the reason" \
-    grep -q 'asked for 4000 Hz, the kernel delivered .* Hz a CPU .*kernel.perf_event_max_sample_rate is 1000 now' rate.err ||
+    grep -q 'asked for 4000 Hz, the kernel delivered .* Hz a busy CPU .*kernel.perf_event_max_sample_rate is 1000 now' rate.err ||
     grep podflame: rate.err
 rec -F 199 -d 1 -o ok.folded 2> ok.err
 check "... and a rate it delivers is not" sh -c "! grep -q 'asked for' ok.err"
+
+# ---- names and identity ----
+"$pf" record -F 199 -p "$wl" -d 1 -o main.pb.gz 2> /dev/null
+check "pprof's main binary is the recorded program" \
+    sh -c "go tool pprof -top main.pb.gz 2> /dev/null | grep -q '^File: cpuwork'"
+"$pf" record -F 99 -d 1 -o all.pb.gz 2> /dev/null
+check "... and of a whole machine an executable, not a library or the kernel" \
+    sh -c "go tool pprof -top all.pb.gz 2> /dev/null | grep '^File: ' | grep -Evq 'File: (\[|.*\.so|ld-linux)'"
+cat > hot.js << 'JS'
+function hotLoop(n) { let x = 1; for (let i = 0; i < n; i++) x = (x * 1103515245 + 12345) % 2147483648; return x; }
+const end = Date.now() + Number(process.argv[2]) * 1000; let s = 0;
+while (Date.now() < end) s += hotLoop(100000);
+JS
+node hot.js 5 > /dev/null &
+js=$!
+pids+=($js)
+sleep 1
+"$pf" record -F 199 -p "$js" -d 1 -o js.folded 2> js.err
+check "Node.js without --perf-basic-prof: the summary names the process and the remedy" \
+    grep -q "node (PID $js): .* samples in code without a name.*--perf-basic-prof" js.err ||
+    grep podflame: js.err
+
+# ---- a Go heap profile: several sample types ----
+cat > heap.go << 'GO'
+package main
+
+import (
+	"os"
+	"runtime"
+	"runtime/pprof"
+)
+
+var kept [][]byte
+
+//go:noinline
+func retain() {
+	for i := 0; i < 64; i++ {
+		kept = append(kept, make([]byte, 1<<20))
+	}
+}
+
+func main() {
+	runtime.MemProfileRate = 1
+	retain()
+	runtime.GC()
+	f, _ := os.Create(os.Args[1])
+	pprof.WriteHeapProfile(f)
+	f.Close()
+}
+GO
+export HOME=$work GOCACHE=$work/gocache GOPATH=$work/gopath GOFLAGS=-mod=mod GOTOOLCHAIN=local
+if go run heap.go heap.pb.gz 2> go.err; then
+    "$pf" convert heap.pb.gz heap.folded 2> /dev/null
+    t=$(awk '/main.retain/ { s += $NF } END { print s + 0 }' heap.folded)
+    check "a heap profile converts its last type, inuse_space, as pprof shows it ($t bytes)" \
+        test "$t" -ge 67108864
+    "$pf" convert --sample-type inuse_objects heap.pb.gz objs.folded 2> /dev/null
+    t=$(awk '/main.retain/ { s += $NF } END { print s + 0 }' objs.folded)
+    check "--sample-type inuse_objects: the 64 objects ($t)" test "$t" -ge 64 -a "$t" -lt 1000
+    "$pf" flamegraph --sample-type alloc_space heap.pb.gz > heap.svg 2> /dev/null
+    check "flamegraph --sample-type" xmllint --noout heap.svg
+    "$pf" convert --sample-type bogus heap.pb.gz x.folded 2> st.err
+    check "an unknown sample type lists those there are" \
+        sh -c "[ $? -ne 0 ] && grep -q 'it has: alloc_objects alloc_space inuse_objects inuse_space' st.err"
+else
+    not_ok "go builds the heap profile writer" "$(tail -1 go.err)"
+fi
+
+# ---- small things ----
+"$pf" record --bogus 2> bogus.err
+check "an unknown option is prefixed 'podflame record:'" grep -q "^podflame record: unrecognized option '--bogus'" bogus.err
+"$cw" 30 nu_two > /dev/null &
+two=$!
+pids+=($two)
+"$pf" record -F 199 -p "$wl,$two" -d 1 -o two.folded 2> /dev/null
+check "-p takes a comma list, as perf does" sh -c "grep -q '^nu_wl;' two.folded && grep -q '^nu_two;' two.folded"
+"$pf" convert --help > convert.help
+check "convert --help says it writes SVG" grep -q 'svg' convert.help
+mkdir -p klog/pods/shop_web-0_0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9 klog/containers
+"$pf" record -F 99 -p "$wl" -d 1 --kubelet-log-dir "$work/klog/pods" -o k1.folded 2> k1.err
+"$pf" record -F 99 -p "$wl" -d 1 --kubelet-log-dir "$work" -o k2.folded 2> k2.err
+check "--kubelet-log-dir: the pods/ directory itself is taken, an empty directory is warned of" \
+    sh -c "! grep -q 'holds neither' k1.err && grep -q 'holds neither pods/ nor Pod directories' k2.err"
+timeout 60 "$pf" top --iterations 1 --window 2 > top.out 2> top.err
+check "top on a host without Pods shows its busiest processes" \
+    sh -c "grep -q 'no Pods on this node' top.out && grep -q '^nu_wl ($wl)' top.out" || head -8 top.out
 
 echo "newuser: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

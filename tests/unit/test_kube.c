@@ -234,11 +234,21 @@ static void test_names_from_log_dirs(void **state)
     assert_string_equal(kube_container_name(kn, CID), "app");
     assert_null(kube_pod_name(kn, "00000000-0000-0000-0000-000000000000"));
     assert_null(kube_container_name(kn, "abc"));
+    assert_true(kube_names_dir_known(kn));
+    kube_names_free(kn);
+
+    /* the pods/ directory itself, as most people would name it */
+    snprintf(path, sizeof(path), "%s/pods/", root);
+    assert_int_equal(kube_names_load(path, &kn), 0);
+    assert_true(kube_names_dir_known(kn));
+    assert_string_equal(kube_pod_name(kn, UID), "checkout-7d9f8b6c5d-x2k4p");
+    assert_string_equal(kube_container_name(kn, CID), "app");
     kube_names_free(kn);
 
     /* a node without the directories is not an error: no names */
     assert_int_equal(kube_names_load("/nonexistent-podflame", &kn), 0);
     assert_int_equal(kube_names_pods(kn), 0);
+    assert_false(kube_names_dir_known(kn));
     kube_names_free(kn);
     snprintf(path, sizeof(path), "rm -rf '%s'", root);
     assert_int_equal(system(path), 0);

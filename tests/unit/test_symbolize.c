@@ -21,6 +21,8 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <cmocka.h>
 
 #include "../../symbolize/demangle.h"
@@ -202,8 +204,62 @@ static void test_stripped_binary_falls_back(void **state)
     assert_null(f.name);
     assert_true(strstr(f.module, "symtarget-stripped") != NULL);
     assert_int_not_equal(f.binary_id, 0);
+    /* ... and every address in it by the start of its code (.eh_frame) */
+    assert_true(f.func_start == f.addr);
+    {
+        struct sym_frame in;
+
+        assert_int_equal(symbolizer_user(s, c.pid, c.alpha + 3, false, &in), 0);
+        assert_null(in.name);
+        assert_true(in.addr == f.addr + 3);
+        assert_true(in.func_start == f.addr);
+    }
     stop_fixture(&c);
     symbolizer_free(s);
+}
+
+/* PLT entries are named after what they call, "printf@plt", from the
+ * relocations, as perf and objdump show them. */
+static void test_plt_names(void **state)
+{
+    int fd = open(fixture("symtarget-pie"), O_RDONLY);
+    struct elfsyms *es = NULL;
+    Elf_Scn *scn = NULL;
+    size_t shstrndx;
+    uint64_t plt = 0, size = 0;
+    bool sec = false;
+    Elf *elf;
+    int named = 0;
+
+    (void)state;
+    assert_true(fd >= 0);
+    elf_version(EV_CURRENT);
+    assert_non_null(elf = elf_begin(fd, ELF_C_READ, NULL));
+    assert_int_equal(elf_getshdrstrndx(elf, &shstrndx), 0);
+    while ((scn = elf_nextscn(elf, scn))) {
+        GElf_Shdr sh;
+        const char *name;
+
+        if (gelf_getshdr(scn, &sh) && (name = elf_strptr(elf, shstrndx, sh.sh_name)) &&
+            (!strcmp(name, ".plt.sec") || (!sec && !strcmp(name, ".plt")))) {
+            sec = !strcmp(name, ".plt.sec");
+            plt = sh.sh_addr + (sec ? 0 : 16);
+            size = sh.sh_size - (sec ? 0 : 16);
+        }
+    }
+    elf_end(elf);
+    assert_true(plt && size >= 16);
+    assert_int_equal(elfsyms_load_fd(fd, &es), 0);
+    close(fd);
+    for (uint64_t a = plt; a < plt + size; a += 16) {
+        const char *n = elfsyms_lookup(es, a + 4, NULL);
+
+        assert_non_null(n);
+        assert_true(strlen(n) > 4 && !strcmp(n + strlen(n) - 4, "@plt"));
+        named += !strcmp(n, "printf@plt");
+    }
+    assert_int_equal(named, 1);
+    elfsyms_free(es);
 }
 
 static void test_vdso(void **state)
@@ -650,6 +706,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bounded_and_shared_binaries),
         cmocka_unit_test(test_lines_after_exit_and_eviction),
+        cmocka_unit_test(test_plt_names),
         cmocka_unit_test(test_perfmap),
         cmocka_unit_test(test_perfmap_bounds),
         cmocka_unit_test(test_unwind_wild_stack_pointer),
