@@ -78,6 +78,11 @@ static int add_roots(const struct pf_profile *p, const struct pf_sample *s,
             return err;
         return buf_add_frame(b, comm, NULL);
     }
+    if (group_by == PF_GROUP_CONTAINER && ctr) { /* a container outside Kubernetes */
+        if ((err = buf_add_frame(b, ctr, NULL)))
+            return err;
+        return buf_add_frame(b, comm, NULL);
+    }
     if ((group_by != PF_GROUP_PID && group_by != PF_GROUP_THREAD) || !pid)
         snprintf(root, sizeof(root), "%s", comm);
     else if (group_by == PF_GROUP_PID || !tid)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "containers.h"
 #include "kube.h"
 #include "kubeapi.h"
 #include "../formats/clock.h"
@@ -35,6 +36,7 @@ struct collector {
     char *kube_dir;
     char *node;
     struct kube_names *kn;
+    struct container_names *containers; /* outside Kubernetes: podman, Docker */
     int64_t kube_loaded_ns;
     struct kubeapi *api; /* borrowed; NULL without --kube-api */
     bool label_pending;  /* the last kube_labels lacked a name source */
@@ -98,7 +100,9 @@ int collector_new(struct symbolizer *sym, struct cgroups *cg, struct pf_profile 
     htab_init(&c->mappings);
     htab_init(&c->tgids);
     c->scratch = malloc(sizeof(struct pf_key) + (2 + 2 * PF_MAX_STACK_DEPTH) * sizeof(uint64_t));
-    if (!c->scratch || intern_label_keys(c)) {
+    if (!c->scratch || intern_label_keys(c) ||
+        container_names_new(getenv("PODFLAME_PODMAN_CONTAINERS_JSON"),
+                            getenv("PODFLAME_DOCKER_DIR"), &c->containers)) {
         collector_free(c);
         return -ENOMEM;
     }
@@ -131,6 +135,7 @@ void collector_free(struct collector *c)
     free(c->kube_dir);
     free(c->node);
     kube_names_free(c->kn);
+    container_names_free(c->containers);
     free(c->pending);
     free(c->later);
     free(c->unwind);
@@ -426,6 +431,27 @@ static void add_api_labels(void *ctx, const struct kube_pod_meta *m, const char 
 }
 
 /* pod, namespace, container, pod_uid, container_id, qos, workload, node */
+/* A container outside Kubernetes: its id, runtime and name (the
+ * runtime's, else the id's first 12 characters, as they show it). */
+static int container_labels(struct collector *c, const struct cgroup_identity *id,
+                            struct pf_label *labels, size_t *n)
+{
+    const char *name = id->container_name[0]
+                           ? id->container_name
+                           : container_name(c->containers, id->runtime, id->container_id);
+    char shortid[13];
+    int err = 0;
+
+    snprintf(shortid, sizeof(shortid), "%.12s", id->container_id);
+    if (id->container_id[0])
+        err = add_label(c, labels, n, "container_id", id->container_id);
+    if (!err)
+        err = add_label(c, labels, n, "runtime", kube_runtime_name(id->runtime));
+    if (!err)
+        err = add_label(c, labels, n, "container", name ? name : shortid);
+    return err;
+}
+
 static int kube_labels(struct collector *c, const char *cgpath, struct pf_label *labels, size_t *n)
 {
     struct cgroup_identity id;
@@ -439,6 +465,8 @@ static int kube_labels(struct collector *c, const char *cgpath, struct pf_label 
     if (err || !cgpath)
         return err;
     kube_parse_cgroup(cgpath, &id);
+    if (id.is_container)
+        return container_labels(c, &id, labels, n);
     if (!id.is_pod)
         return 0;
     kn = c->kube_dir ? kube_names_for(c, id.pod_uid) : NULL;

@@ -185,6 +185,86 @@ static const char *cgroup_path_of(const char *path)
     return path;
 }
 
+/* A 64-hex container id at c (len bytes), after prefix, before an
+ * optional ".scope". */
+static bool take_id(const char *c, size_t len, const char *prefix, struct cgroup_identity *out)
+{
+    size_t pl = strlen(prefix);
+
+    if (ends_with(c, len, ".scope"))
+        len -= 6;
+    if (len != pl + 64 || memcmp(c, prefix, pl) || !is_hex(c + pl, 64))
+        return false;
+    memcpy(out->container_id, c + pl, 64);
+    out->container_id[64] = '\0';
+    return true;
+}
+
+/* systemd's unit-name escaping: "\x2d" is '-'. */
+static void unescape_unit(const char *c, size_t len, char *out, size_t outlen)
+{
+    size_t w = 0;
+
+    for (size_t i = 0; i < len && w + 1 < outlen; i++) {
+        unsigned v;
+
+        if (c[i] == '\\' && i + 3 < len && c[i + 1] == 'x' && sscanf(c + i + 2, "%2x", &v) == 1) {
+            out[w++] = (char)v;
+            i += 3;
+        } else {
+            out[w++] = c[i];
+        }
+    }
+    out[w] = '\0';
+}
+
+/* Containers outside Kubernetes, by the cgroups their runtimes make:
+ * podman (machine.slice/libpod-ID.scope, cgroupfs: libpod_parent/libpod-ID;
+ * its monitor, libpod-conmon-ID.scope, is not the container), Docker
+ * (system.slice/docker-ID.scope, cgroupfs: docker/ID), containerd's own
+ * (nerdctl-ID.scope, cgroupfs: NAMESPACE/ID) and systemd-nspawn machines
+ * (machine.slice/machine-NAME.scope). */
+static void parse_container(const char *path, struct cgroup_identity *out)
+{
+    const char *p = path, *prev = NULL;
+    size_t prev_len = 0;
+
+    while (*p) {
+        const char *c = p, *slash;
+        size_t len;
+
+        while (*c == '/')
+            c++;
+        if (!*c)
+            break;
+        slash = strchr(c, '/');
+        len = slash ? (size_t)(slash - c) : strlen(c);
+        p = c + len;
+        if (take_id(c, len, "libpod-", out))
+            out->runtime = KUBE_RT_PODMAN;
+        else if (take_id(c, len, "docker-", out))
+            out->runtime = KUBE_RT_DOCKER;
+        else if (take_id(c, len, "nerdctl-", out))
+            out->runtime = KUBE_RT_CONTAINERD;
+        else if (prev && take_id(c, len, "", out))
+            out->runtime = prev_len == 6 && !memcmp(prev, "docker", 6) ? KUBE_RT_DOCKER
+                           : prev_len == 13 && !memcmp(prev, "libpod_parent", 13)
+                               ? KUBE_RT_PODMAN
+                               : KUBE_RT_CONTAINERD; /* /NAMESPACE/ID */
+        else if (len > 14 && !memcmp(c, "machine-", 8) && ends_with(c, len, ".scope") &&
+                 prev_len == 13 && !memcmp(prev, "machine.slice", 13)) {
+            unescape_unit(c + 8, len - 14, out->container_name, sizeof(out->container_name));
+            out->runtime = KUBE_RT_NSPAWN;
+        }
+        if (out->runtime != KUBE_RT_UNKNOWN) {
+            out->is_container = true;
+            return;
+        }
+        prev = c;
+        prev_len = len;
+    }
+}
+
 void kube_parse_cgroup(const char *path, struct cgroup_identity *out)
 {
     const char *p, *last = NULL;
@@ -270,6 +350,7 @@ void kube_parse_cgroup(const char *path, struct cgroup_identity *out)
             out->unit[n] = '\0';
         }
     }
+    parse_container(path, out);
 }
 
 const char *kube_qos_name(enum kube_qos q)
@@ -281,9 +362,9 @@ const char *kube_qos_name(enum kube_qos q)
 
 const char *kube_runtime_name(enum kube_runtime r)
 {
-    static const char *names[] = {"", "containerd", "cri-o", "docker"};
+    static const char *names[] = {"", "containerd", "cri-o", "docker", "podman", "systemd-nspawn"};
 
-    return (unsigned)r < 4 ? names[r] : "";
+    return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "";
 }
 
 /* Kubernetes' random suffixes use consonants and digits that cannot spell

@@ -16,7 +16,14 @@
 #include <stddef.h>
 
 enum kube_qos { KUBE_QOS_NONE = 0, KUBE_QOS_GUARANTEED, KUBE_QOS_BURSTABLE, KUBE_QOS_BESTEFFORT };
-enum kube_runtime { KUBE_RT_UNKNOWN = 0, KUBE_RT_CONTAINERD, KUBE_RT_CRIO, KUBE_RT_DOCKER };
+enum kube_runtime {
+    KUBE_RT_UNKNOWN = 0,
+    KUBE_RT_CONTAINERD,
+    KUBE_RT_CRIO,
+    KUBE_RT_DOCKER,
+    KUBE_RT_PODMAN,
+    KUBE_RT_NSPAWN, /* systemd-nspawn, a machined machine */
+};
 
 struct cgroup_identity {
     bool is_pod;
@@ -24,7 +31,11 @@ struct cgroup_identity {
     char container_id[72]; /* "" for the Pod's own cgroup */
     enum kube_runtime runtime;
     enum kube_qos qos;
-    bool conmon;    /* CRI-O's container monitor, not the container */
+    bool conmon; /* CRI-O's container monitor, not the container */
+    /* a container outside Kubernetes (podman, Docker, containerd's own,
+     * systemd-nspawn): container_id and runtime, or for a machine its name */
+    bool is_container;
+    char container_name[128];
     char unit[128]; /* not a Pod: the systemd unit ("foo" for foo.service) */
 };
 

@@ -280,7 +280,7 @@ int cmd_trigger(int argc, char **argv)
 #define TOP_FUNCS 5
 
 struct proc_load {
-    const char *pid, *comm;
+    const char *key, *value, *label; /* the label rows are grouped by */
     uint64_t samples;
 };
 
@@ -288,31 +288,41 @@ static int by_load(const void *a, const void *b)
 {
     const struct proc_load *x = a, *y = b;
 
-    return x->samples != y->samples ? (x->samples < y->samples ? 1 : -1) : strcmp(x->pid, y->pid);
+    return x->samples != y->samples ? (x->samples < y->samples ? 1 : -1)
+                                    : strcmp(x->value, y->value);
 }
 
-/* A node without Pods: its busiest processes, from the samples. */
+/* A node without Pods: its busiest containers (podman, Docker, ...) and
+ * processes outside them, from the samples. */
 static void top_processes(const struct pf_profile *p, int rows, double secs, unsigned hz)
 {
     struct proc_load *procs = calloc(p->nsamples ? p->nsamples : 1, sizeof(*procs));
     struct htab index;
     size_t n = 0;
 
-    printf("(no Pods on this node: the busiest processes)\n%-44s %7s  %s\n", "PROCESS", "CPU%",
-           "HOTTEST FUNCTIONS (self %)");
+    printf("(no Pods on this node: the busiest containers and processes)\n%-44s %7s  %s\n",
+           "CONTAINER OR PROCESS", "CPU%", "HOTTEST FUNCTIONS (self %)");
     if (!procs)
         return;
     htab_init(&index);
     for (size_t i = 0; i < p->nsamples; i++) {
+        const char *ctr = pf_sample_label(p, &p->samples[i], "container");
+        const char *rt = pf_sample_label(p, &p->samples[i], "runtime");
         const char *pid = pf_sample_label(p, &p->samples[i], "pid");
         const char *comm = pf_sample_label(p, &p->samples[i], "comm");
+        const char *value = ctr ? ctr : pid;
+        char key[300];
         uint64_t idx = n;
         bool found;
 
-        if (!pid || htab_get_or_put(&index, pid, strlen(pid), &idx, &found, NULL))
+        if (!value)
+            continue;
+        snprintf(key, sizeof(key), "%c%s", ctr ? 'c' : 'p', value);
+        if (htab_get_or_put(&index, key, strlen(key), &idx, &found, NULL))
             continue;
         if (!found)
-            procs[n++] = (struct proc_load){pid, comm ? comm : "?", 0};
+            procs[n++] = (struct proc_load){ctr ? "container" : "pid", value,
+                                            ctr ? (rt ? rt : "container") : (comm ? comm : "?"), 0};
         procs[idx].samples += (uint64_t)(p->samples[i].values[0] > 0 ? p->samples[i].values[0] : 0);
     }
     htab_free(&index);
@@ -322,12 +332,15 @@ static void top_processes(const struct pf_profile *p, int rows, double secs, uns
         struct pod_hotspots hs;
         char label[300], *safe;
 
-        snprintf(label, sizeof(label), "%.250s (%s)", procs[i].comm, procs[i].pid);
+        if (!strcmp(procs[i].key, "container"))
+            snprintf(label, sizeof(label), "%.250s [%s]", procs[i].value, procs[i].label);
+        else
+            snprintf(label, sizeof(label), "%.250s (%s)", procs[i].label, procs[i].value);
         safe = escaped(escape_terminal, label);
         printf("%-44.44s %7.1f ", safe ? safe : "?",
                secs > 0 && hz ? 100.0 * (double)procs[i].samples / (secs * hz) : 0.0);
         free(safe);
-        if (label_hotspots(p, "pid", procs[i].pid, &hs) == 0) {
+        if (label_hotspots(p, procs[i].key, procs[i].value, &hs) == 0) {
             for (size_t k = 0; k < hs.nfuncs && k < TOP_FUNCS; k++) {
                 if (hs.funcs[k].self_pct < 1)
                     break;

@@ -12,6 +12,7 @@ pkgs=(
     libcmocka-dev valgrind cppcheck clang-format clang-tidy procps util-linux time openssl
     golang-go protobuf-compiler golang-github-google-pprof-dev nodejs libxml2-utils chromium
     debuginfod binutils elfutils openjdk-17-jdk-headless prometheus prometheus-alertmanager curl tmux
+    podman runc
     # fuzzing (libFuzzer runtime for clang) and the capability check of the fault tests
     libclang-rt-14-dev libcap2-bin python3
     # benchmarks: the tools podflame is measured against

@@ -13,6 +13,9 @@ cleanup() {
     wait 2> /dev/null
     sysctl -qw kernel.perf_event_max_sample_rate="$rate_was"
     rm -f /tmp/podflame-newuser-link.folded
+    for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
+    wait 2> /dev/null
+    [ -n "${cgbase:-}" ] && [ -d "$cgbase" ] && find "$cgbase" -depth -type d -exec rmdir {} + 2> /dev/null
     [ "$failed" -eq 0 ] && rm -rf "$work"
 }
 trap cleanup EXIT
@@ -172,6 +175,57 @@ check "--kubelet-log-dir: the pods/ directory itself is taken, an empty director
 timeout 60 "$pf" top --iterations 1 --window 2 > top.out 2> top.err
 check "top on a host without Pods shows its busiest processes" \
     sh -c "grep -q 'no Pods on this node' top.out && grep -q '^nu_wl ($wl)' top.out" || head -8 top.out
+
+# ---- containers outside Kubernetes ----
+cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
+cgbase="$cgmount/podflame-newuser-$$"
+# in_cgroup REL: a workload in $cgbase/REL; its pid in $ipid
+in_cgroup() {
+    mkdir -p "$cgbase/$1"
+    "$cw" 30 "$2" > /dev/null &
+    ipid=$!
+    pids+=($ipid)
+    echo "$ipid" > "$cgbase/$1/cgroup.procs"
+}
+if command -v podman > /dev/null; then
+    # a real podman container's state (created, not started: starting one
+    # needs rlimits this sandbox does not grant), then its cgroup's layout
+    mkdir -p img && cp "$cw" img/cpuwork && tar -C img -cf img.tar cpuwork
+    podman import -q img.tar "localhost/podflame-newuser-$$" > /dev/null 2>&1
+    cid=$(podman create -q --network none --name "pfnu-$$" "localhost/podflame-newuser-$$" /cpuwork 5 2> podman.err)
+    if [ -n "$cid" ]; then
+        in_cgroup "machine.slice/libpod-$cid.scope" nu_podman
+        "$pf" record -F 99 -p "$ipid" -d 1 --group-by container -o podman.folded 2> /dev/null
+        check "a podman container: rooted at the name podman gave it" grep -q "^pfnu-$$;nu_podman;" podman.folded ||
+            head -2 podman.folded
+        "$pf" record -F 99 -p "$ipid" -d 1 -o podman.pb.gz 2> /dev/null
+        "$pf" convert podman.pb.gz podman.txt --group-by container 2> /dev/null
+        check "... labelled with its id and runtime" \
+            sh -c "go tool pprof -raw podman.pb.gz 2> /dev/null | grep -q 'container_id:\[$cid\]' &&
+                   go tool pprof -raw podman.pb.gz 2> /dev/null | grep -q 'runtime:\[podman\]'"
+    else
+        not_ok "podman creates a container" "$(tail -1 podman.err)"
+    fi
+    podman rm -f "pfnu-$$" > /dev/null 2>&1
+    podman rmi -f "localhost/podflame-newuser-$$" > /dev/null 2>&1
+else
+    not_ok "podman is installed (tools/install-deps.sh)"
+fi
+did=$(printf 'fe%.0s' {1..32})
+mkdir -p "docker/containers/$did"
+echo '{"ID":"'"$did"'","Name":"/web-1","State":{"Running":true}}' > "docker/containers/$did/config.v2.json"
+in_cgroup "system.slice/docker-$did.scope" nu_docker
+PODFLAME_DOCKER_DIR="$work/docker" "$pf" record -F 99 -p "$ipid" -d 1 --group-by container -o docker.folded 2> /dev/null
+check "a Docker container: rooted at its name from Docker's state" grep -q "^web-1;nu_docker;" docker.folded
+PODFLAME_DOCKER_DIR="$work/docker" timeout 60 "$pf" top --iterations 1 --window 2 > ctop.out 2> /dev/null
+check "top without Pods shows the container by name and runtime" grep -q '^web-1 \[docker\]' ctop.out ||
+    head -8 ctop.out
+in_cgroup 'machine.slice/machine-pf\x2dbox.scope' nu_nspawn
+"$pf" record -F 99 -p "$ipid" -d 1 --group-by container -o nspawn.folded 2> /dev/null
+check "a systemd-nspawn machine: rooted at the machine's name" grep -q "^pf-box;nu_nspawn;" nspawn.folded
+in_cgroup "default/$did" nu_ctrd
+"$pf" record -F 99 -p "$ipid" -d 1 --group-by container -o ctrd.folded 2> /dev/null
+check "containerd's own: rooted at the short id" grep -q "^${did:0:12};nu_ctrd;" ctrd.folded
 
 echo "newuser: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

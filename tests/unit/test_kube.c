@@ -78,7 +78,8 @@ static const struct path_case cases[] = {
     /* kubelet inside Docker, CRI-O (kubernetes/minikube#11280): a Pod only
      * when that root is configured (test_cgroup_roots), since a container
      * with a delegated cgroup could make the same tree */
-    {MINIKUBE_PATH, false, "", "", KUBE_RT_UNKNOWN, KUBE_QOS_NONE, false,
+    {MINIKUBE_PATH, false, "", "d6701ec289c56e4391acb11d07474b3139466857a305490575508a8b7a9fcf22",
+     KUBE_RT_DOCKER, KUBE_QOS_NONE, false,
      "crio-358607a37e7ada357032e7f5729c9ae6a3efdb7962acbcbe47ff6a3c5506cb1c"},
     /* a cgroup v1 line of /proc/PID/cgroup, CRI-O (opencontainers/runc#4620) */
     {"13:freezer:/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poda5c1f8d5_1919_434d_"
@@ -172,6 +173,42 @@ static void test_cgroup_roots(void **state)
     kube_set_cgroup_roots("");
     kube_parse_cgroup(MINIKUBE_PATH, &id);
     assert_false(id.is_pod);
+}
+
+/* Containers outside Kubernetes, in the cgroups their runtimes make. */
+static void test_containers(void **state)
+{
+    static const struct {
+        const char *path;
+        enum kube_runtime rt;
+        const char *id, *name;
+    } cases[] = {
+        {"/machine.slice/libpod-" CID ".scope", KUBE_RT_PODMAN, CID, ""},
+        {"/machine.slice/libpod-" CID ".scope/container", KUBE_RT_PODMAN, CID, ""},
+        {"/libpod_parent/libpod-" CID, KUBE_RT_PODMAN, CID, ""},
+        {"/system.slice/docker-" CID ".scope", KUBE_RT_DOCKER, CID, ""},
+        {"/docker/" CID, KUBE_RT_DOCKER, CID, ""},
+        {"/system.slice/nerdctl-" CID ".scope", KUBE_RT_CONTAINERD, CID, ""},
+        {"/default/" CID, KUBE_RT_CONTAINERD, CID, ""},
+        {"/machine.slice/machine-my\\x2dbox.scope", KUBE_RT_NSPAWN, "", "my-box"},
+        /* not containers: podman's monitor, a short id, a user's scope */
+        {"/machine.slice/libpod-conmon-" CID ".scope", KUBE_RT_UNKNOWN, "", ""},
+        {"/system.slice/docker-abc.scope", KUBE_RT_UNKNOWN, "", ""},
+        {"/user.slice/user-1000.slice/session-3.scope", KUBE_RT_UNKNOWN, "", ""},
+        {"/machine-x.scope", KUBE_RT_UNKNOWN, "", ""},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cgroup_identity id;
+
+        kube_parse_cgroup(cases[i].path, &id);
+        if (id.is_pod || id.is_container != (cases[i].rt != KUBE_RT_UNKNOWN) ||
+            id.runtime != cases[i].rt || strcmp(id.container_id, cases[i].id) ||
+            strcmp(id.container_name, cases[i].name))
+            fail_msg("%s: got container=%d rt=%s id=%s name=%s", cases[i].path, id.is_container,
+                     kube_runtime_name(id.runtime), id.container_id, id.container_name);
+    }
 }
 
 static void test_workloads(void **state)
@@ -383,6 +420,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_cgroup_roots),
+        cmocka_unit_test(test_containers),
         cmocka_unit_test(test_workloads),
         cmocka_unit_test(test_names_from_log_dirs),
         cmocka_unit_test(test_api_pod_list),
