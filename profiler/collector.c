@@ -728,6 +728,8 @@ int collector_unnamed_processes(const struct collector *c, size_t max,
             procs[n++] = (struct collector_unnamed){.pid = (uint32_t)strtoul(pid, NULL, 10),
                                                     .comm = comm ? comm : ""};
         }
+        if (!procs)
+            break;
         u = &procs[n_];
         u->samples += count;
         for (size_t j = 0; j < s->nlocations && !unnamed; j++) {

@@ -193,7 +193,7 @@ static bool take_id(const char *c, size_t len, const char *prefix, struct cgroup
 
     if (ends_with(c, len, ".scope"))
         len -= 6;
-    if (len != pl + 64 || memcmp(c, prefix, pl) || !is_hex(c + pl, 64))
+    if (len != pl + 64 || memcmp(c, prefix, pl) != 0 || !is_hex(c + pl, 64))
         return false;
     memcpy(out->container_id, c + pl, 64);
     out->container_id[64] = '\0';

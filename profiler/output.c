@@ -50,7 +50,7 @@ enum pf_format output_format_for(const char *path, const char *asked, char *err,
          * a regular file without an extension is still a guess */
         struct stat st;
 
-        if (strcmp(path, "-") && (stat(path, &st) ? true : S_ISREG(st.st_mode))) {
+        if (strcmp(path, "-") != 0 && (stat(path, &st) ? true : S_ISREG(st.st_mode))) {
             snprintf(err, errlen,
                      "%s: name the format: end it in .svg, .folded, .pb.gz or "
                      ".speedscope.json, or give --format svg|folded|pprof|speedscope",
@@ -603,8 +603,7 @@ int input_read(const char *path, const char *asked, struct pf_profile *p, size_t
         static const char *const expected[] = {
             [PF_FORMAT_FOLDED] = "folded stacks: 'frame;frame;... COUNT' lines",
             [PF_FORMAT_PPROF] = "a pprof profile with samples",
-            [PF_FORMAT_PERFSCRIPT] = "'perf script' output: a header line per sample, then "
-                                     "its frames",
+            [PF_FORMAT_PERFSCRIPT] = "'perf script' output: sample headers and their frames",
         };
         const char *what = (size_t)fmt < sizeof(expected) / sizeof(expected[0]) && expected[fmt]
                                ? expected[fmt]

@@ -201,7 +201,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
             }
             break;
         case 'p': /* -p 1 -p 2, or -p 1,2 as perf takes it */
-            for (char *tok = optarg, *next; tok; tok = next) {
+            for (char *tok = optarg, *next = NULL;; tok = next) {
                 if ((next = strchr(tok, ',')))
                     *next++ = '\0';
                 if (opt_uint("pid", tok, 1, INT_MAX, "", &v, err, sizeof(err)))
@@ -211,6 +211,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
                     return 2;
                 }
                 o->pids[o->npids++] = (pid_t)v;
+                if (!next)
+                    break;
             }
             break;
         case OPT_CGROUP:

@@ -173,7 +173,7 @@ static Elf_Scn *section_named(Elf *elf, size_t shstrndx, const char *name, GElf_
 static int add_plt_symbols(Elf *elf, struct elfsyms *es)
 {
     GElf_Shdr rsh, psh, dsh;
-    Elf_Scn *rela, *plt, *dyn;
+    Elf_Scn *rela, *dyn;
     Elf_Data *rdata, *ddata;
     size_t shstrndx, cap = es->nsyms, first = 0, n;
 
@@ -182,8 +182,8 @@ static int add_plt_symbols(Elf *elf, struct elfsyms *es)
         !(dyn = elf_getscn(elf, rsh.sh_link)) || !gelf_getshdr(dyn, &dsh) ||
         !(rdata = elf_getdata(rela, NULL)) || !(ddata = elf_getdata(dyn, NULL)))
         return 0;
-    if (!(plt = section_named(elf, shstrndx, ".plt.sec", &psh))) {
-        if (!(plt = section_named(elf, shstrndx, ".plt", &psh)))
+    if (!section_named(elf, shstrndx, ".plt.sec", &psh)) {
+        if (!section_named(elf, shstrndx, ".plt", &psh))
             return 0;
         first = 1;
     }
