@@ -108,10 +108,12 @@ static void agent_usage(FILE *f)
 {
     agent_usage_head(f);
     fputs(watch_opts_help, f);
-    fprintf(f, "                             (default /var/lib/podflame/findings)\n"
-               "\n"
-               "Findings go to the output next to the windows: NODE/YYYY/MM/DD/HH/findings/ID/.\n"
-               "POST /trigger and /alertmanager on the metrics listener ask for captures.\n");
+    fprintf(f,
+            "                             (default /var/lib/podflame/findings)\n"
+            "\n"
+            "Findings go to the output next to the windows: NODE/YYYY/MM/DD/HH/findings/ID/.\n"
+            "POST /trigger and /alertmanager on the metrics listener (or --control-addr) ask for\n"
+            "captures; see --control-token-file.\n");
     fprintf(f, "\n"
                "S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and\n"
                "AWS_SESSION_TOKEN), else the shared credentials file (AWS_SHARED_CREDENTIALS_FILE\n"
