@@ -25,7 +25,7 @@ int secret_file_read(const char *path, size_t max, char **out, size_t *len, char
     size_t got = 0;
 
     if (fd < 0) {
-        int e = errno;
+        int e = errno ? errno : EIO;
 
         snprintf(err, errlen, "%s: %s", path, strerror(e));
         return -e;
@@ -52,7 +52,7 @@ int secret_file_read(const char *path, size_t max, char **out, size_t *len, char
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            int e = errno;
+            int e = errno ? errno : EIO;
 
             snprintf(err, errlen, "%s: %s", path, strerror(e));
             explicit_bzero(buf, got);
@@ -115,8 +115,8 @@ bool token_equal(const void *a, size_t alen, const void *b, size_t blen)
 
 int token_read(const char *path, char **token, size_t *len, char *err, size_t errlen)
 {
-    char *data;
-    size_t n;
+    char *data = NULL;
+    size_t n = 0;
     int rc;
 
     if ((rc = secret_file_read(path, TOKEN_MAX, &data, &n, err, errlen)))
@@ -125,7 +125,8 @@ int token_read(const char *path, char **token, size_t *len, char *err, size_t er
                  data[n - 1] == '\t'))
         data[--n] = '\0';
     if (!n || memchr(data, '\0', n) || strpbrk(data, "\r\n")) {
-        explicit_bzero(data, n);
+        if (data)
+            explicit_bzero(data, n);
         free(data);
         snprintf(err, errlen, "%s: %s", path,
                  n ? "a token is one line of text" : "empty: put the token in it");
