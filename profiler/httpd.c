@@ -19,11 +19,13 @@
 #define TLS_FILE_MAX ((size_t)1 << 20)
 
 const char httpd_opts_help[] =
-    "      --control-token-file FILE  POST /trigger and /alertmanager need 'Authorization:\n"
-    "                            Bearer TOKEN', TOKEN this file's content (read again when\n"
-    "                            it changes). Without it they are refused (403) unless the\n"
-    "                            listener is loopback-only (127.0.0.0/8, ::1)\n"
-    "      --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate and key\n";
+    "      --control-token-file FILE\n"
+    "                            POST /trigger and /alertmanager need 'Authorization:\n"
+    "                            Bearer TOKEN', TOKEN this file's content (read again\n"
+    "                            when it changes); without it they answer 403 unless\n"
+    "                            the listener is loopback-only (127.0.0.0/8, ::1)\n"
+    "      --tls-cert FILE       serve HTTPS with this PEM certificate ...\n"
+    "      --tls-key FILE        ... and this PEM key\n";
 
 int httpd_opts_set(struct httpd_opts *o, const char *name, const char *value, char *err,
                    size_t errlen)
