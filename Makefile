@@ -28,7 +28,7 @@ SYMBOLIZE_SRCS := symbolize/procmaps.c symbolize/elfsyms.c symbolize/kallsyms.c 
                   symbolize/residency.c
 PROFILER_SRCS  := profiler/record.c profiler/convert.c profiler/collapse.c profiler/graph.c profiler/sampler.c profiler/collector.c \
                   profiler/cgroups.c profiler/output.c profiler/kube.c profiler/kubeapi.c profiler/session.c \
-                  profiler/agent.c profiler/upload.c profiler/spool.c profiler/httpd.c \
+                  profiler/agent.c profiler/upload.c profiler/spool.c profiler/httpd.c profiler/access.c \
                   profiler/cpustat.c profiler/triggers.c profiler/finding.c profiler/watch.c profiler/watchcmds.c profiler/opts.c profiler/privs.c profiler/containers.c
 LIB_SRCS       := $(FORMATS_SRCS) $(SYMBOLIZE_SRCS) $(PROFILER_SRCS)
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/%.o)

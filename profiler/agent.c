@@ -52,6 +52,7 @@ struct agent_opts {
     const char *spool_dir;
     uint64_t spool_max;
     const char *metrics_addr; /* "off": none */
+    struct httpd_opts http;   /* tokens, TLS, --control-addr */
     unsigned int concurrency;
     unsigned int grace; /* seconds to drain the spool after SIGTERM */
     bool split_pods;
@@ -107,10 +108,12 @@ static void agent_usage(FILE *f)
 {
     agent_usage_head(f);
     fputs(watch_opts_help, f);
-    fprintf(f, "                             (default /var/lib/podflame/findings)\n"
-               "\n"
-               "Findings go to the output next to the windows: NODE/YYYY/MM/DD/HH/findings/ID/.\n"
-               "POST /trigger and /alertmanager on the metrics listener ask for captures.\n");
+    fprintf(f,
+            "                             (default /var/lib/podflame/findings)\n"
+            "\n"
+            "Findings go to the output next to the windows: NODE/YYYY/MM/DD/HH/findings/ID/.\n"
+            "POST /trigger and /alertmanager on the metrics listener (or --control-addr) ask for\n"
+            "captures; see --control-token-file.\n");
     fprintf(f, "\n"
                "S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and\n"
                "AWS_SESSION_TOKEN), else the shared credentials file (AWS_SHARED_CREDENTIALS_FILE\n"
@@ -157,7 +160,17 @@ static void agent_usage_head(FILE *f)
             "                             logged beyond it (default 256M; K, M, G suffixes)\n"
             "      --grace SECS           on SIGTERM, keep uploading for SECS (default 20)\n"
             "      --metrics-addr H:P     Prometheus /metrics and /healthz (default\n"
-            "                             127.0.0.1:9740; 'off' for none)\n"
+            "                             127.0.0.1:9740; 'off' for none); also POST /trigger\n"
+            "                             and /alertmanager unless --control-addr is given\n"
+            "      --control-addr H:P     POST /trigger and /alertmanager (and /healthz) on this\n"
+            "                             listener only, e.g. 127.0.0.1:9741 with metrics open\n"
+            "      --control-token-file FILE  the control endpoints need 'Authorization: Bearer\n"
+            "                             TOKEN', TOKEN this file's content (read again when it\n"
+            "                             changes); without it they answer 403 on a listener\n"
+            "                             that is not loopback-only (127.0.0.0/8, ::1)\n"
+            "      --metrics-token-file FILE  GET /metrics needs this file's bearer token too\n"
+            "                             (default: open); /healthz is always open\n"
+            "      --tls-cert FILE, --tls-key FILE   HTTPS on the listeners (PEM)\n"
             "      --split-by pod         also one profile per Pod, under <start>-<end>/NS/POD\n"
             "      --label KEY=VALUE      add this label to every sample (repeatable)\n"
             "      --pod NAME|UID, -n/--namespace NS, --container NAME\n"
@@ -207,6 +220,7 @@ enum {
     OPT_CHECK_CONFIG,
     OPT_NO_WATCH,
     OPT_WATCH, /* one of the watcher's options: watch_opts_set parses it */
+    OPT_HTTPD, /* one of the listener's options: httpd_opts_set parses it */
 };
 
 static const struct option longopts[] = {
@@ -223,6 +237,11 @@ static const struct option longopts[] = {
     {"spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX},
     {"grace", required_argument, NULL, OPT_GRACE},
     {"metrics-addr", required_argument, NULL, OPT_METRICS},
+    {"control-addr", required_argument, NULL, OPT_HTTPD},
+    {"control-token-file", required_argument, NULL, OPT_HTTPD},
+    {"metrics-token-file", required_argument, NULL, OPT_HTTPD},
+    {"tls-cert", required_argument, NULL, OPT_HTTPD},
+    {"tls-key", required_argument, NULL, OPT_HTTPD},
     {"split-by", required_argument, NULL, OPT_SPLIT},
     {"label", required_argument, NULL, OPT_LABEL},
     {"pod", required_argument, NULL, OPT_POD},
@@ -570,6 +589,10 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
             if (watch_opts_set(&o->wo, longopts[idx].name, optarg, err, sizeof(err)))
                 return usage_error(err);
             break;
+        case OPT_HTTPD:
+            if (httpd_opts_set(&o->http, longopts[idx].name, optarg, err, sizeof(err)))
+                return usage_error(err);
+            break;
         case 'h':
             agent_usage(stdout);
             return 1;
@@ -582,6 +605,8 @@ static int parse_args(int argc, char **argv, struct agent_opts *o, struct arglis
         fprintf(stderr, "podflame agent: unexpected argument '%s'\n", a->argv[optind]);
         return 2;
     }
+    if (!o->http.tls_cert != !o->http.tls_key)
+        return usage_error("give both --tls-cert and --tls-key, or neither");
     o->up.url = o->output;
     return 0;
 }
@@ -605,8 +630,9 @@ static void print_settings(const struct agent_opts *o, FILE *out)
         fprintf(out, "upload-timeout = %ld\n", o->up.timeout_s);
     fprintf(out, "upload-concurrency = %u\nspool-dir = %s\nspool-max-bytes = %llu\n",
             o->concurrency, o->spool_dir, (unsigned long long)o->spool_max);
-    fprintf(out, "grace = %u\nmetrics-addr = %s\nsplit-by = %s\n", o->grace, o->metrics_addr,
-            o->split_pods ? "pod" : "none");
+    fprintf(out, "grace = %u\nmetrics-addr = %s\n", o->grace, o->metrics_addr);
+    httpd_opts_print(&o->http, out);
+    fprintf(out, "split-by = %s\n", o->split_pods ? "pod" : "none");
     for (size_t i = 0; i < o->nlabels; i++)
         fprintf(out, "label = %s\n", o->labels[i]);
     for (size_t i = 0; i < o->pods.npods; i++)
@@ -1189,6 +1215,41 @@ static void *watcher_thread(void *arg)
 
 /* ---- main ---- */
 
+/* --metrics-addr, and --control-addr when given; prints why one fails. */
+static int start_listeners(struct agent *ag, struct httpd **http, struct httpd **control)
+{
+    struct httpd_listen metrics = {.addr = ag->o.metrics_addr,
+                                   .control = !ag->o.http.control_addr,
+                                   .metrics = true,
+                                   .log = stderr};
+    struct httpd_listen ctl = {.addr = ag->o.http.control_addr, .control = true, .log = stderr};
+    char err[1024];
+
+    if (strcmp(ag->o.metrics_addr, "off") != 0 &&
+        httpd_start(&ag->o.http, &metrics, on_http, ag, http, err, sizeof(err))) {
+        fprintf(stderr, "podflame agent: --metrics-addr %s\n", err);
+        return -1;
+    }
+    if (ag->o.http.control_addr &&
+        httpd_start(&ag->o.http, &ctl, on_http, ag, control, err, sizeof(err))) {
+        fprintf(stderr, "podflame agent: --control-addr %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The control endpoints of a listener that is not loopback-only and has no
+ * token are refused: say so, and how to open them, at start. */
+static void say_if_locked(const struct httpd *h, const char *addr)
+{
+    if (h && httpd_control_locked(h))
+        fprintf(stderr,
+                "podflame: POST /trigger and /alertmanager answer 403 on %s: it is not "
+                "loopback-only and no --control-token-file is given (give one, or "
+                "--control-addr 127.0.0.1:PORT to keep them on loopback)\n",
+                addr);
+}
+
 static int agent_init(struct agent *ag)
 {
     pthread_condattr_t ca;
@@ -1279,7 +1340,7 @@ int cmd_agent(int argc, char **argv)
     struct session_opts so;
     struct session *ses = NULL;
     struct pf_profile *cur = NULL;
-    struct httpd *http = NULL;
+    struct httpd *http = NULL, *control_http = NULL;
     struct sigaction sa = {.sa_handler = on_signal};
     pthread_t threads[64], watch_thread;
     unsigned nthreads = 0;
@@ -1358,11 +1419,8 @@ int cmd_agent(int argc, char **argv)
     }
     /* session_start dropped root's other powers: every thread started from
      * here on (the HTTP listener's included) has only what is left */
-    if (strcmp(ag->o.metrics_addr, "off") != 0 &&
-        httpd_start(ag->o.metrics_addr, on_http, ag, &http, err, sizeof(err))) {
-        fprintf(stderr, "podflame agent: --metrics-addr %s\n", err);
+    if (start_listeners(ag, &http, &control_http))
         goto out;
-    }
     if (ag->watch && pthread_create(&watch_thread, NULL, watcher_thread, ag) == 0)
         watching = true;
     for (; nthreads < ag->o.concurrency; nthreads++) {
@@ -1377,10 +1435,13 @@ int cmd_agent(int argc, char **argv)
         spool_get_stats(ag->spool, &st);
         fprintf(stderr,
                 "podflame: agent on node %s: %u Hz (%s), a profile every %u s to %s; spool %s "
-                "(%" PRIu64 " waiting from before)%s%s\n",
+                "(%" PRIu64 " waiting from before)%s%s%s%s%s%s\n",
                 ag->node, ag->o.ses.freq, sampler_event_name(session_sampler(ses)), ag->o.interval,
                 upload_where(ag->target), ag->o.spool_dir, st.entries, http ? "; metrics on " : "",
-                http ? ag->o.metrics_addr : "");
+                http ? httpd_scheme(http) : "", http ? "://" : "", http ? ag->o.metrics_addr : "",
+                control_http ? "; control on " : "", control_http ? ag->o.http.control_addr : "");
+        say_if_locked(http, ag->o.metrics_addr);
+        say_if_locked(control_http, ag->o.http.control_addr);
     }
 
     while (!stop_signal) {
@@ -1438,6 +1499,7 @@ out:
                 st.entries && ag->last_error[0] ? ag->last_error : "");
     }
     httpd_stop(http);
+    httpd_stop(control_http);
     watch_free(ag->watch);
     session_close(ses);
     pf_profile_free(cur);

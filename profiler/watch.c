@@ -49,9 +49,9 @@ struct watch {
 
 const char watch_opts_help[] =
     "  saturation watcher (node and Pod CPU from /proc/stat and the cgroups, every second):\n"
-    "      --node-cpu PCT        fire when the node's CPUs are PCT%% busy (default 90; 0 off)\n"
-    "      --pod-limit PCT       ... when a Pod uses PCT%% of its CPU limit (default 90)\n"
-    "      --throttle PCT        ... when a Pod is throttled in PCT%% of its periods (default 25)\n"
+    "      --node-cpu PCT        fire when the node's CPUs are PCT% busy (default 90; 0 off)\n"
+    "      --pod-limit PCT       ... when a Pod uses PCT% of its CPU limit (default 90)\n"
+    "      --throttle PCT        ... when a Pod is throttled in PCT% of its periods (default 25)\n"
     "      --psi PCT             ... when CPU pressure (some avg10) reaches PCT (default off)\n"
     "      --sustain SECS        a rule must hold this long (default 15)\n"
     "      --cooldown SECS       the same rule and subject fire again after this (default 300)\n"

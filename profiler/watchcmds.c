@@ -20,6 +20,7 @@
 #include "../formats/clock.h"
 #include "../formats/escape.h"
 #include "../formats/htab.h"
+#include "access.h"
 #include "cmd.h"
 #include "finding.h"
 #include "httpd.h"
@@ -62,8 +63,9 @@ static void watch_usage(FILE *f)
     fputs(watch_opts_help, f);
     fprintf(f, "                            (default ./findings)\n"
                "      --listen HOST:PORT    /trigger, /alertmanager, /healthz (default\n"
-               "                            127.0.0.1:9740; 'off' for none)\n"
-               "      --kubelet-log-dir DIR names of Pods (default /var/log)\n"
+               "                            127.0.0.1:9740; 'off' for none)\n");
+    fputs(httpd_opts_help, f);
+    fprintf(f, "      --kubelet-log-dir DIR names of Pods (default /var/log)\n"
                "  -h, --help                this help\n"
                "\n"
                "example:\n"
@@ -102,12 +104,16 @@ int cmd_watch(int argc, char **argv)
 {
     static const struct option longopts[] = {
         WATCH_LONGOPTS,
+        {"control-token-file", required_argument, NULL, 0},
+        {"tls-cert", required_argument, NULL, 0},
+        {"tls-key", required_argument, NULL, 0},
         {"listen", required_argument, NULL, 'l'},
         {"kubelet-log-dir", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     struct watch_opts o;
+    struct httpd_opts ho = {0};
     struct watch_ctx ctx = {0};
     struct httpd *http = NULL;
     const char *listen = "127.0.0.1:9740";
@@ -118,7 +124,9 @@ int cmd_watch(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
         if (c == 0) {
-            if (watch_opts_set(&o, longopts[idx].name, optarg, err, sizeof(err))) {
+            if ((rc = httpd_opts_set(&ho, longopts[idx].name, optarg, err, sizeof(err))) == -ENOENT)
+                rc = watch_opts_set(&o, longopts[idx].name, optarg, err, sizeof(err));
+            if (rc) {
                 fprintf(stderr, "podflame watch: %s\n", err);
                 return 2;
             }
@@ -138,6 +146,10 @@ int cmd_watch(int argc, char **argv)
         fprintf(stderr, "podflame watch: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (!ho.tls_cert != !ho.tls_key) {
+        fprintf(stderr, "podflame watch: give both --tls-cert and --tls-key, or neither\n");
+        return 2;
+    }
     o.node = kube_node_name(host, sizeof(host));
     o.log = stderr;
     if (watch_new(&o, &ctx.w, err, sizeof(err))) {
@@ -149,18 +161,27 @@ int cmd_watch(int argc, char **argv)
         fprintf(stderr, "podflame watch: cannot drop capabilities: %s\n", strerror(-rc));
         goto out;
     }
-    if (strcmp(listen, "off") != 0 &&
-        httpd_start(listen, on_watch_http, &ctx, &http, err, sizeof(err))) {
-        fprintf(stderr, "podflame watch: --listen %s\n", err);
-        goto out;
+    if (strcmp(listen, "off") != 0) {
+        struct httpd_listen l = {.addr = listen, .control = true, .log = stderr};
+
+        if (httpd_start(&ho, &l, on_watch_http, &ctx, &http, err, sizeof(err))) {
+            fprintf(stderr, "podflame watch: --listen %s\n", err);
+            goto out;
+        }
     }
     catch_signals();
     fprintf(stderr,
             "podflame: watching node %s: node CPU >= %.0f%%, Pod >= %.0f%% of its limit, "
-            "throttled >= %.0f%%%s for %u s; captures %u Hz for %u s; findings in %s%s%s\n",
+            "throttled >= %.0f%%%s for %u s; captures %u Hz for %u s; findings in %s%s%s%s%s\n",
             o.node, o.rules.node_cpu, o.rules.pod_limit, o.rules.throttle,
             o.rules.psi > 0 ? ", CPU pressure" : "", o.rules.sustain, o.capture_hz, o.capture_s,
-            o.findings_dir, http ? "; listening on " : "", http ? listen : "");
+            o.findings_dir, http ? "; listening on " : "", http ? httpd_scheme(http) : "",
+            http ? "://" : "", http ? listen : "");
+    if (http && httpd_control_locked(http))
+        fprintf(stderr,
+                "podflame: POST /trigger and /alertmanager answer 403 on %s: it is not "
+                "loopback-only and no --control-token-file is given (give one to enable them)\n",
+                listen);
     while (!stop_signal) {
         if (watch_step(ctx.w, &stop_signal, NULL, NULL, err, sizeof(err))) {
             fprintf(stderr, "podflame watch: %s\n", err);
@@ -194,17 +215,35 @@ static size_t keep(char *buf, size_t size, size_t n, void *ctx)
     return got;
 }
 
+/* Frees a string that held a secret. */
+static void forget(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
 int cmd_trigger(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"pod", required_argument, NULL, 'p'},    {"namespace", required_argument, NULL, 'n'},
-        {"reason", required_argument, NULL, 'r'}, {"addr", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},         {0},
+        {"pod", required_argument, NULL, 'p'},
+        {"namespace", required_argument, NULL, 'n'},
+        {"reason", required_argument, NULL, 'r'},
+        {"addr", required_argument, NULL, 'a'},
+        {"token-file", required_argument, NULL, 't'},
+        {"cacert", required_argument, NULL, 'c'},
+        {"insecure", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
     };
     const char *pod = NULL, *ns = NULL, *reason = NULL, *addr = "127.0.0.1:9740";
+    const char *token_file = getenv("PODFLAME_CONTROL_TOKEN_FILE"), *cacert = NULL;
+    bool insecure = false;
     struct reply_buf reply = {0};
     struct curl_slist *hdrs = NULL;
-    char url[512], *body;
+    char url[512], *body, *token = NULL, *auth = NULL, err[512];
+    size_t toklen = 0;
     json_t *j;
     CURL *h;
     long code = 0;
@@ -226,11 +265,28 @@ int cmd_trigger(int argc, char **argv)
         case 'a':
             addr = optarg;
             break;
+        case 't':
+            token_file = optarg;
+            break;
+        case 'c':
+            cacert = optarg;
+            break;
+        case 'k':
+            insecure = true;
+            break;
         case 'h':
             printf("usage: podflame trigger --pod NAME|UID [-n NAMESPACE] [--reason TEXT]\n"
-                   "                        [--addr HOST:PORT]\n\n"
+                   "                        [--addr HOST:PORT|URL] [--token-file FILE]\n"
+                   "                        [--cacert FILE | --insecure]\n\n"
                    "Asks the agent or watcher on this node (default 127.0.0.1:9740) to capture a\n"
-                   "Pod now and write a finding, as a firing alert would.\n");
+                   "Pod now and write a finding, as a firing alert would.\n\n"
+                   "  --addr HOST:PORT|URL    the listener: HOST:PORT (http), or http://HOST:PORT\n"
+                   "                          or https://HOST:PORT\n"
+                   "  --token-file FILE       send 'Authorization: Bearer' with this file's token\n"
+                   "                          (the agent's --control-token-file; default\n"
+                   "                          $PODFLAME_CONTROL_TOKEN_FILE)\n"
+                   "  --cacert FILE           CA certificate(s) to check an https listener with\n"
+                   "  --insecure              https without checking the certificate\n");
             return 0;
         default:
             fprintf(stderr, "(try 'podflame trigger --help')\n");
@@ -241,19 +297,47 @@ int cmd_trigger(int argc, char **argv)
         fprintf(stderr, "podflame trigger: say which Pod: --pod NAME [-n NAMESPACE]\n");
         return 2;
     }
+    if (token_file && *token_file && token_read(token_file, &token, &toklen, err, sizeof(err))) {
+        fprintf(stderr, "podflame trigger: --token-file %s\n", err);
+        return 2;
+    }
+    if (token && asprintf(&auth, "Authorization: Bearer %s", token) < 0)
+        auth = NULL;
+    if (token) {
+        explicit_bzero(token, toklen);
+        free(token);
+        if (!auth) {
+            fprintf(stderr, "podflame trigger: out of memory\n");
+            return 1;
+        }
+    }
     j = json_pack("{s:s, s:s, s:s}", "pod", pod, "namespace", ns ? ns : "", "reason",
                   reason ? reason : "asked by podflame trigger");
     body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!body || curl_global_init(CURL_GLOBAL_DEFAULT) || !(h = curl_easy_init())) {
         free(body);
+        forget(auth);
         fprintf(stderr, "podflame trigger: out of memory\n");
         return 1;
     }
-    snprintf(url, sizeof(url), "http://%s/trigger", addr);
+    /* HOST:PORT, or a URL of the listener (https for a TLS one) */
+    if (!strncmp(addr, "http://", 7) || !strncmp(addr, "https://", 8))
+        snprintf(url, sizeof(url), "%.*s/trigger",
+                 (int)(strlen(addr) - (addr[strlen(addr) - 1] == '/')), addr);
+    else
+        snprintf(url, sizeof(url), "http://%s/trigger", addr);
     hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    if (auth)
+        hdrs = curl_slist_append(hdrs, auth);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (cacert)
+        curl_easy_setopt(h, CURLOPT_CAINFO, cacert);
+    if (insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep);
@@ -264,13 +348,27 @@ int cmd_trigger(int argc, char **argv)
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);
     curl_global_cleanup();
+    forget(auth);
     free(body);
     if (cc != CURLE_OK) {
         fprintf(stderr, "podflame trigger: %s: %s (is podflame agent or watch running there?)\n",
                 url, curl_easy_strerror(cc));
         return 1;
     }
-    fprintf(code / 100 == 2 ? stdout : stderr, "podflame trigger: %s", reply.text);
+    if (code == 401 && !auth)
+        fprintf(stderr,
+                "podflame trigger: %s: 401: give the listener's token with --token-file "
+                "FILE\n",
+                url);
+    else {
+        /* the listener's words, one line, no control characters */
+        size_t len = strcspn(reply.text, "\n");
+        struct buf safe = {0};
+
+        if (len && !escape_terminal(&safe, reply.text, len) && !buf_put(&safe, "", 1))
+            fprintf(code / 100 == 2 ? stdout : stderr, "podflame trigger: %s\n", safe.d);
+        free(safe.d);
+    }
     return code / 100 == 2 ? 0 : 1;
 }
 

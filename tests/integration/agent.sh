@@ -271,5 +271,94 @@ check "Prometheus scrapes the agent: podflame_windows_written_total > 0 in its A
     tail -5 "$work/prom.log"
 stop_agent
 
+# ---- who may start a capture (#23) ----
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+# open to the network without a token: the control endpoints fail closed
+aport=$((20000 + RANDOM % 20000))
+start_agent "$work/open.log" --output "file://$work/aout" --spool-dir "$work/spool-open" \
+    --metrics-addr "0.0.0.0:$aport"
+wait_for 20 curl -sf "http://127.0.0.1:$aport/healthz" > /dev/null
+check "0.0.0.0 without a token: POST /trigger is refused (403)" \
+    test "$(code -d '{"pod": "cart-5c6d7e8f9a-q1w2e", "namespace": "shop"}' "http://127.0.0.1:$aport/trigger")" = 403
+check "... and POST /alertmanager (403)" \
+    test "$(code -d '{"version": "4", "alerts": []}' "http://127.0.0.1:$aport/alertmanager")" = 403
+check "... while GET /metrics answers (200)" test "$(code "http://127.0.0.1:$aport/metrics")" = 200
+check "... and the start-up line says so and names --control-token-file" \
+    grep -q "answer 403 on 0.0.0.0:$aport: .*--control-token-file" "$work/open.log" || cat "$work/open.log"
+stop_agent
+
+# tokens, TLS and a control listener of its own: the metrics one open to the
+# network, the control one on loopback; the control token from the
+# environment, TLS from the config file
+mkdir -p "$work/sec"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/sec/key.pem" -out "$work/sec/cert.pem" \
+    -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2> /dev/null
+ctok=control-$RANDOM$RANDOM-token mtok=metrics-$RANDOM$RANDOM-token
+echo "$ctok" > "$work/sec/control"
+echo "$mtok" > "$work/sec/metrics"
+printf 'tls-cert = %s\ntls-key = %s\nmetrics-token-file = %s\n' "$work/sec/cert.pem" \
+    "$work/sec/key.pem" "$work/sec/metrics" > "$work/tls.conf"
+cport=$((aport + 1))
+PODFLAME_CONTROL_TOKEN_FILE="$work/sec/control" "$pf" agent --config "$work/tls.conf" \
+    --control-addr "127.0.0.1:$cport" --metrics-addr "0.0.0.0:$aport" --check-config > "$work/tls.eff"
+check "--check-config: control-token-file (environment), tls-cert and metrics-token-file (file), control-addr" \
+    sh -c "grep -qx 'control-token-file = $work/sec/control' '$work/tls.eff' && grep -qx 'tls-cert = $work/sec/cert.pem' '$work/tls.eff' &&
+        grep -qx 'metrics-token-file = $work/sec/metrics' '$work/tls.eff' && grep -qx 'control-addr = 127.0.0.1:$cport' '$work/tls.eff'" ||
+    cat "$work/tls.eff"
+PODFLAME_CONTROL_TOKEN_FILE="$work/sec/control" start_agent "$work/tls.log" --config "$work/tls.conf" \
+    --output "file://$work/aout" --spool-dir "$work/spool-tls" --metrics-addr "0.0.0.0:$aport" \
+    --control-addr "127.0.0.1:$cport"
+tls=(--cacert "$work/sec/cert.pem")
+wait_for 20 curl -sf "${tls[@]}" "https://127.0.0.1:$aport/healthz" > /dev/null
+check "TLS: /healthz over https, checked against the certificate, no token needed" \
+    test "$(code "${tls[@]}" "https://127.0.0.1:$aport/healthz")" = 200 || tail -3 "$work/tls.log"
+check "... plain http to it gets no answer" sh -c "! curl -sf -m 3 http://127.0.0.1:$aport/healthz > /dev/null"
+check "--metrics-token-file: /metrics without the token is 401" \
+    test "$(code "${tls[@]}" "https://127.0.0.1:$aport/metrics")" = 401
+curl -s "${tls[@]}" -H "Authorization: Bearer $mtok" "https://127.0.0.1:$aport/metrics" > "$work/tls-metrics.txt"
+check "... and with it, the metrics" grep -q '^podflame_samples_total ' "$work/tls-metrics.txt"
+check "--control-addr: the metrics listener answers 404 for /trigger, even with the token" \
+    test "$(code "${tls[@]}" -H "Authorization: Bearer $ctok" -d '{}' "https://127.0.0.1:$aport/trigger")" = 404
+check "... and the control listener 404 for /metrics" \
+    test "$(code "${tls[@]}" -H "Authorization: Bearer $mtok" "https://127.0.0.1:$cport/metrics")" = 404
+check "... which takes no control request without the token, even on loopback (401)" \
+    test "$(code "${tls[@]}" -d '{"pod": "x"}' "https://127.0.0.1:$cport/trigger")" = 401
+"$pf" trigger --pod nosuch-0 -n shop --addr "https://127.0.0.1:$cport" --cacert "$work/sec/cert.pem" \
+    --token-file "$work/sec/control" > "$work/tls-trig.out" 2>&1
+check "podflame trigger --addr https://... --cacert --token-file gets through to the watcher" \
+    grep -q 'no Pod shop/nosuch-0 on this node' "$work/tls-trig.out" || cat "$work/tls-trig.out"
+PODFLAME_CONTROL_TOKEN_FILE="$work/sec/control" "$pf" trigger --pod nosuch-1 -n shop \
+    --addr "https://127.0.0.1:$cport" --insecure > "$work/tls-trig2.out" 2>&1
+check "... and with PODFLAME_CONTROL_TOKEN_FILE and --insecure" \
+    grep -q 'no Pod shop/nosuch-1 on this node' "$work/tls-trig2.out" || cat "$work/tls-trig2.out"
+"$pf" trigger --pod nosuch-2 -n shop --addr "https://127.0.0.1:$cport" > "$work/tls-trig3.out" 2>&1
+check "... but not without the CA: a certificate error, exit 1" \
+    sh -c "[ $? -eq 1 ] && grep -qi 'certificate' '$work/tls-trig3.out'" || cat "$work/tls-trig3.out"
+# a real Prometheus scraping over https with authorization.credentials_file
+ppport=$((cport + 1))
+cat > "$work/prom-tls.yml" << EOF
+global: { scrape_interval: 1s }
+scrape_configs:
+  - job_name: podflame
+    scheme: https
+    tls_config: { ca_file: $work/sec/cert.pem }
+    authorization: { credentials_file: $work/sec/metrics }
+    static_configs: [ { targets: ["127.0.0.1:$aport"] } ]
+EOF
+prometheus --config.file="$work/prom-tls.yml" --storage.tsdb.path="$work/prom-tls" \
+    --web.listen-address="127.0.0.1:$ppport" > "$work/prom-tls.log" 2>&1 &
+pids+=($!)
+query_tls() {
+    curl -s "http://127.0.0.1:$ppport/api/v1/query?query=up" | grep -q '"value":\[[0-9.]*,"1"\]'
+}
+check "Prometheus scrapes https /metrics with authorization.credentials_file (up = 1)" \
+    wait_for 40 query_tls || tail -5 "$work/prom-tls.log"
+check "no token in the agent's log" sh -c "! grep -q -e '$ctok' -e '$mtok' '$work/tls.log'"
+check "... nor in /metrics" sh -c "! grep -q -e '$ctok' -e '$mtok' '$work/tls-metrics.txt'"
+check "the refusals are logged: status, endpoint, source" \
+    grep -q "401 to POST /trigger from 127.0.0.1: no bearer token" "$work/tls.log" || cat "$work/tls.log"
+stop_agent
+check "... and it stops cleanly (exit 0)" test $? -eq 0
+
 echo "agent: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

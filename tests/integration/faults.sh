@@ -4,7 +4,8 @@
 # it runs, a count map that fills up, a full disk, SIGKILL of the agent at
 # random moments, CPUs going offline and online, a Pod cgroup removed
 # mid-recording; and, for the root agent, the capabilities left once the BPF
-# program is loaded and what its HTTP listener does with slow clients.
+# program is loaded and what its HTTP listener does with slow clients and
+# with clients that hold every connection slot they can.
 # Ends with "faults: N passed, N failed".
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -239,6 +240,14 @@ wait "$slow"
 read -r secs got < "$work/slow.txt"
 check "... and cuts the slow client off (${secs:-?} s, ${got:-?} bytes)" \
     awk -v s="${secs:-99}" -v g="${got:-1}" 'BEGIN { exit !(s >= 8 && s <= 15 && g == 0) }'
+# slot exhaustion (#24 item 8): four addresses each holding half-sent
+# requests, reconnecting when cut, while /healthz is probed twice a second
+python3 "$top/tests/integration/slots.py" 9740 20 > "$work/slots.txt" 2>&1
+read -r _ nprobes _ nok < <(grep '^probes' "$work/slots.txt")
+held=$(awk '/^held/ { print $2 }' "$work/slots.txt")
+check "... /healthz answers under a slot-exhaustion attack from 127.0.0.2-5 (${nok:-?} of ${nprobes:-?} probes)" \
+    awk -v n="${nprobes:-0}" -v k="${nok:-0}" 'BEGIN { exit !(n >= 20 && k >= 0.9 * n) }' || cat "$work/slots.txt"
+check "... the attackers hold at most 8 connections an address (${held:-?} for 4)" test "${held:-99}" -le 40
 check "... the secret is in no log line" sh -c "! grep -q faults-test-secret '$work/caps.err'"
 eff=$(awk '/^CapEff:/ { print $2 }' "/proc/$ag/status")
 bnd=$(awk '/^CapBnd:/ { print $2 }' "/proc/$ag/status")

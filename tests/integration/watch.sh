@@ -120,10 +120,13 @@ check "... and its finding appears" wait_for 20 sh -c "ls -d '$work'/f1/*-extern
 check "an unknown Pod: exit 1 and a clear message" \
     sh -c "[ $? -eq 1 ] && grep -q 'no Pod batch/nosuch-0 on this node' '$work/trig2.out'"
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
-check "malformed JSON: 400" test "$(code -d '{"pod":' "http://127.0.0.1:$port/trigger")" = 400
-check "not a webhook: 400" test "$(code -d '{"version":"4"}' "http://127.0.0.1:$port/alertmanager")" = 400
+# control requests are rate-limited per source (5 at once, then 6 a minute):
+# the bad ones come from another loopback address than podflame trigger's
+bad=(--interface 127.0.0.2)
+check "malformed JSON: 400" test "$(code "${bad[@]}" -d '{"pod":' "http://127.0.0.1:$port/trigger")" = 400
+check "not a webhook: 400" test "$(code "${bad[@]}" -d '{"version":"4"}' "http://127.0.0.1:$port/alertmanager")" = 400
 check "an oversized body: 413" \
-    test "$(head -c 3000000 /dev/zero | code --data-binary @- "http://127.0.0.1:$port/alertmanager")" = 413
+    test "$(head -c 3000000 /dev/zero | code "${bad[@]}" --data-binary @- "http://127.0.0.1:$port/alertmanager")" = 413
 check "each bad request is logged" test "$(grep -c -e 'malformed JSON' -e 'not an Alertmanager webhook' -e 'no Pod batch/nosuch-0' "$work/watch.log")" -ge 3
 check "the watcher survived them" kill -0 "$watcher"
 
@@ -154,6 +157,107 @@ check "Alertmanager's webhook leads to a finding for the alert's Pod" \
 check "... naming the alert" sh -c "grep -q 'alert FrontendSlow' '$work'/f1/*-external-frontend-7f8e9d/finding.json"
 kill -TERM "$watcher"; wait "$watcher"
 check "podflame watch exits 0 on SIGTERM" test $? -eq 0
+
+# ---- who may start a capture (#23) ----
+# open to the network without a token: the control endpoints fail closed
+wport=$((port + 2))
+"$pf" watch --node-cpu 0 --pod-limit 0 --throttle 0 --findings-dir "$work/f3" \
+    --kubelet-log-dir "$work/log" --listen "0.0.0.0:$wport" 2> "$work/open.log" &
+w3=$!
+pids+=($w3)
+wait_for 20 curl -sf "http://127.0.0.1:$wport/healthz" > /dev/null
+check "0.0.0.0 without --control-token-file: POST /trigger is 403" \
+    test "$(code -d '{"pod": "worker-0", "namespace": "batch"}' "http://127.0.0.1:$wport/trigger")" = 403
+check "... and POST /alertmanager 403" test "$(code -d '{"version": "4", "alerts": []}' "http://127.0.0.1:$wport/alertmanager")" = 403
+check "... /healthz stays open (200)" test "$(code "http://127.0.0.1:$wport/healthz")" = 200
+check "... the start-up line says so and names the option" \
+    grep -q "answer 403 on 0.0.0.0:$wport: .*--control-token-file" "$work/open.log" || cat "$work/open.log"
+check "... and no capture was started" test "$(nfindings f3)" -eq 0
+kill -TERM "$w3"; wait "$w3"
+
+# a token in a Secret volume's layout (token -> ..data/token, ..data -> ..v1)
+secret=$work/secret
+new_secret() { # VERSION TOKEN: writes ..VERSION and swaps ..data to it, as the kubelet does
+    mkdir -p "$secret/..$1"
+    echo "$2" > "$secret/..$1/token"
+    ln -sfn "..$1" "$secret/..data_tmp"
+    mv -T "$secret/..data_tmp" "$secret/..data"
+}
+tok1=first-$RANDOM$RANDOM tok2=second-$RANDOM$RANDOM
+new_secret v1 "$tok1"
+ln -s ..data/token "$secret/token"
+"$pf" watch --node-cpu 0 --pod-limit 0 --throttle 0 --capture-hz 99 --capture-seconds 1 \
+    --findings-dir "$work/f4" --kubelet-log-dir "$work/log" --listen "0.0.0.0:$wport" \
+    --control-token-file "$secret/token" 2> "$work/auth.log" &
+w4=$!
+pids+=($w4)
+wait_for 20 curl -sf "http://127.0.0.1:$wport/healthz" > /dev/null
+curl -s -D "$work/401.hdr" -o /dev/null --interface 127.0.0.3 -d '{"pod": "worker-0", "namespace": "batch"}' \
+    "http://127.0.0.1:$wport/trigger"
+check "with a token file: no token, 401 with WWW-Authenticate: Bearer" \
+    sh -c "head -1 '$work/401.hdr' | grep -q ' 401 ' && grep -qi '^WWW-Authenticate: Bearer realm=\"podflame\"' '$work/401.hdr'" ||
+    cat "$work/401.hdr"
+check "... a wrong token, 401" test "$(code --interface 127.0.0.3 -H 'Authorization: Bearer guess' \
+    -d '{"pod": "worker-0", "namespace": "batch"}' "http://127.0.0.1:$wport/trigger")" = 401
+"$pf" trigger --pod worker-0 -n batch --addr "127.0.0.1:$wport" > "$work/trig-nt.out" 2>&1
+check "... podflame trigger without --token-file: exit 1, says to give it" \
+    sh -c "[ $? -eq 1 ] && grep -q 'give the listener.s token with --token-file' '$work/trig-nt.out'" || cat "$work/trig-nt.out"
+"$pf" trigger --pod worker-0 -n batch --addr "127.0.0.1:$wport" --token-file "$secret/token" > "$work/trig-t.out" 2>&1
+check "... with --token-file, the capture starts" grep -q "capturing 1 Pod" "$work/trig-t.out" || cat "$work/trig-t.out"
+check "... and its finding appears" wait_for 30 sh -c "ls '$work'/f4/*-external-worker-0/finding.json > /dev/null 2>&1"
+# rotated like a Secret: the old token refused, the new one taken, no restart
+new_secret v2 "$tok2"
+check "rotated: the old token is refused (401)" test "$(code --interface 127.0.0.4 -H "Authorization: Bearer $tok1" \
+    -d '{"pod": "nosuch-0", "namespace": "batch"}' "http://127.0.0.1:$wport/trigger")" = 401
+check "... the new one is taken (404: no such Pod, past the check)" test "$(code --interface 127.0.0.4 -H "Authorization: Bearer $tok2" \
+    -d '{"pod": "nosuch-0", "namespace": "batch"}' "http://127.0.0.1:$wport/trigger")" = 404
+check "... by the same process" kill -0 "$w4"
+# guessing is slowed: failed attempts count too
+for _ in 1 2 3 4 5 6 7; do
+    code --interface 127.0.0.5 -H 'Authorization: Bearer guess' -d '{}' "http://127.0.0.1:$wport/trigger"
+    echo
+done > "$work/rate.codes"
+check "rate limit: 5 attempts from one source, then 429" \
+    test "$(tr '\n' ' ' < "$work/rate.codes")" = "401 401 401 401 401 429 429 " || cat "$work/rate.codes"
+curl -s -D "$work/429.hdr" -o /dev/null --interface 127.0.0.5 -H "Authorization: Bearer $tok2" -d '{}' \
+    "http://127.0.0.1:$wport/trigger"
+check "... even with the right token, with Retry-After" \
+    sh -c "head -1 '$work/429.hdr' | grep -q ' 429 ' && grep -Eqi '^Retry-After: [0-9]+' '$work/429.hdr'" || cat "$work/429.hdr"
+check "... while other sources are served" test "$(code --interface 127.0.0.6 -H "Authorization: Bearer $tok2" \
+    -d '{"pod": "nosuch-0", "namespace": "batch"}' "http://127.0.0.1:$wport/trigger")" = 404
+# a real Alertmanager with http_config.authorization.credentials_file
+cat > "$work/am-auth.yml" << EOF
+route:
+  receiver: podflame
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: podflame
+    webhook_configs:
+      - url: http://127.0.0.1:$wport/alertmanager
+        send_resolved: false
+        http_config:
+          authorization:
+            credentials_file: $secret/token
+EOF
+amport2=$((wport + 1))
+prometheus-alertmanager --config.file="$work/am-auth.yml" --storage.path="$work/am2" \
+    --web.listen-address="127.0.0.1:$amport2" --cluster.listen-address= > "$work/am2.log" 2>&1 &
+pids+=($!)
+wait_for 20 curl -sf "http://127.0.0.1:$amport2/-/ready" > /dev/null
+curl -s -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$amport2/api/v2/alerts" \
+    -d '[{"labels": {"alertname": "CheckoutSlow", "namespace": "shop", "app": "checkout", "severity": "page"}}]' > /dev/null
+check "Alertmanager with authorization.credentials_file: its webhook starts a capture" \
+    wait_for 40 sh -c "ls '$work'/f4/*-external-checkout-6b7c8d9e0f-h4j5k/finding.json > /dev/null 2>&1" ||
+    { tail -3 "$work/am2.log"; tail -5 "$work/auth.log"; }
+check "refusals are logged in one line each: status, endpoint, source" \
+    sh -c "grep -q '401 to POST /trigger from 127.0.0.3: no bearer token' '$work/auth.log' &&
+        grep -q '401 to POST /trigger from 127.0.0.4: wrong bearer token' '$work/auth.log'" || cat "$work/auth.log"
+check "no token is in the log" sh -c "! grep -q -e '$tok1' -e '$tok2' '$work/auth.log'"
+kill -TERM "$w4"; wait "$w4"
+check "podflame watch with a token file exits 0 on SIGTERM" test $? -eq 0
 
 # ---- the throttle rule, on its own ----
 if [ -n "$v1cpu" ]; then
