@@ -185,6 +185,23 @@ static const char *cgroup_path_of(const char *path)
     return path;
 }
 
+/* The next component of a cgroup path at *p: its start in *c, its length
+ * in *len; *p moves past it. False at the end. */
+static bool next_component(const char **p, const char **c, size_t *len)
+{
+    const char *s = *p, *slash;
+
+    while (*s == '/')
+        s++;
+    if (!*s)
+        return false;
+    slash = strchr(s, '/');
+    *len = slash ? (size_t)(slash - s) : strlen(s);
+    *c = s;
+    *p = s + *len;
+    return true;
+}
+
 /* A 64-hex container id at c (len bytes), after prefix, before an
  * optional ".scope". */
 static bool take_id(const char *c, size_t len, const char *prefix, struct cgroup_identity *out)
@@ -226,20 +243,10 @@ static void unescape_unit(const char *c, size_t len, char *out, size_t outlen)
  * (machine.slice/machine-NAME.scope). */
 static void parse_container(const char *path, struct cgroup_identity *out)
 {
-    const char *p = path, *prev = NULL;
-    size_t prev_len = 0;
+    const char *p = path, *prev = NULL, *c;
+    size_t prev_len = 0, len;
 
-    while (*p) {
-        const char *c = p, *slash;
-        size_t len;
-
-        while (*c == '/')
-            c++;
-        if (!*c)
-            break;
-        slash = strchr(c, '/');
-        len = slash ? (size_t)(slash - c) : strlen(c);
-        p = c + len;
+    while (next_component(&p, &c, &len)) {
         if (take_id(c, len, "libpod-", out))
             out->runtime = KUBE_RT_PODMAN;
         else if (take_id(c, len, "docker-", out))
@@ -267,24 +274,14 @@ static void parse_container(const char *path, struct cgroup_identity *out)
 
 void kube_parse_cgroup(const char *path, struct cgroup_identity *out)
 {
-    const char *p, *last = NULL;
-    size_t last_len = 0;
+    const char *p, *last = NULL, *c;
+    size_t last_len = 0, len;
     bool in_kube = false;
 
     memset(out, 0, sizeof(*out));
     path = cgroup_path_of(path);
     p = path;
-    while (*p) {
-        const char *c = p, *slash;
-        size_t len;
-
-        while (*c == '/')
-            c++;
-        if (!*c)
-            break;
-        slash = strchr(c, '/');
-        len = slash ? (size_t)(slash - c) : strlen(c);
-        p = c + len;
+    while (next_component(&p, &c, &len)) {
         last = c;
         last_len = len;
 

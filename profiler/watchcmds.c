@@ -377,6 +377,22 @@ int cmd_trigger(int argc, char **argv)
 #define TOP_PODS  8
 #define TOP_FUNCS 5
 
+/* A row's hottest functions with their self time; the names come from
+ * other people's binaries and perf maps: nothing in them may reach the
+ * terminal as a control sequence. */
+static void print_hot_functions(const struct pod_hotspots *hs)
+{
+    for (size_t k = 0; k < hs->nfuncs && k < TOP_FUNCS; k++) {
+        char *safe;
+
+        if (hs->funcs[k].self_pct < 1)
+            break;
+        safe = escaped(escape_terminal, hs->funcs[k].name);
+        printf(" %s %.0f%%", safe ? safe : "?", hs->funcs[k].self_pct);
+        free(safe);
+    }
+}
+
 struct proc_load {
     const char *key, *value, *label; /* the label rows are grouped by */
     uint64_t samples;
@@ -439,13 +455,7 @@ static void top_processes(const struct pf_profile *p, int rows, double secs, uns
                secs > 0 && hz ? 100.0 * (double)procs[i].samples / (secs * hz) : 0.0);
         free(safe);
         if (label_hotspots(p, procs[i].key, procs[i].value, &hs) == 0) {
-            for (size_t k = 0; k < hs.nfuncs && k < TOP_FUNCS; k++) {
-                if (hs.funcs[k].self_pct < 1)
-                    break;
-                safe = escaped(escape_terminal, hs.funcs[k].name);
-                printf(" %s %.0f%%", safe ? safe : "?", hs.funcs[k].self_pct);
-                free(safe);
-            }
+            print_hot_functions(&hs);
             pod_hotspots_free(&hs);
         }
         putchar('\n');
@@ -496,13 +506,7 @@ static void top_frame(const struct watch_opts *o, struct pf_profile *p, struct w
         printf("%-44.44s %7.1f %9s ", safe ? safe : "?", pods[i].cpu_pct, limit);
         free(safe);
         if (pod_hotspots(p, pods[i].uid, &hs) == 0) {
-            for (size_t k = 0; k < hs.nfuncs && k < TOP_FUNCS; k++) {
-                if (hs.funcs[k].self_pct < 1)
-                    break;
-                safe = escaped(escape_terminal, hs.funcs[k].name);
-                printf(" %s %.0f%%", safe ? safe : "?", hs.funcs[k].self_pct);
-                free(safe);
-            }
+            print_hot_functions(&hs);
             pod_hotspots_free(&hs);
         }
         putchar('\n');
