@@ -599,10 +599,11 @@ int input_read(const char *path, const char *asked, struct pf_profile *p, size_t
         fclose(f);
     /* nothing usable is an error, not an empty profile written with
      * status 0: say what was expected */
-    if (!ret && p->nsamples == 0) {
+    /* (a pprof that parses is the right format even when empty: an idle
+     * node's window) */
+    if (!ret && p->nsamples == 0 && fmt != PF_FORMAT_PPROF) {
         static const char *const expected[] = {
             [PF_FORMAT_FOLDED] = "folded stacks: 'frame;frame;... COUNT' lines",
-            [PF_FORMAT_PPROF] = "a pprof profile with samples",
             [PF_FORMAT_PERFSCRIPT] = "'perf script' output: sample headers and their frames",
         };
         const char *what = (size_t)fmt < sizeof(expected) / sizeof(expected[0]) && expected[fmt]

@@ -175,7 +175,7 @@ static int add_plt_symbols(Elf *elf, struct elfsyms *es)
     GElf_Shdr rsh, psh, dsh;
     Elf_Scn *rela, *dyn;
     Elf_Data *rdata, *ddata;
-    size_t shstrndx, cap = es->nsyms, first = 0, n;
+    size_t shstrndx, cap = es->nsyms, names_cap = es->names_len, first = 0, n;
 
     if (elf_getshdrstrndx(elf, &shstrndx) ||
         !(rela = section_named(elf, shstrndx, ".rela.plt", &rsh)) || rsh.sh_type != SHT_RELA ||
@@ -194,7 +194,6 @@ static int add_plt_symbols(Elf *elf, struct elfsyms *es)
         GElf_Sym sym;
         const char *name;
         size_t len;
-        char *grown;
 
         if (addr + 16 > psh.sh_addr + psh.sh_size)
             break;
@@ -203,10 +202,10 @@ static int add_plt_symbols(Elf *elf, struct elfsyms *es)
             !(name = elf_strptr(elf, dsh.sh_link, sym.st_name)) || !*name)
             continue;
         len = strnlen(name, MAX_NAME_LEN);
+        /* grown geometrically: node has thousands of PLT entries */
         if (es->names_len + len + 5 > MAX_NAME_POOL ||
-            !(grown = realloc(es->names, es->names_len + len + 5)))
+            array_reserve((void **)&es->names, &names_cap, es->names_len + len + 5, 1))
             return -ENOMEM;
-        es->names = grown;
         memcpy(es->names + es->names_len, name, len);
         memcpy(es->names + es->names_len + len, "@plt", 5);
         if (array_reserve((void **)&es->syms, &cap, es->nsyms + 1, sizeof(*es->syms)))
