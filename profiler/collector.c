@@ -430,7 +430,6 @@ static void add_api_labels(void *ctx, const struct kube_pod_meta *m, const char 
     a->err = err;
 }
 
-/* pod, namespace, container, pod_uid, container_id, qos, workload, node */
 /* A container outside Kubernetes: its id, runtime and name (the
  * runtime's, else the id's first 12 characters, as they show it). */
 static int container_labels(struct collector *c, const struct cgroup_identity *id,
@@ -452,6 +451,8 @@ static int container_labels(struct collector *c, const struct cgroup_identity *i
     return err;
 }
 
+/* pod, namespace, container, pod_uid, container_id, qos, workload, node;
+ * container_id, runtime, container for containers outside Kubernetes */
 static int kube_labels(struct collector *c, const char *cgpath, struct pf_label *labels, size_t *n)
 {
     struct cgroup_identity id;

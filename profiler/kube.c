@@ -143,6 +143,24 @@ void kube_set_cgroup_roots(const char *list)
     set_roots(list);
 }
 
+/* Whether what comes before a runtime's tree is the top of the hierarchy
+ * or a root given in PODFLAME_KUBE_CGROUP_ROOT. */
+static bool kube_root_allowed_plain(const char *prefix, size_t len)
+{
+    trim_slashes(&prefix, &len);
+    if (!len)
+        return true;
+    pthread_once(&extra_roots_once, roots_from_env);
+    for (const char *r = extra_roots; *r;) {
+        const char *end = strchrnul(r, ':');
+
+        if ((size_t)(end - r) == len && !memcmp(r, prefix, len))
+            return true;
+        r = *end ? end + 1 : end;
+    }
+    return false;
+}
+
 /* Whether what comes before a kubepods component is where the kubelet puts
  * its tree: the top of the hierarchy, kubelet.slice (kind, k3s),
  * containerd's cgroup v1 colon form under its own service, or a root the
@@ -156,15 +174,7 @@ static bool kube_root_allowed(const char *prefix, size_t len, bool colon_form)
         return true;
     if (colon_form && len == 31 && !memcmp(prefix, "system.slice/containerd.service", 31))
         return true;
-    pthread_once(&extra_roots_once, roots_from_env);
-    for (const char *r = extra_roots; *r;) {
-        const char *end = strchrnul(r, ':');
-
-        if ((size_t)(end - r) == len && !memcmp(r, prefix, len))
-            return true;
-        r = *end ? end + 1 : end;
-    }
-    return false;
+    return kube_root_allowed_plain(prefix, len);
 }
 
 /* A line of /proc/PID/cgroup ("13:freezer:/...") or a path under the
@@ -235,31 +245,45 @@ static void unescape_unit(const char *c, size_t len, char *out, size_t outlen)
     out[w] = '\0';
 }
 
-/* Containers outside Kubernetes, by the cgroups their runtimes make:
- * podman (machine.slice/libpod-ID.scope, cgroupfs: libpod_parent/libpod-ID;
- * its monitor, libpod-conmon-ID.scope, is not the container), Docker
- * (system.slice/docker-ID.scope, cgroupfs: docker/ID), containerd's own
- * (nerdctl-ID.scope, cgroupfs: NAMESPACE/ID) and systemd-nspawn machines
- * (machine.slice/machine-NAME.scope). */
+/* Whether a component is the one named (len bytes at c). */
+static bool is_named(const char *c, size_t len, const char *name)
+{
+    return len == strlen(name) && !memcmp(c, name, len);
+}
+
+/* Containers outside Kubernetes, by the cgroups their runtimes make, at
+ * the top of the hierarchy (or under a root given in
+ * PODFLAME_KUBE_CGROUP_ROOT), where a user's or a container's delegated
+ * cgroup cannot be: podman (machine.slice/libpod-ID.scope, cgroupfs:
+ * libpod_parent/libpod-ID; its monitor, libpod-conmon-ID, is not the
+ * container), Docker (system.slice/docker-ID.scope, cgroupfs: docker/ID),
+ * containerd's own (system.slice/nerdctl-ID.scope, cgroupfs:
+ * NAMESPACE/ID) and systemd-nspawn machines (machine.slice/machine-NAME.scope). */
 static void parse_container(const char *path, struct cgroup_identity *out)
 {
-    const char *p = path, *prev = NULL, *c;
-    size_t prev_len = 0, len;
+    const char *p = path, *parent = NULL, *c;
+    size_t parent_len = 0, len;
 
     while (next_component(&p, &c, &len)) {
-        if (take_id(c, len, "libpod-", out))
+        /* the runtime's own cgroup is the parent: it must sit at a root */
+        bool rooted = parent && kube_root_allowed_plain(path, (size_t)(parent - path));
+
+        if (rooted &&
+            (is_named(parent, parent_len, "machine.slice") ||
+             is_named(parent, parent_len, "libpod_parent")) &&
+            take_id(c, len, "libpod-", out))
             out->runtime = KUBE_RT_PODMAN;
-        else if (take_id(c, len, "docker-", out))
+        else if (rooted && is_named(parent, parent_len, "system.slice") &&
+                 take_id(c, len, "docker-", out))
             out->runtime = KUBE_RT_DOCKER;
-        else if (take_id(c, len, "nerdctl-", out))
+        else if (rooted && is_named(parent, parent_len, "system.slice") &&
+                 take_id(c, len, "nerdctl-", out))
             out->runtime = KUBE_RT_CONTAINERD;
-        else if (prev && take_id(c, len, "", out))
-            out->runtime = prev_len == 6 && !memcmp(prev, "docker", 6) ? KUBE_RT_DOCKER
-                           : prev_len == 13 && !memcmp(prev, "libpod_parent", 13)
-                               ? KUBE_RT_PODMAN
-                               : KUBE_RT_CONTAINERD; /* /NAMESPACE/ID */
-        else if (len > 14 && !memcmp(c, "machine-", 8) && ends_with(c, len, ".scope") &&
-                 prev_len == 13 && !memcmp(prev, "machine.slice", 13)) {
+        else if (rooted && take_id(c, len, "", out))
+            out->runtime =
+                is_named(parent, parent_len, "docker") ? KUBE_RT_DOCKER : KUBE_RT_CONTAINERD;
+        else if (rooted && is_named(parent, parent_len, "machine.slice") && len > 14 &&
+                 !memcmp(c, "machine-", 8) && ends_with(c, len, ".scope")) {
             unescape_unit(c + 8, len - 14, out->container_name, sizeof(out->container_name));
             out->runtime = KUBE_RT_NSPAWN;
         }
@@ -267,8 +291,9 @@ static void parse_container(const char *path, struct cgroup_identity *out)
             out->is_container = true;
             return;
         }
-        prev = c;
-        prev_len = len;
+        out->container_id[0] = '\0';
+        parent = c;
+        parent_len = len;
     }
 }
 

@@ -75,7 +75,6 @@ enum pf_format output_format_for(const char *path, const char *asked, char *err,
     return f;
 }
 
-/* A flame graph of the profile's folded stacks, with the default options. */
 int output_check_sample_type(const struct pf_profile *p, const struct output_opts *opts, char *err,
                              size_t errlen)
 {
@@ -91,6 +90,7 @@ int output_check_sample_type(const struct pf_profile *p, const struct output_opt
     return -ENOENT;
 }
 
+/* A flame graph of the profile's folded stacks, with the default options. */
 static int write_svg(FILE *f, const struct pf_profile *p, const struct output_opts *opts)
 {
     struct folded_write_opts fo = {.group_by = opts->group_by};
@@ -225,9 +225,21 @@ int output_open(const char *path, mode_t mode, struct output_target *t, char *er
                      path);
             return -EPERM;
         }
-        if (!realpath(path, real)) {
+        if (stat(path, &st)) {
             snprintf(err, errlen, "%s is a symlink to nothing that exists: name its target", path);
             return -ENOENT;
+        }
+        /* /dev/stdout, /dev/fd/63: a magic link to a pipe has no path to
+         * resolve; a device or FIFO behind a link is written through it */
+        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+            t->kind = OUTPUT_DIRECT;
+            snprintf(t->file, sizeof(t->file), "%s", path);
+            t->socket = S_ISSOCK(st.st_mode);
+            return 0;
+        }
+        if (!realpath(path, real)) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            return -errno;
         }
         file = real;
     }
@@ -287,8 +299,15 @@ int output_open(const char *path, mode_t mode, struct output_target *t, char *er
         /* once root's powers are dropped, no file can be made or renamed
          * here: the file is opened now and written in place at the end */
         t->kind = OUTPUT_IN_PLACE;
-        t->fd =
-            openat(t->dirfd, t->file, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, mode);
+        t->fd = openat(t->dirfd, t->file,
+                       O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, mode);
+        /* the directory's owner may have put a FIFO or a hard link to
+         * another file there: only a regular file of one name is written */
+        if (t->fd >= 0 && (fstat(t->fd, &st) || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+            snprintf(err, errlen, "cannot write %s: not a regular file of its own", path);
+            output_close(t);
+            return -EPERM;
+        }
         if (t->fd < 0) {
             int e = errno;
 
@@ -393,6 +412,15 @@ static int commit_direct(struct output_target *t, int (*write)(FILE *f, void *ct
         }
     } else if ((fd = open(t->file, O_WRONLY | O_NOCTTY | O_CLOEXEC)) < 0) {
         return -errno;
+    } else {
+        struct stat st;
+
+        /* a device or FIFO when it was checked: a regular file now means
+         * the path was swapped meanwhile */
+        if (fstat(fd, &st) || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+            close(fd);
+            return -EPERM;
+        }
     }
     ret = write_fd(fd, write, ctx);
     if (close(fd) && !ret)

@@ -34,7 +34,8 @@ int output_check_sample_type(const struct pf_profile *p, const struct output_opt
  *   fsync, rename (a crash or a full disk never leaves a partial file);
  * - a symlink: the same for its target, in the target's directory; one
  *   made by someone else in a sticky directory anyone can write (/tmp) is
- *   not followed (fs.protected_symlinks' rule, which root is not held to);
+ *   not followed (fs.protected_symlinks' rule, kept where that sysctl is
+ *   off);
  * - a character device, FIFO or socket (/dev/null, a pipe a reader waits
  *   on): written directly, never replaced;
  * - a directory where root can write only with CAP_DAC_OVERRIDE, which

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../formats/clock.h"
+#include "../formats/escape.h"
 #include "cmd.h"
 #include "kubeapi.h"
 #include "opts.h"
@@ -391,10 +392,10 @@ static void print_unnamed(void *ctx, const struct collector_unnamed *u)
 {
     const char *comm = u->comm;
     const char *remedy =
-        !strcmp(comm, "node") || !strncmp(comm, "node", 4)
+        !strncmp(comm, "node", 4)
             ? "Node.js names its JIT code only when started with --perf-basic-prof "
               "(it then writes /tmp/perf-PID.map)"
-        : !strcmp(comm, "java") || !strncmp(comm, "java", 4)
+        : !strncmp(comm, "java", 4)
             ? "the JVM needs -XX:+PreserveFramePointer for whole stacks, and "
               "'jcmd PID Compiler.perfmap' for names"
         : !strncmp(comm, "python", 6)
@@ -402,11 +403,14 @@ static void print_unnamed(void *ctx, const struct collector_unnamed *u)
             : "a JIT names its code in /tmp/perf-PID.map (perf's convention); stacks through "
               "code without frame pointers or CFI stop there";
 
+    char *safe = escaped(escape_terminal, comm); /* a process names itself */
+
     (void)ctx;
     fprintf(stderr,
             "podflame: %s (PID %u): %" PRIu64 " of %" PRIu64 " samples in code without a name, "
             "%" PRIu64 " cut short where there was no CFI: %s\n",
-            comm, u->pid, u->unnamed, u->samples, u->cut_short, remedy);
+            safe ? safe : "?", u->pid, u->unnamed, u->samples, u->cut_short, remedy);
+    free(safe);
 }
 
 static void print_summary(const struct record_opts *o, struct session *ses, double wall,

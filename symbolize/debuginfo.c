@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +37,13 @@ struct debuginfo {
     Dwfl *dwfl;
     Dwfl_Module *mod;
     Dwfl_Callbacks cb;
-    Dwarf_Addr bias;  /* module address - ELF virtual address */
-    char *debug_path; /* the host's debug directories, ':'-separated */
-    char *name;       /* the binary's path inside its process's root */
-    int rootfd;       /* that root (owned), or -1: the host's "/" */
-    bool refused;     /* a debug file was over the inflation bounds */
+    Dwarf_Addr bias;          /* module address - ELF virtual address */
+    char *debug_path;         /* the host's debug directories, ':'-separated */
+    char *name;               /* the binary's path inside its process's root */
+    int rootfd;               /* that root (owned), or DEBUGINFO_HOST_ROOT or _UNKNOWN_ROOT */
+    bool refused;             /* a debug file was over the inflation bounds */
+    unsigned char alt_id[64]; /* the build ID .gnu_debugaltlink names */
+    size_t alt_id_len;
     enum debuginfo_source source;
     struct demangler *dm;
     struct htab addrs; /* vaddr -> index into cache */
@@ -120,17 +123,56 @@ bool debuginfo_sections_sane(Elf *elf)
     return true;
 }
 
-/* Whether the candidate at fd is a debug file of mod: an ELF file whose
- * compressed sections are within bounds, with mod's build ID when mod has
- * one, else (a debuglink's) with the CRC the link names. */
-static bool candidate_matches(struct debuginfo *di, Dwfl_Module *mod, int fd, uint32_t crc,
-                              bool check_crc)
+/* A build ID to look for: the binary's (its debug file) or the one its
+ * debug information names in .gnu_debugaltlink (a dwz file). */
+struct wanted {
+    const unsigned char *id;
+    size_t len;
+    uint32_t crc; /* a debuglink's, when the binary has no build ID */
+    bool check_crc;
+};
+
+/* A debuglink's CRC is of the whole file: no more than this is read for
+ * it (a sparse file of a terabyte would hold the symbolizer for minutes). */
+#define MAX_CRC_BYTES ((off_t)2 << 30)
+
+/* Reads the build ID that .gnu_debugaltlink names (name, NUL, build ID)
+ * into di, for the dwz file's search. */
+static void read_altlink_id(struct debuginfo *di, Elf *elf)
 {
-    const unsigned char *want = NULL;
+    Elf_Scn *scn = NULL;
+    size_t shstrndx;
+
+    if (!elf || elf_getshdrstrndx(elf, &shstrndx))
+        return;
+    while ((scn = elf_nextscn(elf, scn))) {
+        const char *name, *nul;
+        Elf_Data *d;
+        GElf_Shdr sh;
+        size_t idlen;
+
+        if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)) ||
+            strcmp(name, ".gnu_debugaltlink") != 0 || !(d = elf_getdata(scn, NULL)) || !d->d_buf ||
+            !(nul = memchr(d->d_buf, '\0', d->d_size)))
+            continue;
+        idlen = d->d_size - (size_t)(nul + 1 - (const char *)d->d_buf);
+        if (idlen && idlen <= sizeof(di->alt_id)) {
+            memcpy(di->alt_id, nul + 1, idlen);
+            di->alt_id_len = idlen;
+        }
+        return;
+    }
+}
+
+/* Whether the candidate at fd is the debug file wanted: an ELF file whose
+ * compressed sections are within bounds, with the wanted build ID, else
+ * (a debuglink's, without one) the CRC the link names. The file's own
+ * .gnu_debugaltlink is remembered when it is the binary's debug file. */
+static bool candidate_matches(struct debuginfo *di, int fd, const struct wanted *w, bool is_alt)
+{
     const void *have = NULL;
-    GElf_Addr vaddr;
-    int want_len = dwfl_module_build_id(mod, &want, &vaddr);
     ssize_t have_len;
+    struct stat st;
     bool ok;
     Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 
@@ -141,27 +183,33 @@ static bool candidate_matches(struct debuginfo *di, Dwfl_Module *mod, int fd, ui
         di->refused = true;
         ok = false;
     }
-    if (ok && want_len > 0) {
+    if (ok && w->len) {
         have_len = dwelf_elf_gnu_build_id(elf, &have);
-        ok = have_len == want_len && memcmp(have, want, (size_t)want_len) == 0;
+        ok = have_len == (ssize_t)w->len && memcmp(have, w->id, w->len) == 0;
+    } else if (ok && !w->check_crc) {
+        ok = false; /* nothing to check it against */
     }
+    if (ok && !is_alt)
+        read_altlink_id(di, elf);
     elf_end(elf);
-    if (ok && want_len <= 0 && check_crc) {
+    if (ok && !w->len) {
         unsigned char buf[65536];
         uLong sum = crc32(0L, Z_NULL, 0);
-        ssize_t n;
+        ssize_t n = -1;
         off_t at = 0;
 
-        while ((n = pread(fd, buf, sizeof(buf), at)) > 0) {
-            sum = crc32(sum, buf, (uInt)n);
-            at += n;
-        }
-        ok = n == 0 && (uint32_t)sum == crc;
+        if (fstat(fd, &st) == 0 && st.st_size <= MAX_CRC_BYTES)
+            while ((n = pread(fd, buf, sizeof(buf), at)) > 0 && at < MAX_CRC_BYTES) {
+                sum = crc32(sum, buf, (uInt)n);
+                at += n;
+            }
+        ok = n == 0 && (uint32_t)sum == w->crc;
     }
     return ok;
 }
 
-/* Opens path beneath the directory rootfd (-1: the host's "/"). */
+/* Opens path beneath the directory rootfd (DEBUGINFO_HOST_ROOT: the
+ * host's "/"). */
 static int open_candidate(int rootfd, const char *path)
 {
     int dfd = rootfd, fd;
@@ -174,14 +222,11 @@ static int open_candidate(int rootfd, const char *path)
     return fd;
 }
 
-/* Whether a link name may be looked up at all: a debuglink is a file name,
- * a dwz altlink an absolute path; neither walks up with "..". */
-static bool link_allowed(const char *link)
+/* No "..": a link never walks up, even where the root would stop it. */
+static bool no_dotdot(const char *link)
 {
     const char *p = link;
 
-    if (!link || !*link)
-        return false;
     while ((p = strstr(p, ".."))) {
         if ((p == link || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
             return false;
@@ -190,14 +235,14 @@ static bool link_allowed(const char *link)
     return true;
 }
 
-static int try_candidate(struct debuginfo *di, Dwfl_Module *mod, int rootfd, const char *path,
-                         uint32_t crc, bool check_crc, char **found)
+static int try_candidate(struct debuginfo *di, int rootfd, const char *path, const struct wanted *w,
+                         bool is_alt, char **found)
 {
     int fd = open_candidate(rootfd, path);
 
     if (fd < 0)
         return -1;
-    if (!candidate_matches(di, mod, fd, crc, check_crc)) {
+    if (!candidate_matches(di, fd, w, is_alt)) {
         close(fd);
         return -1;
     }
@@ -205,10 +250,34 @@ static int try_candidate(struct debuginfo *di, Dwfl_Module *mod, int rootfd, con
     return fd;
 }
 
+/* DIR/.build-id/xx/rest.debug under each of the host's debug directories. */
+static int find_by_build_id(struct debuginfo *di, const struct wanted *w, bool is_alt, char **found)
+{
+    char hex[2 * 64 + 1], path[PATH_MAX];
+    int fd = -1;
+
+    if (!w->len || w->len > 64)
+        return -1;
+    for (size_t i = 0; i < w->len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", w->id[i]);
+    for (const char *d = di->debug_path; d && *d && fd < 0;) {
+        const char *end = strchrnul(d, ':');
+
+        if (*d == '/') {
+            snprintf(path, sizeof(path), "%.*s/.build-id/%.2s/%s.debug", (int)(end - d), d, hex,
+                     hex + 2);
+            fd = try_candidate(di, DEBUGINFO_HOST_ROOT, path, w, is_alt, found);
+        }
+        d = *end ? end + 1 : end;
+    }
+    return fd;
+}
+
 /* The debuglink's places: beside the binary, in .debug/ beside it, and
- * under each debug directory (/usr/lib/debug/DIR/LINK), inside the
- * process's root; then the host's own debug directories. */
-static int find_by_link(struct debuginfo *di, Dwfl_Module *mod, const char *link, uint32_t crc,
+ * under /usr/lib/debug, inside the process's root; then under the host's
+ * own debug directories, the binary's directory resolved beneath each. A
+ * link is a file name: one with a '/' is refused. */
+static int find_by_link(struct debuginfo *di, const char *link, const struct wanted *w,
                         char **found)
 {
     const char *slash = strrchr(di->name, '/');
@@ -216,19 +285,19 @@ static int find_by_link(struct debuginfo *di, Dwfl_Module *mod, const char *link
     char path[PATH_MAX];
     int fd = -1;
 
-    if (strchr(link, '/')) /* an altlink: its absolute path, in the root */
-        return link[0] == '/' ? try_candidate(di, mod, di->rootfd, link, 0, false, found) : -1;
-    snprintf(path, sizeof(path), "%.*s/%s", dirlen, di->name, link);
-    if ((fd = try_candidate(di, mod, di->rootfd, path, crc, true, found)) >= 0)
-        return fd;
-    snprintf(path, sizeof(path), "%.*s/.debug/%s", dirlen, di->name, link);
-    if ((fd = try_candidate(di, mod, di->rootfd, path, crc, true, found)) >= 0)
-        return fd;
-    snprintf(path, sizeof(path), "/usr/lib/debug%.*s/%s", dirlen, di->name, link);
-    if ((fd = try_candidate(di, mod, di->rootfd, path, crc, true, found)) >= 0)
-        return fd;
-    /* the host's directories (--debug-dir, /usr/lib/debug), the binary's
-     * directory resolved beneath each */
+    if (!*link || strchr(link, '/') || !strcmp(link, ".") || !strcmp(link, ".."))
+        return -1;
+    if (di->rootfd != DEBUGINFO_UNKNOWN_ROOT) {
+        snprintf(path, sizeof(path), "%.*s/%s", dirlen, di->name, link);
+        if ((fd = try_candidate(di, di->rootfd, path, w, false, found)) >= 0)
+            return fd;
+        snprintf(path, sizeof(path), "%.*s/.debug/%s", dirlen, di->name, link);
+        if ((fd = try_candidate(di, di->rootfd, path, w, false, found)) >= 0)
+            return fd;
+        snprintf(path, sizeof(path), "/usr/lib/debug%.*s/%s", dirlen, di->name, link);
+        if ((fd = try_candidate(di, di->rootfd, path, w, false, found)) >= 0)
+            return fd;
+    }
     for (const char *d = di->debug_path; d && *d && fd < 0;) {
         const char *end = strchrnul(d, ':');
         char dir[PATH_MAX];
@@ -239,7 +308,7 @@ static int find_by_link(struct debuginfo *di, Dwfl_Module *mod, const char *link
         if (dir[0] != '/' || (dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
             continue;
         snprintf(path, sizeof(path), "%.*s/%s", dirlen, di->name, link);
-        fd = try_candidate(di, mod, dirfd, path, crc, true, found);
+        fd = try_candidate(di, dirfd, path, w, false, found);
         if (fd >= 0 && *found) {
             char *full = NULL;
 
@@ -253,23 +322,21 @@ static int find_by_link(struct debuginfo *di, Dwfl_Module *mod, const char *link
     return fd;
 }
 
-/* A debuginfod server's copy, by the binary's build ID. libdebuginfod reads
+/* A debuginfod server's copy, by build ID. libdebuginfod reads
  * DEBUGINFOD_URLS, the timeouts and its cache from the environment. */
-static int find_by_debuginfod(struct debuginfo *di, Dwfl_Module *mod, char **found)
+static int find_by_debuginfod(struct debuginfo *di, const struct wanted *w, bool is_alt,
+                              char **found)
 {
-    const unsigned char *bid = NULL;
-    debuginfod_client *client;
-    GElf_Addr vaddr;
     const char *urls = getenv("DEBUGINFOD_URLS");
+    debuginfod_client *client;
     char *path = NULL;
-    int len = dwfl_module_build_id(mod, &bid, &vaddr), fd;
+    int fd;
 
-    if (len <= 0 || !urls || !*urls || !(client = debuginfod_begin()))
+    if (!w->len || !urls || !*urls || !(client = debuginfod_begin()))
         return -1;
-    fd = debuginfod_find_debuginfo(client, bid, len, &path);
+    fd = debuginfod_find_debuginfo(client, w->id, (int)w->len, &path);
     debuginfod_end(client);
-    if (fd >= 0 && (fd = procmaps_regular_fd(fd)) >= 0 &&
-        !candidate_matches(di, mod, fd, 0, false)) {
+    if (fd >= 0 && (fd = procmaps_regular_fd(fd)) >= 0 && !candidate_matches(di, fd, w, is_alt)) {
         close(fd);
         fd = -1;
     }
@@ -280,29 +347,50 @@ static int find_by_debuginfod(struct debuginfo *di, Dwfl_Module *mod, char **fou
     return fd < 0 ? -1 : fd;
 }
 
+/* libdwfl asks for the binary's debug file, and then, when its DWARF names
+ * one in .gnu_debugaltlink, for that dwz file, with the altlink's name. The
+ * two are told apart by the binary's own .gnu_debuglink. libdwfl's own
+ * search is not used at all (it follows links on the host, and keeps what
+ * its build-ID lookup opened even when the caller refuses it). */
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
                           const char *file_name, const char *debuglink_file,
                           GElf_Word debuglink_crc, char **debuginfo_file_name)
 {
     struct debuginfo *di = *userdata;
-    int fd;
+    const unsigned char *bid = NULL;
+    Dwarf_Addr bias;
+    GElf_Addr vaddr;
+    GElf_Word crc = 0;
+    Elf *elf = dwfl_module_getelf(mod, &bias);
+    const char *own_link = elf ? dwelf_elf_gnu_debuglink(elf, &crc) : NULL;
+    int bid_len = dwfl_module_build_id(mod, &bid, &vaddr), fd;
+    bool is_alt = debuglink_file && (!own_link || strcmp(own_link, debuglink_file) != 0);
+    struct wanted w = {.id = bid,
+                       .len = bid_len > 0 ? (size_t)bid_len : 0,
+                       .crc = debuglink_crc,
+                       .check_crc = debuglink_file != NULL};
 
-    /* by build ID under the host's debug directories: root's own files */
-    fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
-                                      debuglink_crc, debuginfo_file_name);
-    if (fd >= 0) {
-        if (candidate_matches(di, mod, fd, 0, false))
+    (void)modname, (void)base, (void)file_name;
+    if (is_alt) {
+        /* the dwz file: by the build ID the debug information names, at
+         * the altlink's absolute path inside the process's root */
+        if (!di->alt_id_len)
+            return -1;
+        w = (struct wanted){.id = di->alt_id, .len = di->alt_id_len};
+        if ((fd = find_by_build_id(di, &w, true, debuginfo_file_name)) >= 0)
             return fd;
-        close(fd);
-        free(*debuginfo_file_name);
-        *debuginfo_file_name = NULL;
+        if (debuglink_file[0] == '/' && no_dotdot(debuglink_file) &&
+            di->rootfd != DEBUGINFO_UNKNOWN_ROOT &&
+            (fd = try_candidate(di, di->rootfd, debuglink_file, &w, true, debuginfo_file_name)) >=
+                0)
+            return fd;
+        return find_by_debuginfod(di, &w, true, debuginfo_file_name);
     }
-    if (link_allowed(debuglink_file) &&
-        (fd = find_by_link(di, mod, debuglink_file, debuglink_crc, debuginfo_file_name)) >= 0)
+    if ((fd = find_by_build_id(di, &w, false, debuginfo_file_name)) >= 0)
         return fd;
-    if (debuglink_file && strchr(debuglink_file, '/'))
-        return -1; /* an altlink: debuginfod has no build ID of it here */
-    return find_by_debuginfod(di, mod, debuginfo_file_name);
+    if (debuglink_file && (fd = find_by_link(di, debuglink_file, &w, debuginfo_file_name)) >= 0)
+        return fd;
+    return find_by_debuginfod(di, &w, false, debuginfo_file_name);
 }
 
 int debuginfo_open(int fd, int rootfd, const char *name, const char *debug_path,
@@ -315,7 +403,6 @@ int debuginfo_open(int fd, int rootfd, const char *name, const char *debug_path,
     if (!di)
         return -ENOMEM;
     di->dm = dm;
-    di->rootfd = -1;
     htab_init(&di->addrs);
     htab_init(&di->cu_index);
     htab_init(&di->rule_index);
@@ -324,8 +411,9 @@ int debuginfo_open(int fd, int rootfd, const char *name, const char *debug_path,
         free(di);
         return -ENOMEM;
     }
+    di->rootfd = rootfd;
     if (rootfd >= 0 && (di->rootfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0)) < 0)
-        di->rootfd = -1;
+        di->rootfd = DEBUGINFO_UNKNOWN_ROOT;
     di->cb = (Dwfl_Callbacks){.find_elf = dwfl_build_id_find_elf,
                               .find_debuginfo = find_debuginfo,
                               .section_address = dwfl_offline_section_address,
@@ -365,6 +453,9 @@ enum debuginfo_source debuginfo_load_dwarf(struct debuginfo *di)
         di->refused = true;
         return di->source;
     }
+    /* embedded DWARF may name a dwz file too (a debug file found later
+     * replaces this with its own) */
+    read_altlink_id(di, dwfl_module_getelf(di->mod, &bias));
     /* the search (find_debuginfo): build-id directories, debuglink, then
      * debuginfod */
     if (!(dw = dwfl_module_getdwarf(di->mod, &bias)))

@@ -46,7 +46,9 @@ struct debuginfo;
  * does not wait for its debug file, or for a debuginfod download.
  * rootfd: the root directory of the process that maps the binary (its
  * container's; duplicated, so the search works after the process is gone),
- * or -1 for the host's. name: the binary's path inside that root. Debug
+ * DEBUGINFO_HOST_ROOT for the host's, or DEBUGINFO_UNKNOWN_ROOT when it
+ * could not be told (the process went): then nothing beside the binary is
+ * looked at. name: the binary's path inside that root. Debug
  * files named by the binary (.gnu_debuglink, .gnu_debugaltlink) are opened
  * only inside rootfd, never through "..", regular files only and without
  * blocking, and used only when they carry the binary's build ID (else the
@@ -54,6 +56,8 @@ struct debuginfo;
  * ':'-separated ("DIR...:/usr/lib/debug"), searched by build ID and for
  * debuglinks. dm (borrowed, may be NULL) demangles names. Returns 0 (also
  * when the file is no ELF: lookups then find nothing) or -ENOMEM. */
+#define DEBUGINFO_HOST_ROOT    (-1)
+#define DEBUGINFO_UNKNOWN_ROOT (-2)
 int debuginfo_open(int fd, int rootfd, const char *name, const char *debug_path,
                    struct demangler *dm, struct debuginfo **out);
 void debuginfo_free(struct debuginfo *di);

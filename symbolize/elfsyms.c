@@ -203,8 +203,9 @@ static int add_plt_symbols(Elf *elf, struct elfsyms *es)
             continue;
         len = strnlen(name, MAX_NAME_LEN);
         /* grown geometrically: node has thousands of PLT entries */
-        if (es->names_len + len + 5 > MAX_NAME_POOL ||
-            array_reserve((void **)&es->names, &names_cap, es->names_len + len + 5, 1))
+        if (es->names_len + len + 5 > MAX_NAME_POOL)
+            return 0; /* the PLT's names are a nicety: those there are stay */
+        if (array_reserve((void **)&es->names, &names_cap, es->names_len + len + 5, 1))
             return -ENOMEM;
         memcpy(es->names + es->names_len, name, len);
         memcpy(es->names + es->names_len + len, "@plt", 5);

@@ -57,26 +57,26 @@ static int by_start(const void *a, const void *b)
 
 /* Reads one line of at most PERFMAP_MAX_LINE - 1 bytes into line, without
  * its newline. A longer line is consumed whole and reported as too long
- * (*too_long), never buffered. Returns the bytes consumed, 0 at the end. */
+ * (*too_long), never buffered; so is one with a NUL in it. Returns the
+ * bytes consumed, every one counted, 0 at the end. */
 static size_t read_line(FILE *f, char line[PERFMAP_MAX_LINE], bool *too_long)
 {
-    size_t consumed = 0, len;
+    size_t consumed = 0, len = 0;
+    int c;
 
     *too_long = false;
-    line[0] = '\0';
-    while (fgets(line, PERFMAP_MAX_LINE, f)) {
-        len = strlen(line);
-        consumed += len;
-        if (len && line[len - 1] == '\n') {
-            line[len - 1] = '\0';
-            return consumed;
-        }
-        if (feof(f) || len < PERFMAP_MAX_LINE - 1)
-            return consumed; /* the last line, without a newline */
-        *too_long = true;    /* the rest of this line is dropped as it comes */
+    while ((c = getc_unlocked(f)) != EOF) {
+        consumed++;
+        if (c == '\n')
+            break;
+        if (!c || len == PERFMAP_MAX_LINE - 1)
+            *too_long = true;
+        else if (!*too_long)
+            line[len++] = (char)c;
         if (consumed > PERFMAP_MAX_BYTES)
-            return consumed;
+            break;
     }
+    line[len] = '\0';
     return consumed;
 }
 

@@ -192,7 +192,9 @@ int procmaps_open_beneath(int rootfd, const char *path)
     int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 
     fd = fd < 0 ? -errno : fd;
-    if (fd == -ENOSYS)
+    /* no openat2: an old kernel, valgrind, or a seccomp profile that
+     * answers EPERM for syscalls it does not know (older Docker's) */
+    if (fd == -ENOSYS || fd == -EPERM)
         fd = open_beneath_strict(rootfd, path);
     return procmaps_regular_fd(fd);
 }

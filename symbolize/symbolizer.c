@@ -387,8 +387,10 @@ static void parse_binary(struct symbolizer *s, int fd, struct elfsyms **syms)
         s->stats.binaries_too_large++;
 }
 
-/* pid's root directory when it is not the host's (a container's), for the
- * debug-file search; -1 for the host's, or when the process is gone. */
+/* pid's root directory, for the debug-file search: an fd when it is not
+ * the host's (a container's), DEBUGINFO_HOST_ROOT when it is, and
+ * DEBUGINFO_UNKNOWN_ROOT when the process is gone (never the host's in its
+ * place: the paths are the container's). */
 static int process_root(pid_t pid)
 {
     struct stat mine, its;
@@ -396,12 +398,15 @@ static int process_root(pid_t pid)
     int fd;
 
     snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
-    if ((fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-        return -1;
-    if (fstat(fd, &its) == 0 && stat("/", &mine) == 0 && its.st_dev == mine.st_dev &&
-        its.st_ino == mine.st_ino) {
+    if ((fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 || fstat(fd, &its) ||
+        stat("/", &mine)) {
+        if (fd >= 0)
+            close(fd);
+        return DEBUGINFO_UNKNOWN_ROOT;
+    }
+    if (its.st_dev == mine.st_dev && its.st_ino == mine.st_ino) {
         close(fd);
-        return -1;
+        return DEBUGINFO_HOST_ROOT;
     }
     return fd;
 }

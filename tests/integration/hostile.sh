@@ -116,6 +116,21 @@ timed "$pf" record -F 199 -o "$work/dlfifo.folded" -- "$work/dl/cpuwork-fifo" 2 
 check "a debug link to a FIFO does not hang (status $rc, ${ms} ms)" \
     test "$rc" -eq 0 -a "$ms" -lt 20000 || tail -3 "$work/dlfifo.err"
 
+# a binary without a build ID: its debug link is checked by CRC, over the
+# whole candidate; a sparse 4 GiB one is not read
+gcc -O0 -g -Wl,--build-id=none "$top/tests/workloads/cpuwork.c" -o "$work/dl/nobid-full"
+objcopy --only-keep-debug "$work/dl/nobid-full" "$work/dl/nobid.debug"
+objcopy --strip-debug --add-gnu-debuglink="$work/dl/nobid.debug" "$work/dl/nobid-full" "$work/dl/nobid"
+debug_files() { sed -n 's/.* \([0-9]*\) from debug files.*/\1/p' "$1"; }
+"$pf" record -F 199 -o "$work/crc0.folded" -- "$work/dl/nobid" 1 2> "$work/crc0.err"
+truncate -s 4G "$work/dl/nobid.debug"
+timed "$pf" record -F 199 -o "$work/crc.folded" -- "$work/dl/nobid" 2 2> "$work/crc.err"
+n0=$(debug_files "$work/crc0.err")
+n1=$(debug_files "$work/crc.err")
+check "a debug link checked by CRC is found ($n0 debug files), a sparse 4 GiB one is not read (status $rc, ${ms} ms, $n1)" \
+    sh -c "[ $rc -eq 0 ] && [ $ms -lt 15000 ] && [ '${n0:-0}' -ge 1 ] && [ '${n1:-x}' = $((${n0:-0} - 1)) ]" ||
+    grep binaries "$work/crc0.err" "$work/crc.err"
+
 # a "container": its own mount namespace and root (pivot_root), a static
 # binary whose debug link climbs out of that root to a debug file that
 # matches it on the host; and, for comparison, one whose link stays inside

@@ -196,6 +196,12 @@ static void test_containers(void **state)
         {"/system.slice/docker-abc.scope", KUBE_RT_UNKNOWN, "", ""},
         {"/user.slice/user-1000.slice/session-3.scope", KUBE_RT_UNKNOWN, "", ""},
         {"/machine-x.scope", KUBE_RT_UNKNOWN, "", ""},
+        /* posing: a runtime's tree inside a user's delegated cgroup */
+        {"/user.slice/user-1000.slice/user@1000.service/system.slice/docker-" CID ".scope",
+         KUBE_RT_UNKNOWN, "", ""},
+        {"/user.slice/user-1000.slice/user@1000.service/machine.slice/libpod-" CID ".scope",
+         KUBE_RT_UNKNOWN, "", ""},
+        {"/user.slice/user-1000.slice/machine.slice/machine-evil.scope", KUBE_RT_UNKNOWN, "", ""},
     };
 
     (void)state;
