@@ -486,8 +486,8 @@ static void print_summary(const struct record_opts *o, struct session *ses, doub
                 " symbol tables (those binaries unnamed), %" PRIu64
                 " debug files that would inflate too far (no lines), %" PRIu64
                 " perf maps over 256 MiB (not read), %" PRIu64
-                " perf maps cut at 512k entries or 32 MiB of names; %" PRIu64
-                " binaries' lines dropped past the parsed-binaries limit\n",
+                " perf maps whose oldest entries went (512k entries or 32 MiB of names "
+                "kept); %" PRIu64 " binaries' lines dropped past the parsed-binaries limit\n",
                 ss.binaries_too_large, ss.debug_refused, ss.jit_too_large, ss.jit_truncated,
                 ss.lines_dropped);
     collector_unnamed_processes(col, 5, print_unnamed, NULL);

@@ -80,11 +80,37 @@ static size_t read_line(FILE *f, char line[PERFMAP_MAX_LINE], bool *too_long)
     return consumed;
 }
 
+/* Drops the older half of the entries read so far, and their names: a JIT
+ * appends to its map for as long as it runs, and the newest code is the
+ * code running now. Returns 0 or -ENOMEM. */
+static int drop_oldest(struct perfmap *pm)
+{
+    size_t keep = pm->n / 2, from = pm->n - keep;
+    struct buf names = {0};
+
+    for (size_t i = 0; i < keep; i++) {
+        struct jit_sym s = pm->syms[from + i];
+        const char *name = pm->names.d + s.name;
+
+        s.name = (uint32_t)names.len;
+        if (buf_put(&names, name, strlen(name) + 1)) {
+            free(names.d);
+            return -ENOMEM;
+        }
+        pm->syms[i] = s;
+    }
+    free(pm->names.d);
+    pm->names = names;
+    pm->n = keep;
+    pm->truncated = true;
+    return 0;
+}
+
 int perfmap_read(FILE *f, struct perfmap **out)
 {
     struct perfmap *pm = calloc(1, sizeof(*pm));
     char *line = malloc(PERFMAP_MAX_LINE);
-    size_t total = 0, w = 0, len;
+    size_t total = 0, w = 0, len, seq = 0;
     bool too_long;
     int err = 0;
 
@@ -115,16 +141,15 @@ int perfmap_read(FILE *f, struct perfmap **out)
             continue;
         }
         name_len = strlen(p) + 1;
-        if (pm->n == PERFMAP_MAX_ENTRIES || pm->names.len + name_len > PERFMAP_MAX_NAME_BYTES) {
-            pm->truncated = true;
+        if ((pm->n == PERFMAP_MAX_ENTRIES || pm->names.len + name_len > PERFMAP_MAX_NAME_BYTES) &&
+            (err = drop_oldest(pm)))
             break;
-        }
         if (ARRAY_RESERVE_ONE(pm->syms, pm->n, pm->cap)) {
             err = -ENOMEM;
             break;
         }
         pm->syms[pm->n] =
-            (struct jit_sym){start, start + size, (uint32_t)pm->names.len, (uint32_t)pm->n};
+            (struct jit_sym){start, start + size, (uint32_t)pm->names.len, (uint32_t)seq++};
         pm->n++;
         err = buf_put(&pm->names, p, name_len);
     }

@@ -7,9 +7,9 @@
  *
  * The file is the profiled process's to write, so everything is bounded: a
  * file over PERFMAP_MAX_BYTES is not read, a line over PERFMAP_MAX_LINE is
- * skipped without being buffered, and reading stops (the map truncated, the
- * lines kept so far used) at PERFMAP_MAX_ENTRIES entries or
- * PERFMAP_MAX_NAME_BYTES of names.
+ * skipped without being buffered, and at PERFMAP_MAX_ENTRIES entries or
+ * PERFMAP_MAX_NAME_BYTES of names the older half is dropped: a JIT appends
+ * for as long as it runs, and its newest code is what runs now.
  */
 #ifndef PODFLAME_PERFMAP_H
 #define PODFLAME_PERFMAP_H
@@ -36,7 +36,8 @@ void perfmap_free(struct perfmap *pm);
 const char *perfmap_lookup(const struct perfmap *pm, uint64_t addr);
 size_t perfmap_count(const struct perfmap *pm);
 size_t perfmap_bad_lines(const struct perfmap *pm);
-/* Whether reading stopped at PERFMAP_MAX_ENTRIES or PERFMAP_MAX_NAME_BYTES. */
+/* Whether older entries were dropped at PERFMAP_MAX_ENTRIES or
+ * PERFMAP_MAX_NAME_BYTES. */
 bool perfmap_truncated(const struct perfmap *pm);
 
 #endif

@@ -47,7 +47,7 @@ struct symbolizer_stats {
     uint64_t jit_maps;           /* perf-PID.map files read */
     uint64_t jit_bad_lines;      /* their lines that did not parse */
     uint64_t jit_too_large;      /* perf maps over PERFMAP_MAX_BYTES, not read */
-    uint64_t jit_truncated;      /* perf maps read up to the entry or name cap */
+    uint64_t jit_truncated;      /* perf maps whose oldest entries were dropped at a cap */
     uint64_t binaries_too_large; /* symbol tables over the caps: no symbols */
     uint64_t debug_refused;      /* DWARF not read: it would inflate too far */
     uint64_t binaries_loaded;    /* parsed now (the cache's size) */

@@ -83,7 +83,8 @@ timed "$ppf" record -p "$spid" -d 2 -o "$work/big.folded" 2> "$work/big.err"
 m=$(peak_mib "$work/big.err")
 check "a perf map of 1.5 M valid lines ($(($(stat -c %s "/tmp/perf-$spid.map") >> 20)) MiB) stays bounded (${m} MiB)" \
     test "$rc" -eq 0 -a "${m:-999}" -lt 128 || tail -3 "$work/big.err"
-check "... cut at the entry cap, and reported" grep -q ' 1 perf maps cut at 512k entries' "$work/big.err"
+check "... its oldest entries dropped at the entry cap, and reported" \
+    grep -q ' 1 perf maps whose oldest entries went' "$work/big.err"
 
 # ---- crafted binaries ----
 for kind in symbomb symnames dwarfbomb; do
