@@ -199,11 +199,64 @@ static bool untrusted_symlink(const char *path, const struct stat *link)
            link->st_uid != geteuid() && link->st_uid != st.st_uid;
 }
 
+/* A regular file or a new one (file, path as the user gave it): a
+ * temporary file in its directory, then a rename; the directory is opened
+ * now, before sampling starts. */
+static int open_in_directory(struct output_target *t, const char *path, const char *file, char *err,
+                             size_t errlen)
+{
+    const char *base = strrchr(file, '/');
+    char dir[PATH_MAX];
+    struct stat st, dst;
+    int e;
+
+    snprintf(dir, sizeof(dir), "%s", base ? file : ".");
+    if (base)
+        dir[base == file ? 1 : base - file] = '\0';
+    base = base ? base + 1 : file;
+    if (!*base || snprintf(t->file, sizeof(t->file), "%s", base) >= (int)sizeof(t->file)) {
+        snprintf(err, errlen, "%s: not a file name", path);
+        return -EINVAL;
+    }
+    if ((t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fstat(t->dirfd, &dst)) {
+        e = errno;
+        snprintf(err, errlen, "cannot write %s: %s%s", path, e == ENOENT ? "no directory " : "",
+                 e == ENOENT ? dir : strerror(e));
+        return -e;
+    }
+    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS)) {
+        e = errno;
+        snprintf(err, errlen, "cannot write %s: %s: %s", path, dir, strerror(e));
+        return -e;
+    }
+    t->kind = OUTPUT_ATOMIC;
+    if (writable_without_override(&dst))
+        return 0;
+    /* once root's powers are dropped, no file can be made or renamed here:
+     * the file is opened now and written in place at the end */
+    t->kind = OUTPUT_IN_PLACE;
+    t->fd = openat(t->dirfd, t->file,
+                   O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, t->mode);
+    if (t->fd < 0) {
+        e = errno;
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
+        return -e;
+    }
+    /* the directory's owner may have put a FIFO or a hard link to another
+     * file there: only a regular file of one name is written */
+    if (fstat(t->fd, &st) || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        snprintf(err, errlen, "cannot write %s: not a regular file of its own", path);
+        return -EPERM;
+    }
+    return 0;
+}
+
 int output_open(const char *path, mode_t mode, struct output_target *t, char *err, size_t errlen)
 {
-    char real[PATH_MAX], dir[PATH_MAX];
-    const char *file = path, *base;
-    struct stat st, dst;
+    char real[PATH_MAX];
+    const char *file = path;
+    struct stat st;
+    int rc;
 
     memset(t, 0, sizeof(*t));
     t->dirfd = t->fd = -1;
@@ -217,7 +270,6 @@ int output_open(const char *path, mode_t mode, struct output_target *t, char *er
         return 0;
     }
     if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
-        /* the link's target is written, atomically in its own directory */
         if (untrusted_symlink(path, &st)) {
             snprintf(err, errlen,
                      "%s is a symlink someone else made in a directory anyone can write: "
@@ -229,19 +281,16 @@ int output_open(const char *path, mode_t mode, struct output_target *t, char *er
             snprintf(err, errlen, "%s is a symlink to nothing that exists: name its target", path);
             return -ENOENT;
         }
-        /* /dev/stdout, /dev/fd/63: a magic link to a pipe has no path to
-         * resolve; a device or FIFO behind a link is written through it */
-        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISBLK(st.st_mode)) {
-            t->kind = OUTPUT_DIRECT;
-            snprintf(t->file, sizeof(t->file), "%s", path);
-            t->socket = S_ISSOCK(st.st_mode);
-            return 0;
+        /* a regular file's link: the target is written, atomically in its
+         * own directory; a device or FIFO behind one (/dev/stdout, a
+         * /dev/fd/63 magic link to a pipe) is written through the link */
+        if (S_ISREG(st.st_mode)) {
+            if (!realpath(path, real)) {
+                snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+                return -errno;
+            }
+            file = real;
         }
-        if (!realpath(path, real)) {
-            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-            return -errno;
-        }
-        file = real;
     }
     if (stat(file, &st) == 0) {
         if (S_ISDIR(st.st_mode)) {
@@ -255,68 +304,17 @@ int output_open(const char *path, mode_t mode, struct output_target *t, char *er
         if (!S_ISREG(st.st_mode)) {
             /* a terminal, /dev/null, a FIFO, a socket: written as it is */
             t->kind = OUTPUT_DIRECT;
+            t->socket = S_ISSOCK(st.st_mode);
             snprintf(t->file, sizeof(t->file), "%s", file);
-            if (S_ISSOCK(st.st_mode))
-                t->socket = true;
             return 0;
         }
     } else if (errno != ENOENT) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         return -errno;
     }
-    /* a regular file or a new one: a temporary file in its directory, then
-     * a rename; the directory is opened now, before sampling starts */
-    snprintf(dir, sizeof(dir), "%s", file);
-    base = strrchr(file, '/');
-    if (!base) {
-        snprintf(dir, sizeof(dir), ".");
-        base = file;
-    } else {
-        dir[base == file ? 1 : base - file] = '\0';
-        base++;
-    }
-    if (!*base || snprintf(t->file, sizeof(t->file), "%s", base) >= (int)sizeof(t->file)) {
-        snprintf(err, errlen, "%s: not a file name", path);
-        return -EINVAL;
-    }
-    if ((t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fstat(t->dirfd, &dst)) {
-        int e = errno;
-
-        snprintf(err, errlen, "cannot write %s: %s%s", path, e == ENOENT ? "no directory " : "",
-                 e == ENOENT ? dir : strerror(e));
+    if ((rc = open_in_directory(t, path, file, err, errlen)))
         output_close(t);
-        return -e;
-    }
-    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS)) {
-        int e = errno;
-
-        snprintf(err, errlen, "cannot write %s: %s: %s", path, dir, strerror(e));
-        output_close(t);
-        return -e;
-    }
-    t->kind = OUTPUT_ATOMIC;
-    if (!writable_without_override(&dst)) {
-        /* once root's powers are dropped, no file can be made or renamed
-         * here: the file is opened now and written in place at the end */
-        t->kind = OUTPUT_IN_PLACE;
-        t->fd = openat(t->dirfd, t->file,
-                       O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, mode);
-        /* the directory's owner may have put a FIFO or a hard link to
-         * another file there: only a regular file of one name is written */
-        if (t->fd >= 0 && (fstat(t->fd, &st) || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
-            snprintf(err, errlen, "cannot write %s: not a regular file of its own", path);
-            output_close(t);
-            return -EPERM;
-        }
-        if (t->fd < 0) {
-            int e = errno;
-
-            snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
-            output_close(t);
-            return -e;
-        }
-    }
-    return 0;
+    return rc;
 }
 
 void output_close(struct output_target *t)

@@ -18,6 +18,7 @@
 #include "../formats/clock.h"
 #include "../formats/escape.h"
 #include "cmd.h"
+#include "cpustat.h"
 #include "kubeapi.h"
 #include "opts.h"
 #include "output.h"
@@ -341,21 +342,14 @@ static double cpu_seconds(long *maxrss_kb)
            ru.ru_stime.tv_usec / 1e6;
 }
 
-/* The CPU time all CPUs were busy (not idle) so far, from /proc/stat: an
- * idle CPU's cpu-clock does not fire, so the rate delivered is per busy
- * CPU second. */
+/* The CPU time all CPUs were busy (not idle) so far: an idle CPU's
+ * cpu-clock does not fire, so the rate delivered is per busy CPU second. */
 static double busy_cpu_seconds(void)
 {
-    unsigned long long v[8] = {0};
-    double busy = -1;
-    FILE *f = fopen("/proc/stat", "re");
+    struct node_cpu node;
+    double psi;
 
-    if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-                    &v[4], &v[5], &v[6], &v[7]) == 8)
-        busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
-    if (f)
-        fclose(f);
-    return busy;
+    return cpustat_read_node(&node, &psi) ? -1 : (double)node.busy / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* The rate the kernel delivered, when it fell short of the one asked for
@@ -364,16 +358,11 @@ static double busy_cpu_seconds(void)
 static void print_delivered_rate(const struct record_opts *o, uint64_t events, double busy)
 {
     double per_cpu = busy > 0 ? (double)events / busy : 0;
-    long max_rate = -1;
-    FILE *f;
+    long max_rate;
 
     if (busy < 0.5 || per_cpu >= 0.9 * o->ses.freq)
         return;
-    if ((f = fopen("/proc/sys/kernel/perf_event_max_sample_rate", "re"))) {
-        if (fscanf(f, "%ld", &max_rate) != 1)
-            max_rate = -1;
-        fclose(f);
-    }
+    max_rate = sampler_max_sample_rate();
     fprintf(stderr, "podflame: asked for %u Hz, the kernel delivered %.0f Hz a busy CPU (%.0f%%): ",
             o->ses.freq, per_cpu, 100.0 * per_cpu / o->ses.freq);
     if (max_rate > 0 && max_rate < (long)o->ses.freq)

@@ -540,3 +540,8 @@ int sampler_get_stats(const struct sampler *s, struct sampler_stats *out)
     out->cpus_removed = s->cpus_removed;
     return 0;
 }
+
+long sampler_max_sample_rate(void)
+{
+    return read_long("/proc/sys/kernel/perf_event_max_sample_rate", -1);
+}

@@ -69,6 +69,9 @@ void sampler_close(struct sampler *s);
 
 /* "cycles" or "cpu-clock". */
 const char *sampler_event_name(const struct sampler *s);
+/* kernel.perf_event_max_sample_rate now (the kernel lowers it by itself
+ * when sampling interrupts take too long); -1 when it cannot be read. */
+long sampler_max_sample_rate(void);
 
 /* Waits up to timeout_ms for new-process events and reports them. */
 int sampler_poll_processes(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *ctx);

@@ -326,6 +326,13 @@ static int rebuild_ids(struct symbolizer *s, struct htab *h)
     return 0;
 }
 
+/* Evicted, mapped by no tracked process, its lines not wanted, not the
+ * vDSO: nothing needs it any more. */
+static bool unused_binary(const struct symbolizer *s, const struct binary *b)
+{
+    return b->evicted && !b->refs && b->lines_gen != s->lines_gen && b->id != s->vdso_id;
+}
+
 /* Forgets binaries that nothing needs any more: evicted, mapped by no
  * tracked process, their lines not wanted. Without this a node that runs
  * ever new binaries (each container image, each memfd) would keep an entry
@@ -339,7 +346,7 @@ static void forget_binaries(struct symbolizer *s)
     for (size_t i = 0; i < s->nbins; i++) {
         const struct binary *b = &s->bins[i];
 
-        unused += b->evicted && !b->refs && b->lines_gen != s->lines_gen && b->id != s->vdso_id;
+        unused += unused_binary(s, b);
     }
     if (unused < 256 || unused * 4 < s->nbins)
         return;
@@ -348,7 +355,7 @@ static void forget_binaries(struct symbolizer *s)
     for (size_t i = 0; i < s->nbins; i++) {
         const struct binary *b = &s->bins[i];
 
-        if (b->evicted && !b->refs && b->lines_gen != s->lines_gen && b->id != s->vdso_id)
+        if (unused_binary(s, b))
             continue;
         if (htab_put(&slots, &b->id, sizeof(b->id), w++)) {
             htab_free(&slots);
@@ -359,7 +366,7 @@ static void forget_binaries(struct symbolizer *s)
     for (size_t i = 0; i < s->nbins; i++) {
         struct binary *b = &s->bins[i];
 
-        if (b->evicted && !b->refs && b->lines_gen != s->lines_gen && b->id != s->vdso_id) {
+        if (unused_binary(s, b)) {
             free(b->path);
             s->stats.binaries_forgotten++;
             continue;
