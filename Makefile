@@ -10,7 +10,7 @@ OPT      ?= -O2
 SANITIZE ?=
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
-CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -g $(OPT) -D_GNU_SOURCE -I$(BUILD) $(EXTRA_CFLAGS)
+CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -g $(OPT) -D_GNU_SOURCE -I. -I$(BUILD) $(EXTRA_CFLAGS)
 LDLIBS   := -lbpf -lelf -ldw -ldebuginfod -lz -lpcre2-8 -lcurl -ljansson -lmicrohttpd -lcrypto -liberty -lpthread -lm
 ifneq ($(wildcard /usr/include/valgrind/valgrind.h),)
 CFLAGS   += -DHAVE_VALGRIND_H
@@ -26,10 +26,8 @@ FORMATS_SRCS   := formats/htab.c formats/profile.c formats/folded.c formats/form
 SYMBOLIZE_SRCS := symbolize/procmaps.c symbolize/elfsyms.c symbolize/kallsyms.c \
                   symbolize/symbolizer.c symbolize/debuginfo.c symbolize/demangle.c symbolize/perfmap.c symbolize/unwinder.c \
                   symbolize/residency.c
-PROFILER_SRCS  := profiler/record.c profiler/convert.c profiler/collapse.c profiler/graph.c profiler/sampler.c profiler/collector.c \
-                  profiler/cgroups.c profiler/output.c profiler/kube.c profiler/kubeapi.c profiler/session.c \
-                  profiler/agent.c profiler/upload.c profiler/spool.c profiler/httpd.c profiler/access.c \
-                  profiler/cpustat.c profiler/triggers.c profiler/finding.c profiler/watch.c profiler/watchcmds.c profiler/opts.c profiler/privs.c profiler/containers.c
+# every command and subsystem of the binary but main
+PROFILER_SRCS  := $(filter-out profiler/main.c,$(wildcard profiler/*.c profiler/*/*.c))
 LIB_SRCS       := $(FORMATS_SRCS) $(SYMBOLIZE_SRCS) $(PROFILER_SRCS)
 LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
@@ -190,15 +188,15 @@ bench-flamegraph: all
 	tools/bench/flamegraph.py $(BUILD) $(if $(FLAMEGRAPH_DIR),--perl-dir $(FLAMEGRAPH_DIR))
 
 lint: $(BUILD)/profile.skel.h
-	clang-format --dry-run --Werror bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] tests/unit/*.c tests/workloads/*.c
+	clang-format --dry-run --Werror bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] profiler/*/*.[ch] tests/unit/*.c tests/workloads/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--inline-suppr -I formats -I symbolize -I profiler formats symbolize profiler
-	@out=$$(clang-tidy --quiet $(TIDY_CHECKS) formats/*.c symbolize/*.c profiler/*.c \
-		-- -std=gnu11 -D_GNU_SOURCE -I$(BUILD) 2>/dev/null | grep -A2 '^[^ ]*\.c:[0-9]*:[0-9]*: warning:'); \
+		--inline-suppr -I . formats symbolize profiler
+	@out=$$(clang-tidy --quiet $(TIDY_CHECKS) formats/*.c symbolize/*.c profiler/*.c profiler/*/*.c \
+		-- -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) 2>/dev/null | grep -A2 '^[^ ]*\.c:[0-9]*:[0-9]*: warning:'); \
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; else echo "clang-tidy: clean"; fi
 
 format:
-	clang-format -i bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] tests/unit/*.c tests/workloads/*.c
+	clang-format -i bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] profiler/*/*.[ch] tests/unit/*.c tests/workloads/*.c
 
 clean:
 	rm -rf build
@@ -212,7 +210,7 @@ clean:
 FUZZ_TARGETS := pprof folded perfscript procmaps perfmap cgroup_path cpustat podlist webhook elf config
 FUZZ_SECONDS ?= 300
 FUZZ_DIR     := build/fuzz
-FUZZ_CFLAGS  := -std=gnu11 -g -O1 -D_GNU_SOURCE -I$(FUZZ_DIR) -fsanitize=fuzzer-no-link,address,undefined \
+FUZZ_CFLAGS  := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(FUZZ_DIR) -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 $(FUZZ_DIR)/profile.skel.h: build/profile.skel.h

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "buf.h"
+#include "formats/buf.h"
 
 /* Valid UTF-8: a byte that does not start a valid sequence becomes U+FFFD
  * (as JSON and XML need; jansson refuses a string otherwise). */

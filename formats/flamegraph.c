@@ -1,4 +1,4 @@
-#include "flamegraph.h"
+#include "formats/flamegraph.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "htab.h"
-#include "utf8.h"
+#include "formats/buf.h"
+#include "formats/htab.h"
+#include "formats/utf8.h"
 
 #define XPAD 10.0
 

@@ -1,7 +1,7 @@
-#include "folded.h"
+#include "formats/folded.h"
 
-#include "buf.h"
-#include "stackcount.h"
+#include "formats/buf.h"
+#include "formats/stackcount.h"
 
 #include <ctype.h>
 #include <errno.h>

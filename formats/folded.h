@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "profile.h"
+#include "formats/profile.h"
 
 /* Root frames written before a sample's own frames, from its labels
  * (samples without a comm label get none). */

@@ -1,4 +1,4 @@
-#include "htab.h"
+#include "formats/htab.h"
 
 #include <errno.h>
 #include <stdlib.h>

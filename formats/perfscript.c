@@ -1,14 +1,14 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "perfscript.h"
+#include "formats/perfscript.h"
 
 #include <errno.h>
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "folded.h"
-#include "stackcount.h"
+#include "formats/buf.h"
+#include "formats/folded.h"
+#include "formats/stackcount.h"
 
 /* Valgrind cannot see into JIT-compiled code, which reads its subject a
  * word at a time; under it, PCRE2's interpreter runs instead. */

@@ -1,6 +1,6 @@
-#include "pprof.h"
+#include "formats/pprof.h"
 
-#include "buf.h"
+#include "formats/buf.h"
 
 #include <errno.h>
 #include <stdarg.h>

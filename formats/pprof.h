@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "profile.h"
+#include "formats/profile.h"
 
 /* Largest profile accepted, compressed or not (a guard against gzip bombs). */
 #define PPROF_MAX_BYTES ((size_t)1 << 30)

@@ -1,6 +1,6 @@
-#include "profile.h"
+#include "formats/profile.h"
 
-#include "buf.h"
+#include "formats/buf.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "htab.h"
+#include "formats/htab.h"
 
 #define PF_KERNEL_MAPPING   "[kernel.kallsyms]"
 #define PF_MAX_SAMPLE_TYPES 16

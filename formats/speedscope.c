@@ -1,7 +1,7 @@
-#include "speedscope.h"
+#include "formats/speedscope.h"
 
-#include "buf.h"
-#include "utf8.h"
+#include "formats/buf.h"
+#include "formats/utf8.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -8,8 +8,8 @@
 
 #include <stdio.h>
 
-#include "folded.h"
-#include "profile.h"
+#include "formats/folded.h"
+#include "formats/profile.h"
 
 struct speedscope_opts {
     enum pf_group_by group_by; /* NONE: a single profile */

@@ -1,6 +1,6 @@
-#include "stackcount.h"
+#include "formats/stackcount.h"
 
-#include "buf.h"
+#include "formats/buf.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "htab.h"
+#include "formats/htab.h"
 
 struct stackcount_item {
     const char *stack; /* NUL-terminated, owned by the table */

@@ -26,17 +26,18 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "../formats/buf.h"
-#include "../formats/clock.h"
-#include "../formats/pprof.h"
-#include "cmd.h"
-#include "httpd.h"
-#include "kube.h"
-#include "opts.h"
-#include "session.h"
-#include "spool.h"
-#include "upload.h"
-#include "watch.h"
+#include "formats/buf.h"
+#include "formats/clock.h"
+#include "formats/pprof.h"
+#include "profiler/cmd.h"
+#include "profiler/stop.h"
+#include "profiler/io/httpd.h"
+#include "profiler/kube/kube.h"
+#include "profiler/opts.h"
+#include "profiler/sampling/session.h"
+#include "profiler/agent/spool.h"
+#include "profiler/agent/upload.h"
+#include "profiler/watch/watch.h"
 
 #define MAX_LIST       64
 #define MAX_ARGS       1024
@@ -91,14 +92,6 @@ struct agent {
     struct watch *watch; /* the saturation watcher; NULL with --no-watch */
     uint64_t lost_mark;  /* lost samples when the last window closed */
 };
-
-static volatile sig_atomic_t stop_signal, stop_count;
-
-static void on_signal(int sig)
-{
-    stop_signal = sig;
-    stop_count++;
-}
 
 /* ---- options ---- */
 
@@ -988,7 +981,7 @@ static void *uploader(void *arg)
         int64_t now = mono_ns();
         int rc;
 
-        if (ag->stopping && (now >= ag->deadline_ns || stop_count > 1))
+        if (ag->stopping && (now >= ag->deadline_ns || cmd_stop_count > 1))
             break; /* out of time, or told twice */
         if (now < ag->next_try_ns) {
             wait_until(ag, ag->stopping && ag->deadline_ns < ag->next_try_ns ? ag->deadline_ns
@@ -1204,8 +1197,8 @@ static void *watcher_thread(void *arg)
     struct agent *ag = arg;
     char err[1024];
 
-    while (!stop_signal) {
-        if (watch_step(ag->watch, &stop_signal, on_finding, ag, err, sizeof(err))) {
+    while (!cmd_stop_signal) {
+        if (watch_step(ag->watch, &cmd_stop_signal, on_finding, ag, err, sizeof(err))) {
             fprintf(stderr, "podflame: the watcher stopped: %s\n", err);
             break;
         }
@@ -1341,7 +1334,6 @@ int cmd_agent(int argc, char **argv)
     struct session *ses = NULL;
     struct pf_profile *cur = NULL;
     struct httpd *http = NULL, *control_http = NULL;
-    struct sigaction sa = {.sa_handler = on_signal};
     pthread_t threads[64], watch_thread;
     unsigned nthreads = 0;
     bool watching = false;
@@ -1410,9 +1402,7 @@ int cmd_agent(int argc, char **argv)
         fprintf(stderr, "podflame agent: %s\n", err);
         goto out;
     }
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cmd_catch_stop_signals();
     if (session_start(ses, err, sizeof(err))) {
         fprintf(stderr, "podflame agent: %s\n", err);
         goto out;
@@ -1444,7 +1434,7 @@ int cmd_agent(int argc, char **argv)
         say_if_locked(control_http, ag->o.http.control_addr);
     }
 
-    while (!stop_signal) {
+    while (!cmd_stop_signal) {
         int64_t now;
 
         if (session_poll(ses, 100, err, sizeof(err))) {
@@ -1471,13 +1461,14 @@ int cmd_agent(int argc, char **argv)
         pthread_join(watch_thread, NULL);
         watching = false;
     }
-    fprintf(stderr, "podflame: stopping (signal %d): writing the last window\n", (int)stop_signal);
+    fprintf(stderr, "podflame: stopping (signal %d): writing the last window\n",
+            (int)cmd_stop_signal);
     if (close_window(ag, ses, &w, &cur, realtime_ns(), true, err, sizeof(err)))
         fprintf(stderr, "podflame agent: %s\n", err);
     ret = 0;
 out:
     if (watching) {
-        stop_signal = SIGTERM;
+        cmd_stop_signal = SIGTERM;
         pthread_join(watch_thread, NULL);
     }
     pthread_mutex_lock(&ag->lock);

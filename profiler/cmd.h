@@ -5,8 +5,6 @@
 #ifndef PODFLAME_CMD_H
 #define PODFLAME_CMD_H
 
-#define PODFLAME_VERSION "0.1.0"
-
 int cmd_record(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_collapse(int argc, char **argv);

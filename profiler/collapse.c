@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../formats/perfscript.h"
-#include "../formats/stackcount.h"
-#include "cmd.h"
+#include "formats/perfscript.h"
+#include "formats/stackcount.h"
+#include "profiler/cmd.h"
 
 static int remember(void *ctx, const char *stack, size_t len, uint64_t count)
 {

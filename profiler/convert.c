@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "output.h"
+#include "profiler/cmd.h"
+#include "profiler/io/output.h"
 
 static void convert_usage(FILE *f)
 {

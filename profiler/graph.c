@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../formats/flamegraph.h"
-#include "../formats/stackcount.h"
-#include "cmd.h"
-#include "output.h"
+#include "formats/flamegraph.h"
+#include "formats/stackcount.h"
+#include "profiler/cmd.h"
+#include "profiler/io/output.h"
 
 /* Options both commands share, as flamegraph.pl spells them. */
 enum {

@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "formats/version.h"
+#include "profiler/cmd.h"
 
 static const struct {
     const char *name;

@@ -1,4 +1,4 @@
-#include "opts.h"
+#include "profiler/opts.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include <linux/types.h>
-#include "../bpf/profile.h"
+#include "bpf/profile.h"
 
 int opt_uint(const char *name, const char *s, unsigned long lo, unsigned long hi, const char *unit,
              unsigned long *out, char *err, size_t errlen)

@@ -15,14 +15,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../formats/clock.h"
-#include "../formats/escape.h"
-#include "cmd.h"
-#include "cpustat.h"
-#include "kubeapi.h"
-#include "opts.h"
-#include "output.h"
-#include "session.h"
+#include "formats/clock.h"
+#include "formats/escape.h"
+#include "profiler/cmd.h"
+#include "profiler/stop.h"
+#include "profiler/watch/cpustat.h"
+#include "profiler/kube/kubeapi.h"
+#include "profiler/opts.h"
+#include "profiler/io/output.h"
+#include "profiler/sampling/session.h"
 
 #define MAX_FILTERS 256
 
@@ -40,13 +41,6 @@ struct record_opts {
     struct kube_selector pods; /* --pod, -n, --container */
     char **command;
 };
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    stop_signal = sig;
-}
 
 static void record_usage(FILE *f)
 {
@@ -304,8 +298,8 @@ static pid_t spawn_stopped(char **argv, int *go_fd, int *err_fd)
 
         close(go[1]);
         close(errp[0]);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
+        /* an ignored signal stays ignored across execve */
+        signal(SIGPIPE, SIG_DFL);
         if (read(go[0], &c, 1) != 1)
             _exit(127); /* podflame went away */
         execvp(argv[0], argv);
@@ -556,7 +550,6 @@ int cmd_record(int argc, char **argv)
     struct output_target out = {.dirfd = -1, .fd = -1};
     struct session *ses = NULL;
     struct pf_profile *p = NULL;
-    struct sigaction sa = {.sa_handler = on_signal};
     char err[512];
     int go_fd = -1, child_err_fd = -1, status = 0, ret = 1, rc;
     pid_t child = 0;
@@ -600,9 +593,7 @@ int cmd_record(int argc, char **argv)
         goto out;
     }
 
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    cmd_catch_stop_signals();
     if (o.command) {
         child = spawn_stopped(o.command, &go_fd, &child_err_fd);
         if (child < 0) {
@@ -652,7 +643,7 @@ int cmd_record(int argc, char **argv)
     {
         int64_t next_progress = start + 1000000000LL;
 
-        while (!stop_signal) {
+        while (!cmd_stop_signal) {
             int64_t t;
 
             if (session_poll(ses, 100, err, sizeof(err))) {
@@ -701,8 +692,8 @@ int cmd_record(int argc, char **argv)
     if (pids_gone)
         fprintf(stderr, "podflame: the process%s given with -p exited; stopped after %.1f s\n",
                 o.npids == 1 ? "" : "es", wall);
-    if (stop_signal && !child_done)
-        fprintf(stderr, "podflame: stopped by signal %d\n", (int)stop_signal);
+    if (cmd_stop_signal && !child_done)
+        fprintf(stderr, "podflame: stopped by signal %d\n", (int)cmd_stop_signal);
     ret = 0;
     if (child_done && WIFEXITED(status) && WEXITSTATUS(status)) {
         fprintf(stderr, "podflame: %s exited with status %d\n", o.command[0], WEXITSTATUS(status));

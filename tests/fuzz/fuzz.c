@@ -13,21 +13,21 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../formats/folded.h"
-#include "../../formats/perfscript.h"
-#include "../../formats/pprof.h"
-#include "../../formats/profile.h"
-#include "../../profiler/cmd.h"
-#include "../../profiler/cpustat.h"
-#include "../../profiler/kube.h"
-#include "../../profiler/kubeapi.h"
-#include "../../profiler/watch.h"
-#include "../../symbolize/debuginfo.h"
-#include "../../symbolize/elfsyms.h"
-#include "../../symbolize/perfmap.h"
-#include "../../symbolize/procmaps.h"
-#include "../../symbolize/symbolizer.h"
-#include "../../symbolize/unwinder.h"
+#include "formats/folded.h"
+#include "formats/perfscript.h"
+#include "formats/pprof.h"
+#include "formats/profile.h"
+#include "profiler/cmd.h"
+#include "profiler/watch/cpustat.h"
+#include "profiler/kube/kube.h"
+#include "profiler/kube/kubeapi.h"
+#include "profiler/watch/watch.h"
+#include "symbolize/debuginfo.h"
+#include "symbolize/elfsyms.h"
+#include "symbolize/perfmap.h"
+#include "symbolize/procmaps.h"
+#include "symbolize/symbolizer.h"
+#include "symbolize/unwinder.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 

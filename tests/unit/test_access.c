@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "../../profiler/access.h"
+#include "profiler/io/access.h"
 
 #define SEC 1000000000LL
 

@@ -14,10 +14,10 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-#include "../../formats/pprof.h"
-#include "../../formats/profile.h"
-#include "../../profiler/spool.h"
-#include "../../profiler/upload.h"
+#include "formats/pprof.h"
+#include "formats/profile.h"
+#include "profiler/agent/spool.h"
+#include "profiler/agent/upload.h"
 
 static char *make_dir(void)
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../formats/escape.h"
+#include "formats/escape.h"
 
 static char *md_code(const char *s, bool cell)
 {

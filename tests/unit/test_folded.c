@@ -9,11 +9,11 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../formats/folded.h"
-#include "../../formats/format.h"
-#include "../../formats/htab.h"
-#include "../../formats/profile.h"
-#include "../../formats/utf8.h"
+#include "formats/folded.h"
+#include "formats/format.h"
+#include "formats/htab.h"
+#include "formats/profile.h"
+#include "formats/utf8.h"
 
 /* Reads text as folded, writes it back, returns the output (malloc'd). */
 static char *round_trip(const char *in, struct folded_read_report *rep, enum pf_group_by g)

@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "../../profiler/kube.h"
-#include "../../profiler/kubeapi.h"
+#include "profiler/kube/kube.h"
+#include "profiler/kube/kubeapi.h"
 
 #define UID  "6a3e9c7b-0f1e-4c1d-9c2a-8b7e6d5c4b3a"
 #define UID_ "6a3e9c7b_0f1e_4c1d_9c2a_8b7e6d5c4b3a"

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../formats/perfscript.h"
-#include "../../formats/stackcount.h"
+#include "formats/perfscript.h"
+#include "formats/stackcount.h"
 
 static int add(void *ctx, const char *stack, size_t len, uint64_t count)
 {

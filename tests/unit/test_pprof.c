@@ -10,9 +10,9 @@
 #include <zlib.h>
 #include <cmocka.h>
 
-#include "../../formats/folded.h"
-#include "../../formats/pprof.h"
-#include "../../formats/speedscope.h"
+#include "formats/folded.h"
+#include "formats/pprof.h"
+#include "formats/speedscope.h"
 
 static struct pf_profile *from_folded(const char *text)
 {

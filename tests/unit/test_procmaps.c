@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "../../profiler/cgroups.h"
-#include "../../symbolize/procmaps.h"
+#include "profiler/kube/cgroups.h"
+#include "symbolize/procmaps.h"
 
 /* A child in a chroot: a container's root as /proc/PID/root shows it. In
  * the root, a regular file and two symlinks that lead out of it (an

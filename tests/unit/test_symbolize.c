@@ -25,14 +25,14 @@
 #include <libelf.h>
 #include <cmocka.h>
 
-#include "../../symbolize/demangle.h"
-#include "../../symbolize/elfsyms.h"
-#include "../../symbolize/kallsyms.h"
-#include "../../symbolize/residency.h"
-#include "../../symbolize/perfmap.h"
-#include "../../symbolize/procmaps.h"
-#include "../../symbolize/symbolizer.h"
-#include "../../symbolize/unwinder.h"
+#include "symbolize/demangle.h"
+#include "symbolize/elfsyms.h"
+#include "symbolize/kallsyms.h"
+#include "symbolize/residency.h"
+#include "symbolize/perfmap.h"
+#include "symbolize/procmaps.h"
+#include "symbolize/symbolizer.h"
+#include "symbolize/unwinder.h"
 
 static const char *fixture(const char *name)
 {

@@ -12,10 +12,10 @@
 #include <jansson.h>
 #include <cmocka.h>
 
-#include "../../formats/profile.h"
-#include "../../profiler/cpustat.h"
-#include "../../profiler/finding.h"
-#include "../../profiler/watch.h"
+#include "formats/profile.h"
+#include "profiler/watch/cpustat.h"
+#include "profiler/watch/finding.h"
+#include "profiler/watch/watch.h"
 
 static void test_proc_stat(void **state)
 {

@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../../formats/folded.h"
-#include "../../formats/pprof.h"
-#include "../../formats/speedscope.h"
+#include "formats/folded.h"
+#include "formats/pprof.h"
+#include "formats/speedscope.h"
 
 static double now(void)
 {

@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../symbolize/debuginfo.h"
-#include "../../symbolize/demangle.h"
-#include "../../symbolize/elfsyms.h"
+#include "symbolize/debuginfo.h"
+#include "symbolize/demangle.h"
+#include "symbolize/elfsyms.h"
 
 static double now(void)
 {

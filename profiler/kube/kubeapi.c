@@ -1,4 +1,4 @@
-#include "kubeapi.h"
+#include "profiler/kube/kubeapi.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,10 +13,10 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "../formats/clock.h"
-#include "../formats/buf.h"
-#include "../formats/htab.h"
-#include "kube.h"
+#include "formats/clock.h"
+#include "formats/buf.h"
+#include "formats/htab.h"
+#include "profiler/kube/kube.h"
 
 #define REFRESH_NS  (30 * 1000000000LL)
 #define KICK_MIN_NS (2 * 1000000000LL)

@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "../formats/folded.h"
-#include "../formats/format.h"
-#include "../formats/profile.h"
+#include "formats/folded.h"
+#include "formats/format.h"
+#include "formats/profile.h"
 
 struct output_opts {
     enum pf_format format;

@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #include <linux/types.h>
-#include "../bpf/profile.h"
+#include "bpf/profile.h"
 
 struct sampler;
 

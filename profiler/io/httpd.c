@@ -1,4 +1,4 @@
-#include "httpd.h"
+#include "profiler/io/httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,9 +12,9 @@
 
 #include <microhttpd.h>
 
-#include "../formats/buf.h"
-#include "../formats/clock.h"
-#include "access.h"
+#include "formats/buf.h"
+#include "formats/clock.h"
+#include "profiler/io/access.h"
 
 #define TLS_FILE_MAX ((size_t)1 << 20)
 

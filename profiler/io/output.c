@@ -1,4 +1,4 @@
-#include "output.h"
+#include "profiler/io/output.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,12 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../formats/flamegraph.h"
-#include "../formats/perfscript.h"
-#include "../formats/stackcount.h"
-#include "../formats/pprof.h"
-#include "../formats/speedscope.h"
-#include "cmd.h"
+#include "formats/flamegraph.h"
+#include "formats/perfscript.h"
+#include "formats/stackcount.h"
+#include "formats/pprof.h"
+#include "formats/speedscope.h"
+#include "formats/version.h"
 
 static bool writable(enum pf_format f)
 {

@@ -1,4 +1,4 @@
-#include "cgroups.h"
+#include "profiler/kube/cgroups.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,9 +11,9 @@
 #include <time.h>
 #include <linux/magic.h>
 
-#include "../formats/clock.h"
-#include "../formats/buf.h"
-#include "../formats/htab.h"
+#include "formats/clock.h"
+#include "formats/buf.h"
+#include "formats/htab.h"
 
 #define MAX_WALK_DEPTH 32
 /* A cgroup missing from walks is kept this long, so that samples it took

@@ -1,4 +1,4 @@
-#include "collector.h"
+#include "profiler/sampling/collector.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,11 +8,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "containers.h"
-#include "kube.h"
-#include "kubeapi.h"
-#include "../formats/clock.h"
-#include "../formats/buf.h"
+#include "profiler/kube/containers.h"
+#include "profiler/kube/kube.h"
+#include "profiler/kube/kubeapi.h"
+#include "formats/clock.h"
+#include "formats/buf.h"
 
 /* An unknown Pod UID reloads the kubelet's directories at most this often:
  * Pods that start while recording get their names. */

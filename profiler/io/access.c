@@ -1,4 +1,4 @@
-#include "access.h"
+#include "profiler/io/access.h"
 
 #include <errno.h>
 #include <fcntl.h>

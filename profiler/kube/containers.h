@@ -9,7 +9,7 @@
 #ifndef PODFLAME_CONTAINERS_H
 #define PODFLAME_CONTAINERS_H
 
-#include "kube.h"
+#include "profiler/kube/kube.h"
 
 struct container_names;
 

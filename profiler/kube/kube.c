@@ -1,4 +1,4 @@
-#include "kube.h"
+#include "profiler/kube/kube.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../formats/buf.h"
-#include "../formats/htab.h"
+#include "formats/buf.h"
+#include "formats/htab.h"
 
 static bool starts_with(const char *s, const char *prefix)
 {

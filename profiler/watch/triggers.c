@@ -1,4 +1,4 @@
-#include "triggers.h"
+#include "profiler/watch/triggers.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -6,11 +6,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "../formats/buf.h"
-#include "../formats/clock.h"
-#include "cgroups.h"
-#include "cpustat.h"
-#include "kube.h"
+#include "formats/buf.h"
+#include "formats/clock.h"
+#include "profiler/kube/cgroups.h"
+#include "profiler/watch/cpustat.h"
+#include "profiler/kube/kube.h"
 
 /* An incident closes after its rule has not held for this long. */
 #define CLOSE_AFTER_NS (5 * 1000000000LL)

@@ -1,4 +1,4 @@
-#include "cpustat.h"
+#include "profiler/watch/cpustat.h"
 
 #include <errno.h>
 #include <fcntl.h>

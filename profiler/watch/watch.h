@@ -14,8 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "httpd.h"
-#include "triggers.h"
+#include "profiler/io/httpd.h"
+#include "profiler/watch/triggers.h"
 
 struct watch_opts {
     struct watch_rules rules;

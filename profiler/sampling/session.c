@@ -1,4 +1,4 @@
-#include "session.h"
+#include "profiler/sampling/session.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -7,13 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../formats/clock.h"
-#include "../formats/htab.h"
-#include "../symbolize/unwinder.h"
-#include "cgroups.h"
-#include "kubeapi.h"
-#include "opts.h"
-#include "privs.h"
+#include "formats/clock.h"
+#include "formats/htab.h"
+#include "symbolize/unwinder.h"
+#include "profiler/kube/cgroups.h"
+#include "profiler/kube/kubeapi.h"
+#include "profiler/opts.h"
+#include "profiler/sampling/privs.h"
 
 #define DRAIN_INTERVAL_NS 1000000000LL
 /* Drains between two releases of the file pages symbolization touched

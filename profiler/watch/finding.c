@@ -1,4 +1,4 @@
-#include "finding.h"
+#include "profiler/watch/finding.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -10,12 +10,12 @@
 
 #include <jansson.h>
 
-#include "../formats/buf.h"
-#include "../formats/escape.h"
-#include "../formats/folded.h"
-#include "../formats/htab.h"
-#include "../formats/stackcount.h"
-#include "output.h"
+#include "formats/buf.h"
+#include "formats/escape.h"
+#include "formats/folded.h"
+#include "formats/htab.h"
+#include "formats/stackcount.h"
+#include "profiler/io/output.h"
 
 /* ---- hot spots ---- */
 

@@ -10,10 +10,10 @@
 #include <stdint.h>
 
 #include <linux/types.h>
-#include "../bpf/profile.h"
-#include "../formats/profile.h"
-#include "../symbolize/symbolizer.h"
-#include "cgroups.h"
+#include "bpf/profile.h"
+#include "formats/profile.h"
+#include "symbolize/symbolizer.h"
+#include "profiler/kube/cgroups.h"
 
 struct collector;
 

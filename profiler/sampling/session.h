@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "../formats/profile.h"
-#include "../symbolize/symbolizer.h"
-#include "collector.h"
-#include "kube.h"
-#include "sampler.h"
+#include "formats/profile.h"
+#include "symbolize/symbolizer.h"
+#include "profiler/sampling/collector.h"
+#include "profiler/kube/kube.h"
+#include "profiler/sampling/sampler.h"
 
 struct session;
 struct kubeapi;

@@ -1,4 +1,4 @@
-#include "upload.h"
+#include "profiler/agent/upload.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,8 +10,8 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
-#include "../formats/escape.h"
-#include "output.h"
+#include "formats/escape.h"
+#include "profiler/io/output.h"
 
 #define MAX_ERROR_BODY 4096
 #define MAX_CRED_FILE  ((long)1 << 20)

@@ -1,4 +1,4 @@
-#include "sampler.h"
+#include "profiler/sampling/sampler.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../formats/clock.h"
+#include "formats/clock.h"
 #include "profile.skel.h"
 
 /* After flipping the active slot, programs that already picked the old one

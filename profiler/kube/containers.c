@@ -1,4 +1,4 @@
-#include "containers.h"
+#include "profiler/kube/containers.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,8 +8,8 @@
 
 #include <jansson.h>
 
-#include "../formats/buf.h"
-#include "../formats/htab.h"
+#include "formats/buf.h"
+#include "formats/htab.h"
 
 #define DEFAULT_PODMAN_JSON "/var/lib/containers/storage/overlay-containers/containers.json"
 #define DEFAULT_DOCKER_DIR  "/var/lib/docker"

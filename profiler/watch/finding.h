@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../formats/profile.h"
-#include "triggers.h"
+#include "formats/profile.h"
+#include "profiler/watch/triggers.h"
 
 #define FINDING_MAX_PODS  16
 #define FINDING_FUNCTIONS 10

@@ -1,4 +1,4 @@
-#include "spool.h"
+#include "profiler/agent/spool.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../formats/buf.h"
+#include "formats/buf.h"
 
 #define MAGIC      "PFSPOOL1\n"
 #define SUFFIX     ".entry"

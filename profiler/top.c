@@ -1,0 +1,301 @@
+/*
+ * podflame top: a live view of the node's busiest Pods and their hottest
+ * functions, refreshed every second.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "formats/clock.h"
+#include "formats/escape.h"
+#include "formats/htab.h"
+#include "profiler/cmd.h"
+#include "profiler/watch/finding.h"
+#include "profiler/kube/kube.h"
+#include "profiler/opts.h"
+#include "profiler/sampling/session.h"
+#include "profiler/watch/watch.h"
+#include "profiler/stop.h"
+
+#define TOP_PODS  8
+#define TOP_FUNCS 5
+
+/* A row's hottest functions with their self time; the names come from
+ * other people's binaries and perf maps: nothing in them may reach the
+ * terminal as a control sequence. */
+static void print_hot_functions(const struct pod_hotspots *hs)
+{
+    for (size_t k = 0; k < hs->nfuncs && k < TOP_FUNCS; k++) {
+        char *safe;
+
+        if (hs->funcs[k].self_pct < 1)
+            break;
+        safe = escaped(escape_terminal, hs->funcs[k].name);
+        printf(" %s %.0f%%", safe ? safe : "?", hs->funcs[k].self_pct);
+        free(safe);
+    }
+}
+
+struct proc_load {
+    const char *key, *value, *label; /* the label rows are grouped by */
+    uint64_t samples;
+};
+
+static int by_load(const void *a, const void *b)
+{
+    const struct proc_load *x = a, *y = b;
+
+    return x->samples != y->samples ? (x->samples < y->samples ? 1 : -1)
+                                    : strcmp(x->value, y->value);
+}
+
+/* A node without Pods: its busiest containers (podman, Docker, ...) and
+ * processes outside them, from the samples. */
+static void top_processes(const struct pf_profile *p, int rows, double secs, unsigned hz)
+{
+    struct proc_load *procs = calloc(p->nsamples ? p->nsamples : 1, sizeof(*procs));
+    struct htab index;
+    size_t n = 0;
+
+    printf("(no Pods on this node: the busiest containers and processes)\n%-44s %7s  %s\n",
+           "CONTAINER OR PROCESS", "CPU%", "HOTTEST FUNCTIONS (self %)");
+    if (!procs)
+        return;
+    htab_init(&index);
+    for (size_t i = 0; i < p->nsamples; i++) {
+        const char *ctr = pf_sample_label(p, &p->samples[i], "container");
+        const char *rt = pf_sample_label(p, &p->samples[i], "runtime");
+        const char *pid = pf_sample_label(p, &p->samples[i], "pid");
+        const char *comm = pf_sample_label(p, &p->samples[i], "comm");
+        const char *value = ctr ? ctr : pid;
+        char key[300];
+        uint64_t idx = n;
+        bool found;
+
+        if (!value)
+            continue;
+        snprintf(key, sizeof(key), "%c%s", ctr ? 'c' : 'p', value);
+        if (htab_get_or_put(&index, key, strlen(key), &idx, &found, NULL))
+            continue;
+        if (!found)
+            procs[n++] = (struct proc_load){ctr ? "container" : "pid", value,
+                                            ctr ? (rt ? rt : "container") : (comm ? comm : "?"), 0};
+        procs[idx].samples += (uint64_t)(p->samples[i].values[0] > 0 ? p->samples[i].values[0] : 0);
+    }
+    htab_free(&index);
+    if (n > 1)
+        qsort(procs, n, sizeof(*procs), by_load);
+    for (size_t i = 0; i < n && i < TOP_PODS && (int)i < rows - 3; i++) {
+        struct pod_hotspots hs;
+        char label[300], *safe;
+
+        if (!strcmp(procs[i].key, "container"))
+            snprintf(label, sizeof(label), "%.250s [%s]", procs[i].value, procs[i].label);
+        else
+            snprintf(label, sizeof(label), "%.250s (%s)", procs[i].label, procs[i].value);
+        safe = escaped(escape_terminal, label);
+        printf("%-44.44s %7.1f ", safe ? safe : "?",
+               secs > 0 && hz ? 100.0 * (double)procs[i].samples / (secs * hz) : 0.0);
+        free(safe);
+        if (label_hotspots(p, procs[i].key, procs[i].value, &hs) == 0) {
+            print_hot_functions(&hs);
+            pod_hotspots_free(&hs);
+        }
+        putchar('\n');
+    }
+    free(procs);
+}
+
+static void top_frame(const struct watch_opts *o, struct pf_profile *p, struct watcher *wr,
+                      struct kube_names **kn, int rows, double secs)
+{
+    struct pod_cpu pods[TOP_PODS];
+    size_t n = watcher_top(wr, pods, TOP_PODS);
+    double hist[1];
+    int64_t newest;
+    size_t h = watcher_node_history(wr, hist, 1, &newest);
+    int used = 3;
+
+    printf("\033[H\033[2Jpodflame top - node %s, %u CPUs %.0f%% busy, sampled %.0f s at %u Hz "
+           "(Ctrl-C quits)\n\n",
+           o->node, watcher_ncpus(wr), h ? hist[0] : 0.0, secs, o->capture_hz);
+    if (n)
+        printf("%-44s %7s %9s  %s\n", "POD", "CPU%", "LIMIT", "HOTTEST FUNCTIONS (self %)");
+    for (size_t i = 0; i < n && used < rows - 1; i++) {
+        struct pod_hotspots hs;
+        const char *name = *kn ? kube_pod_name(*kn, pods[i].uid) : NULL;
+        const char *ns = *kn ? kube_pod_namespace(*kn, pods[i].uid) : NULL;
+        char label[300], limit[32], *safe;
+
+        if (!name) {
+            struct kube_names *fresh;
+
+            if (kube_names_load(o->kubelet_log_dir, &fresh) == 0) {
+                kube_names_free(*kn);
+                *kn = fresh;
+                name = kube_pod_name(*kn, pods[i].uid);
+                ns = kube_pod_namespace(*kn, pods[i].uid);
+            }
+        }
+        snprintf(label, sizeof(label), "%.250s%s%.250s", name && ns ? ns : "",
+                 name && ns ? "/" : "", name ? name : pods[i].uid);
+        if (pods[i].limit_cpus > 0)
+            snprintf(limit, sizeof(limit), "%.2f", pods[i].limit_cpus);
+        else
+            snprintf(limit, sizeof(limit), "-");
+        /* names come from other people's binaries and perf maps: nothing
+         * in them may reach the terminal as a control sequence */
+        safe = escaped(escape_terminal, label);
+        printf("%-44.44s %7.1f %9s ", safe ? safe : "?", pods[i].cpu_pct, limit);
+        free(safe);
+        if (pod_hotspots(p, pods[i].uid, &hs) == 0) {
+            print_hot_functions(&hs);
+            pod_hotspots_free(&hs);
+        }
+        putchar('\n');
+        used++;
+    }
+    if (!n)
+        top_processes(p, rows - used, secs, o->capture_hz);
+    fflush(stdout);
+}
+
+int cmd_top(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"freq", required_argument, NULL, 'F'},
+        {"window", required_argument, NULL, 'w'},
+        {"kubelet-log-dir", required_argument, NULL, 'k'},
+        {"iterations", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    struct watch_opts o;
+    struct watch_rules quiet = {.sustain = 1, .cooldown = 1};
+    struct session_opts so;
+    struct session *ses = NULL;
+    struct watcher *wr = NULL;
+    struct kube_names *kn = NULL;
+    struct pf_profile *p = NULL, *next;
+    char err[1024], host[256];
+    unsigned window = 5;
+    unsigned long v;
+    long iterations = -1;
+    int c, ret = 1;
+    int64_t start, next_tick;
+
+    watch_opts_default(&o, NULL);
+    o.capture_hz = 99;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+F:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'F':
+            if (opt_uint("freq", optarg, 1, 100000, "Hz", &v, err, sizeof(err))) {
+                fprintf(stderr, "podflame top: %s\n", err);
+                return 2;
+            }
+            o.capture_hz = (unsigned)v;
+            break;
+        case 'w':
+            if (opt_uint("window", optarg, 1, 86400, "seconds", &v, err, sizeof(err))) {
+                fprintf(stderr, "podflame top: %s\n", err);
+                return 2;
+            }
+            window = (unsigned)v;
+            break;
+        case 'i':
+            if (opt_uint("iterations", optarg, 1, LONG_MAX, "", &v, err, sizeof(err))) {
+                fprintf(stderr, "podflame top: %s\n", err);
+                return 2;
+            }
+            iterations = (long)v;
+            break;
+        case 'k':
+            o.kubelet_log_dir = optarg;
+            break;
+        case 'h':
+            printf("usage: podflame top [-F HZ] [--window SECS] [--kubelet-log-dir DIR]\n"
+                   "                    [--iterations N]\n\n"
+                   "A live view of the node's busiest Pods (CPU from their cgroups) and each\n"
+                   "Pod's hottest functions (sampled at HZ, default 99, over the last SECS,\n"
+                   "default 5), refreshed every second, like top for code.\n");
+            return 0;
+        default:
+            fprintf(stderr, "(try 'podflame top --help')\n");
+            return 2;
+        }
+    }
+    o.node = kube_node_name(host, sizeof(host));
+    session_opts_default(&so, o.capture_hz, "podflame top");
+    so.kubelet_log_dir = o.kubelet_log_dir;
+    if (pf_profile_new(&p) || pf_profile_set_cpu_types(p, 1000000000LL / o.capture_hz)) {
+        fprintf(stderr, "podflame top: out of memory\n");
+        goto out;
+    }
+    if (watcher_new(&quiet, &wr)) {
+        fprintf(stderr, "podflame top: needs cgroup v2, and no cgroup2 mount is in "
+                        "/proc/self/mountinfo\n");
+        goto out;
+    }
+    if (session_open(&so, p, &ses, err, sizeof(err)) || session_start(ses, err, sizeof(err))) {
+        fprintf(stderr, "podflame top: %s\n", err);
+        goto out;
+    }
+    cmd_catch_stop_signals();
+    start = mono_ns();
+    next_tick = start + 1000000000LL;
+    {
+        struct trigger_event ev;
+        bool fired;
+
+        watcher_tick(wr, &ev, &fired);
+    }
+    while (!cmd_stop_signal && iterations != 0) {
+        if (session_poll(ses, 100, err, sizeof(err))) {
+            fprintf(stderr, "podflame top: %s\n", err);
+            goto out;
+        }
+        if (mono_ns() < next_tick)
+            continue;
+        next_tick += 1000000000LL;
+        {
+            struct trigger_event ev;
+            bool fired;
+
+            watcher_tick(wr, &ev, &fired);
+        }
+        if (session_flush(ses, err, sizeof(err))) {
+            fprintf(stderr, "podflame top: %s\n", err);
+            goto out;
+        }
+        top_frame(&o, p, wr, &kn, 40, (double)(mono_ns() - start) / 1e9);
+        if (iterations > 0)
+            iterations--;
+        /* a fresh window every --window seconds keeps the view current */
+        if ((mono_ns() - start) / 1000000000LL % window == 0) {
+            if (pf_profile_new(&next) ||
+                pf_profile_set_cpu_types(next, 1000000000LL / o.capture_hz) ||
+                session_rotate(ses, next, err, sizeof(err))) {
+                fprintf(stderr, "podflame top: out of memory\n");
+                goto out;
+            }
+            pf_profile_free(p);
+            p = next;
+            start = mono_ns();
+        }
+    }
+    ret = 0;
+out:
+    session_close(ses);
+    watcher_free(wr);
+    kube_names_free(kn);
+    pf_profile_free(p);
+    return ret;
+}
