@@ -188,6 +188,7 @@ bench-flamegraph: all
 	tools/bench/flamegraph.py $(BUILD) $(if $(FLAMEGRAPH_DIR),--perl-dir $(FLAMEGRAPH_DIR))
 
 lint: $(BUILD)/profile.skel.h
+	tools/lint/include-order.py
 	clang-format --dry-run --Werror bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] profiler/*/*.[ch] tests/unit/*.c tests/workloads/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr -I . formats symbolize profiler

@@ -25,258 +25,21 @@
 #include "profiler/io/output.h"
 #include "profiler/sampling/session.h"
 
-#define MAX_FILTERS 256
-
-struct record_opts {
-    struct session_opts ses; /* what is sampled and how it is unwound and named */
-    double duration;         /* seconds; 0 = until Ctrl-C or the command exits */
-    pid_t pids[MAX_FILTERS];
-    size_t npids;
-    const char *cgroups[MAX_FILTERS];
-    size_t ncgroups;
-    enum pf_group_by group_by;
-    const char *output;
-    const char *format;
-    const char *debug_dirs[MAX_FILTERS];
-    struct kube_selector pods; /* --pod, -n, --container */
-    char **command;
-};
-
-static void record_usage(FILE *f)
+/* Returns 0 to run, or the exit status after --help (0) or a usage error (2). */
+static int parse_args(int argc, char **argv, struct settings *o, int *exit_status)
 {
-    fprintf(
-        f, "usage: podflame record [OPTIONS] [-- COMMAND [ARGS...]]\n"
-           "\n"
-           "Samples user and kernel stacks on every CPU and writes a profile. With no\n"
-           "filter it profiles the whole machine; with -- COMMAND it runs COMMAND and\n"
-           "profiles it (and its children) until it exits. Ctrl-C stops early and still\n"
-           "writes the output.\n"
-           "\n"
-           "options:\n"
-           "  -F, --freq HZ          samples per second per CPU (default 99; odd rates avoid\n"
-           "                         lockstep with timers)\n"
-           "  -d, --duration SECS    stop after SECS seconds (default: Ctrl-C, or COMMAND's exit)\n"
-           "  -p, --pid PID[,PID]    only these processes (repeatable)\n"
-           "      --cgroup PATH      only this cgroup v2 and its descendants (repeatable);\n"
-           "                         absolute, or relative to the cgroup2 mount\n"
-           "      --no-kernel        user stacks only\n"
-           "      --unwind MODE      user stacks by fp (frame pointers, plus the caller of a\n"
-           "                         frameless leaf from its CFI), dwarf (a copy of the top of\n"
-           "                         every stack, unwound with the binaries' CFI, as perf\n"
-           "                         --call-graph dwarf) or auto (the default: a process's\n"
-           "                         stacks are copied until its executable is judged, then\n"
-           "                         only if that has no frame pointers)\n"
-           "      --stack-size BYTES user stack copied per sample in dwarf mode (default\n"
-           "                         16384, at most 65536); deeper stacks are cut and counted\n"
-           "      --include-idle     keep samples of idle CPUs (the swapper task)\n"
-           "      --group-by KEY     root frames: pod (the default: namespace/pod, container,\n"
-           "                         comm; process roots for samples without Pod labels),\n"
-           "                         container (namespace/pod/container, comm), process\n"
-           "                         (comm), pid (comm-PID), thread (comm-PID/TID) or none\n"
-           "  -o, --output FILE      where to write (default podflame.svg; - = stdout); checked\n"
-           "                         before sampling; a device or FIFO is written directly,\n"
-           "                         a symlink's target atomically\n"
-           "      --format FMT       svg, folded, pprof or speedscope (default: by FILE's\n"
-           "                         extension: .svg .folded .txt .pb.gz .pprof .speedscope.json;\n"
-           "                         another extension is an error)\n"
-           "      --map-entries N    distinct stacks kept per second in the kernel\n"
-           "                         (default 16384); raise it if 'count map full' losses show\n"
-           "      --pod NAME|UID     only this Pod (repeatable); Pods that start while\n"
-           "                         recording are picked up\n"
-           "  -n, --namespace NS     only Pods in this namespace (repeatable)\n"
-           "      --container NAME   only this container of the selected Pods (repeatable)\n"
-           "      --kubelet-log-dir DIR  where the kubelet keeps pods/ and containers/ logs,\n"
-           "                         which name Pods and containers (default /var/log)\n"
-           "      --kube-api         in a cluster, also ask the API server for this node's\n"
-           "                         Pods: their labels (k8s.pod.label.KEY), owners and\n"
-           "                         names; needs the service account to list pods\n"
-           "      --debug-dir DIR    also look for debug files in DIR (repeatable): by build ID\n"
-           "                         (DIR/.build-id/xx/rest.debug) and by .gnu_debuglink;\n"
-           "                         /usr/lib/debug and the binary's own directory always are\n"
-           "      --debuginfod URL   fetch missing debug info from these debuginfod servers\n"
-           "                         (space-separated; default: $DEBUGINFOD_URLS), cached in\n"
-           "                         $DEBUGINFOD_CACHE_PATH (default ~/.cache/debuginfod_client)\n"
-           "      --debuginfod-timeout SECS  give up on a silent server after SECS (default 5)\n"
-           "      --no-demangle      keep C++ and Rust names mangled\n"
-           "  -h, --help             this help\n"
-           "\n"
-           "examples:\n"
-           "  podflame record -F 99 -d 10 -o cpu.svg           whole machine, 10 seconds\n"
-           "  podflame record -d 30 -o cpu.pb.gz               pprof, for go tool pprof\n"
-           "  podflame record -p 1234 -o app.folded            one process until Ctrl-C\n"
-           "  podflame record -o make.folded -- make -j2       a command and its children\n"
-           "\n"
-           "Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.\n");
-}
+    char err[256];
+    int rc = opts_parse(&opt_cmd_record, argc, argv, o, err, sizeof(err));
 
-static int usage_error(const char *why)
-{
-    fprintf(stderr, "podflame record: %s\n", why);
-    return 2;
-}
-
-/* Returns 0 to run, 1 when help was printed, 2 on a usage error. */
-static int parse_args(int argc, char **argv, struct record_opts *o)
-{
-    enum {
-        OPT_CGROUP = 256,
-        OPT_NO_KERNEL,
-        OPT_IDLE,
-        OPT_GROUP_BY,
-        OPT_FORMAT,
-        OPT_MAP,
-        OPT_KUBE,
-        OPT_POD,
-        OPT_CONTAINER,
-        OPT_KUBE_API,
-        OPT_DEBUG_DIR,
-        OPT_DEBUGINFOD,
-        OPT_DEBUGINFOD_TIMEOUT,
-        OPT_NO_DEMANGLE,
-        OPT_UNWIND,
-        OPT_STACK_SIZE,
-    };
-    static const struct option longopts[] = {
-        {"freq", required_argument, NULL, 'F'},
-        {"duration", required_argument, NULL, 'd'},
-        {"pid", required_argument, NULL, 'p'},
-        {"cgroup", required_argument, NULL, OPT_CGROUP},
-        {"no-kernel", no_argument, NULL, OPT_NO_KERNEL},
-        {"include-idle", no_argument, NULL, OPT_IDLE},
-        {"group-by", required_argument, NULL, OPT_GROUP_BY},
-        {"output", required_argument, NULL, 'o'},
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {"map-entries", required_argument, NULL, OPT_MAP},
-        {"kubelet-log-dir", required_argument, NULL, OPT_KUBE},
-        {"pod", required_argument, NULL, OPT_POD},
-        {"namespace", required_argument, NULL, 'n'},
-        {"container", required_argument, NULL, OPT_CONTAINER},
-        {"kube-api", no_argument, NULL, OPT_KUBE_API},
-        {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
-        {"debuginfod", required_argument, NULL, OPT_DEBUGINFOD},
-        {"debuginfod-timeout", required_argument, NULL, OPT_DEBUGINFOD_TIMEOUT},
-        {"no-demangle", no_argument, NULL, OPT_NO_DEMANGLE},
-        {"unwind", required_argument, NULL, OPT_UNWIND},
-        {"stack-size", required_argument, NULL, OPT_STACK_SIZE},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    unsigned long v;
-    char *end, err[256];
-    int c, li = -1, rc;
-
-    *o = (struct record_opts){.group_by = PF_GROUP_POD, .output = "podflame.svg"};
-    session_opts_default(&o->ses, 99, "podflame record");
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "+F:d:p:o:n:h", longopts, &li)) != -1) {
-        int idx = li; /* the long option's index; getopt_long sets it for those only */
-
-        li = -1;
-        /* the options every sampling command shares */
-        if (idx >= 0 &&
-            (rc = session_opt_set(&o->ses, longopts[idx].name, optarg, err, sizeof(err))) <= 0) {
-            if (rc)
-                return usage_error(err);
-            continue;
-        }
-        switch (c) {
-        case 'F':
-            if (opt_uint("freq", optarg, 1, 1000000, "Hz", &v, err, sizeof(err))) {
-                fprintf(stderr, "podflame record: bad frequency: %s\n", err);
-                return 2;
-            }
-            o->ses.freq = (unsigned int)v;
-            break;
-        case 'd':
-            errno = 0;
-            o->duration = strtod(optarg, &end);
-            if (errno || end == optarg || *end || o->duration <= 0 || o->duration > 1e7) {
-                fprintf(stderr, "podflame record: bad duration '%s': give seconds, e.g. -d 10\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 'p': /* -p 1 -p 2, or -p 1,2 as perf takes it */
-            for (char *tok = optarg, *next = NULL;; tok = next) {
-                if ((next = strchr(tok, ',')))
-                    *next++ = '\0';
-                if (opt_uint("pid", tok, 1, INT_MAX, "", &v, err, sizeof(err)))
-                    return usage_error(err);
-                if (o->npids == MAX_FILTERS) {
-                    fprintf(stderr, "podflame record: at most %d processes with -p\n", MAX_FILTERS);
-                    return 2;
-                }
-                o->pids[o->npids++] = (pid_t)v;
-                if (!next)
-                    break;
-            }
-            break;
-        case OPT_CGROUP:
-            if (o->ncgroups == MAX_FILTERS) {
-                fprintf(stderr, "podflame record: at most %d --cgroup options\n", MAX_FILTERS);
-                return 2;
-            }
-            o->cgroups[o->ncgroups++] = optarg;
-            break;
-        case OPT_IDLE:
-            o->ses.include_idle = true;
-            break;
-        case OPT_GROUP_BY:
-            if (pf_group_by_parse(optarg, &o->group_by)) {
-                fprintf(stderr,
-                        "podflame record: --group-by %s: use pod, container, process, pid, "
-                        "thread or none\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 'o':
-            o->output = optarg;
-            break;
-        case OPT_FORMAT:
-            o->format = optarg;
-            break;
-        case OPT_DEBUG_DIR:
-            if (o->ses.sym.ndebug_dirs == MAX_FILTERS || strchr(optarg, ':')) {
-                fprintf(stderr, "podflame record: --debug-dir: at most %d, without ':'\n",
-                        MAX_FILTERS);
-                return 2;
-            }
-            o->debug_dirs[o->ses.sym.ndebug_dirs++] = optarg;
-            o->ses.sym.debug_dirs = o->debug_dirs;
-            break;
-        case OPT_POD:
-        case 'n':
-        case OPT_CONTAINER: {
-            const char **arr = c == OPT_POD ? o->pods.pods
-                               : c == 'n'   ? o->pods.namespaces
-                                            : o->pods.containers;
-            size_t *n = c == OPT_POD ? &o->pods.npods
-                        : c == 'n'   ? &o->pods.nnamespaces
-                                     : &o->pods.ncontainers;
-
-            if (*n == KUBE_SELECTOR_MAX) {
-                fprintf(stderr, "podflame record: at most %d of each Pod filter\n",
-                        KUBE_SELECTOR_MAX);
-                return 2;
-            }
-            arr[(*n)++] = optarg;
-            break;
-        }
-        case 'h':
-            record_usage(stdout);
-            return 1;
-        default:
-            fprintf(stderr, "(try 'podflame record --help')\n");
-            return 2;
-        }
+    if (!rc && o->noperands && o->npids) {
+        snprintf(err, sizeof(err), "give -p PID or -- COMMAND, not both");
+        rc = -EINVAL;
     }
-    if (optind < argc)
-        o->command = argv + optind;
-    if (o->command && o->npids) {
-        fprintf(stderr, "podflame record: give -p PID or -- COMMAND, not both\n");
-        return 2;
+    if (rc) {
+        *exit_status = opts_exit(&opt_cmd_record, rc, err);
+        return -1;
     }
+    o->ses.who = "podflame record";
     return 0;
 }
 
@@ -349,7 +112,7 @@ static double busy_cpu_seconds(void)
 /* The rate the kernel delivered, when it fell short of the one asked for
  * by more than 10%: it lowers kernel.perf_event_max_sample_rate by itself
  * when sampling interrupts take too long, and throttles events past it. */
-static void print_delivered_rate(const struct record_opts *o, uint64_t events, double busy)
+static void print_delivered_rate(const struct settings *o, uint64_t events, double busy)
 {
     double per_cpu = busy > 0 ? (double)events / busy : 0;
     long max_rate;
@@ -396,8 +159,8 @@ static void print_unnamed(void *ctx, const struct collector_unnamed *u)
     free(safe);
 }
 
-static void print_summary(const struct record_opts *o, struct session *ses, double wall,
-                          double busy, const char *written)
+static void print_summary(const struct settings *o, struct session *ses, double wall, double busy,
+                          const char *written)
 {
     struct sampler *s = session_sampler(ses);
     struct collector *col = session_collector(ses);
@@ -542,174 +305,197 @@ static int add_command_comment(struct pf_profile *p, int argc, char **argv)
     return pf_profile_add_comment(p, line);
 }
 
-int cmd_record(int argc, char **argv)
-{
-    struct record_opts o;
-    struct session_opts so;
-    struct output_opts oo = {0};
-    struct output_target out = {.dirfd = -1, .fd = -1};
-    struct session *ses = NULL;
-    struct pf_profile *p = NULL;
+/* One recording, from the parsed options to the written profile. */
+struct recording {
+    struct settings o;
+    char **command; /* -- COMMAND ARGS..., or NULL */
+    struct output_opts oo;
+    struct output_target out;
+    struct session *ses;
+    struct pf_profile *p;
+    pid_t child;
+    int go_fd, child_err_fd, status;
+    bool child_done, pids_gone;
+    double wall, busy;
     char err[512];
-    int go_fd = -1, child_err_fd = -1, status = 0, ret = 1, rc;
-    pid_t child = 0;
-    bool tty = isatty(STDERR_FILENO), child_done = false, pids_gone = false;
-    int64_t start;
-    double wall, busy = 0, busy0 = 0;
+};
 
-    rc = parse_args(argc, argv, &o);
-    if (rc)
-        return rc == 1 ? 0 : 2;
-    oo.group_by = o.group_by;
-    oo.format = output_format_for(o.output, o.format, err, sizeof(err));
-    if (oo.format == PF_FORMAT_UNKNOWN) {
-        fprintf(stderr, "podflame record: %s\n", err);
+/* Where the profile goes is settled before anything is sampled: a wrong
+ * path fails now, not after the recording. Returns an exit status, or -1
+ * to go on. */
+static int record_prepare(struct recording *r, int argc, char **argv)
+{
+    r->oo.group_by = r->o.group_by;
+    r->oo.format = output_format_for(r->o.output, r->o.format, r->err, sizeof(r->err));
+    if (r->oo.format == PF_FORMAT_UNKNOWN) {
+        fprintf(stderr, "podflame record: %s\n", r->err);
         return 2;
     }
-    /* where the profile goes is settled before anything is sampled: a
-     * wrong path fails now, not after the recording */
-    if (output_open(o.output, 0644, &out, err, sizeof(err))) {
-        fprintf(stderr, "podflame record: %s\n", err);
+    if (output_open(r->o.output, 0644, &r->out, r->err, sizeof(r->err))) {
+        fprintf(stderr, "podflame record: %s\n", r->err);
         return 1;
     }
     if (geteuid() != 0)
         fprintf(stderr, "podflame: not running as root: this needs CAP_BPF and CAP_PERFMON\n");
-
-    if (pf_profile_new(&p) || pf_profile_set_cpu_types(p, 1000000000LL / o.ses.freq) ||
-        add_command_comment(p, argc, argv)) {
+    if (pf_profile_new(&r->p) || pf_profile_set_cpu_types(r->p, 1000000000LL / r->o.ses.freq) ||
+        add_command_comment(r->p, argc, argv)) {
         fprintf(stderr, "podflame record: out of memory\n");
-        goto out;
+        return 1;
     }
-    so = o.ses;
-    so.follow_forks = o.command != NULL;
-    so.pids = o.pids;
-    so.npids = o.npids;
-    so.cgroups = o.cgroups;
-    so.ncgroups = o.ncgroups;
-    so.pods = &o.pods;
-    so.log = stderr;
-    if (session_open(&so, p, &ses, err, sizeof(err))) {
-        fprintf(stderr, "podflame record: %s\n", err);
-        goto out;
-    }
+    return -1;
+}
 
+/* Opens the session, starts COMMAND stopped, starts sampling, then lets
+ * COMMAND run: its first instruction is sampled. Returns 0 or -1. */
+static int record_start(struct recording *r)
+{
+    struct sampler_stats st;
+    struct session_opts so = r->o.ses;
+    int rc;
+
+    so.follow_forks = r->command != NULL;
+    so.log = stderr;
+    if (session_open(&so, r->p, &r->ses, r->err, sizeof(r->err)))
+        return -1;
     cmd_catch_stop_signals();
-    if (o.command) {
-        child = spawn_stopped(o.command, &go_fd, &child_err_fd);
-        if (child < 0) {
-            fprintf(stderr, "podflame record: cannot start %s: %s\n", o.command[0],
-                    strerror((int)-child));
-            child = 0;
-            goto out;
+    if (r->command) {
+        r->child = spawn_stopped(r->command, &r->go_fd, &r->child_err_fd);
+        if (r->child < 0) {
+            snprintf(r->err, sizeof(r->err), "cannot start %s: %s", r->command[0],
+                     strerror((int)-r->child));
+            r->child = 0;
+            return -1;
         }
-        if ((rc = session_add_pid_at_exec(ses, child))) {
-            fprintf(stderr, "podflame record: cannot filter the command: %s\n", strerror(-rc));
-            goto out;
+        if ((rc = session_add_pid_at_exec(r->ses, r->child))) {
+            snprintf(r->err, sizeof(r->err), "cannot filter the command: %s", strerror(-rc));
+            return -1;
         }
     }
-    if (session_start(ses, err, sizeof(err))) {
-        fprintf(stderr, "podflame record: %s\n", err);
-        goto out;
-    }
-    if (child) {
+    if (session_start(r->ses, r->err, sizeof(r->err)))
+        return -1;
+    if (r->child) {
         int e = 0;
 
-        if (write(go_fd, "g", 1) != 1 || read(child_err_fd, &e, sizeof(e)) == sizeof(e)) {
-            fprintf(stderr, "podflame record: cannot run %s: %s\n", o.command[0],
-                    strerror(e ? e : EPIPE));
-            waitpid(child, NULL, 0);
-            child = 0;
-            goto out;
+        if (write(r->go_fd, "g", 1) != 1 || read(r->child_err_fd, &e, sizeof(e)) == sizeof(e)) {
+            snprintf(r->err, sizeof(r->err), "cannot run %s: %s", r->command[0],
+                     strerror(e ? e : EPIPE));
+            waitpid(r->child, NULL, 0);
+            r->child = 0;
+            return -1;
         }
     }
+    sampler_get_stats(session_sampler(r->ses), &st);
+    fprintf(stderr, "podflame: sampling %u CPU%s at %u Hz (%s)%s; %s\n", st.cpus,
+            st.cpus == 1 ? "" : "s", r->o.ses.freq, sampler_event_name(session_sampler(r->ses)),
+            r->command ? ", running the command" : "",
+            r->o.duration > 0 ? "stops by itself or on Ctrl-C" : "Ctrl-C to stop");
+    return 0;
+}
 
-    {
-        struct sampler_stats st;
+/* Samples until -d runs out, Ctrl-C, COMMAND's exit or the -p processes'. */
+static int record_loop(struct recording *r)
+{
+    bool tty = isatty(STDERR_FILENO);
+    struct timespec rt;
+    int64_t start, next_progress;
+    double busy0;
 
-        sampler_get_stats(session_sampler(ses), &st);
-        fprintf(stderr, "podflame: sampling %u CPU%s at %u Hz (%s)%s; %s\n", st.cpus,
-                st.cpus == 1 ? "" : "s", o.ses.freq, sampler_event_name(session_sampler(ses)),
-                o.command ? ", running the command" : "",
-                o.duration > 0 ? "stops by itself or on Ctrl-C" : "Ctrl-C to stop");
-    }
-    {
-        struct timespec rt;
-
-        clock_gettime(CLOCK_REALTIME, &rt);
-        p->time_nanos = rt.tv_sec * 1000000000LL + rt.tv_nsec;
-    }
+    clock_gettime(CLOCK_REALTIME, &rt);
+    r->p->time_nanos = rt.tv_sec * 1000000000LL + rt.tv_nsec;
     start = mono_ns();
+    next_progress = start + 1000000000LL;
     busy0 = busy_cpu_seconds();
-    {
-        int64_t next_progress = start + 1000000000LL;
+    while (!cmd_stop_signal) {
+        int64_t t;
 
-        while (!cmd_stop_signal) {
-            int64_t t;
-
-            if (session_poll(ses, 100, err, sizeof(err))) {
-                fprintf(stderr, "podflame record: %s\n", err);
-                goto out;
-            }
-            t = mono_ns();
-            if (tty && t >= next_progress) {
-                next_progress += 1000000000LL;
-                print_progress((t - start) / 1e9, collector_samples(session_collector(ses)),
-                               session_lost(ses), collector_processes(session_collector(ses)));
-            }
-            if (o.duration > 0 && t - start >= (int64_t)(o.duration * 1e9))
-                break;
-            if (child && waitpid(child, &status, WNOHANG) == child) {
-                child_done = true;
-                break;
-            }
-            if (o.npids && !o.command && all_exited(o.pids, o.npids)) {
-                pids_gone = true;
-                break;
-            }
+        if (session_poll(r->ses, 100, r->err, sizeof(r->err)))
+            return -1;
+        t = mono_ns();
+        if (tty && t >= next_progress) {
+            next_progress += 1000000000LL;
+            print_progress((t - start) / 1e9, collector_samples(session_collector(r->ses)),
+                           session_lost(r->ses), collector_processes(session_collector(r->ses)));
+        }
+        if (r->o.duration > 0 && t - start >= (int64_t)(r->o.duration * 1e9))
+            break;
+        if (r->child && waitpid(r->child, &r->status, WNOHANG) == r->child) {
+            r->child_done = true;
+            break;
+        }
+        if (r->o.npids && !r->command && all_exited(r->o.pids, r->o.npids)) {
+            r->pids_gone = true;
+            break;
         }
     }
-    wall = (mono_ns() - start) / 1e9;
-    busy = busy_cpu_seconds() - busy0;
-    p->duration_nanos = mono_ns() - start;
+    r->wall = (mono_ns() - start) / 1e9;
+    r->busy = busy_cpu_seconds() - busy0;
+    r->p->duration_nanos = mono_ns() - start;
     if (tty)
         fprintf(stderr, "\r\033[K");
+    return 0;
+}
 
-    if (session_stop(ses, err, sizeof(err))) {
-        fprintf(stderr, "podflame record: %s\n", err);
-        goto out;
-    }
-    if (output_commit(&out, output_profile_writer, &(struct profile_write){p, &oo}, true, err,
-                      sizeof(err))) {
-        fprintf(stderr, "podflame record: %s\n", err);
-        goto out;
-    }
-    print_summary(&o, ses, wall, busy, strcmp(o.output, "-") ? o.output : "stdout");
-    if (!kube_selector_empty(&o.pods))
+/* Writes the profile, then says what it cost and what it missed. */
+static int record_finish(struct recording *r)
+{
+    const struct settings *o = &r->o;
+
+    if (session_stop(r->ses, r->err, sizeof(r->err)) ||
+        output_commit(&r->out, output_profile_writer, &(struct profile_write){r->p, &r->oo}, true,
+                      r->err, sizeof(r->err)))
+        return -1;
+    print_summary(o, r->ses, r->wall, r->busy, strcmp(o->output, "-") ? o->output : "stdout");
+    if (!kube_selector_empty(&o->pods))
         fprintf(stderr, "podflame: %zu cgroup%s matched the Pod filters\n",
-                session_selected_cgroups(ses), session_selected_cgroups(ses) == 1 ? "" : "s");
-    if (session_kubeapi(ses))
-        print_kube_api(session_kubeapi(ses));
-    if (pids_gone)
+                session_selected_cgroups(r->ses), session_selected_cgroups(r->ses) == 1 ? "" : "s");
+    if (session_kubeapi(r->ses))
+        print_kube_api(session_kubeapi(r->ses));
+    if (r->pids_gone)
         fprintf(stderr, "podflame: the process%s given with -p exited; stopped after %.1f s\n",
-                o.npids == 1 ? "" : "es", wall);
-    if (cmd_stop_signal && !child_done)
+                o->npids == 1 ? "" : "es", r->wall);
+    if (cmd_stop_signal && !r->child_done)
         fprintf(stderr, "podflame: stopped by signal %d\n", (int)cmd_stop_signal);
-    ret = 0;
-    if (child_done && WIFEXITED(status) && WEXITSTATUS(status)) {
-        fprintf(stderr, "podflame: %s exited with status %d\n", o.command[0], WEXITSTATUS(status));
+    if (r->child_done && WIFEXITED(r->status) && WEXITSTATUS(r->status))
+        fprintf(stderr, "podflame: %s exited with status %d\n", r->command[0],
+                WEXITSTATUS(r->status));
+    return 0;
+}
+
+int cmd_record(int argc, char **argv)
+{
+    struct recording *r = calloc(1, sizeof(*r));
+    int ret = 1;
+
+    if (!r) {
+        fprintf(stderr, "podflame record: out of memory\n");
+        return 1;
     }
-out:
-    if (child && !child_done) {
+    r->out = (struct output_target){.dirfd = -1, .fd = -1};
+    r->go_fd = r->child_err_fd = -1;
+    if (parse_args(argc, argv, &r->o, &ret) == 0) {
+        r->command = r->o.noperands ? r->o.operands : NULL;
+        ret = record_prepare(r, argc, argv);
+        if (ret < 0) {
+            ret = 1;
+            if (record_start(r) || record_loop(r) || record_finish(r))
+                fprintf(stderr, "podflame record: %s\n", r->err);
+            else
+                ret = 0;
+        }
+    }
+    if (r->child && !r->child_done) {
         /* -d ran out, Ctrl-C, or an error: end the command, leave no zombie */
-        kill(child, SIGTERM);
-        waitpid(child, &status, 0);
+        kill(r->child, SIGTERM);
+        waitpid(r->child, &r->status, 0);
     }
-    if (go_fd >= 0)
-        close(go_fd);
-    if (child_err_fd >= 0)
-        close(child_err_fd);
-    session_close(ses);
-    output_close(&out);
-    pf_profile_free(p);
+    if (r->go_fd >= 0)
+        close(r->go_fd);
+    if (r->child_err_fd >= 0)
+        close(r->child_err_fd);
+    session_close(r->ses);
+    output_close(&r->out);
+    pf_profile_free(r->p);
+    opts_free(&r->o);
+    free(r);
     return ret;
 }

@@ -21,7 +21,7 @@
 #include "profiler/kube/kube.h"
 #include "profiler/opts.h"
 #include "profiler/sampling/session.h"
-#include "profiler/watch/watch.h"
+#include "profiler/watch/triggers.h"
 #include "profiler/stop.h"
 
 #define TOP_PODS  8
@@ -113,8 +113,8 @@ static void top_processes(const struct pf_profile *p, int rows, double secs, uns
     free(procs);
 }
 
-static void top_frame(const struct watch_opts *o, struct pf_profile *p, struct watcher *wr,
-                      struct kube_names **kn, int rows, double secs)
+static void top_frame(const struct settings *o, const char *node, struct pf_profile *p,
+                      struct watcher *wr, struct kube_names **kn, int rows, double secs)
 {
     struct pod_cpu pods[TOP_PODS];
     size_t n = watcher_top(wr, pods, TOP_PODS);
@@ -125,7 +125,7 @@ static void top_frame(const struct watch_opts *o, struct pf_profile *p, struct w
 
     printf("\033[H\033[2Jpodflame top - node %s, %u CPUs %.0f%% busy, sampled %.0f s at %u Hz "
            "(Ctrl-C quits)\n\n",
-           o->node, watcher_ncpus(wr), h ? hist[0] : 0.0, secs, o->capture_hz);
+           node, watcher_ncpus(wr), h ? hist[0] : 0.0, secs, o->ses.freq);
     if (n)
         printf("%-44s %7s %9s  %s\n", "POD", "CPU%", "LIMIT", "HOTTEST FUNCTIONS (self %)");
     for (size_t i = 0; i < n && used < rows - 1; i++) {
@@ -137,7 +137,7 @@ static void top_frame(const struct watch_opts *o, struct pf_profile *p, struct w
         if (!name) {
             struct kube_names *fresh;
 
-            if (kube_names_load(o->kubelet_log_dir, &fresh) == 0) {
+            if (kube_names_load(o->ses.kubelet_log_dir, &fresh) == 0) {
                 kube_names_free(*kn);
                 *kn = fresh;
                 name = kube_pod_name(*kn, pods[i].uid);
@@ -163,139 +163,115 @@ static void top_frame(const struct watch_opts *o, struct pf_profile *p, struct w
         used++;
     }
     if (!n)
-        top_processes(p, rows - used, secs, o->capture_hz);
+        top_processes(p, rows - used, secs, o->ses.freq);
     fflush(stdout);
+}
+
+/* The live state of podflame top. */
+struct top_view {
+    struct settings o;
+    struct session *ses;
+    struct watcher *wr;
+    struct kube_names *kn;
+    struct pf_profile *p;
+    char node[256];
+    char err[1024];
+};
+
+static int new_window(const struct top_view *t, struct pf_profile **out)
+{
+    int rc = pf_profile_new(out);
+
+    if (!rc && (rc = pf_profile_set_cpu_types(*out, 1000000000LL / t->o.ses.freq))) {
+        pf_profile_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static int top_open(struct top_view *t)
+{
+    static const struct watch_rules quiet = {.sustain = 1, .cooldown = 1};
+    struct session_opts so = t->o.ses;
+
+    kube_node_name(t->node, sizeof(t->node));
+    so.who = "podflame top";
+    if (new_window(t, &t->p)) {
+        snprintf(t->err, sizeof(t->err), "out of memory");
+        return -1;
+    }
+    if (watcher_new(&quiet, &t->wr)) {
+        snprintf(t->err, sizeof(t->err),
+                 "needs cgroup v2, and no cgroup2 mount is in /proc/self/mountinfo");
+        return -1;
+    }
+    if (session_open(&so, t->p, &t->ses, t->err, sizeof(t->err)) ||
+        session_start(t->ses, t->err, sizeof(t->err)))
+        return -1;
+    return 0;
+}
+
+/* Refreshes every second; a fresh window every --window seconds keeps the
+ * view current. */
+static int top_loop(struct top_view *t)
+{
+    int64_t start = mono_ns(), next_tick = start + 1000000000LL;
+    unsigned long left = t->o.iterations;
+    struct trigger_event ev;
+    bool fired;
+    int rc;
+
+    watcher_tick(t->wr, &ev, &fired);
+    while (!cmd_stop_signal) {
+        struct pf_profile *next;
+
+        if (session_poll(t->ses, 100, t->err, sizeof(t->err)))
+            return -1;
+        if (mono_ns() < next_tick)
+            continue;
+        next_tick += 1000000000LL;
+        watcher_tick(t->wr, &ev, &fired);
+        if (session_flush(t->ses, t->err, sizeof(t->err)))
+            return -1;
+        top_frame(&t->o, t->node, t->p, t->wr, &t->kn, 40, (double)(mono_ns() - start) / 1e9);
+        if (left && --left == 0)
+            break;
+        if ((mono_ns() - start) / 1000000000LL % t->o.window != 0)
+            continue;
+        if ((rc = new_window(t, &next)) ||
+            (rc = session_rotate(t->ses, next, t->err, sizeof(t->err)))) {
+            if (rc == -ENOMEM)
+                snprintf(t->err, sizeof(t->err), "out of memory");
+            pf_profile_free(next);
+            return -1;
+        }
+        pf_profile_free(t->p);
+        t->p = next;
+        start = mono_ns();
+    }
+    return 0;
 }
 
 int cmd_top(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"freq", required_argument, NULL, 'F'},
-        {"window", required_argument, NULL, 'w'},
-        {"kubelet-log-dir", required_argument, NULL, 'k'},
-        {"iterations", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    struct watch_opts o;
-    struct watch_rules quiet = {.sustain = 1, .cooldown = 1};
-    struct session_opts so;
-    struct session *ses = NULL;
-    struct watcher *wr = NULL;
-    struct kube_names *kn = NULL;
-    struct pf_profile *p = NULL, *next;
-    char err[1024], host[256];
-    unsigned window = 5;
-    unsigned long v;
-    long iterations = -1;
-    int c, ret = 1;
-    int64_t start, next_tick;
+    struct top_view *t = calloc(1, sizeof(*t));
+    int ret = 1, rc;
 
-    watch_opts_default(&o, NULL);
-    o.capture_hz = 99;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "+F:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'F':
-            if (opt_uint("freq", optarg, 1, 100000, "Hz", &v, err, sizeof(err))) {
-                fprintf(stderr, "podflame top: %s\n", err);
-                return 2;
-            }
-            o.capture_hz = (unsigned)v;
-            break;
-        case 'w':
-            if (opt_uint("window", optarg, 1, 86400, "seconds", &v, err, sizeof(err))) {
-                fprintf(stderr, "podflame top: %s\n", err);
-                return 2;
-            }
-            window = (unsigned)v;
-            break;
-        case 'i':
-            if (opt_uint("iterations", optarg, 1, LONG_MAX, "", &v, err, sizeof(err))) {
-                fprintf(stderr, "podflame top: %s\n", err);
-                return 2;
-            }
-            iterations = (long)v;
-            break;
-        case 'k':
-            o.kubelet_log_dir = optarg;
-            break;
-        case 'h':
-            printf("usage: podflame top [-F HZ] [--window SECS] [--kubelet-log-dir DIR]\n"
-                   "                    [--iterations N]\n\n"
-                   "A live view of the node's busiest Pods (CPU from their cgroups) and each\n"
-                   "Pod's hottest functions (sampled at HZ, default 99, over the last SECS,\n"
-                   "default 5), refreshed every second, like top for code.\n");
-            return 0;
-        default:
-            fprintf(stderr, "(try 'podflame top --help')\n");
-            return 2;
-        }
-    }
-    o.node = kube_node_name(host, sizeof(host));
-    session_opts_default(&so, o.capture_hz, "podflame top");
-    so.kubelet_log_dir = o.kubelet_log_dir;
-    if (pf_profile_new(&p) || pf_profile_set_cpu_types(p, 1000000000LL / o.capture_hz)) {
+    if (!t) {
         fprintf(stderr, "podflame top: out of memory\n");
-        goto out;
+        return 1;
     }
-    if (watcher_new(&quiet, &wr)) {
-        fprintf(stderr, "podflame top: needs cgroup v2, and no cgroup2 mount is in "
-                        "/proc/self/mountinfo\n");
-        goto out;
-    }
-    if (session_open(&so, p, &ses, err, sizeof(err)) || session_start(ses, err, sizeof(err))) {
-        fprintf(stderr, "podflame top: %s\n", err);
-        goto out;
-    }
-    cmd_catch_stop_signals();
-    start = mono_ns();
-    next_tick = start + 1000000000LL;
-    {
-        struct trigger_event ev;
-        bool fired;
-
-        watcher_tick(wr, &ev, &fired);
-    }
-    while (!cmd_stop_signal && iterations != 0) {
-        if (session_poll(ses, 100, err, sizeof(err))) {
-            fprintf(stderr, "podflame top: %s\n", err);
-            goto out;
-        }
-        if (mono_ns() < next_tick)
-            continue;
-        next_tick += 1000000000LL;
-        {
-            struct trigger_event ev;
-            bool fired;
-
-            watcher_tick(wr, &ev, &fired);
-        }
-        if (session_flush(ses, err, sizeof(err))) {
-            fprintf(stderr, "podflame top: %s\n", err);
-            goto out;
-        }
-        top_frame(&o, p, wr, &kn, 40, (double)(mono_ns() - start) / 1e9);
-        if (iterations > 0)
-            iterations--;
-        /* a fresh window every --window seconds keeps the view current */
-        if ((mono_ns() - start) / 1000000000LL % window == 0) {
-            if (pf_profile_new(&next) ||
-                pf_profile_set_cpu_types(next, 1000000000LL / o.capture_hz) ||
-                session_rotate(ses, next, err, sizeof(err))) {
-                fprintf(stderr, "podflame top: out of memory\n");
-                goto out;
-            }
-            pf_profile_free(p);
-            p = next;
-            start = mono_ns();
-        }
-    }
-    ret = 0;
-out:
-    session_close(ses);
-    watcher_free(wr);
-    kube_names_free(kn);
-    pf_profile_free(p);
+    if ((rc = opts_parse(&opt_cmd_top, argc, argv, &t->o, t->err, sizeof(t->err))))
+        ret = opts_exit(&opt_cmd_top, rc, t->err);
+    else if (top_open(t) == 0 && (cmd_catch_stop_signals(), top_loop(t) == 0))
+        ret = 0;
+    else
+        fprintf(stderr, "podflame top: %s\n", t->err);
+    session_close(t->ses);
+    watcher_free(t->wr);
+    kube_names_free(t->kn);
+    pf_profile_free(t->p);
+    opts_free(&t->o);
+    free(t);
     return ret;
 }

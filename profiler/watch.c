@@ -17,32 +17,9 @@
 #include "profiler/io/httpd.h"
 #include "profiler/kube/kube.h"
 #include "profiler/sampling/privs.h"
+#include "profiler/opts.h"
 #include "profiler/watch/watch.h"
 #include "profiler/stop.h"
-
-static void watch_usage(FILE *f)
-{
-    fprintf(f, "usage: podflame watch [OPTIONS]\n"
-               "\n"
-               "Watches the node's and every Pod's CPU once a second; when a rule holds long\n"
-               "enough, captures the Pods concerned at a higher rate and writes a finding:\n"
-               "DIR/<time>-<rule>-<pod>/finding.md (for people), finding.json, capture.pb.gz and\n"
-               "capture.svg. Alerts and people ask for captures over HTTP (POST /alertmanager:\n"
-               "Alertmanager's webhook; POST /trigger: podflame trigger). podflame agent runs\n"
-               "the same watcher.\n"
-               "\n"
-               "options:\n");
-    fputs(watch_opts_help, f);
-    fprintf(f, "                            (default ./findings)\n"
-               "      --listen HOST:PORT    /trigger, /alertmanager, /healthz (default\n"
-               "                            127.0.0.1:9740; 'off' for none)\n");
-    fputs(httpd_opts_help, f);
-    fprintf(f, "      --kubelet-log-dir DIR names of Pods (default /var/log)\n"
-               "  -h, --help                this help\n"
-               "\n"
-               "example:\n"
-               "  podflame watch --node-cpu 80 --sustain 10 --findings-dir /var/tmp/findings\n");
-}
 
 struct watch_ctx {
     struct watch *w;
@@ -61,72 +38,27 @@ static void on_watch_http(void *ctx, const char *method, const char *path, const
     reply->len = reply->body ? strlen(reply->body) : 0;
 }
 
-/* Options shared with the agent are parsed by watch_opts_set. */
-#define WATCH_LONGOPTS                                                                             \
-    {"node-cpu", required_argument, NULL, 0}, {"pod-limit", required_argument, NULL, 0},           \
-        {"throttle", required_argument, NULL, 0}, {"psi", required_argument, NULL, 0},             \
-        {"sustain", required_argument, NULL, 0}, {"cooldown", required_argument, NULL, 0},         \
-        {"capture-hz", required_argument, NULL, 0},                                                \
-        {"capture-seconds", required_argument, NULL, 0}, {"top", required_argument, NULL, 0},      \
-    {                                                                                              \
-        "findings-dir", required_argument, NULL, 0                                                 \
-    }
-
 int cmd_watch(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        WATCH_LONGOPTS,
-        {"control-token-file", required_argument, NULL, 0},
-        {"tls-cert", required_argument, NULL, 0},
-        {"tls-key", required_argument, NULL, 0},
-        {"listen", required_argument, NULL, 'l'},
-        {"kubelet-log-dir", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
+    struct settings set;
     struct watch_opts o;
-    struct httpd_opts ho = {0};
     struct watch_ctx ctx = {0};
     struct httpd *http = NULL;
-    const char *listen = "127.0.0.1:9740";
+    const char *listen;
     char err[1024], host[256];
-    int c, idx, ret = 1, rc;
+    int ret = 1, rc;
 
-    watch_opts_default(&o, "findings");
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "+h", longopts, &idx)) != -1) {
-        if (c == 0) {
-            if ((rc = httpd_opts_set(&ho, longopts[idx].name, optarg, err, sizeof(err))) == -ENOENT)
-                rc = watch_opts_set(&o, longopts[idx].name, optarg, err, sizeof(err));
-            if (rc) {
-                fprintf(stderr, "podflame watch: %s\n", err);
-                return 2;
-            }
-        } else if (c == 'l') {
-            listen = optarg;
-        } else if (c == 'k') {
-            o.kubelet_log_dir = optarg;
-        } else if (c == 'h') {
-            watch_usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "(try 'podflame watch --help')\n");
-            return 2;
-        }
+    if ((rc = opts_parse(&opt_cmd_watch, argc, argv, &set, err, sizeof(err)))) {
+        opts_free(&set);
+        return opts_exit(&opt_cmd_watch, rc, err);
     }
-    if (optind < argc) {
-        fprintf(stderr, "podflame watch: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    if (!ho.tls_cert != !ho.tls_key) {
-        fprintf(stderr, "podflame watch: give both --tls-cert and --tls-key, or neither\n");
-        return 2;
-    }
+    o = set.watch;
+    listen = set.listen;
     o.node = kube_node_name(host, sizeof(host));
     o.log = stderr;
     if (watch_new(&o, &ctx.w, err, sizeof(err))) {
         fprintf(stderr, "podflame watch: %s\n", err);
-        return 1;
+        goto out;
     }
     /* captures load BPF later, with the capabilities privs_drop keeps */
     if ((rc = privs_drop())) {
@@ -136,7 +68,7 @@ int cmd_watch(int argc, char **argv)
     if (strcmp(listen, "off") != 0) {
         struct httpd_listen l = {.addr = listen, .control = true, .log = stderr};
 
-        if (httpd_start(&ho, &l, on_watch_http, &ctx, &http, err, sizeof(err))) {
+        if (httpd_start(&set.http, &l, on_watch_http, &ctx, &http, err, sizeof(err))) {
             fprintf(stderr, "podflame watch: --listen %s\n", err);
             goto out;
         }
@@ -166,5 +98,6 @@ int cmd_watch(int argc, char **argv)
 out:
     httpd_stop(http);
     watch_free(ctx.w);
+    opts_free(&set);
     return ret;
 }

@@ -18,49 +18,6 @@
 
 #define TLS_FILE_MAX ((size_t)1 << 20)
 
-const char httpd_opts_help[] =
-    "      --control-token-file FILE\n"
-    "                            POST /trigger and /alertmanager need 'Authorization:\n"
-    "                            Bearer TOKEN', TOKEN this file's content (read again\n"
-    "                            when it changes); without it they answer 403 unless\n"
-    "                            the listener is loopback-only (127.0.0.0/8, ::1)\n"
-    "      --tls-cert FILE       serve HTTPS with this PEM certificate ...\n"
-    "      --tls-key FILE        ... and this PEM key\n";
-
-int httpd_opts_set(struct httpd_opts *o, const char *name, const char *value, char *err,
-                   size_t errlen)
-{
-    const char **slot = !strcmp(name, "control-token-file")   ? &o->control_token_file
-                        : !strcmp(name, "metrics-token-file") ? &o->metrics_token_file
-                        : !strcmp(name, "control-addr")       ? &o->control_addr
-                        : !strcmp(name, "tls-cert")           ? &o->tls_cert
-                        : !strcmp(name, "tls-key")            ? &o->tls_key
-                                                              : NULL;
-
-    if (!slot)
-        return -ENOENT;
-    if (!value || !*value) {
-        snprintf(err, errlen, "--%s needs a value", name);
-        return -EINVAL;
-    }
-    *slot = value;
-    return 0;
-}
-
-void httpd_opts_print(const struct httpd_opts *o, FILE *out)
-{
-    if (o->control_addr)
-        fprintf(out, "control-addr = %s\n", o->control_addr);
-    if (o->control_token_file)
-        fprintf(out, "control-token-file = %s\n", o->control_token_file);
-    if (o->metrics_token_file)
-        fprintf(out, "metrics-token-file = %s\n", o->metrics_token_file);
-    if (o->tls_cert)
-        fprintf(out, "tls-cert = %s\n", o->tls_cert);
-    if (o->tls_key)
-        fprintf(out, "tls-key = %s\n", o->tls_key);
-}
-
 struct httpd {
     struct MHD_Daemon *d;
     httpd_handler fn;

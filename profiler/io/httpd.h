@@ -39,16 +39,6 @@ struct httpd_opts {
     const char *tls_cert, *tls_key; /* PEM files: HTTPS instead of HTTP */
 };
 
-/* Parses one of the listener's options (long name without "--", value);
- * returns 0, -ENOENT when name is not one of them, or -EINVAL with a reason
- * in err. */
-int httpd_opts_set(struct httpd_opts *o, const char *name, const char *value, char *err,
-                   size_t errlen);
-/* Prints those given as "name = value" lines (a config file's format). */
-void httpd_opts_print(const struct httpd_opts *o, FILE *out);
-/* --help lines of the options agent and watch share. */
-extern const char httpd_opts_help[];
-
 struct httpd;
 
 struct httpd_reply {

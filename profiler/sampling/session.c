@@ -12,7 +12,6 @@
 #include "symbolize/unwinder.h"
 #include "profiler/kube/cgroups.h"
 #include "profiler/kube/kubeapi.h"
-#include "profiler/opts.h"
 #include "profiler/sampling/privs.h"
 
 #define DRAIN_INTERVAL_NS 1000000000LL
@@ -239,58 +238,6 @@ void session_opts_default(struct session_opts *o, unsigned int freq, const char 
                                .map_entries = 16384,
                                .kubelet_log_dir = "/var/log",
                                .who = who};
-}
-
-int session_opt_set(struct session_opts *o, const char *name, const char *arg, char *err,
-                    size_t errlen)
-{
-    const char *val = arg ? arg : ""; /* a value option given no value */
-    unsigned long v;
-    bool b;
-    int rc;
-
-    if (!strcmp(name, "unwind"))
-        return opt_unwind(val, &o->unwind, err, errlen);
-    if (!strcmp(name, "stack-size")) {
-        if ((rc = opt_uint(name, val, 512, 65536, "bytes", &v, err, errlen)))
-            return rc;
-        o->stack_size = (uint32_t)v;
-        return 0;
-    }
-    if (!strcmp(name, "map-entries")) {
-        if ((rc = opt_uint(name, val, 64, 1 << 22, "", &v, err, errlen)))
-            return rc;
-        o->map_entries = (uint32_t)v;
-        return 0;
-    }
-    if (!strcmp(name, "debuginfod-timeout")) {
-        if ((rc = opt_uint(name, val, 1, 3600, "seconds", &v, err, errlen)))
-            return rc;
-        o->sym.debuginfod_timeout_s = (int)v;
-        return 0;
-    }
-    if (!strcmp(name, "kubelet-log-dir") || !strcmp(name, "debuginfod")) {
-        const char **dst = name[0] == 'k' ? &o->kubelet_log_dir : &o->sym.debuginfod_urls;
-
-        if (!*val) {
-            snprintf(err, errlen, "--%s takes a value", name);
-            return -EINVAL;
-        }
-        *dst = val;
-        return 0;
-    }
-    if (strcmp(name, "no-kernel") != 0 && strcmp(name, "kube-api") != 0 &&
-        strcmp(name, "no-demangle") != 0)
-        return 1;
-    if ((rc = opt_bool(name, arg, &b, err, errlen)))
-        return rc;
-    if (!strcmp(name, "no-kernel"))
-        o->kernel = !b;
-    else if (!strcmp(name, "kube-api"))
-        o->kube_api = b;
-    else
-        o->sym.no_demangle = b;
-    return 0;
 }
 
 /* A --kubelet-log-dir that holds neither pods/ nor Pod directories names

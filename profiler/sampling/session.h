@@ -48,14 +48,6 @@ struct session_opts {
  * map entries, Pods named from the kubelet's logs under /var/log. */
 void session_opts_default(struct session_opts *o, unsigned int freq, const char *who);
 
-/* Sets the sampling option name (its long name, without "--") from arg
- * (NULL: a flag given alone) when it is one the sampling commands share:
- * no-kernel, unwind, stack-size, map-entries, kubelet-log-dir, kube-api,
- * debuginfod, debuginfod-timeout, no-demangle. Returns 0, 1 when name is
- * none of them, or -EINVAL with "--NAME ..." in err. */
-int session_opt_set(struct session_opts *o, const char *name, const char *arg, char *err,
-                    size_t errlen);
-
 /* Loads and configures everything; samples will go to p (sample types
  * set). Sampling starts with session_start. On failure returns a negative
  * errno with a one-line reason in err. */

@@ -47,19 +47,6 @@ struct watch {
     size_t nqueue;
 };
 
-const char watch_opts_help[] =
-    "  saturation watcher (node and Pod CPU from /proc/stat and the cgroups, every second):\n"
-    "      --node-cpu PCT        fire when the node's CPUs are PCT% busy (default 90; 0 off)\n"
-    "      --pod-limit PCT       ... when a Pod uses PCT% of its CPU limit (default 90)\n"
-    "      --throttle PCT        ... when a Pod is throttled in PCT% of its periods (default 25)\n"
-    "      --psi PCT             ... when CPU pressure (some avg10) reaches PCT (default off)\n"
-    "      --sustain SECS        a rule must hold this long (default 15)\n"
-    "      --cooldown SECS       the same rule and subject fire again after this (default 300)\n"
-    "      --capture-hz HZ       a capture's rate (default 499)\n"
-    "      --capture-seconds S   a capture's length (default 20)\n"
-    "      --top N               Pods captured on a node-wide rule, busiest first (default 3)\n"
-    "      --findings-dir DIR    where findings are written\n";
-
 void watch_opts_default(struct watch_opts *o, const char *findings_dir)
 {
     *o = (struct watch_opts){.rules = {.node_cpu = 90,
@@ -74,70 +61,6 @@ void watch_opts_default(struct watch_opts *o, const char *findings_dir)
                              .findings_dir = findings_dir,
                              .kubelet_log_dir = "/var/log",
                              .unwind = PF_UNWIND_MODE_AUTO};
-}
-
-static int number(const char *name, const char *value, double lo, double hi, double *out, char *err,
-                  size_t errlen)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(value ? value : "", &end);
-    if (!value || errno || end == value || *end || v < lo || v > hi) {
-        snprintf(err, errlen, "--%s takes a number from %g to %g", name, lo, hi);
-        return -EINVAL;
-    }
-    *out = v;
-    return 0;
-}
-
-int watch_opts_set(struct watch_opts *o, const char *name, const char *value, char *err,
-                   size_t errlen)
-{
-    double v;
-    int rc;
-
-    if (!strcmp(name, "findings-dir")) {
-        o->findings_dir = value;
-        return 0;
-    }
-    if (!strcmp(name, "node-cpu") || !strcmp(name, "pod-limit") || !strcmp(name, "throttle") ||
-        !strcmp(name, "psi")) {
-        if ((rc = number(name, value, 0, name[0] == 'p' && name[1] == 'o' ? 10000 : 100, &v, err,
-                         errlen)))
-            return rc;
-        *(name[0] == 'n'   ? &o->rules.node_cpu
-          : name[1] == 'o' ? &o->rules.pod_limit
-          : name[0] == 't' ? &o->rules.throttle
-                           : &o->rules.psi) = v;
-        return 0;
-    }
-    if (!strcmp(name, "sustain") || !strcmp(name, "cooldown") || !strcmp(name, "capture-hz") ||
-        !strcmp(name, "capture-seconds") || !strcmp(name, "top")) {
-        double hi = !strcmp(name, "capture-hz") ? 100000
-                    : !strcmp(name, "top")      ? FINDING_MAX_PODS
-                                                : 86400;
-
-        if ((rc = number(name, value, !strcmp(name, "cooldown") ? 0 : 1, hi, &v, err, errlen)))
-            return rc;
-        *(!strcmp(name, "sustain")           ? &o->rules.sustain
-          : !strcmp(name, "cooldown")        ? &o->rules.cooldown
-          : !strcmp(name, "capture-hz")      ? &o->capture_hz
-          : !strcmp(name, "capture-seconds") ? &o->capture_s
-                                             : &o->top) = (unsigned)v;
-        return 0;
-    }
-    return -ENOENT;
-}
-
-void watch_opts_print(const struct watch_opts *o, FILE *out)
-{
-    fprintf(out, "node-cpu = %g\npod-limit = %g\nthrottle = %g\npsi = %g\n", o->rules.node_cpu,
-            o->rules.pod_limit, o->rules.throttle, o->rules.psi);
-    fprintf(out, "sustain = %u\ncooldown = %u\ncapture-hz = %u\ncapture-seconds = %u\ntop = %u\n",
-            o->rules.sustain, o->rules.cooldown, o->capture_hz, o->capture_s, o->top);
-    fprintf(out, "findings-dir = %s\n", o->findings_dir);
 }
 
 static void say(const struct watch *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -327,6 +250,8 @@ static int capture(struct watch *w, struct finding *f, const volatile sig_atomic
     session_opts_default(&so, w->o.capture_hz, "podflame watch");
     so.unwind = w->o.unwind;
     so.kubelet_log_dir = w->o.kubelet_log_dir;
+    so.kube_api = w->o.kube_api;
+    so.sym = w->o.sym;
     so.cgroups = paths;
     so.ncgroups = f->npods;
     for (size_t i = 0; i < f->npods; i++)

@@ -16,6 +16,7 @@
 
 #include "profiler/io/httpd.h"
 #include "profiler/watch/triggers.h"
+#include "symbolize/symbolizer.h"
 
 struct watch_opts {
     struct watch_rules rules;
@@ -25,22 +26,14 @@ struct watch_opts {
     const char *findings_dir; /* where findings go */
     const char *kubelet_log_dir;
     const char *node;
-    uint8_t unwind; /* PF_UNWIND_MODE_* of captures */
-    FILE *log;      /* one line per event; NULL: none */
+    uint8_t unwind;             /* PF_UNWIND_MODE_* of captures */
+    bool kube_api;              /* captures also ask the API server for Pod labels */
+    struct symbolizer_opts sym; /* how captures name frames; debug_dirs borrowed */
+    FILE *log;                  /* one line per event; NULL: none */
 };
 
 /* The defaults above, the findings in dir. */
 void watch_opts_default(struct watch_opts *o, const char *findings_dir);
-
-/* Parses one of the watcher's options (long option name without "--",
- * its value); returns 0, -ENOENT when name is not a watcher option, or
- * -EINVAL with a reason in err. Shared by watch and agent. */
-int watch_opts_set(struct watch_opts *o, const char *name, const char *value, char *err,
-                   size_t errlen);
-/* Prints the options as "name = value" lines (a config file's format). */
-void watch_opts_print(const struct watch_opts *o, FILE *out);
-/* The watcher's options for --help. */
-extern const char watch_opts_help[];
 
 struct watch;
 

@@ -191,7 +191,7 @@ test_options() {
 test_errors() {
     local err=$work/err.txt rc
     "$pf" record -F 0 -d 1 2> "$err"; rc=$?
-    check "bad frequency: exit 2 and says why" sh -c "[ $rc -eq 2 ] && grep -q 'bad frequency' '$err'"
+    check "bad frequency: exit 2 and says why" sh -c "[ $rc -eq 2 ] && grep -q -- '--freq takes 1 to 1000000 Hz' '$err'"
     "$pf" record -F 200000 -d 1 -o "$work/x.folded" 2> "$err"; rc=$?
     check "frequency above the kernel's limit is explained" \
         sh -c "[ $rc -eq 1 ] && grep -q 'perf_event_max_sample_rate' '$err'"

@@ -25,7 +25,7 @@ cleanup() {
 rc=0
 "$pf" top -F 10x > /dev/null 2> "$work/top-bad.err" || rc=$?
 check "podflame top -F 10x: exit 2 and says why" \
-    sh -c "[ $rc -eq 2 ] && grep -q -- \"--freq takes 1 to 100000 Hz, not '10x'\" '$work/top-bad.err'" ||
+    sh -c "[ $rc -eq 2 ] && grep -q -- \"--freq takes 1 to 1000000 Hz, not '10x'\" '$work/top-bad.err'" ||
     cat "$work/top-bad.err"
     wait 2>/dev/null
     sleep 0.3 # killed processes leave their cgroups as they are reaped
@@ -283,7 +283,7 @@ tmux kill-session -t "pftop$$" 2> /dev/null
 rc=0
 "$pf" top -F 10x > /dev/null 2> "$work/top-bad.err" || rc=$?
 check "podflame top -F 10x: exit 2 and says why" \
-    sh -c "[ $rc -eq 2 ] && grep -q -- \"--freq takes 1 to 100000 Hz, not '10x'\" '$work/top-bad.err'" ||
+    sh -c "[ $rc -eq 2 ] && grep -q -- \"--freq takes 1 to 1000000 Hz, not '10x'\" '$work/top-bad.err'" ||
     cat "$work/top-bad.err"
 
 echo "watch: $passed passed, $failed failed"

@@ -176,26 +176,6 @@ static void test_http_bad_requests(void **state)
     watch_free(w);
 }
 
-static void test_options(void **state)
-{
-    struct watch_opts o;
-    char err[256];
-
-    (void)state;
-    watch_opts_default(&o, "f");
-    assert_int_equal(watch_opts_set(&o, "node-cpu", "85", err, sizeof(err)), 0);
-    assert_true(o.rules.node_cpu == 85);
-    assert_int_equal(watch_opts_set(&o, "pod-limit", "150", err, sizeof(err)), 0);
-    assert_true(o.rules.pod_limit == 150);
-    assert_int_equal(watch_opts_set(&o, "throttle", "101", err, sizeof(err)), -EINVAL);
-    assert_int_equal(watch_opts_set(&o, "sustain", "0", err, sizeof(err)), -EINVAL);
-    assert_int_equal(watch_opts_set(&o, "cooldown", "0", err, sizeof(err)), 0);
-    assert_int_equal(watch_opts_set(&o, "capture-hz", "abc", err, sizeof(err)), -EINVAL);
-    assert_int_equal(watch_opts_set(&o, "top", "5", err, sizeof(err)), 0);
-    assert_int_equal(o.top, 5);
-    assert_int_equal(watch_opts_set(&o, "interval", "5", err, sizeof(err)), -ENOENT);
-}
-
 /* Frame names are other people's bytes: a backtick, a '|', raw HTML,
  * terminal escapes and invalid UTF-8 in the hottest function must reach
  * finding.json whole (U+FFFD for the bad bytes, not dropped) and
@@ -269,9 +249,11 @@ static void test_finding_hostile_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_proc_stat), cmocka_unit_test(test_cgroup_files),
-        cmocka_unit_test(test_hotspots),  cmocka_unit_test(test_http_bad_requests),
-        cmocka_unit_test(test_options),   cmocka_unit_test(test_finding_hostile_names),
+        cmocka_unit_test(test_proc_stat),
+        cmocka_unit_test(test_cgroup_files),
+        cmocka_unit_test(test_hotspots),
+        cmocka_unit_test(test_http_bad_requests),
+        cmocka_unit_test(test_finding_hostile_names),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
