@@ -1,4 +1,4 @@
-#include "debuginfo.h"
+#include "symbolize/debuginfo.h"
 
 #include <dwarf.h>
 #include <errno.h>
@@ -16,10 +16,10 @@
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
 
-#include "../formats/buf.h"
-#include "../formats/htab.h"
-#include "procmaps.h"
-#include "residency.h"
+#include "formats/buf.h"
+#include "formats/htab.h"
+#include "symbolize/procmaps.h"
+#include "symbolize/residency.h"
 
 /* Cached results per binary; the table starts over when full, which keeps
  * memory bounded and the hot addresses (looked up again at once) cached. */

@@ -19,7 +19,7 @@
 
 #include <libelf.h>
 
-#include "demangle.h"
+#include "symbolize/demangle.h"
 
 #define SYM_MAX_INLINE 16
 

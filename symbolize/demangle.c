@@ -1,4 +1,4 @@
-#include "demangle.h"
+#include "symbolize/demangle.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -7,7 +7,7 @@
 
 #include <libiberty/demangle.h>
 
-#include "../formats/htab.h"
+#include "formats/htab.h"
 
 struct demangler {
     bool on;

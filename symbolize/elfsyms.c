@@ -1,7 +1,7 @@
-#include "elfsyms.h"
+#include "symbolize/elfsyms.h"
 
-#include "../formats/buf.h"
-#include "../formats/htab.h"
+#include "formats/buf.h"
+#include "formats/htab.h"
 
 #include <elfutils/libdwelf.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
-#include "kallsyms.h"
+#include "symbolize/kallsyms.h"
 
-#include "../formats/buf.h"
+#include "formats/buf.h"
 
 #include <errno.h>
 #include <stdlib.h>

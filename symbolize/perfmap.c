@@ -1,10 +1,10 @@
-#include "perfmap.h"
+#include "symbolize/perfmap.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../formats/buf.h"
+#include "formats/buf.h"
 
 struct jit_sym {
     uint64_t start, end;

@@ -1,6 +1,6 @@
-#include "procmaps.h"
+#include "symbolize/procmaps.h"
 
-#include "../formats/buf.h"
+#include "formats/buf.h"
 
 #include <errno.h>
 #include <fcntl.h>

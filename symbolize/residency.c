@@ -1,4 +1,4 @@
-#include "residency.h"
+#include "symbolize/residency.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "symbolizer.h"
+#include "symbolize/symbolizer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,15 +11,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../formats/clock.h"
-#include "../formats/buf.h"
-#include "../formats/htab.h"
-#include "debuginfo.h"
-#include "demangle.h"
-#include "elfsyms.h"
-#include "perfmap.h"
-#include "kallsyms.h"
-#include "procmaps.h"
+#include "formats/clock.h"
+#include "formats/buf.h"
+#include "formats/htab.h"
+#include "symbolize/debuginfo.h"
+#include "symbolize/demangle.h"
+#include "symbolize/elfsyms.h"
+#include "symbolize/perfmap.h"
+#include "symbolize/kallsyms.h"
+#include "symbolize/procmaps.h"
 
 /* Re-read a process's maps on a lookup miss at most this often (dlopen). */
 #define MAPS_REFRESH_NS (200 * 1000000LL)

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "debuginfo.h"
+#include "symbolize/debuginfo.h"
 
 struct symbolizer;
 

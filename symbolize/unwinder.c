@@ -1,4 +1,4 @@
-#include "unwinder.h"
+#include "symbolize/unwinder.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,11 +13,11 @@
 
 #include <elfutils/libdwfl.h>
 
-#include "../formats/buf.h"
-#include "../formats/htab.h"
-#include "procmaps.h"
-#include "residency.h"
-#include "symbolizer.h"
+#include "formats/buf.h"
+#include "formats/htab.h"
+#include "symbolize/procmaps.h"
+#include "symbolize/residency.h"
+#include "symbolize/symbolizer.h"
 
 /* Processes whose unwinding state is kept: a Dwfl maps each module of its
  * process, a few MiB, so few are kept, and exited ones go at once. */
