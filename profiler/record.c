@@ -159,12 +159,58 @@ static void print_unnamed(void *ctx, const struct collector_unnamed *u)
     free(safe);
 }
 
+/* How user stacks were unwound, and how many were cut short. */
+static void print_unwinding(const struct settings *o, struct session *ses, uint64_t copies_failed)
+{
+    uint64_t dwarf_procs = session_dwarf_processes(ses);
+    uint64_t u[COLLECTOR_UNWIND__MAX];
+
+    collector_unwind_stats(session_collector(ses), u);
+    fprintf(stderr,
+            "podflame: user stacks: %" PRIu64 " by frame pointers (%" PRIu64
+            " completed with a frameless leaf's caller, %" PRIu64 " missing it), %" PRIu64
+            " from stack copies (%" PRIu64 " cut short: %" PRIu64 " copy too small, %" PRIu64
+            " no CFI or process gone; %" PRIu64 " copies failed)",
+            u[COLLECTOR_UNWIND_FP] + u[COLLECTOR_UNWIND_FP_LEAF_FIXED] +
+                u[COLLECTOR_UNWIND_FP_LEAF_LOST],
+            u[COLLECTOR_UNWIND_FP_LEAF_FIXED], u[COLLECTOR_UNWIND_FP_LEAF_LOST],
+            u[COLLECTOR_UNWIND_DWARF] + u[COLLECTOR_UNWIND_DWARF_SHORT] +
+                u[COLLECTOR_UNWIND_DWARF_FAILED],
+            u[COLLECTOR_UNWIND_DWARF_SHORT] + u[COLLECTOR_UNWIND_DWARF_FAILED],
+            u[COLLECTOR_UNWIND_DWARF_SHORT], u[COLLECTOR_UNWIND_DWARF_FAILED], copies_failed);
+    if (o->ses.unwind == PF_UNWIND_MODE_AUTO)
+        fprintf(stderr, "; %" PRIu64 " process%s without frame pointers", dwarf_procs,
+                dwarf_procs == 1 ? "" : "es");
+    fputc('\n', stderr);
+}
+
+/* Where names came from, and the inputs refused for their size. */
+static void print_symbolization(const struct symbolizer_stats *ss)
+{
+    if (ss->binaries)
+        fprintf(stderr,
+                "podflame: %" PRIu64 " binaries, %" PRIu64 " with DWARF: %" PRIu64
+                " embedded, %" PRIu64 " from debug files, %" PRIu64 " from debuginfod\n",
+                ss->binaries, ss->debug_embedded + ss->debug_separate + ss->debug_debuginfod,
+                ss->debug_embedded, ss->debug_separate, ss->debug_debuginfod);
+    if (ss->binaries_too_large || ss->debug_refused || ss->jit_too_large || ss->jit_truncated ||
+        ss->lines_dropped)
+        fprintf(stderr,
+                "podflame: inputs over podflame's bounds: %" PRIu64
+                " symbol tables (those binaries unnamed), %" PRIu64
+                " debug files that would inflate too far (no lines), %" PRIu64
+                " perf maps over 256 MiB (not read), %" PRIu64
+                " perf maps whose oldest entries went (512k entries or 32 MiB of names "
+                "kept); %" PRIu64 " binaries' lines dropped past the parsed-binaries limit\n",
+                ss->binaries_too_large, ss->debug_refused, ss->jit_too_large, ss->jit_truncated,
+                ss->lines_dropped);
+}
+
 static void print_summary(const struct settings *o, struct session *ses, double wall, double busy,
                           const char *written)
 {
     struct sampler *s = session_sampler(ses);
     struct collector *col = session_collector(ses);
-    uint64_t dwarf_procs = session_dwarf_processes(ses);
     struct sampler_stats st;
     struct symbolizer_stats ss;
     uint64_t *c = st.counters;
@@ -197,45 +243,8 @@ static void print_summary(const struct settings *o, struct session *ses, double 
     if (c[PF_STAT_LOST_PROC_EVENTS])
         fprintf(stderr, "podflame: %" PRIu64 " new-process events were dropped\n",
                 c[PF_STAT_LOST_PROC_EVENTS]);
-    {
-        uint64_t u[COLLECTOR_UNWIND__MAX];
-
-        collector_unwind_stats(col, u);
-        fprintf(stderr,
-                "podflame: user stacks: %" PRIu64 " by frame pointers (%" PRIu64
-                " completed with a frameless leaf's caller, %" PRIu64 " missing it), %" PRIu64
-                " from stack copies (%" PRIu64 " cut short: %" PRIu64 " copy too small, %" PRIu64
-                " no CFI or process gone; %" PRIu64 " copies failed)",
-                u[COLLECTOR_UNWIND_FP] + u[COLLECTOR_UNWIND_FP_LEAF_FIXED] +
-                    u[COLLECTOR_UNWIND_FP_LEAF_LOST],
-                u[COLLECTOR_UNWIND_FP_LEAF_FIXED], u[COLLECTOR_UNWIND_FP_LEAF_LOST],
-                u[COLLECTOR_UNWIND_DWARF] + u[COLLECTOR_UNWIND_DWARF_SHORT] +
-                    u[COLLECTOR_UNWIND_DWARF_FAILED],
-                u[COLLECTOR_UNWIND_DWARF_SHORT] + u[COLLECTOR_UNWIND_DWARF_FAILED],
-                u[COLLECTOR_UNWIND_DWARF_SHORT], u[COLLECTOR_UNWIND_DWARF_FAILED],
-                c[PF_STAT_STACK_COPY_FAILED]);
-        if (o->ses.unwind == PF_UNWIND_MODE_AUTO)
-            fprintf(stderr, "; %" PRIu64 " process%s without frame pointers", dwarf_procs,
-                    dwarf_procs == 1 ? "" : "es");
-        fputc('\n', stderr);
-    }
-    if (ss.binaries)
-        fprintf(stderr,
-                "podflame: %" PRIu64 " binaries, %" PRIu64 " with DWARF: %" PRIu64
-                " embedded, %" PRIu64 " from debug files, %" PRIu64 " from debuginfod\n",
-                ss.binaries, ss.debug_embedded + ss.debug_separate + ss.debug_debuginfod,
-                ss.debug_embedded, ss.debug_separate, ss.debug_debuginfod);
-    if (ss.binaries_too_large || ss.debug_refused || ss.jit_too_large || ss.jit_truncated ||
-        ss.lines_dropped)
-        fprintf(stderr,
-                "podflame: inputs over podflame's bounds: %" PRIu64
-                " symbol tables (those binaries unnamed), %" PRIu64
-                " debug files that would inflate too far (no lines), %" PRIu64
-                " perf maps over 256 MiB (not read), %" PRIu64
-                " perf maps whose oldest entries went (512k entries or 32 MiB of names "
-                "kept); %" PRIu64 " binaries' lines dropped past the parsed-binaries limit\n",
-                ss.binaries_too_large, ss.debug_refused, ss.jit_too_large, ss.jit_truncated,
-                ss.lines_dropped);
+    print_unwinding(o, ses, c[PF_STAT_STACK_COPY_FAILED]);
+    print_symbolization(&ss);
     collector_unnamed_processes(col, 5, print_unnamed, NULL);
     if (ss.kernel_restricted)
         fprintf(stderr, "podflame: kernel addresses are hidden (kernel.kptr_restrict): kernel "
