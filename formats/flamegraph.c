@@ -280,6 +280,11 @@ static int palette_load(struct palette_map *pm, const char *path, char *err, siz
                 break;
             }
         }
+        if (!ret && !feof(f)) { /* getline ran out of memory, or reading failed */
+            ret = ferror(f) ? -EIO : -ENOMEM;
+            if (ret == -EIO)
+                snprintf(err, errlen, "cannot read palette file %s", path);
+        }
         fclose(f);
         free(line);
     }
@@ -528,54 +533,58 @@ static int reverse_stacks(const struct fg_stack *in, size_t n, struct fg_stack *
     return 0;
 }
 
-int flamegraph_write(FILE *f, const struct fg_stack *stacks_in, size_t n, const struct fg_opts *o,
-                     char *err, size_t errlen)
+/* The stacks in drawing order, in *order: reversed first with --reverse
+ * (*rev and *rev_pool then hold the copies), merged siblings sorted by
+ * name unless a flame chart keeps the input's (time) order. */
+static int order_stacks(const struct fg_stack *in, size_t n, const struct fg_opts *o,
+                        const struct fg_stack ***order, struct fg_stack **rev, char **rev_pool)
 {
-    struct layout l = {0};
-    struct palette_map pm = {0};
-    const struct fg_stack **order = NULL;
-    struct fg_stack *rev = NULL;
-    const struct fg_stack *stacks = stacks_in;
-    char *rev_pool = NULL;
-    bool diff = false;
-    uint64_t total = 0, scale_total;
-    double width_per, min_samples, height, fh = o->frame_height, ypad1, ypad2;
-    size_t drawn = 0, omitted = 0;
-    const char *title;
-    int ret = 0;
+    const struct fg_stack *stacks = in;
+    int ret;
 
-    err[0] = '\0';
-    for (size_t i = 0; i < n; i++)
-        diff |= stacks_in[i].count2 >= 0;
-    if (o->reverse && (ret = reverse_stacks(stacks_in, n, &rev, &rev_pool)))
-        goto out;
-    if (rev)
-        stacks = rev;
-    order = malloc((n ? n : 1) * sizeof(const struct fg_stack *));
-    if (!order) {
-        ret = -ENOMEM;
-        goto out;
+    if (o->reverse) {
+        if ((ret = reverse_stacks(in, n, rev, rev_pool)))
+            return ret;
+        stacks = *rev;
     }
+    if (!(*order = malloc((n ? n : 1) * sizeof(const struct fg_stack *))))
+        return -ENOMEM;
     for (size_t i = 0; i < n; i++)
-        order[i] = &stacks[i];
-    /* a flame graph merges siblings alphabetically; a flame chart keeps time order */
+        (*order)[i] = &stacks[i];
     if (!o->flamechart && n > 1)
-        qsort(order, n, sizeof(const struct fg_stack *), cmp_stack_ptr);
-    if ((ret = build(&l, order, n, diff, &total)))
-        goto out;
-    if (o->palette_file && (ret = palette_load(&pm, o->palette_file, err, errlen)))
-        goto out;
+        qsort(*order, n, sizeof(const struct fg_stack *), cmp_stack_ptr);
+    return 0;
+}
 
-    scale_total = o->total > total ? o->total : total;
-    width_per = scale_total ? (o->width - 2 * XPAD) / (double)scale_total : 0;
-    min_samples = width_per > 0 ? o->minwidth / width_per : 0;
-    ypad1 = o->fontsize * 3 + (o->subtitle ? o->fontsize * 2 : 0);
-    ypad2 = o->fontsize * 2 + 10;
-    height = ypad1 + ypad2 + (l.max_depth + 1) * fh;
-    title = o->title        ? o->title
-            : o->flamechart ? "Flame Chart"
-            : o->inverted   ? "Icicle Graph"
-                            : "Flame Graph";
+/* What drawing the graph needs beside its frames. */
+struct geometry {
+    bool diff;          /* differential: coloured by delta */
+    uint64_t total;     /* samples in the graph */
+    double width_per;   /* pixels a sample */
+    double min_samples; /* frames narrower than this are omitted */
+    double height, fh, ypad1, ypad2;
+};
+
+static void geometry_of(const struct fg_opts *o, const struct layout *l, struct geometry *g)
+{
+    uint64_t scale_total = o->total > g->total ? o->total : g->total;
+
+    g->fh = o->frame_height;
+    g->width_per = scale_total ? (o->width - 2 * XPAD) / (double)scale_total : 0;
+    g->min_samples = g->width_per > 0 ? o->minwidth / g->width_per : 0;
+    g->ypad1 = o->fontsize * 3 + (o->subtitle ? o->fontsize * 2 : 0);
+    g->ypad2 = o->fontsize * 2 + 10;
+    g->height = g->ypad1 + g->ypad2 + (l->max_depth + 1) * g->fh;
+}
+
+/* Everything before the frames: the document, its style and script, the
+ * background, titles, and the details, zoom and search controls. */
+static void write_head(FILE *f, const struct fg_opts *o, const struct geometry *g)
+{
+    const char *title = o->title        ? o->title
+                        : o->flamechart ? "Flame Chart"
+                        : o->inverted   ? "Icicle Graph"
+                                        : "Flame Graph";
 
     fprintf(f, "<?xml version=\"1.0\" standalone=\"no\"?>\n"
                "<!DOCTYPE svg PUBLIC \"-//W3C//DTD SVG 1.1//EN\" "
@@ -585,7 +594,7 @@ int flamegraph_write(FILE *f, const struct fg_stack *stacks_in, size_t n, const 
             "viewBox=\"0 0 %u %.0f\" xmlns=\"http://www.w3.org/2000/svg\" "
             "xmlns:xlink=\"http://www.w3.org/1999/xlink\" data-fontsize=\"%.1f\" "
             "data-inverted=\"%d\" data-total=\"%" PRIu64 "\" data-nametype=\"",
-            o->width, height, o->width, height, o->fontsize, o->inverted, total);
+            o->width, g->height, o->width, g->height, o->fontsize, o->inverted, g->total);
     xml_text(f, o->nametype, strlen(o->nametype));
     fputs("\">\n", f);
     fputs("<!-- Flame graph by podflame; the visual language of Brendan Gregg's flame graphs "
@@ -600,7 +609,7 @@ int flamegraph_write(FILE *f, const struct fg_stack *stacks_in, size_t n, const 
             "<defs><linearGradient id=\"background\" y1=\"0\" y2=\"1\" x1=\"0\" x2=\"0\">"
             "<stop stop-color=\"#eeeeee\" offset=\"5%%\"/><stop stop-color=\"%s\" offset=\"95%%\"/>"
             "</linearGradient></defs>\n",
-            diff ? "#e0e0ff" : "#eeeeb0");
+            g->diff ? "#e0e0ff" : "#eeeeb0");
     fprintf(f, "<style type=\"text/css\">\ntext { font-family: ");
     xml_text(f, o->fonttype, strlen(o->fonttype));
     fprintf(f,
@@ -611,63 +620,107 @@ int flamegraph_write(FILE *f, const struct fg_stack *stacks_in, size_t n, const 
             o->fontsize, o->fontsize + 5);
     fprintf(f, "<script type=\"text/ecmascript\"><![CDATA[\n%s]]></script>\n", script);
     fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%u\" height=\"%.0f\" fill=\"url(#background)\"/>\n",
-            o->width, height);
+            o->width, g->height);
     write_text(f, "title", o->width / 2.0, o->fontsize * 2, "middle", o->fontsize + 5, title, NULL);
     if (o->subtitle)
         write_text(f, "subtitle", o->width / 2.0, o->fontsize * 4, "middle", o->fontsize,
                    o->subtitle, NULL);
-    write_text(f, "details", XPAD, height - ypad2 / 2, "left", o->fontsize, " ", NULL);
+    write_text(f, "details", XPAD, g->height - g->ypad2 / 2, "left", o->fontsize, " ", NULL);
     write_text(f, "unzoom", XPAD, o->fontsize * 2, "left", o->fontsize, "Reset Zoom", "hide");
     write_text(f, "search", o->width - XPAD - 100, o->fontsize * 2, "left", o->fontsize, "Search",
                NULL);
-    write_text(f, "matched", o->width - XPAD - 100, height - ypad2 / 2, "left", o->fontsize, " ",
-               NULL);
+    write_text(f, "matched", o->width - XPAD - 100, g->height - g->ypad2 / 2, "left", o->fontsize,
+               " ", NULL);
+}
+
+/* One frame's box: its name (cut to fit, ".." after), a title with its
+ * samples, and a rect coloured rgb, w samples wide. */
+static void write_frame(FILE *f, const struct fg_opts *o, const struct geometry *g,
+                        const struct node *nd, uint64_t w, const int rgb[3])
+{
+    double x = XPAD + nd->start * g->width_per, wpx = w * g->width_per;
+    double y =
+        o->inverted ? g->ypad1 + nd->depth * g->fh : g->height - g->ypad2 - (nd->depth + 1) * g->fh;
+    size_t dl = display_len(nd->name, nd->len);
+    size_t chars = wpx > 6 ? (size_t)((wpx - 6) / (o->fontsize * 0.59)) : 0;
+
+    fputs("<g data-name=\"", f);
+    xml_text(f, nd->name, dl);
+    fputs("\"><title>", f);
+    xml_text(f, nd->name, dl);
+    if (g->diff)
+        fprintf(f, " (%" PRIu64 " %s, %.2f%%; %+.2f%%)", w, o->countname,
+                g->total ? 100.0 * w / g->total : 0.0,
+                g->total ? 100.0 * nd->delta / g->total : 0.0);
+    else
+        fprintf(f, " (%" PRIu64 " %s, %.2f%%)", w, o->countname,
+                g->total ? 100.0 * w / g->total : 0.0);
+    fprintf(f,
+            "</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
+            "fill=\"rgb(%d,%d,%d)\" rx=\"2\" ry=\"2\"/><text x=\"%.2f\" y=\"%.1f\">",
+            x, y, wpx, g->fh - 1, rgb[0], rgb[1], rgb[2], x + 3, y + g->fh * 0.7);
+    if (chars >= 3) {
+        if (dl <= chars) {
+            xml_text(f, nd->name, dl);
+        } else {
+            xml_text(f, nd->name, chars - 2);
+            fputs("..", f);
+        }
+    }
+    fputs("</text></g>\n", f);
+}
+
+/* The frames wide enough to draw, then the end of the document. pm: the
+ * --cp palette, NULL without one. */
+static void write_frames(FILE *f, const struct fg_opts *o, const struct geometry *g,
+                         const struct layout *l, struct palette_map *pm)
+{
+    size_t drawn = 0, omitted = 0;
 
     fputs("<g id=\"frames\">\n", f);
-    for (size_t i = 0; i < l.n; i++) {
-        const struct node *nd = &l.nodes[i];
+    for (size_t i = 0; i < l->n; i++) {
+        const struct node *nd = &l->nodes[i];
         uint64_t w = nd->end - nd->start;
-        double x = XPAD + nd->start * width_per, wpx = w * width_per, y;
-        size_t dl = display_len(nd->name, nd->len);
-        size_t chars = wpx > 6 ? (size_t)((wpx - 6) / (o->fontsize * 0.59)) : 0;
         int rgb[3];
 
-        if ((double)w < min_samples || w == 0) {
+        if ((double)w < g->min_samples || w == 0) {
             omitted++;
             continue;
         }
-        y = o->inverted ? ypad1 + nd->depth * fh : height - ypad2 - (nd->depth + 1) * fh;
-        frame_colour(o, pm.append ? &pm : NULL, nd, diff, l.max_delta, rgb);
-        fputs("<g data-name=\"", f);
-        xml_text(f, nd->name, dl);
-        fputs("\"><title>", f);
-        xml_text(f, nd->name, dl);
-        if (diff)
-            fprintf(f, " (%" PRIu64 " %s, %.2f%%; %+.2f%%)", w, o->countname,
-                    total ? 100.0 * w / total : 0.0, total ? 100.0 * nd->delta / total : 0.0);
-        else
-            fprintf(f, " (%" PRIu64 " %s, %.2f%%)", w, o->countname,
-                    total ? 100.0 * w / total : 0.0);
-        fprintf(f,
-                "</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
-                "fill=\"rgb(%d,%d,%d)\" rx=\"2\" ry=\"2\"/><text x=\"%.2f\" y=\"%.1f\">",
-                x, y, wpx, fh - 1, rgb[0], rgb[1], rgb[2], x + 3, y + fh * 0.7);
-        if (chars >= 3) {
-            if (dl <= chars) {
-                xml_text(f, nd->name, dl);
-            } else {
-                xml_text(f, nd->name, chars - 2);
-                fputs("..", f);
-            }
-        }
-        fputs("</text></g>\n", f);
+        frame_colour(o, pm, nd, g->diff, l->max_delta, rgb);
+        write_frame(f, o, g, nd, w, rgb);
         drawn++;
     }
     fprintf(f, "</g>\n<!-- %zu frames drawn, %zu narrower than %.2f px omitted -->\n</svg>\n",
             drawn, omitted, o->minwidth);
-    if (fflush(f) || ferror(f))
-        ret = -EIO;
-out:
+}
+
+int flamegraph_write(FILE *f, const struct fg_stack *stacks, size_t n, const struct fg_opts *o,
+                     char *err, size_t errlen)
+{
+    struct layout l = {0};
+    struct palette_map pm = {0};
+    const struct fg_stack **order = NULL;
+    struct fg_stack *rev = NULL;
+    char *rev_pool = NULL;
+    struct geometry g = {0};
+    int ret;
+
+    err[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        g.diff |= stacks[i].count2 >= 0;
+    ret = order_stacks(stacks, n, o, &order, &rev, &rev_pool);
+    if (!ret)
+        ret = build(&l, order, n, g.diff, &g.total);
+    if (!ret && o->palette_file)
+        ret = palette_load(&pm, o->palette_file, err, errlen);
+    if (!ret) {
+        geometry_of(o, &l, &g);
+        write_head(f, o, &g);
+        write_frames(f, o, &g, &l, pm.append ? &pm : NULL);
+        if (fflush(f) || ferror(f))
+            ret = -EIO;
+    }
     if (pm.append)
         fclose(pm.append);
     if (o->palette_file)
@@ -677,7 +730,7 @@ out:
     free(order);
     free(rev);
     free(rev_pool);
-    if (ret == -ENOMEM && !err[0])
-        snprintf(err, errlen, "out of memory");
+    if (ret && !err[0])
+        snprintf(err, errlen, "%s", ret == -ENOMEM ? "out of memory" : "cannot write the SVG");
     return ret;
 }

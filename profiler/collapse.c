@@ -40,7 +40,9 @@ static void collapse_usage(FILE *f)
                "  perf record -a -g -F 99 -- sleep 10 && perf script | podflame collapse --all\n");
 }
 
-int cmd_collapse(int argc, char **argv)
+/* Parses the options into o and *path (NULL: stdin). Returns -1 to run,
+ * else the exit status: 0 after --help, 2 on a usage error. */
+static int collapse_args(int argc, char **argv, struct perfscript_opts *o, const char **path)
 {
     enum { OPT_PID = 256, OPT_TID, OPT_KERNEL, OPT_JIT, OPT_ALL, OPT_ADDRS, OPT_EVENT };
     static const struct option longopts[] = {
@@ -54,35 +56,31 @@ int cmd_collapse(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    struct perfscript_opts o = {0};
-    struct perfscript_report rep;
-    struct stackcount c;
-    FILE *in = stdin;
-    int opt, err, ret = 1;
+    int opt;
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
         case OPT_PID:
-            o.pid = true;
+            o->pid = true;
             break;
         case OPT_TID:
-            o.tid = true;
+            o->tid = true;
             break;
         case OPT_KERNEL:
-            o.kernel = true;
+            o->kernel = true;
             break;
         case OPT_JIT:
-            o.jit = true;
+            o->jit = true;
             break;
         case OPT_ALL:
-            o.kernel = o.jit = true;
+            o->kernel = o->jit = true;
             break;
         case OPT_ADDRS:
-            o.addrs = true;
+            o->addrs = true;
             break;
         case OPT_EVENT:
-            o.event = optarg;
+            o->event = optarg;
             break;
         case 'h':
             collapse_usage(stdout);
@@ -96,16 +94,20 @@ int cmd_collapse(int argc, char **argv)
         fprintf(stderr, "podflame collapse: give at most one input file\n");
         return 2;
     }
-    if (optind < argc && strcmp(argv[optind], "-") != 0) {
-        in = fopen(argv[optind], "re");
-        if (!in) {
-            fprintf(stderr, "podflame collapse: cannot open %s: %s\n", argv[optind],
-                    strerror(errno));
-            return 1;
-        }
-    }
+    *path = optind < argc && strcmp(argv[optind], "-") != 0 ? argv[optind] : NULL;
+    return -1;
+}
+
+/* Collapses in to stdout and reports on stderr what was skipped. Returns
+ * the exit status. */
+static int collapse_stream(FILE *in, const struct perfscript_opts *o)
+{
+    struct perfscript_report rep;
+    struct stackcount c;
+    int err, ret = 1;
+
     stackcount_init(&c);
-    err = perfscript_collapse(in, &o, remember, &c, &rep);
+    err = perfscript_collapse(in, o, remember, &c, &rep);
     if (err) {
         fprintf(stderr, "podflame collapse: %s\n",
                 err == -EIO      ? "read error"
@@ -120,7 +122,7 @@ int cmd_collapse(int argc, char **argv)
         fprintf(stderr, "podflame collapse: cannot write: %s\n", strerror(errno));
         goto out;
     }
-    if (rep.filtered && !o.event)
+    if (rep.filtered && !o->event)
         fprintf(stderr,
                 "podflame collapse: kept events of type %s only (%" PRIu64
                 " samples of other events skipped; choose with --event-filter)\n",
@@ -132,8 +134,25 @@ int cmd_collapse(int argc, char **argv)
                 rep.unrecognized, rep.unrecognized == 1 ? "" : "s", rep.first_unrecognized);
     ret = 0;
 out:
+    stackcount_free(&c);
+    return ret;
+}
+
+int cmd_collapse(int argc, char **argv)
+{
+    struct perfscript_opts o = {0};
+    const char *path = NULL;
+    FILE *in = stdin;
+    int ret = collapse_args(argc, argv, &o, &path);
+
+    if (ret >= 0)
+        return ret;
+    if (path && !(in = fopen(path, "re"))) {
+        fprintf(stderr, "podflame collapse: cannot open %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    ret = collapse_stream(in, &o);
     if (in != stdin)
         fclose(in);
-    stackcount_free(&c);
     return ret;
 }

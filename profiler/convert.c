@@ -44,7 +44,9 @@ static void convert_usage(FILE *f)
             "  go tool pprof -proto ... | podflame convert - out.folded\n");
 }
 
-int cmd_convert(int argc, char **argv)
+/* Parses the options and checks the formats. Returns -1 to run, else the
+ * exit status: 0 after --help, 2 on a usage error. */
+static int convert_args(int argc, char **argv, const char **from, struct output_opts *oo)
 {
     enum { OPT_FROM = 256, OPT_TO, OPT_GROUP_BY, OPT_SAMPLE_TYPE };
     static const struct option longopts[] = {
@@ -55,30 +57,27 @@ int cmd_convert(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *from = NULL, *to = NULL;
-    struct output_opts oo = {.group_by = PF_GROUP_PROCESS};
-    struct pf_profile *p = NULL;
-    size_t bad = 0;
+    const char *to = NULL;
     char err[512];
-    int c, ret = 1;
+    int c;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_FROM:
-            from = optarg;
+            *from = optarg;
             break;
         case OPT_TO:
             to = optarg;
             break;
         case OPT_SAMPLE_TYPE:
-            oo.sample_type = optarg;
+            oo->sample_type = optarg;
             break;
         case OPT_GROUP_BY:
-            if (pf_group_by_parse(optarg, &oo.group_by)) {
+            if (pf_group_by_parse(optarg, &oo->group_by)) {
                 fprintf(stderr,
-                        "podflame convert: --group-by %s: use process, pid, thread or "
-                        "none\n",
+                        "podflame convert: --group-by %s: use pod, container, process, pid, "
+                        "thread or none\n",
                         optarg);
                 return 2;
             }
@@ -95,32 +94,44 @@ int cmd_convert(int argc, char **argv)
         fprintf(stderr, "podflame convert: give an input and an output file (try --help)\n");
         return 2;
     }
-    if (from && pf_format_from_name(from) == PF_FORMAT_UNKNOWN) {
+    if (*from && pf_format_from_name(*from) == PF_FORMAT_UNKNOWN) {
         fprintf(stderr,
                 "podflame convert: unknown input format '%s': use folded, pprof or perf-script\n",
-                from);
+                *from);
         return 2;
     }
-    oo.format = output_format_for(argv[optind + 1], to, err, sizeof(err));
-    if (oo.format == PF_FORMAT_UNKNOWN) {
+    oo->format = output_format_for(argv[optind + 1], to, err, sizeof(err));
+    if (oo->format == PF_FORMAT_UNKNOWN) {
         fprintf(stderr, "podflame convert: %s\n", err);
         return 2;
     }
+    return -1;
+}
+
+int cmd_convert(int argc, char **argv)
+{
+    struct output_opts oo = {.group_by = PF_GROUP_PROCESS};
+    const char *from = NULL;
+    struct pf_profile *p = NULL;
+    size_t bad = 0;
+    char err[512];
+    int ret = convert_args(argc, argv, &from, &oo);
+
+    if (ret >= 0)
+        return ret;
     if (pf_profile_new(&p)) {
         fprintf(stderr, "podflame convert: out of memory\n");
         return 1;
     }
+    ret = 1;
     if (input_read(argv[optind], from, p, &bad, err, sizeof(err))) {
         fprintf(stderr, "podflame convert: %s\n", err);
         goto out;
     }
     if (bad)
         fprintf(stderr, "podflame convert: warning: %s\n", err);
-    if (output_check_sample_type(p, &oo, err, sizeof(err))) {
-        fprintf(stderr, "podflame convert: %s\n", err);
-        goto out;
-    }
-    if (output_write(argv[optind + 1], p, &oo, err, sizeof(err))) {
+    if (output_check_sample_type(p, &oo, err, sizeof(err)) ||
+        output_write(argv[optind + 1], p, &oo, err, sizeof(err))) {
         fprintf(stderr, "podflame convert: %s\n", err);
         goto out;
     }

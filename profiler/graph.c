@@ -114,99 +114,129 @@ static int parse_double(const char *s, double lo, double hi, double *out)
     return errno || end == s || *end || !(*out >= lo && *out <= hi) ? -EINVAL : 0;
 }
 
-/* Returns 0 if handled, 1 if not a graph option, 2 on a bad value. */
-static int graph_option(const char *cmd, int c, struct graph_args *a)
-{
-    double v;
+static const struct option graph_longopts[] = {GRAPH_LONGOPTS, {0}};
 
+/* The long name of option c, for messages. */
+static const char *long_name(int c)
+{
+    for (const struct option *o = graph_longopts; o->name; o++) {
+        if (o->val == c)
+            return o->name;
+    }
+    return "?";
+}
+
+/* Where an option whose value is kept as given goes; NULL for the others. */
+static const char **text_option(int c, struct graph_args *a)
+{
     switch (c) {
     case OPT_TITLE:
-        a->fg.title = optarg;
-        return 0;
+        return &a->fg.title;
     case OPT_SUBTITLE:
-        a->fg.subtitle = optarg;
-        return 0;
+        return &a->fg.subtitle;
     case OPT_FONTTYPE:
-        a->fg.fonttype = optarg;
-        return 0;
+        return &a->fg.fonttype;
     case OPT_COUNTNAME:
-        a->fg.countname = optarg;
-        return 0;
+        return &a->fg.countname;
     case OPT_NAMETYPE:
-        a->fg.nametype = optarg;
-        return 0;
+        return &a->fg.nametype;
     case OPT_NOTES:
-        a->fg.notes = optarg;
-        return 0;
+        return &a->fg.notes;
+    case OPT_FROM:
+        return &a->from;
+    case OPT_SAMPLE_TYPE:
+        return &a->sample_type;
+    case 'o':
+        return &a->output;
+    default:
+        return NULL;
+    }
+}
+
+/* The options without a value. Returns whether c is one. */
+static bool flag_option(int c, struct graph_args *a)
+{
+    switch (c) {
     case OPT_HASH:
         a->fg.random = false;
-        return 0;
+        return true;
     case OPT_RANDOM:
         a->fg.random = true;
-        return 0;
+        return true;
     case OPT_CP:
         a->fg.palette_file = "palette.map";
-        return 0;
+        return true;
     case OPT_REVERSE:
         a->fg.reverse = true;
-        return 0;
+        return true;
     case OPT_INVERTED:
         a->fg.inverted = true;
-        return 0;
+        return true;
     case OPT_FLAMECHART:
         a->fg.flamechart = true;
-        return 0;
+        return true;
     case OPT_NEGATE:
         a->fg.negate = true;
-        return 0;
-    case OPT_FROM:
-        a->from = optarg;
-        return 0;
-    case OPT_SAMPLE_TYPE:
-        a->sample_type = optarg;
-        return 0;
-    case 'o':
-        a->output = optarg;
-        return 0;
-    case OPT_WIDTH:
-        if (parse_double(optarg, 100, 100000, &v))
-            break;
-        a->fg.width = (unsigned)v;
-        return 0;
-    case OPT_HEIGHT:
-        if (parse_double(optarg, 4, 200, &v))
-            break;
-        a->fg.frame_height = (unsigned)v;
-        return 0;
-    case OPT_MINWIDTH:
-        if (parse_double(optarg, 0, 1000, &a->fg.minwidth))
-            break;
-        return 0;
-    case OPT_FONTSIZE:
-        if (parse_double(optarg, 1, 100, &a->fg.fontsize))
-            break;
-        return 0;
-    case OPT_TOTAL:
-        if (parse_double(optarg, 0, 9e18, &v))
-            break;
-        a->fg.total = (uint64_t)v;
-        return 0;
-    case OPT_COLORS:
-        if (fg_palette_parse(optarg, &a->fg.palette))
-            break;
-        return 0;
-    case OPT_GROUP_BY:
-        if (pf_group_by_parse(optarg, &a->group_by))
-            break;
-        return 0;
+        return true;
     default:
-        return 1;
+        return false;
     }
-    fprintf(stderr, "podflame %s: bad value '%s' for --%s (try --help)\n", cmd, optarg,
-            c == OPT_COLORS     ? "colors"
-            : c == OPT_GROUP_BY ? "group-by"
-                                : "option");
-    return 2;
+}
+
+/* The options whose value is checked: numbers in a range, a palette, a
+ * grouping. Returns 0, -ENOENT when c is not one, or -EINVAL with the
+ * reason in err. */
+static int value_option(int c, struct graph_args *a, char *err, size_t errlen)
+{
+    double v = 0;
+    int bad;
+
+    switch (c) {
+    case OPT_WIDTH:
+        if (!(bad = parse_double(optarg, 100, 100000, &v)))
+            a->fg.width = (unsigned)v;
+        break;
+    case OPT_HEIGHT:
+        if (!(bad = parse_double(optarg, 4, 200, &v)))
+            a->fg.frame_height = (unsigned)v;
+        break;
+    case OPT_MINWIDTH:
+        bad = parse_double(optarg, 0, 1000, &a->fg.minwidth);
+        break;
+    case OPT_FONTSIZE:
+        bad = parse_double(optarg, 1, 100, &a->fg.fontsize);
+        break;
+    case OPT_TOTAL:
+        if (!(bad = parse_double(optarg, 0, 9e18, &v)))
+            a->fg.total = (uint64_t)v;
+        break;
+    case OPT_COLORS:
+        bad = fg_palette_parse(optarg, &a->fg.palette);
+        break;
+    case OPT_GROUP_BY:
+        bad = pf_group_by_parse(optarg, &a->group_by);
+        break;
+    default:
+        return -ENOENT;
+    }
+    if (!bad)
+        return 0;
+    snprintf(err, errlen, "bad value '%s' for --%s (try --help)", optarg, long_name(c));
+    return -EINVAL;
+}
+
+/* One option of both commands, c as getopt_long returns it (optarg its
+ * value). Returns 0, -ENOENT when c is not one of them, or -EINVAL with
+ * the reason in err. */
+static int graph_option(int c, struct graph_args *a, char *err, size_t errlen)
+{
+    const char **text = text_option(c, a);
+
+    if (text) {
+        *text = optarg;
+        return 0;
+    }
+    return flag_option(c, a) ? 0 : value_option(c, a, err, errlen);
 }
 
 /* The getopt loop of both commands. Returns 0 to run, 1 after --help, or 2
@@ -214,6 +244,7 @@ static int graph_option(const char *cmd, int c, struct graph_args *a)
 static int parse_graph_args(const char *cmd, int argc, char **argv, const struct option *longopts,
                             void (*usage)(FILE *), struct graph_args *a)
 {
+    char err[512];
     int c, r;
 
     fg_opts_default(&a->fg);
@@ -227,9 +258,11 @@ static int parse_graph_args(const char *cmd, int argc, char **argv, const struct
             a->normalize = false;
             continue;
         }
-        r = graph_option(cmd, c, a);
-        if (r == 1)
+        r = graph_option(c, a, err, sizeof(err));
+        if (r == -ENOENT) /* getopt_long said what it was */
             fprintf(stderr, "(try 'podflame %s --help')\n", cmd);
+        else if (r)
+            fprintf(stderr, "podflame %s: %s\n", cmd, err);
         if (r)
             return 2;
     }
@@ -245,6 +278,27 @@ struct stacks {
     size_t bad;
     size_t first_bad;
 };
+
+static void stacks_init(struct stacks *st)
+{
+    memset(st, 0, sizeof(*st));
+    stackcount_init(&st->sc);
+    stackcount_init(&st->sc2);
+}
+
+static void stacks_free(struct stacks *st)
+{
+    stackcount_free(&st->sc);
+    stackcount_free(&st->sc2);
+}
+
+/* Adds a stack with its counts: before and after, or one count twice. */
+static int stacks_add(struct stacks *st, const char *stack, size_t len, uint64_t c1, uint64_t c2)
+{
+    int err = stackcount_add(&st->sc, stack, len, c1);
+
+    return err ? err : stackcount_add(&st->sc2, stack, len, c2);
+}
 
 static int read_folded_lines(FILE *in, struct stacks *st)
 {
@@ -282,113 +336,135 @@ static int read_folded_lines(FILE *in, struct stacks *st)
             c1 = strtoull(sp2 + 1, NULL, 10);
             st->two = true;
             *sp2 = '\0';
-            err = stackcount_add(&st->sc, line, (size_t)(sp2 - line), c1);
-            err = err ? err : stackcount_add(&st->sc2, line, (size_t)(sp2 - line), c2);
+            err = stacks_add(st, line, (size_t)(sp2 - line), c1, c2);
         } else {
             *sp = '\0';
-            err = stackcount_add(&st->sc, line, (size_t)(sp - line), c1);
-            err = err ? err : stackcount_add(&st->sc2, line, (size_t)(sp - line), c1);
+            err = stacks_add(st, line, (size_t)(sp - line), c1, c1);
         }
     }
     free(line);
     return err ? err : ferror(in) ? -EIO : 0;
 }
 
+/* Folded text at path ("-": stdin) into st. Returns 0 or a negative errno
+ * with the reason in err; warn says what was skipped ("" if nothing). */
+static int read_folded_file(const char *path, const struct graph_args *a, struct stacks *st,
+                            char *err, size_t errlen, char *warn, size_t warnlen)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
+    int ret;
+
+    if (!f) {
+        ret = -errno;
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(-ret));
+        return ret;
+    }
+    ret = read_folded_lines(f, st);
+    if (f != stdin)
+        fclose(f);
+    if (ret) {
+        snprintf(err, errlen, "reading %s: %s", path, strerror(-ret));
+    } else if (!st->sc.n) {
+        /* nothing usable: an error, as flamegraph.pl's "No stack counts found" */
+        snprintf(err, errlen,
+                 "%s: no stacks in it; expected folded stacks ('frame;frame;... COUNT' lines)%s%s",
+                 path, st->bad ? ", and every line was malformed" : "",
+                 a->from ? "" : "; give --from if it is another format");
+        ret = -ENODATA;
+    } else if (st->bad) {
+        snprintf(warn, warnlen, "%s: skipped %zu malformed line%s (first: line %zu)", path, st->bad,
+                 st->bad == 1 ? "" : "s", st->first_bad);
+    }
+    return ret;
+}
+
+/* Any other profile at path, through the model, into st (arguments as
+ * read_folded_file's). */
+static int read_profile_file(const char *path, const struct graph_args *a, struct stacks *st,
+                             char *err, size_t errlen, char *warn, size_t warnlen)
+{
+    struct folded_write_opts fo = {.group_by = a->group_by};
+    struct output_opts oo = {.sample_type = a->sample_type};
+    struct stackcount tmp;
+    struct pf_profile *p;
+    size_t bad = 0;
+    int ret;
+
+    if (pf_profile_new(&p)) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    if ((ret = input_read(path, a->from, p, &bad, err, errlen))) {
+        pf_profile_free(p);
+        return ret;
+    }
+    if (bad)
+        snprintf(warn, warnlen, "%s", err);
+    if (pf_profile_value_index(p, a->sample_type, &fo.value_index)) {
+        char why[384];
+
+        output_check_sample_type(p, &oo, why, sizeof(why));
+        snprintf(err, errlen, "%s: %s", path, why);
+        pf_profile_free(p);
+        return -ENOENT;
+    }
+    stackcount_init(&tmp);
+    ret = folded_stacks(p, &fo, &tmp);
+    for (size_t i = 0; !ret && i < tmp.n; i++)
+        ret = stacks_add(st, tmp.items[i].stack, strlen(tmp.items[i].stack), tmp.items[i].count,
+                         tmp.items[i].count);
+    if (ret)
+        snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+    stackcount_free(&tmp);
+    pf_profile_free(p);
+    return ret;
+}
+
+/* Adds the stacks at path to st; says on stderr what failed or was
+ * skipped. Returns 0 or a negative errno. */
 static int read_input(const char *cmd, const char *path, const struct graph_args *a,
                       struct stacks *st)
 {
     enum pf_format fmt = a->from             ? pf_format_from_name(a->from)
                          : strcmp(path, "-") ? pf_format_from_path(path)
                                              : PF_FORMAT_FOLDED;
-    char err[512];
-    int ret;
+    char err[512], warn[512] = "";
+    int ret = fmt == PF_FORMAT_FOLDED || fmt == PF_FORMAT_UNKNOWN
+                  ? read_folded_file(path, a, st, err, sizeof(err), warn, sizeof(warn))
+                  : read_profile_file(path, a, st, err, sizeof(err), warn, sizeof(warn));
 
-    if (fmt == PF_FORMAT_FOLDED || fmt == PF_FORMAT_UNKNOWN) {
-        FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
-
-        if (!f) {
-            fprintf(stderr, "podflame %s: cannot open %s: %s\n", cmd, path, strerror(errno));
-            return -errno;
-        }
-        ret = read_folded_lines(f, st);
-        if (f != stdin)
-            fclose(f);
-        if (ret) {
-            fprintf(stderr, "podflame %s: reading %s: %s\n", cmd, path, strerror(-ret));
-        } else if (!st->sc.n) {
-            /* nothing usable: an error, as flamegraph.pl's "No stack counts found" */
-            fprintf(stderr,
-                    "podflame %s: %s: no stacks in it; expected folded stacks ('frame;frame;... "
-                    "COUNT' lines)%s%s\n",
-                    cmd, path, st->bad ? ", and every line was malformed" : "",
-                    a->from ? "" : "; give --from if it is another format");
-            ret = -ENODATA;
-        } else if (st->bad)
-            fprintf(stderr,
-                    "podflame %s: warning: %s: skipped %zu malformed line%s (first: line "
-                    "%zu)\n",
-                    cmd, path, st->bad, st->bad == 1 ? "" : "s", st->first_bad);
-        return ret;
-    } else {
-        struct folded_write_opts fo = {.group_by = a->group_by};
-        struct pf_profile *p;
-        size_t bad = 0;
-
-        if (pf_profile_new(&p))
-            return -ENOMEM;
-        ret = input_read(path, a->from, p, &bad, err, sizeof(err));
-        if (ret)
-            fprintf(stderr, "podflame %s: %s\n", cmd, err);
-        else if (bad)
-            fprintf(stderr, "podflame %s: warning: %s\n", cmd, err);
-        if (!ret && pf_profile_value_index(p, a->sample_type, &fo.value_index)) {
-            struct output_opts oo = {.sample_type = a->sample_type};
-
-            output_check_sample_type(p, &oo, err, sizeof(err));
-            fprintf(stderr, "podflame %s: %s: %s\n", cmd, path, err);
-            ret = -ENOENT;
-        }
-        if (!ret) {
-            struct stackcount tmp;
-
-            stackcount_init(&tmp);
-            ret = folded_stacks(p, &fo, &tmp);
-            for (size_t i = 0; !ret && i < tmp.n; i++) {
-                size_t len = strlen(tmp.items[i].stack);
-
-                ret = stackcount_add(&st->sc, tmp.items[i].stack, len, tmp.items[i].count);
-                ret = ret ? ret
-                          : stackcount_add(&st->sc2, tmp.items[i].stack, len, tmp.items[i].count);
-            }
-            stackcount_free(&tmp);
-        }
-        pf_profile_free(p);
-        return ret;
-    }
+    if (warn[0])
+        fprintf(stderr, "podflame %s: warning: %s\n", cmd, warn);
+    if (ret)
+        fprintf(stderr, "podflame %s: %s\n", cmd, err);
+    return ret;
 }
 
 struct render {
     const struct graph_args *a;
     const struct fg_stack *fs;
     size_t n;
-    char *err;
-    size_t errlen;
+    int ret; /* flamegraph_write's */
+    char err[512];
 };
 
 static int write_svg(FILE *f, void *ctx)
 {
     struct render *r = ctx;
 
-    return flamegraph_write(f, r->fs, r->n, &r->a->fg, r->err, r->errlen);
+    r->ret = flamegraph_write(f, r->fs, r->n, &r->a->fg, r->err, sizeof(r->err));
+    return r->ret;
 }
 
 static int render(const char *cmd, const struct graph_args *a, struct fg_stack *fs, size_t n)
 {
+    struct render r = {a, fs, n, 0, ""};
     char err[512];
-    struct render r = {a, fs, n, err, sizeof(err)};
 
     if (output_atomic(a->output ? a->output : "-", write_svg, &r, err, sizeof(err))) {
-        fprintf(stderr, "podflame %s: %s\n", cmd, err);
+        /* the graph's own reason (a bad palette file), else the output's
+         * (which knows the disk's errno when writing failed) */
+        fprintf(stderr, "podflame %s: %s\n", cmd, r.ret && r.ret != -EIO ? r.err : err);
         return 1;
     }
     return 0;
@@ -413,6 +489,7 @@ static void flamegraph_usage(FILE *f)
             graph_options_help);
 }
 
+/* The graph's stacks: they point into st. */
 static struct fg_stack *to_fg(const struct stacks *st, size_t *n, bool diff)
 {
     struct fg_stack *fs = malloc((st->sc.n ? st->sc.n : 1) * sizeof(*fs));
@@ -429,14 +506,31 @@ static struct fg_stack *to_fg(const struct stacks *st, size_t *n, bool diff)
     return fs;
 }
 
+/* Draws st, said to stderr when it fails; returns the exit status. */
+static int render_stacks(const char *cmd, const struct graph_args *a, const struct stacks *st,
+                         bool diff)
+{
+    size_t n = 0;
+    struct fg_stack *fs = to_fg(st, &n, diff);
+    int ret;
+
+    if (!fs) {
+        fprintf(stderr, "podflame %s: out of memory\n", cmd);
+        return 1;
+    }
+    if (!n)
+        fprintf(stderr, "podflame %s: warning: no stacks in the input\n", cmd);
+    ret = render(cmd, a, fs, n);
+    free(fs);
+    return ret;
+}
+
 int cmd_flamegraph(int argc, char **argv)
 {
-    static const struct option longopts[] = {GRAPH_LONGOPTS, {0}};
     struct graph_args a = {.group_by = PF_GROUP_PROCESS};
-    struct stacks st = {0};
-    struct fg_stack *fs = NULL;
-    size_t n = 0;
-    int ret = 1, r = parse_graph_args("flamegraph", argc, argv, longopts, flamegraph_usage, &a);
+    struct stacks st;
+    int ret = 1,
+        r = parse_graph_args("flamegraph", argc, argv, graph_longopts, flamegraph_usage, &a);
 
     if (r)
         return r == 1 ? 0 : r;
@@ -444,40 +538,25 @@ int cmd_flamegraph(int argc, char **argv)
         fprintf(stderr, "podflame flamegraph: writes SVG; use 'podflame convert' for folded\n");
         return 2;
     }
-    stackcount_init(&st.sc);
-    stackcount_init(&st.sc2);
+    stacks_init(&st);
     for (int i = optind; i < argc || (i == optind && optind == argc); i++) {
         if (read_input("flamegraph", i < argc ? argv[i] : "-", &a, &st))
             goto out;
     }
-    fs = to_fg(&st, &n, st.two);
-    if (!fs) {
-        fprintf(stderr, "podflame flamegraph: out of memory\n");
-        goto out;
-    }
-    if (!n)
-        fprintf(stderr, "podflame flamegraph: warning: no stacks in the input\n");
-    ret = render("flamegraph", &a, fs, n);
+    ret = render_stacks("flamegraph", &a, &st, st.two);
 out:
-    free(fs);
-    stackcount_free(&st.sc);
-    stackcount_free(&st.sc2);
+    stacks_free(&st);
     return ret;
 }
 
 /* 'stack before after' lines, as difffolded.pl writes them. */
-struct two_column {
-    const struct stackcount *before, *after;
-    size_t n;
-};
-
 static int write_two_column(FILE *f, void *ctx)
 {
-    const struct two_column *tc = ctx;
+    const struct stacks *m = ctx;
 
-    for (size_t i = 0; i < tc->n; i++)
-        if (fprintf(f, "%s %" PRIu64 " %" PRIu64 "\n", tc->before->items[i].stack,
-                    tc->before->items[i].count, tc->after->items[i].count) < 0)
+    for (size_t i = 0; i < m->sc.n; i++)
+        if (fprintf(f, "%s %" PRIu64 " %" PRIu64 "\n", m->sc.items[i].stack, m->sc.items[i].count,
+                    m->sc2.items[i].count) < 0)
             return -EIO;
     return 0;
 }
@@ -497,16 +576,60 @@ static void diff_usage(FILE *f)
             graph_options_help);
 }
 
+static uint64_t stacks_total(const struct stackcount *sc)
+{
+    uint64_t t = 0;
+
+    for (size_t i = 0; i < sc->n; i++)
+        t += sc->items[i].count;
+    return t;
+}
+
+/* Every stack of either side into m, before's counts in m->sc and after's
+ * in m->sc2, in the same order; before's scaled to after's total *ta when
+ * normalize. Returns 0 or -ENOMEM. */
+static int merge_sides(const struct stacks *before, const struct stacks *after, bool normalize,
+                       struct stacks *m, uint64_t *tb, uint64_t *ta)
+{
+    *tb = stacks_total(&before->sc);
+    *ta = stacks_total(&after->sc);
+    for (int side = 0; side < 2; side++) {
+        const struct stackcount *src = side ? &after->sc : &before->sc;
+
+        for (size_t i = 0; i < src->n; i++) {
+            const char *s = src->items[i].stack;
+            uint64_t cnt = src->items[i].count;
+
+            if (!side && normalize && *tb)
+                cnt = (uint64_t)llround((double)cnt * (double)*ta / (double)*tb);
+            if (stacks_add(m, s, strlen(s), side ? 0 : cnt, side ? cnt : 0))
+                return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* The merged stacks as 'stack before after' lines, sorted. */
+static int write_diff_folded(const char *path, struct stacks *m)
+{
+    char err[512];
+
+    stackcount_sort(&m->sc);
+    stackcount_sort(&m->sc2);
+    if (output_atomic(path, write_two_column, m, err, sizeof(err))) {
+        fprintf(stderr, "podflame diff: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 int cmd_diff(int argc, char **argv)
 {
     static const struct option longopts[] = {
         GRAPH_LONGOPTS, {"no-normalize", no_argument, NULL, OPT_NO_NORMALIZE}, {0}};
     struct graph_args a = {.group_by = PF_GROUP_PROCESS, .normalize = true};
-    struct stacks before = {0}, after = {0};
-    struct stackcount merged_before, merged_after;
-    struct fg_stack *fs = NULL;
+    struct stacks before, after, merged;
     uint64_t tb = 0, ta = 0;
-    size_t n = 0;
     int ret = 1, r = parse_graph_args("diff", argc, argv, longopts, diff_usage, &a);
 
     if (r)
@@ -517,74 +640,30 @@ int cmd_diff(int argc, char **argv)
     }
     if (!a.fg.title)
         a.fg.title = "Differential Flame Graph";
-    stackcount_init(&before.sc);
-    stackcount_init(&before.sc2);
-    stackcount_init(&after.sc);
-    stackcount_init(&after.sc2);
-    stackcount_init(&merged_before);
-    stackcount_init(&merged_after);
+    stacks_init(&before);
+    stacks_init(&after);
+    stacks_init(&merged);
     if (read_input("diff", argv[optind], &a, &before) ||
         read_input("diff", argv[optind + 1], &a, &after))
         goto out;
-    for (size_t i = 0; i < before.sc.n; i++)
-        tb += before.sc.items[i].count;
-    for (size_t i = 0; i < after.sc.n; i++)
-        ta += after.sc.items[i].count;
-    /* every stack of either side, in both tables, in the same order */
-    for (int side = 0; side < 2; side++) {
-        const struct stackcount *src = side ? &after.sc : &before.sc;
-
-        for (size_t i = 0; i < src->n; i++) {
-            const char *s = src->items[i].stack;
-            size_t len = strlen(s);
-            uint64_t cnt = src->items[i].count;
-
-            if (!side && a.normalize && tb)
-                cnt = (uint64_t)llround((double)cnt * (double)ta / (double)tb);
-            if (stackcount_add(&merged_before, s, len, side ? 0 : cnt) ||
-                stackcount_add(&merged_after, s, len, side ? cnt : 0)) {
-                fprintf(stderr, "podflame diff: out of memory\n");
-                goto out;
-            }
-        }
-    }
-    n = merged_before.n;
-    fs = malloc((n ? n : 1) * sizeof(*fs));
-    if (!fs)
+    if (merge_sides(&before, &after, a.normalize, &merged, &tb, &ta)) {
+        fprintf(stderr, "podflame diff: out of memory\n");
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        fs[i].stack = merged_before.items[i].stack;
-        fs[i].count = (int64_t)merged_before.items[i].count;
-        fs[i].count2 = (int64_t)merged_after.items[i].count;
     }
     if (a.output && pf_format_from_path(a.output) == PF_FORMAT_FOLDED) {
-        char err[512];
-
-        stackcount_sort(&merged_before);
-        stackcount_sort(&merged_after);
-        ret =
-            output_atomic(a.output, write_two_column,
-                          &(struct two_column){&merged_before, &merged_after, n}, err, sizeof(err))
-                ? 1
-                : 0;
-        if (ret)
-            fprintf(stderr, "podflame diff: %s\n", err);
+        ret = write_diff_folded(a.output, &merged);
         goto out;
     }
     if (!a.output)
         a.output = "diff.svg";
-    ret = render("diff", &a, fs, n);
+    ret = render_stacks("diff", &a, &merged, true);
     if (!ret)
         fprintf(stderr,
                 "podflame diff: %" PRIu64 " samples before%s, %" PRIu64 " after; wrote %s\n", tb,
                 a.normalize ? " (scaled to after's total)" : "", ta, a.output);
 out:
-    free(fs);
-    stackcount_free(&before.sc);
-    stackcount_free(&before.sc2);
-    stackcount_free(&after.sc);
-    stackcount_free(&after.sc2);
-    stackcount_free(&merged_before);
-    stackcount_free(&merged_after);
+    stacks_free(&before);
+    stacks_free(&after);
+    stacks_free(&merged);
     return ret;
 }

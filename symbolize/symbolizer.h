@@ -4,6 +4,11 @@
  * so names survive its exit), a cache of parsed binaries keyed by device and
  * inode (the same library in 50 processes is read once), the vDSO and the
  * kernel's symbols.
+ *
+ * Errors: no function here takes an err buffer. Each failure is one of the
+ * errnos its comment names (almost always -ENOMEM, or -ESRCH for a process
+ * that is gone), and that errno is the whole reason: a caller's message
+ * says which process or address it was about.
  */
 #ifndef PODFLAME_SYMBOLIZER_H
 #define PODFLAME_SYMBOLIZER_H
@@ -16,6 +21,37 @@
 
 struct symbolizer;
 
+/*
+ * A named address. Its strings (name, module, build_id, lines[].func and
+ * lines[].file) are borrowed from the symbolizer: the caller never frees
+ * them, and copies (or interns) whatever it keeps, at once, because they
+ * live only as long as the state they point into:
+ *
+ * - a user frame's (symbolizer_user, symbolizer_user_name, and the lines
+ *   of symbolizer_user_lines) are valid until the next call on the same
+ *   symbolizer that can read a process's maps or parse a binary:
+ *   symbolizer_add_process, symbolizer_user, symbolizer_user_name,
+ *   symbolizer_frame_rule, symbolizer_frameless_slot,
+ *   symbolizer_forget_exited, symbolizer_configure or symbolizer_free.
+ *   Any of those may evict the parsed state of a binary (max_binaries, least
+ *   recently used first; the binary in use by that call is kept), which
+ *   frees its symbol table (an undemangled name, build_id) and its DWARF
+ *   (lines[]); may read a process's maps again on a miss, which frees the
+ *   old snapshot (module of a frame in a mapping with no parsed binary); or
+ *   may read its perf map again, which frees the old one (a JIT frame's
+ *   name). A binary's path (module of a frame in a binary) lasts until
+ *   symbolizer_forget_exited drops the binary, and a demangled name until
+ *   symbolizer_configure or symbolizer_free, but a caller cannot tell
+ *   those apart from the rest: it relies on the shorter rule.
+ *   symbolizer_lines_done, symbolizer_get_stats, symbolizer_maps_text,
+ *   symbolizer_load_kernel, symbolizer_kernel and symbolizer_release_pages
+ *   (which only gives pages back to the file) do not invalidate them.
+ * - a kernel frame's (symbolizer_kernel) are valid until symbolizer_free:
+ *   the kernel's symbols are read once and never evicted.
+ *
+ * Evicted binaries are parsed again on their next lookup, so a frame asked
+ * for again is named again; only the pointers from the earlier call go.
+ */
 struct sym_frame {
     const char *name;                      /* symbol-table name (demangled), or NULL */
     struct sym_line lines[SYM_MAX_INLINE]; /* from DWARF, innermost first */
@@ -93,7 +129,9 @@ int symbolizer_user_name(struct symbolizer *s, pid_t pid, uint64_t addr, bool is
 
 /* The DWARF lines at vaddr (a sym_frame's addr) of binary_id (its
  * binary_id), whether or not a process still maps the binary; fills lines
- * like symbolizer_user and returns how many (0: no DWARF covers it). */
+ * like symbolizer_user and returns how many (0: no DWARF covers it, or the
+ * binary was evicted meanwhile). Their strings live as a user frame's do
+ * (see struct sym_frame). */
 size_t symbolizer_user_lines(struct symbolizer *s, uint32_t binary_id, uint64_t vaddr,
                              bool is_return, struct sym_line *lines, size_t max);
 

@@ -278,7 +278,9 @@ static void item_clear(struct spool_item *it)
     it->len = 0;
 }
 
-/* Reads an entry back: magic, key, index, length, bytes, nothing more. */
+/* Reads an entry back: magic, key, index, length, bytes, nothing more.
+ * Returns 0, -EBADMSG (not an entry: it never will be), or the errno of
+ * opening it (-ENOMEM, -EMFILE, ...: it may be read later). */
 static int load(struct spool *sp, struct spool_item *it)
 {
     /* nothing but podflame writes here, but a FIFO must not hang the agent */
@@ -290,7 +292,7 @@ static int load(struct spool *sp, struct spool_item *it)
     int rc = -EBADMSG;
 
     if (fd < 0)
-        return -errno;
+        return errno == ELOOP || errno == ENOENT ? -EBADMSG : -errno; /* a symlink; gone */
     if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_ENTRY + MAX_HEADER) {
         close(fd);
         return -EBADMSG;
@@ -367,6 +369,7 @@ int spool_take(struct spool *sp, struct spool_item *it, char *err, size_t errlen
             ;
         if (i == sp->n) {
             pthread_mutex_unlock(&sp->lock);
+            snprintf(err, errlen, "spool: nothing to upload");
             return -ENOENT;
         }
         sp->q[i].busy = true;
@@ -377,9 +380,10 @@ int spool_take(struct spool *sp, struct spool_item *it, char *err, size_t errlen
         rc = load(sp, it);
         if (!rc)
             return 0;
-        if (rc == -ENOMEM) {
+        if (rc != -EBADMSG) {
+            /* out of memory or of file descriptors: the entry is kept for later */
+            snprintf(err, errlen, "spool: cannot read %s/%s: %s", sp->dir, it->name, strerror(-rc));
             spool_release(sp, it);
-            snprintf(err, errlen, "out of memory");
             return rc;
         }
         /* unreadable: it can never be uploaded; count it and go on */
@@ -398,7 +402,7 @@ static uint64_t seq_of(const struct spool_item *it)
     return strtoull(it->name, NULL, 10);
 }
 
-int spool_done(struct spool *sp, struct spool_item *it)
+void spool_done(struct spool *sp, struct spool_item *it)
 {
     uint64_t seq = seq_of(it);
 
@@ -411,7 +415,6 @@ int spool_done(struct spool *sp, struct spool_item *it)
     }
     pthread_mutex_unlock(&sp->lock);
     item_clear(it);
-    return 0;
 }
 
 void spool_release(struct spool *sp, struct spool_item *it)

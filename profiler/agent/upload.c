@@ -28,8 +28,10 @@ struct upload_target {
     char where[512];
 };
 
-static void target_free(struct upload_target *t)
+void upload_close(struct upload_target *t)
 {
+    if (!t)
+        return;
     free(t->dir);
     free(t->bucket);
     free(t->prefix);
@@ -37,12 +39,6 @@ static void target_free(struct upload_target *t)
     free(t->sigv4);
     free(t->ca_file);
     free(t);
-}
-
-void upload_close(struct upload_target *t)
-{
-    if (t)
-        target_free(t);
 }
 
 const char *upload_where(const struct upload_target *t)
@@ -94,6 +90,12 @@ static int creds_from_file(struct creds *c, char *err, size_t errlen)
         path = fallback;
     }
     f = fopen(path, "re");
+    if (!f && errno != ENOENT) {
+        int e = errno;
+
+        snprintf(err, errlen, "cannot read the S3 credentials in %s: %s", path, strerror(e));
+        return -e;
+    }
     if (!f) {
         snprintf(err, errlen,
                  "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write "
@@ -177,14 +179,50 @@ static bool key_ok(const char *key)
     return true;
 }
 
+/* The endpoint requests go to: the configured one, $AWS_ENDPOINT_URL_S3,
+ * $AWS_ENDPOINT_URL, else AWS's own for region (written to aws). */
+static const char *s3_endpoint(const struct upload_config *c, const char *region, char *aws,
+                               size_t awslen, bool *path_style)
+{
+    const char *endpoint = c->s3_endpoint;
+
+    if (!endpoint)
+        endpoint = env_nonempty("AWS_ENDPOINT_URL_S3");
+    if (!endpoint)
+        endpoint = env_nonempty("AWS_ENDPOINT_URL");
+    *path_style = c->s3_path_style > 0 || (c->s3_path_style < 0 && endpoint);
+    if (!endpoint) {
+        snprintf(aws, awslen, "https://s3.%s.amazonaws.com", region);
+        endpoint = aws;
+    }
+    return endpoint;
+}
+
+/* t->base_url: the bucket's URL at endpoint, path-style or virtual-hosted. */
+static int s3_base_url(struct upload_target *t, const char *endpoint, bool path_style)
+{
+    const char *host = strstr(endpoint, "://") + 3;
+    size_t elen = strlen(endpoint), n = elen + strlen(t->bucket) + 16;
+
+    while (elen && endpoint[elen - 1] == '/')
+        elen--;
+    if (!(t->base_url = malloc(n)))
+        return -ENOMEM;
+    if (path_style)
+        snprintf(t->base_url, n, "%.*s/%s", (int)elen, endpoint, t->bucket);
+    else
+        snprintf(t->base_url, n, "%.*s%s.%.*s", (int)(host - endpoint), endpoint, t->bucket,
+                 (int)(elen - (size_t)(host - endpoint)), host);
+    return 0;
+}
+
 static int open_s3(const struct upload_config *c, struct upload_target *t, const char *rest,
                    char *err, size_t errlen)
 {
     const char *slash = strchr(rest, '/');
-    const char *region = c->s3_region;
-    const char *endpoint = c->s3_endpoint;
+    const char *region = c->s3_region, *endpoint, *scheme_end;
     size_t blen = slash ? (size_t)(slash - rest) : strlen(rest);
-    char aws[256], *scheme_end;
+    char aws[256];
     bool path_style;
     struct creds cr;
     int rc;
@@ -199,15 +237,7 @@ static int open_s3(const struct upload_config *c, struct upload_target *t, const
         region = env_nonempty("AWS_DEFAULT_REGION");
     if (!region)
         region = "us-east-1";
-    if (!endpoint)
-        endpoint = env_nonempty("AWS_ENDPOINT_URL_S3");
-    if (!endpoint)
-        endpoint = env_nonempty("AWS_ENDPOINT_URL");
-    path_style = c->s3_path_style > 0 || (c->s3_path_style < 0 && endpoint);
-    if (!endpoint) {
-        snprintf(aws, sizeof(aws), "https://s3.%s.amazonaws.com", region);
-        endpoint = aws;
-    }
+    endpoint = s3_endpoint(c, region, aws, sizeof(aws), &path_style);
     scheme_end = strstr(endpoint, "://");
     if (!scheme_end ||
         (strncmp(endpoint, "http://", 7) != 0 && strncmp(endpoint, "https://", 8) != 0) ||
@@ -219,63 +249,50 @@ static int open_s3(const struct upload_config *c, struct upload_target *t, const
     t->s3 = true;
     t->bucket = strndup(rest, blen);
     t->prefix = strdup(slash ? slash + 1 : "");
-    if (!t->bucket || !t->prefix)
-        return -ENOMEM;
-    {
-        size_t n = strlen(t->prefix);
-
-        while (n && t->prefix[n - 1] == '/')
-            t->prefix[--n] = '\0';
-    }
-    {
-        size_t n = strlen(endpoint) + blen + 16;
-        size_t elen = strlen(endpoint);
-
-        while (elen && endpoint[elen - 1] == '/')
-            elen--;
-        t->base_url = malloc(n);
-        if (!t->base_url)
-            return -ENOMEM;
-        if (path_style)
-            snprintf(t->base_url, n, "%.*s/%s", (int)elen, endpoint, t->bucket);
-        else
-            snprintf(t->base_url, n, "%.*s%s.%.*s", (int)(scheme_end + 3 - endpoint), endpoint,
-                     t->bucket, (int)(elen - (size_t)(scheme_end + 3 - endpoint)), scheme_end + 3);
-    }
-    if (asprintf(&t->sigv4, "aws:amz:%s:s3", region) < 0) {
-        t->sigv4 = NULL;
+    if (!t->bucket || !t->prefix || s3_base_url(t, endpoint, path_style) ||
+        asprintf(&t->sigv4, "aws:amz:%s:s3", region) < 0) {
+        t->sigv4 = NULL; /* asprintf leaves it undefined on failure */
+        snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    for (size_t n = strlen(t->prefix); n && t->prefix[n - 1] == '/';)
+        t->prefix[--n] = '\0';
     snprintf(t->where, sizeof(t->where), "s3://%s%s%s at %s (%s, %s)", t->bucket,
              *t->prefix ? "/" : "", t->prefix, endpoint, region,
              path_style ? "path-style" : "virtual-hosted");
     /* fail at start, not at the first window, when there are no keys at all */
-    if ((rc = creds_load(&cr, err, errlen)))
-        return rc;
+    rc = creds_load(&cr, err, errlen);
+    explicit_bzero(&cr, sizeof(cr));
+    return rc;
+}
+
+static int open_file(const struct upload_config *c, struct upload_target *t, char *err,
+                     size_t errlen)
+{
+    const char *dir = c->url + 7;
+
+    if (*dir != '/') {
+        snprintf(err, errlen, "%s: a file URL needs an absolute path (file:///DIR)", c->url);
+        return -EINVAL;
+    }
+    if (!(t->dir = strdup(dir))) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    snprintf(t->where, sizeof(t->where), "%s", c->url);
     return 0;
 }
 
 int upload_open(const struct upload_config *c, struct upload_target **out, char *err, size_t errlen)
 {
     struct upload_target *t = calloc(1, sizeof(*t));
-    int rc = 0;
+    int rc;
 
-    if (!t)
-        return -ENOMEM;
-    t->timeout_s = c->timeout_s > 0 ? c->timeout_s : 60;
-    if (c->ca_file && !(t->ca_file = strdup(c->ca_file)))
+    if (!t || (c->ca_file && !(t->ca_file = strdup(c->ca_file)))) {
+        snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
-    else if (!strncmp(c->url, "file://", 7)) {
-        const char *dir = c->url + 7;
-
-        if (*dir != '/') {
-            snprintf(err, errlen, "%s: a file URL needs an absolute path (file:///DIR)", c->url);
-            rc = -EINVAL;
-        } else if (!(t->dir = strdup(dir))) {
-            rc = -ENOMEM;
-        } else {
-            snprintf(t->where, sizeof(t->where), "%s", c->url);
-        }
+    } else if (!strncmp(c->url, "file://", 7)) {
+        rc = open_file(c, t, err, errlen);
     } else if (!strncmp(c->url, "s3://", 5)) {
         rc = open_s3(c, t, c->url + 5, err, errlen);
     } else {
@@ -283,11 +300,10 @@ int upload_open(const struct upload_config *c, struct upload_target **out, char 
         rc = -EINVAL;
     }
     if (rc) {
-        if (rc == -ENOMEM)
-            snprintf(err, errlen, "out of memory");
-        target_free(t);
+        upload_close(t);
         return rc;
     }
+    t->timeout_s = c->timeout_s > 0 ? c->timeout_s : 60;
     *out = t;
     return 0;
 }
@@ -313,8 +329,10 @@ static int put_file(struct upload_target *t, const char *key, const void *data, 
     char *path;
     int rc;
 
-    if (asprintf(&path, "%s/%s", t->dir, key) < 0)
+    if (asprintf(&path, "%s/%s", t->dir, key) < 0) {
+        snprintf(err, errlen, "out of memory");
         return -ENOMEM;
+    }
     {
         char *slash = strrchr(path, '/');
 
@@ -415,98 +433,126 @@ static char *object_url(const struct upload_target *t, CURL *h, const char *key)
     return url;
 }
 
-static int put_s3(struct upload_target *t, const char *key, const void *data, size_t len,
-                  const char *content_type, char *err, size_t errlen)
+static bool append_header(struct curl_slist **list, const char *line)
 {
-    struct request_body body = {data, len, 0};
-    struct reply *reply = calloc(1, sizeof(*reply));
-    struct curl_slist *hdrs = NULL, *h2;
+    struct curl_slist *l = curl_slist_append(*list, line);
+
+    if (l)
+        *list = l;
+    return l != NULL;
+}
+
+/* The request's headers: the payload's SHA-256 (S3 wants it, and it is
+ * signed with the rest), its type, the session token, and no 100-continue
+ * round trip. */
+static int request_headers(const void *data, size_t len, const char *content_type,
+                           const struct creds *cr, struct curl_slist **out, char *err,
+                           size_t errlen)
+{
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     char line[4224], hex[2 * EVP_MAX_MD_SIZE + 1];
-    struct creds cr;
-    CURL *h = curl_easy_init();
-    char *url = NULL;
-    long code = 0;
-    CURLcode cc;
-    int rc = 0;
+    struct curl_slist *hdrs = NULL;
+    bool ok;
 
-    if (!h || !reply) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if ((rc = creds_load(&cr, err, errlen)))
-        goto out;
-    if (!(url = object_url(t, h, key))) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    /* S3 wants the payload's hash in a header, and it is signed with the rest */
     if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL)) {
         snprintf(err, errlen, "SHA-256 failed");
-        rc = -EIO;
-        goto out;
+        return -EIO;
     }
     for (unsigned int i = 0; i < mdlen; i++)
         snprintf(hex + (size_t)2 * i, 3, "%02x", md[i]);
     snprintf(line, sizeof(line), "x-amz-content-sha256: %s", hex);
-    hdrs = curl_slist_append(hdrs, line);
+    ok = append_header(&hdrs, line);
     snprintf(line, sizeof(line), "Content-Type: %s", content_type);
-    if (hdrs && (h2 = curl_slist_append(hdrs, line)))
-        hdrs = h2;
-    if (cr.token[0]) {
-        snprintf(line, sizeof(line), "x-amz-security-token: %s", cr.token);
-        if (hdrs && (h2 = curl_slist_append(hdrs, line)))
-            hdrs = h2;
+    ok = ok && append_header(&hdrs, line);
+    if (cr->token[0]) {
+        snprintf(line, sizeof(line), "x-amz-security-token: %s", cr->token);
+        ok = ok && append_header(&hdrs, line);
+        explicit_bzero(line, sizeof(line));
     }
-    if (hdrs && (h2 = curl_slist_append(hdrs, "Expect:"))) /* no 100-continue round trip */
-        hdrs = h2;
-    if (!hdrs) {
-        rc = -ENOMEM;
-        goto out;
+    if (!(ok && append_header(&hdrs, "Expect:"))) {
+        curl_slist_free_all(hdrs);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
     }
+    *out = hdrs;
+    return 0;
+}
+
+/* An answer other than 2xx, in err: the status and S3's Code and Message. */
+static int http_error(const struct reply *reply, const char *url, long code, char *err,
+                      size_t errlen)
+{
+    char scode[128], msg[512], *safe_code, *safe_msg;
+    int rc = code == 401 || code == 403 ? -EACCES : -EIO;
+
+    xml_field(reply->text, "Code", scode, sizeof(scode));
+    xml_field(reply->text, "Message", msg, sizeof(msg));
+    /* the server's words go to a log: no control characters */
+    safe_code = escaped(escape_terminal, scode);
+    safe_msg = escaped(escape_terminal, msg);
+    snprintf(err, errlen, "PUT %s: HTTP %ld%s%s%s%s%s", url, code, *scode ? " " : "",
+             safe_code ? safe_code : "", *msg ? ": " : "", safe_msg ? safe_msg : "",
+             rc == -EACCES ? " (check the S3 credentials and the bucket's policy)" : "");
+    free(safe_code);
+    free(safe_msg);
+    return rc;
+}
+
+/* One PUT of body to url, signed with cr, its answer's start kept in reply. */
+static CURLcode perform_put(const struct upload_target *t, CURL *h, const char *url,
+                            struct curl_slist *hdrs, struct request_body *body, struct reply *reply,
+                            const struct creds *cr)
+{
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
-    curl_easy_setopt(h, CURLOPT_READDATA, &body);
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(h, CURLOPT_READDATA, body);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body->len);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_AWS_SIGV4, t->sigv4);
-    curl_easy_setopt(h, CURLOPT_USERNAME, cr.id);
-    curl_easy_setopt(h, CURLOPT_PASSWORD, cr.secret);
+    curl_easy_setopt(h, CURLOPT_USERNAME, cr->id);
+    curl_easy_setopt(h, CURLOPT_PASSWORD, cr->secret);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_reply);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, reply);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, t->timeout_s);
     if (t->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_file);
-    cc = curl_easy_perform(h);
-    if (cc != CURLE_OK) {
-        snprintf(err, errlen, "PUT %s: %s", url, curl_easy_strerror(cc));
-        rc = -ECOMM;
-        goto out;
-    }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    if (code < 200 || code > 299) {
-        char scode[128], msg[512], *safe_code, *safe_msg;
+    return curl_easy_perform(h);
+}
 
-        xml_field(reply->text, "Code", scode, sizeof(scode));
-        xml_field(reply->text, "Message", msg, sizeof(msg));
-        /* the server's words go to a log: no control characters */
-        safe_code = escaped(escape_terminal, scode);
-        safe_msg = escaped(escape_terminal, msg);
-        rc = code == 401 || code == 403 ? -EACCES : -EIO;
-        snprintf(err, errlen, "PUT %s: HTTP %ld%s%s%s%s%s", url, code, *scode ? " " : "",
-                 safe_code ? safe_code : "", *msg ? ": " : "", safe_msg ? safe_msg : "",
-                 rc == -EACCES ? " (check the S3 credentials and the bucket's policy)" : "");
-        free(safe_code);
-        free(safe_msg);
-    }
-out:
-    if (rc == -ENOMEM)
+static int put_s3(struct upload_target *t, const char *key, const void *data, size_t len,
+                  const char *content_type, char *err, size_t errlen)
+{
+    struct request_body body = {data, len, 0};
+    struct reply *reply = calloc(1, sizeof(*reply));
+    struct curl_slist *hdrs = NULL;
+    struct creds cr;
+    CURL *h = curl_easy_init();
+    char *url = NULL;
+    long code = 0;
+    CURLcode cc;
+    int rc;
+
+    memset(&cr, 0, sizeof(cr));
+    if (!h || !reply || !(url = object_url(t, h, key))) {
         snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+    } else if (!(rc = creds_load(&cr, err, errlen)) &&
+               !(rc = request_headers(data, len, content_type, &cr, &hdrs, err, errlen))) {
+        cc = perform_put(t, h, url, hdrs, &body, reply, &cr);
+        if (cc == CURLE_OK)
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        if (cc != CURLE_OK) {
+            snprintf(err, errlen, "PUT %s: %s", url, curl_easy_strerror(cc));
+            rc = -ECOMM;
+        } else if (code < 200 || code > 299) {
+            rc = http_error(reply, url, code, err, errlen);
+        }
+    }
     explicit_bzero(&cr, sizeof(cr));
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);

@@ -29,20 +29,26 @@ struct upload_config {
 };
 
 /* Checks the URL and, for S3, that credentials exist. Returns 0 or a
- * negative errno with a one-line reason in err. */
+ * negative errno (-ENOMEM, -EINVAL: a bad URL or endpoint, -ENOENT: no
+ * credentials) with a one-line reason in err, whatever failed. c and its
+ * strings are copied: they need not outlive the call. */
 int upload_open(const struct upload_config *c, struct upload_target **out, char *err,
                 size_t errlen);
+/* Frees t (NULL: nothing). */
 void upload_close(struct upload_target *t);
 
 /* Stores data under key (a relative path: a/b/c.pb.gz). A file target
  * writes a temporary file, fsyncs and renames it, so readers never see a
- * partial object. Returns 0, -EACCES (refused credentials), or another
- * negative errno (-EIO: the server answered with an error; -ECOMM: no
- * answer) with the reason in err. Every failure is worth a retry. */
+ * partial object. Returns 0, or a negative errno with a one-line reason in
+ * err on every failure: -EINVAL (a key that would leave the target),
+ * -EACCES (refused credentials), -EIO (the server answered with an error),
+ * -ECOMM (no answer), -ENOMEM, or the file target's errno. Every failure
+ * but a bad key is worth a retry. */
 int upload_put(struct upload_target *t, const char *key, const void *data, size_t len,
                const char *content_type, char *err, size_t errlen);
 
-/* Where objects go, for messages: "s3://bucket/prefix at https://host". */
+/* Where objects go, for messages: "s3://bucket/prefix at https://host".
+ * Valid until upload_close. */
 const char *upload_where(const struct upload_target *t);
 
 #endif

@@ -5,6 +5,11 @@
  * per-source rate limit (token buckets in a bounded table); whether an
  * address is loopback; and the bounded reader of small secret files (tokens,
  * TLS keys). No sockets and no printing: each owns only its own state.
+ *
+ * Errors follow the house rule (0 or a negative errno, a one-line reason in
+ * err on every failure); rate_limiter_new has no err: its errno is the
+ * whole reason. Messages about a secret file name the file, never its
+ * content.
  */
 #ifndef PODFLAME_ACCESS_H
 #define PODFLAME_ACCESS_H
@@ -29,7 +34,9 @@ int secret_file_read(const char *path, size_t max, char **out, size_t *len, char
 int token_read(const char *path, char **token, size_t *len, char *err, size_t errlen);
 
 /* The token in an Authorization header value: "Bearer TOKEN" (the scheme in
- * any case). Returns false for NULL, another scheme or an empty token. */
+ * any case). Returns false for NULL, another scheme or an empty token.
+ * *token points into header (len bytes, not NUL-terminated where trailing
+ * blanks follow): valid as long as header is. */
 bool bearer_token(const char *header, const char **token, size_t *len);
 
 /* a == b in a time that depends on neither their content nor their length
@@ -46,12 +53,16 @@ enum token_verdict {
 /* A token file: its content, trailing whitespace trimmed, non-empty. */
 struct token_file;
 
-/* Reads it a first time: an unreadable or empty file is an error here. */
+/* Reads it a first time: an unreadable or empty file is an error here.
+ * Returns 0 or a negative errno with a one-line reason in err; path is
+ * copied. */
 int token_file_open(const char *path, struct token_file **out, char *err, size_t errlen);
+/* Frees tf (NULL: nothing), wiping the token from memory. */
 void token_file_free(struct token_file *tf);
 /* Checks an Authorization header value (NULL: none), reading the file
  * again first when its identity (device, inode, size, mtime) changed since
- * the last read. TOKEN_UNREADABLE fills err. Thread-safe. */
+ * the last read. TOKEN_UNREADABLE fills err with why; the other verdicts
+ * leave it alone. Thread-safe. */
 enum token_verdict token_file_check(struct token_file *tf, const char *authorization, char *err,
                                     size_t errlen);
 
@@ -60,12 +71,15 @@ enum token_verdict token_file_check(struct token_file *tf, const char *authoriza
  * one bucket). */
 struct rate_limiter;
 
+/* Returns 0, -EINVAL (a zero argument) or -ENOMEM. */
 int rate_limiter_new(unsigned burst, unsigned per_minute, size_t max_sources,
                      struct rate_limiter **out);
+/* Frees rl (NULL: nothing). */
 void rate_limiter_free(struct rate_limiter *rl);
-/* Counts one request from source (an address as text) at now_ns
- * (monotonic). Returns false when it is over the limit, with the seconds
- * until the next is allowed in *retry_after_s. Thread-safe. */
+/* Counts one request from source (an address as text, copied; at most 47
+ * bytes are told apart) at now_ns (monotonic). Returns false when it is
+ * over the limit, with the seconds until the next is allowed in
+ * *retry_after_s. Thread-safe. */
 bool rate_limiter_take(struct rate_limiter *rl, const char *source, int64_t now_ns,
                        unsigned *retry_after_s);
 

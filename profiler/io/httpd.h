@@ -48,8 +48,9 @@ struct httpd_reply {
     size_t len;
 };
 
-/* Called for every whole request that was let in; fills reply. body is
- * NUL-terminated. */
+/* Called for every whole request that was let in, on the server's thread;
+ * fills reply. method, path and body (NUL-terminated) are valid during the
+ * call only. */
 typedef void (*httpd_handler)(void *ctx, const char *method, const char *path, const char *body,
                               size_t len, struct httpd_reply *reply);
 
@@ -64,7 +65,9 @@ struct httpd_listen {
 };
 
 /* Starts a listener with the options' token files and TLS. Returns 0 or a
- * negative errno with a one-line reason in err. */
+ * negative errno with a one-line reason in err. o and l are read during
+ * the call (the files they name are read then), except l->log, which must
+ * stay open until httpd_stop; ctx is passed to fn until then. */
 int httpd_start(const struct httpd_opts *o, const struct httpd_listen *l, httpd_handler fn,
                 void *ctx, struct httpd **out, char *err, size_t errlen);
 /* The port it listens on (useful with port 0). */
@@ -72,8 +75,10 @@ unsigned httpd_port(const struct httpd *h);
 /* True when it would serve the control endpoints but answers them 403: it
  * is not loopback-only (127.0.0.0/8, ::1) and no token file was given. */
 bool httpd_control_locked(const struct httpd *h);
-/* "http" or "https". */
+/* "http" or "https" (static strings). */
 const char *httpd_scheme(const struct httpd *h);
+/* Stops the listener, waiting for requests being answered; frees h (NULL:
+ * nothing). */
 void httpd_stop(struct httpd *h);
 
 #endif

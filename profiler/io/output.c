@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,8 +287,9 @@ int output_open(const char *path, mode_t mode, struct output_target *t, char *er
          * /dev/fd/63 magic link to a pipe) is written through the link */
         if (S_ISREG(st.st_mode)) {
             if (!realpath(path, real)) {
-                snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-                return -errno;
+                rc = -errno;
+                snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc));
+                return rc;
             }
             file = real;
         }
@@ -309,8 +311,9 @@ int output_open(const char *path, mode_t mode, struct output_target *t, char *er
             return 0;
         }
     } else if (errno != ENOENT) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        return -errno;
+        rc = -errno;
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc));
+        return rc;
     }
     if ((rc = open_in_directory(t, path, file, err, errlen)))
         output_close(t);
@@ -548,102 +551,110 @@ static enum pf_format sniff(const unsigned char *head, size_t n)
     return PF_FORMAT_FOLDED;
 }
 
-int input_read(const char *path, const char *asked, struct pf_profile *p, size_t *bad_lines,
-               char *err, size_t errlen)
+/* The format of f at path: asked (--from), else by extension, else sniffed
+ * from its first bytes, which are pushed back. */
+static enum pf_format input_format(FILE *f, const char *path, const char *asked, bool is_stdin)
 {
-    bool is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "re");
-    enum pf_format fmt = PF_FORMAT_UNKNOWN;
-    int ret, c;
+    unsigned char head[2] = {0};
+    enum pf_format fmt;
+    size_t n = 0;
+    int c;
 
-    err[0] = '\0';
-    if (!f) {
-        ret = -errno;
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return ret;
-    }
-    if (asked) {
-        fmt = pf_format_from_name(asked);
-    } else if (!is_stdin) {
-        fmt = pf_format_from_path(path);
-    }
-    if (!asked && fmt == PF_FORMAT_UNKNOWN) {
-        unsigned char head[2] = {0};
-        size_t n = 0;
+    if (asked)
+        return pf_format_from_name(asked);
+    if (!is_stdin && (fmt = pf_format_from_path(path)) != PF_FORMAT_UNKNOWN)
+        return fmt;
+    while (n < sizeof(head) && (c = fgetc(f)) != EOF)
+        head[n++] = (unsigned char)c;
+    for (size_t i = n; i-- > 0;)
+        ungetc(head[i], f); /* glibc keeps two bytes of pushback */
+    return sniff(head, n);
+}
 
-        while (n < sizeof(head) && (c = fgetc(f)) != EOF)
-            head[n++] = (unsigned char)c;
-        for (size_t i = n; i-- > 0;)
-            ungetc(head[i], f); /* glibc keeps two bytes of pushback */
-        fmt = sniff(head, n);
-    }
+/* A text reader's outcome in err: why it failed, or, having read, how many
+ * lines it skipped (why: the first one's fault, when the reader says). */
+static int text_read_result(int ret, const char *path, const char *what, uint64_t skipped,
+                            uint64_t first, const char *why, size_t *bad_lines, char *err,
+                            size_t errlen)
+{
+    if (bad_lines)
+        *bad_lines = (size_t)skipped;
+    if (ret)
+        snprintf(err, errlen, "reading %s: %s", path, strerror(-ret));
+    else if (skipped)
+        snprintf(err, errlen, "%s: skipped %" PRIu64 " %s line%s (first: line %" PRIu64 "%s%s)",
+                 path, skipped, what, skipped == 1 ? "" : "s", first, why ? ": " : "",
+                 why ? why : "");
+    return ret;
+}
+
+/* Reads f, in format fmt, into p (see input_read). */
+static int read_format(FILE *f, enum pf_format fmt, const char *path, const char *asked,
+                       struct pf_profile *p, size_t *bad_lines, char *err, size_t errlen)
+{
+    struct folded_read_report frep = {0};
+    struct perfscript_report prep = {0};
+    char why[256] = "";
+    int ret;
+
     switch (fmt) {
-    case PF_FORMAT_FOLDED: {
-        struct folded_read_report rep;
-
-        ret = folded_read(p, f, &rep);
-        if (ret)
-            snprintf(err, errlen, "reading %s: %s", path, strerror(-ret));
-        if (bad_lines)
-            *bad_lines = rep.bad_lines;
-        if (!ret && rep.bad_lines)
-            snprintf(err, errlen, "%s: skipped %zu malformed line%s (first: line %zu: %s)", path,
-                     rep.bad_lines, rep.bad_lines == 1 ? "" : "s", rep.first_bad_line,
-                     rep.first_bad_why);
-        break;
-    }
-    case PF_FORMAT_PPROF: {
-        char why[256];
-
-        ret = pprof_read(p, f, why, sizeof(why));
-        if (ret)
+    case PF_FORMAT_FOLDED:
+        ret = folded_read(p, f, &frep);
+        return text_read_result(ret, path, "malformed", frep.bad_lines, frep.first_bad_line,
+                                frep.first_bad_why ? frep.first_bad_why : "", bad_lines, err,
+                                errlen);
+    case PF_FORMAT_PPROF:
+        if ((ret = pprof_read(p, f, why, sizeof(why))))
             snprintf(err, errlen, "%s: %s", path, why[0] ? why : strerror(-ret));
-        break;
-    }
-    case PF_FORMAT_PERFSCRIPT: {
-        struct perfscript_report rep;
-
-        ret = perfscript_read(p, f, &rep);
-        if (ret)
-            snprintf(err, errlen, "reading %s: %s", path, strerror(-ret));
-        if (bad_lines)
-            *bad_lines = rep.unrecognized;
-        if (!ret && rep.unrecognized)
-            snprintf(err, errlen, "%s: skipped %llu unrecognized line%s (first: line %llu)", path,
-                     (unsigned long long)rep.unrecognized, rep.unrecognized == 1 ? "" : "s",
-                     (unsigned long long)rep.first_unrecognized);
-        break;
-    }
+        return ret;
+    case PF_FORMAT_PERFSCRIPT:
+        ret = perfscript_read(p, f, &prep);
+        return text_read_result(ret, path, "unrecognized", prep.unrecognized,
+                                prep.first_unrecognized, NULL, bad_lines, err, errlen);
     default:
-        ret = -ENOTSUP;
         snprintf(err, errlen,
                  "%s: reading %s is not supported: give folded, pprof or perf-script%s", path,
                  asked ? asked : pf_format_name(fmt),
                  asked ? "" : " (or name the format with --from)");
+        return -ENOTSUP;
     }
+}
+
+int input_read(const char *path, const char *asked, struct pf_profile *p, size_t *bad_lines,
+               char *err, size_t errlen)
+{
+    static const char *const expected[] = {
+        [PF_FORMAT_FOLDED] = "folded stacks: 'frame;frame;... COUNT' lines",
+        [PF_FORMAT_PERFSCRIPT] = "'perf script' output: sample headers and their frames",
+    };
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "re");
+    enum pf_format fmt;
+    char first[256] = "";
+    int ret;
+
+    err[0] = '\0';
+    if (!f) {
+        ret = -errno;
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(-ret));
+        return ret;
+    }
+    fmt = input_format(f, path, asked, is_stdin);
+    ret = read_format(f, fmt, path, asked, p, bad_lines, err, errlen);
     if (!is_stdin)
         fclose(f);
-    /* nothing usable is an error, not an empty profile written with
-     * status 0: say what was expected */
-    /* (a pprof that parses is the right format even when empty: an idle
-     * node's window) */
-    if (!ret && p->nsamples == 0 && fmt != PF_FORMAT_PPROF) {
-        static const char *const expected[] = {
-            [PF_FORMAT_FOLDED] = "folded stacks: 'frame;frame;... COUNT' lines",
-            [PF_FORMAT_PERFSCRIPT] = "'perf script' output: sample headers and their frames",
-        };
-        const char *what = (size_t)fmt < sizeof(expected) / sizeof(expected[0]) && expected[fmt]
-                               ? expected[fmt]
-                               : "samples";
-        char first[256] = "";
-
-        if (err[0]) /* the readers' count of what they skipped */
-            snprintf(first, sizeof(first), " (%.200s)", err);
-        snprintf(err, errlen, "%s: no samples in it; expected %s%s%s", path, what, first,
-                 asked ? "" : "; give --from if it is another format");
-        ret = -ENODATA;
-    }
-    return ret;
+    /* nothing usable is an error, not an empty profile written with status
+     * 0: say what was expected (a pprof that parses is the right format
+     * even when empty: an idle node's window) */
+    if (ret || p->nsamples || fmt == PF_FORMAT_PPROF)
+        return ret;
+    if (err[0]) /* the readers' count of what they skipped */
+        snprintf(first, sizeof(first), " (%.200s)", err);
+    snprintf(err, errlen, "%s: no samples in it; expected %s%s%s", path,
+             (size_t)fmt < sizeof(expected) / sizeof(expected[0]) && expected[fmt] ? expected[fmt]
+                                                                                   : "samples",
+             first, asked ? "" : "; give --from if it is another format");
+    return -ENODATA;
 }
 
 int output_make_dirs(const char *dir)

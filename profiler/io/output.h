@@ -1,7 +1,12 @@
 /*
  * output: writes a profile to a file in a chosen format, atomically (a
  * temporary file in the same directory, fsync, rename), so a crash or a full
- * disk never leaves a partial profile where the user expects one.
+ * disk never leaves a partial profile where the user expects one; and reads
+ * one back (input_read).
+ *
+ * Errors: 0 or a negative errno, with a one-line reason naming the path in
+ * err on every failure. output_make_dirs has no err: its errno is the
+ * reason, and the caller names the directory.
  */
 #ifndef PODFLAME_OUTPUT_H
 #define PODFLAME_OUTPUT_H
@@ -58,9 +63,12 @@ struct output_target {
  * reason in err; output_close frees what it holds either way. */
 int output_open(const char *path, mode_t mode, struct output_target *t, char *err, size_t errlen);
 
-/* Calls write(f, ctx) on a stream to t. When that fails and keep_on_failure
- * is set, the profile is written to $TMPDIR (else /tmp) instead and err
- * says where. Returns 0 or a negative errno with a one-line reason in err. */
+/* Calls write(f, ctx) on a stream to t. write returns 0 or a negative
+ * errno and has no err of its own: a writer whose failure needs more words
+ * than strerror keeps them in ctx, for its caller to print. When it
+ * fails and keep_on_failure is set, the profile is written to $TMPDIR (else
+ * /tmp) instead and err says where. Returns 0 or a negative errno with a
+ * one-line reason in err ("cannot write PATH: why"). */
 int output_commit(struct output_target *t, int (*write)(FILE *f, void *ctx), void *ctx,
                   bool keep_on_failure, char *err, size_t errlen);
 void output_close(struct output_target *t);
@@ -75,7 +83,8 @@ int output_atomic_mode(const char *path, mode_t mode, int (*write)(FILE *f, void
                        char *err, size_t errlen);
 
 /* mkdir -p dir (0755; with mode, the directories it makes get that).
- * Returns 0 or a negative errno. */
+ * Returns 0 or a negative errno (-ENAMETOOLONG past 4095 bytes, else
+ * mkdir's), which is the whole reason. */
 int output_make_dirs(const char *dir);
 int output_make_dirs_mode(const char *dir, mode_t mode);
 
@@ -88,7 +97,8 @@ int output_write_mode(const char *path, mode_t mode, const struct pf_profile *p,
                       const struct output_opts *opts, char *err, size_t errlen);
 
 /* The stream writer for a profile, for output_commit: ctx is a struct
- * profile_write. */
+ * profile_write, whose pointers are borrowed for the call. Returns 0 or a
+ * negative errno (-ENOENT: no such sample type). */
 struct profile_write {
     const struct pf_profile *p;
     const struct output_opts *opts;
@@ -102,7 +112,9 @@ enum pf_format output_format_for(const char *path, const char *asked, char *err,
 /* Reads a profile from path ("-" = stdin) into p (fresh from pf_profile_new).
  * The format is asked (--from), else by extension, else sniffed (gzip or
  * protobuf is pprof, text is folded). Returns 0 or a negative errno with a
- * one-line reason in err; malformed folded lines are counted in *bad_lines. */
+ * one-line reason in err (-ENODATA: no samples in a text format). Lines a
+ * text reader skipped are counted in *bad_lines (may be NULL); on success
+ * err is then a warning that says how many and why, else "". */
 int input_read(const char *path, const char *asked, struct pf_profile *p, size_t *bad_lines,
                char *err, size_t errlen);
 

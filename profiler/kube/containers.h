@@ -14,10 +14,12 @@
 struct container_names;
 
 /* podman_json: podman's containers.json (NULL: the rootful default);
- * docker_dir: Docker's data root (NULL: /var/lib/docker). Returns 0 or
- * -ENOMEM. */
+ * docker_dir: Docker's data root (NULL: /var/lib/docker); both copied.
+ * Returns 0 or -ENOMEM, the only failure (the files are read later, and an
+ * unreadable one names nothing). */
 int container_names_new(const char *podman_json, const char *docker_dir,
                         struct container_names **out);
+/* Frees cn (NULL: nothing). */
 void container_names_free(struct container_names *cn);
 
 /* The name runtime rt gave container id (hex), or NULL when its state does

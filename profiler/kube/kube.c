@@ -530,17 +530,49 @@ static int add_container(struct kube_names *kn, const char *name)
                          (size_t)(dash - b - 1));
 }
 
-int kube_names_load(const char *root, struct kube_names **out)
+int kube_names_new(struct kube_names **out)
 {
     struct kube_names *kn = calloc(1, sizeof(*kn));
-    char path[4096], parent[4000];
-    struct stat st;
-    int err;
 
     if (!kn)
         return -ENOMEM;
     htab_init(&kn->pods);
     htab_init(&kn->containers);
+    *out = kn;
+    return 0;
+}
+
+int kube_names_merge(struct kube_names *dst, const struct kube_names *src)
+{
+    int err = 0;
+
+    for (size_t i = 0; !err && i < src->pods.cap; i++) {
+        const struct htab_slot *sl = &src->pods.slots[i];
+        const struct pod_entry *pe = sl->hash ? &src->entries[sl->val] : NULL;
+
+        if (pe)
+            err =
+                put_pod(dst, sl->key, sl->len, pe->ns, strlen(pe->ns), pe->name, strlen(pe->name));
+    }
+    for (size_t i = 0; !err && i < src->containers.cap; i++) {
+        const struct htab_slot *sl = &src->containers.slots[i];
+
+        if (sl->hash)
+            err = put_container(dst, sl->key, sl->len, src->cnames[sl->val],
+                                strlen(src->cnames[sl->val]));
+    }
+    return err;
+}
+
+int kube_names_load(const char *root, struct kube_names **out)
+{
+    struct kube_names *kn;
+    char path[4096], parent[4000];
+    struct stat st;
+    int err;
+
+    if ((err = kube_names_new(&kn)))
+        return err;
     snprintf(path, sizeof(path), "%s/pods", root);
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         kn->dir_known = true;

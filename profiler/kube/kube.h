@@ -8,6 +8,10 @@
  *
  * Parsing is separate from reading directories so that it can be tested on
  * tables of real paths.
+ *
+ * No function here takes an err buffer: parsing never fails, and the rest
+ * return -ENOMEM or the errno of the directory they read, which is the
+ * whole reason (the caller's message names the directory).
  */
 #ifndef PODFLAME_KUBE_H
 #define PODFLAME_KUBE_H
@@ -49,11 +53,12 @@ struct cgroup_identity {
  * user or container with a delegated cgroup cannot pose as a Pod. */
 void kube_parse_cgroup(const char *path, struct cgroup_identity *out);
 
-/* Replaces the extra roots (PODFLAME_KUBE_CGROUP_ROOT's format). */
+/* Replaces the extra roots (PODFLAME_KUBE_CGROUP_ROOT's format; copied). */
 void kube_set_cgroup_roots(const char *list);
 
 /* This node's name: NODE_NAME (the Downward API's usual name), else the
- * hostname, else "unknown". Returns name or buf (len bytes). */
+ * hostname, else "unknown". Returns the environment's string (valid until
+ * the environment changes) or buf (len bytes, at least 2). */
 const char *kube_node_name(char *buf, size_t len);
 
 const char *kube_qos_name(enum kube_qos q);         /* "guaranteed", ... "" */
@@ -68,25 +73,37 @@ bool kube_workload(const char *pod, char *out, size_t len);
 /* Names from the kubelet's log directories under root (default /var/log):
  * pods/<namespace>_<pod>_<uid>/ and containers/<pod>_<namespace>_<container>-<id>.log */
 struct kube_names;
+/* Returns 0 (a missing directory has no names: see kube_names_dir_known),
+ * -ENOMEM, or the errno of opening ROOT/pods (or ROOT itself) or the
+ * containers/ beside it. */
 int kube_names_load(const char *root, struct kube_names **out);
 /* Whether root held a pods/ directory, or was one (a directory of Pod
  * directories, as /var/log/pods is, with containers/ beside it): else the
  * names can only come from elsewhere, which is worth a warning. */
 bool kube_names_dir_known(const struct kube_names *kn);
+/* Frees kn (NULL: nothing). */
 void kube_names_free(struct kube_names *kn);
-/* NULL when unknown. */
+/* NULL when unknown; else valid until kube_names_free (adding names does
+ * not move them). */
 const char *kube_pod_namespace(const struct kube_names *kn, const char *uid);
 const char *kube_pod_name(const struct kube_names *kn, const char *uid);
 const char *kube_container_name(const struct kube_names *kn, const char *container_id);
 size_t kube_names_pods(const struct kube_names *kn);
-/* Adds names from another source (the API server); names already known
- * are kept. Return 0 or -ENOMEM. */
+/* Adds names from another source (the API server), copied; names already
+ * known are kept. Return 0 or -ENOMEM. */
 int kube_names_add_pod(struct kube_names *kn, const char *uid, const char *ns, const char *pod);
 int kube_names_add_container(struct kube_names *kn, const char *container_id, const char *name);
+/* A table with no names yet, for another source to fill. Returns 0 or
+ * -ENOMEM. */
+int kube_names_new(struct kube_names **out);
+/* Adds every name of src to dst as the two calls above do. Returns 0 or
+ * -ENOMEM. */
+int kube_names_merge(struct kube_names *dst, const struct kube_names *src);
 
 /* Which Pods a recording keeps: --pod NAME|UID, -n NAMESPACE, --container
  * NAME, each repeatable. A cgroup matches when every kind of option given
- * has a matching value (any of a kind, all of the kinds). */
+ * has a matching value (any of a kind, all of the kinds). The strings are
+ * borrowed (argv's, the config file's): the selector holds no copies. */
 #define KUBE_SELECTOR_MAX 64
 struct kube_selector {
     const char *pods[KUBE_SELECTOR_MAX];

@@ -41,12 +41,10 @@ struct pod_rec {
 };
 
 struct kube_pods {
-    struct htab by_uid;       /* uid -> index into pods */
-    struct htab by_container; /* container id -> index into cnames */
+    struct htab by_uid; /* uid -> index into pods */
     struct pod_rec *pods;
     size_t npods, pods_cap;
-    char **cnames;
-    size_t ncnames, cnames_cap;
+    struct kube_names *names; /* the Pods' names and their containers' */
 };
 
 static void pod_rec_free(struct pod_rec *p)
@@ -68,12 +66,9 @@ void kube_pods_free(struct kube_pods *pods)
         return;
     for (size_t i = 0; i < pods->npods; i++)
         pod_rec_free(&pods->pods[i]);
-    for (size_t i = 0; i < pods->ncnames; i++)
-        free(pods->cnames[i]);
     free(pods->pods);
-    free(pods->cnames);
     htab_free(&pods->by_uid);
-    htab_free(&pods->by_container);
+    kube_names_free(pods->names);
     free(pods);
 }
 
@@ -168,21 +163,17 @@ static int add_containers(struct kube_pods *pods, const json_t *statuses)
 {
     const json_t *st;
     size_t i;
+    int err = 0;
 
     json_array_foreach(statuses, i, st)
     {
         const char *id = str_at(st, "containerID"), *name = str_at(st, "name"), *sep;
 
-        if (!id || !name || !(sep = strstr(id, "://")) || !sep[3])
-            continue;
-        id = sep + 3;
-        if (ARRAY_RESERVE_ONE(pods->cnames, pods->ncnames, pods->cnames_cap) ||
-            !(pods->cnames[pods->ncnames] = strdup(name)))
-            return -ENOMEM;
-        if (htab_put(&pods->by_container, id, strlen(id), pods->ncnames++))
-            return -ENOMEM;
+        if (id && name && (sep = strstr(id, "://")) && sep[3] &&
+            (err = kube_names_add_container(pods->names, sep + 3, name)))
+            break;
     }
-    return 0;
+    return err;
 }
 
 static int add_pod(struct kube_pods *pods, const json_t *item)
@@ -214,7 +205,8 @@ static int add_pod(struct kube_pods *pods, const json_t *item)
                                     .labels = p.labels,
                                     .nlabels = p.nlabels};
     pods->pods[pods->npods] = p;
-    if (htab_put(&pods->by_uid, p.uid, strlen(p.uid), pods->npods++))
+    if (htab_put(&pods->by_uid, p.uid, strlen(p.uid), pods->npods++) ||
+        (p.ns && kube_names_add_pod(pods->names, p.uid, p.ns, p.name)))
         return -ENOMEM;
     if ((err = add_containers(pods, json_object_get(status, "containerStatuses"))) ||
         (err = add_containers(pods, json_object_get(status, "initContainerStatuses"))))
@@ -267,12 +259,13 @@ int kube_pods_parse(struct kube_pods **pods, const char *json, size_t len, char 
         return -EINVAL;
     }
     if (!*pods) {
-        if (!(*pods = calloc(1, sizeof(**pods)))) {
+        if (!(*pods = calloc(1, sizeof(**pods))) || kube_names_new(&(*pods)->names)) {
+            free(*pods);
+            *pods = NULL;
             json_decref(root);
             return -ENOMEM;
         }
         htab_init(&(*pods)->by_uid);
-        htab_init(&(*pods)->by_container);
     }
     if ((*pods)->npods + json_array_size(items) > MAX_PODS) {
         json_decref(root);
@@ -306,12 +299,7 @@ const struct kube_pod_meta *kube_pods_find(const struct kube_pods *pods, const c
 
 const char *kube_pods_container(const struct kube_pods *pods, const char *container_id)
 {
-    uint64_t idx;
-
-    if (!pods || !container_id ||
-        !htab_get(&pods->by_container, container_id, strlen(container_id), &idx))
-        return NULL;
-    return pods->cnames[idx];
+    return pods ? kube_container_name(pods->names, container_id) : NULL;
 }
 
 /* ---- the client ---- */
@@ -435,7 +423,8 @@ static int get_page(struct kubeapi *api, CURL *c, const char *cont, struct buf *
                     size_t len)
 {
     char url[1024], tok[MAX_TOKEN], auth[MAX_TOKEN + 32], errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *hdrs = NULL, *h;
+    struct curl_slist *hdrs = NULL, *h = NULL;
+    bool paged = cont && *cont;
     char *cesc = NULL;
     long code = 0;
     CURLcode rc;
@@ -447,15 +436,19 @@ static int get_page(struct kubeapi *api, CURL *c, const char *cont, struct buf *
     }
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
     explicit_bzero(tok, sizeof(tok));
-    if (cont && *cont && !(cesc = curl_easy_escape(c, cont, 0)))
-        return -ENOMEM;
+    if (paged)
+        cesc = curl_easy_escape(c, cont, 0);
     snprintf(url, sizeof(url), "%s/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&limit=%d%s%s",
              api->cfg.url, api->node_query, PAGE_LIMIT, cesc ? "&continue=" : "", cesc ? cesc : "");
+    if (!paged || cesc) {
+        h = curl_slist_append(NULL, auth);
+        hdrs = h ? curl_slist_append(h, "Accept: application/json") : NULL;
+    }
     curl_free(cesc);
-    h = curl_slist_append(NULL, auth);
-    hdrs = h ? curl_slist_append(h, "Accept: application/json") : NULL;
     if (!hdrs) {
         curl_slist_free_all(h);
+        explicit_bzero(auth, sizeof(auth));
+        snprintf(why, len, "out of memory");
         return -ENOMEM;
     }
     b->len = 0;
@@ -605,27 +598,10 @@ bool kubeapi_with_pod(struct kubeapi *api, const char *uid, const char *containe
 
 int kubeapi_add_names(struct kubeapi *api, struct kube_names *kn)
 {
-    const struct kube_pods *pods;
-    int err = 0;
+    int err;
 
     pthread_mutex_lock(&api->lock);
-    pods = api->pods;
-    for (size_t i = 0; pods && !err && i < pods->npods; i++) {
-        const struct pod_rec *p = &pods->pods[i];
-
-        if (p->ns)
-            err = kube_names_add_pod(kn, p->uid, p->ns, p->name);
-    }
-    for (size_t i = 0; pods && !err && i < pods->by_container.cap; i++) {
-        const struct htab_slot *sl = &pods->by_container.slots[i];
-        char id[128];
-
-        if (!sl->hash || sl->len >= sizeof(id))
-            continue;
-        memcpy(id, sl->key, sl->len);
-        id[sl->len] = '\0';
-        err = kube_names_add_container(kn, id, pods->cnames[sl->val]);
-    }
+    err = api->pods ? kube_names_merge(kn, api->pods->names) : 0;
     pthread_mutex_unlock(&api->lock);
     return err;
 }

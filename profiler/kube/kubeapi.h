@@ -8,6 +8,9 @@
  * stalls sampling.
  *
  * Parsing a PodList is separate from fetching it, so it can be tested alone.
+ *
+ * Errors: the calls that reach the server fill a why buffer on every
+ * failure; the others return -ENOMEM or the errno named, the whole reason.
  */
 #ifndef PODFLAME_KUBEAPI_H
 #define PODFLAME_KUBEAPI_H
@@ -38,11 +41,15 @@ struct kube_pods;
  * -ENOMEM; on error *pods keeps what earlier pages added. */
 int kube_pods_parse(struct kube_pods **pods, const char *json, size_t len, char *cont,
                     size_t cont_len);
+/* Frees pods (NULL: nothing). */
 void kube_pods_free(struct kube_pods *pods);
 size_t kube_pods_count(const struct kube_pods *pods);
-/* NULL when unknown. */
+/* NULL when unknown. The struct is valid until the next kube_pods_parse
+ * into pods (which may move it); its strings and labels until
+ * kube_pods_free. */
 const struct kube_pod_meta *kube_pods_find(const struct kube_pods *pods, const char *uid);
-/* The container name of a container ID (hex, without "containerd://"). */
+/* The container name of a container ID (hex, without "containerd://");
+ * NULL when unknown, else valid until kube_pods_free. */
 const char *kube_pods_container(const struct kube_pods *pods, const char *container_id);
 
 /* ---- the client ---- */
@@ -61,7 +68,8 @@ int kubeapi_config_in_cluster(struct kubeapi_config *cfg, char *why, size_t len)
 
 struct kubeapi;
 
-/* node: the spec.nodeName to ask for. Returns 0 or -ENOMEM. */
+/* node: the spec.nodeName to ask for. cfg and node are copied. Returns 0
+ * or -ENOMEM. */
 int kubeapi_open(const struct kubeapi_config *cfg, const char *node, struct kubeapi **out);
 /* Stops the refresh thread and frees everything. */
 void kubeapi_close(struct kubeapi *api);
@@ -71,7 +79,8 @@ void kubeapi_close(struct kubeapi *api);
 int kubeapi_refresh(struct kubeapi *api, char *why, size_t len);
 
 /* Starts refreshing every 30 s on a thread, sooner after kubeapi_kick.
- * Returns 0 or a negative errno. */
+ * Returns 0 or pthread_create's negative errno; the refreshes' errors are
+ * kept for kubeapi_stats. */
 int kubeapi_start(struct kubeapi *api);
 
 /* A Pod was seen that the API has not listed: refresh soon (at most once

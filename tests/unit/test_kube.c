@@ -297,6 +297,32 @@ static void test_names_from_log_dirs(void **state)
     assert_int_equal(system(path), 0);
 }
 
+/* Names from two sources: the first to name a Pod or container wins. */
+static void test_names_merge(void **state)
+{
+    struct kube_names *logs, *api;
+
+    (void)state;
+    assert_int_equal(kube_names_new(&logs), 0);
+    assert_int_equal(kube_names_new(&api), 0);
+    assert_int_equal(kube_names_add_pod(logs, "u-1", "shop", "cart-0"), 0);
+    assert_int_equal(kube_names_add_container(logs, "c1", "app"), 0);
+    assert_int_equal(kube_names_add_pod(api, "u-1", "other", "renamed"), 0);
+    assert_int_equal(kube_names_add_pod(api, "u-2", "pay", "ledger-0"), 0);
+    assert_int_equal(kube_names_add_container(api, "c1", "renamed"), 0);
+    assert_int_equal(kube_names_add_container(api, "c2", "db"), 0);
+    assert_int_equal(kube_names_merge(logs, api), 0);
+    kube_names_free(api);
+    assert_int_equal(kube_names_pods(logs), 2);
+    assert_string_equal(kube_pod_name(logs, "u-1"), "cart-0");
+    assert_string_equal(kube_pod_namespace(logs, "u-1"), "shop");
+    assert_string_equal(kube_pod_name(logs, "u-2"), "ledger-0");
+    assert_string_equal(kube_pod_namespace(logs, "u-2"), "pay");
+    assert_string_equal(kube_container_name(logs, "c1"), "app");
+    assert_string_equal(kube_container_name(logs, "c2"), "db");
+    kube_names_free(logs);
+}
+
 /* A PodList page as the API server writes it (trimmed), and the next page. */
 static const char page1[] =
     "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"9\","
@@ -429,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_containers),
         cmocka_unit_test(test_workloads),
         cmocka_unit_test(test_names_from_log_dirs),
+        cmocka_unit_test(test_names_merge),
         cmocka_unit_test(test_api_pod_list),
         cmocka_unit_test(test_api_bad_bodies),
         cmocka_unit_test(test_api_amplification),
