@@ -3,6 +3,7 @@
  * backoff and jitter on failure, until drained or out of time at a stop.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,8 +47,10 @@ static int upload_item(struct agent *ag, const struct spool_item *it, char *err,
         size_t ilen = strlen(it->index);
         char *body = malloc(ilen + 2);
 
-        if (!body)
+        if (!body) {
+            snprintf(err, errlen, "out of memory");
             return -ENOMEM;
+        }
         memcpy(body, it->index, ilen);
         body[ilen] = '\n';
         rc = upload_put(ag->target, ikey, body, ilen + 1, "application/json", err, errlen);
