@@ -223,7 +223,7 @@ static int top_loop(struct top_view *t)
 
     watcher_tick(t->wr, &ev, &fired);
     while (!cmd_stop_signal) {
-        struct pf_profile *next;
+        struct pf_profile *next = NULL;
 
         if (session_poll(t->ses, 100, t->err, sizeof(t->err)))
             return -1;
