@@ -266,12 +266,110 @@ static void test_finding_hostile_names(void **state)
     assert_int_equal(system(path), 0);
 }
 
+/* The directory of the recorded data next to this file: tests/fixtures/watch. */
+static void fixture_path(const char *name, char *out, size_t len)
+{
+    const char *src = __FILE__, *slash = strrchr(src, '/');
+
+    snprintf(out, len, "%.*s/../fixtures/watch/%s", slash ? (int)(slash - src) : 1,
+             slash ? src : ".", name);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *in = fopen(path, "r");
+    char *s = calloc(1, 1 << 20);
+
+    assert_non_null(in);
+    assert_non_null(s);
+    *len = fread(s, 1, (1 << 20) - 1, in);
+    fclose(in);
+    return s;
+}
+
+/* finding.json and finding.md of a fixed finding are what
+ * tests/fixtures/watch/ holds, byte for byte: a throttled Pod with hot
+ * spots, a second Pod the node does not name, without a limit or samples,
+ * a timeline longer than either file shows. PODFLAME_WRITE_FIXTURES=1
+ * rewrites the fixtures instead (review the diff). */
+static void test_finding_golden(void **state)
+{
+    static const char *const hot[] = {"main", "serve", "parse", "hash"};
+    static const char *const warm[] = {"main", "serve", "render"};
+    static const char *const files[] = {"finding.json", "finding.md"};
+    char tmp[] = "/tmp/podflame-golden.XXXXXX", id[256], err[256], path[1024], want[1024];
+    struct finding *f = calloc(1, sizeof(*f));
+    struct pf_profile *p;
+
+    (void)state;
+    assert_non_null(f);
+    assert_non_null(mkdtemp(tmp));
+    assert_int_equal(pf_profile_new(&p), 0);
+    assert_int_equal(pf_profile_set_cpu_types(p, 1000), 0);
+    add(p, "uid-a", hot, 4, 75);
+    add(p, "uid-a", warm, 3, 25);
+    f->ev = (struct trigger_event){.rule = TRIGGER_THROTTLE,
+                                   .pod_uid = "uid-a",
+                                   .value = 62.5,
+                                   .threshold = 25,
+                                   .since_ns = 1700000000LL * 1000000000LL,
+                                   .at_ns = 1700000015LL * 1000000000LL};
+    snprintf(f->reason, sizeof(f->reason), "%s", "");
+    f->node = "node-7";
+    f->nnode = 130;
+    for (size_t i = 0; i < f->nnode; i++)
+        f->node_cpu[i] = (double)(i * 7 % 101);
+    f->node_newest_ns = f->ev.at_ns;
+    f->ncpus = 4;
+    f->npods = 2;
+    f->pods[0].cpu = (struct pod_cpu){.uid = "uid-a",
+                                      .path = "/kubepods.slice/pod-a",
+                                      .cgroup_id = 11,
+                                      .cpu_pct = 49.5,
+                                      .limit_cpus = 0.5,
+                                      .throttled_pct = 62.5,
+                                      .psi = 3.25};
+    snprintf(f->pods[0].ns, sizeof(f->pods[0].ns), "shop");
+    snprintf(f->pods[0].name, sizeof(f->pods[0].name), "checkout-0");
+    f->pods[1].cpu = (struct pod_cpu){
+        .uid = "uid-b", .path = "/kubepods.slice/pod-b", .cpu_pct = 3.25, .psi = -1};
+    f->capture_hz = 199;
+    f->capture_s = 20.25;
+    assert_int_equal(finding_write(f, p, tmp, id, sizeof(id), err, sizeof(err)), 0);
+    assert_string_equal(id, "20231114T221335Z-throttle-checkout-0");
+    for (size_t i = 0; i < 2; i++) {
+        char *got, *exp;
+        size_t glen, elen;
+
+        snprintf(path, sizeof(path), "%s/%s/%s", tmp, id, files[i]);
+        fixture_path(files[i], want, sizeof(want));
+        got = slurp(path, &glen);
+        if (getenv("PODFLAME_WRITE_FIXTURES")) {
+            FILE *out = fopen(want, "w");
+
+            assert_non_null(out);
+            assert_int_equal(fwrite(got, 1, glen, out), glen);
+            fclose(out);
+        }
+        exp = slurp(want, &elen);
+        if (glen != elen || memcmp(got, exp, glen))
+            fail_msg("%s differs from %s", path, want);
+        free(got);
+        free(exp);
+    }
+    pf_profile_free(p);
+    free(f);
+    snprintf(path, sizeof(path), "rm -rf '%s'", tmp);
+    assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_proc_stat), cmocka_unit_test(test_cgroup_files),
-        cmocka_unit_test(test_hotspots),  cmocka_unit_test(test_http_bad_requests),
-        cmocka_unit_test(test_options),   cmocka_unit_test(test_finding_hostile_names),
+        cmocka_unit_test(test_proc_stat),      cmocka_unit_test(test_cgroup_files),
+        cmocka_unit_test(test_hotspots),       cmocka_unit_test(test_http_bad_requests),
+        cmocka_unit_test(test_options),        cmocka_unit_test(test_finding_hostile_names),
+        cmocka_unit_test(test_finding_golden),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
