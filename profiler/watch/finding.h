@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "formats/profile.h"
-#include "profiler/watch/triggers.h"
+#include "profiler/watch/rules.h"
 
 #define FINDING_MAX_PODS  16
 #define FINDING_FUNCTIONS 10

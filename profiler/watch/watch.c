@@ -165,11 +165,7 @@ int watch_new(const struct watch_opts *o, struct watch **out, char *err, size_t 
     }
     w->o = *o;
     pthread_mutex_init(&w->lock, NULL);
-    if ((rc = watcher_new(&o->rules, &w->wr))) {
-        snprintf(err, errlen, "%s",
-                 rc == -ENOENT ? "the watcher needs cgroup v2, and no cgroup2 mount is in "
-                                 "/proc/self/mountinfo"
-                               : strerror(-rc));
+    if ((rc = watcher_open(&o->rules, &w->wr, err, errlen))) {
         watch_free(w);
         return rc;
     }
@@ -248,12 +244,10 @@ static int tick(struct watch *w, char *err, size_t errlen)
 {
     struct trigger_event ev;
     bool fired;
-    int rc = watcher_tick(w->wr, &ev, &fired);
+    int rc = watcher_update(w->wr, &ev, &fired, err, errlen);
 
-    if (rc) {
-        snprintf(err, errlen, "watching CPU use: %s", strerror(-rc));
+    if (rc)
         return rc;
-    }
     if ((rc = publish_pods(w))) {
         snprintf(err, errlen, "out of memory");
         return rc;

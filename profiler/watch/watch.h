@@ -1,6 +1,6 @@
 /*
  * watch: the saturation watcher at work, for `podflame watch` and inside
- * `podflame agent`. Once a second it ticks the watcher (triggers.h); when a
+ * `podflame agent`. Once a second it ticks the watcher (watcher.h); when a
  * rule fires, or an alert or a person asks (watch_http), it captures the
  * busiest or the named Pods at a higher rate with a sampling session of its
  * own and writes a finding (finding.h).
@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 #include "profiler/io/httpd.h"
-#include "profiler/watch/triggers.h"
+#include "profiler/watch/watcher.h"
 
 struct watch_opts {
     struct watch_rules rules;

@@ -1,5 +1,6 @@
-/* Unit tests: profiler/cpustat.c's parsers, a Pod's hot spots
- * (profiler/finding.c) and the watcher's HTTP requests (profiler/watch.c). */
+/* Unit tests: profiler/watch/cpustat.c's parsers and tick_reader.c on this
+ * node, a Pod's hot spots and findings (finding.c) and the
+ * watcher's HTTP requests (watch.c). The rules are in test_rules.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,12 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <jansson.h>
 #include <cmocka.h>
 
+#include "formats/clock.h"
 #include "formats/profile.h"
 #include "profiler/watch/cpustat.h"
 #include "profiler/watch/finding.h"
+#include "profiler/watch/tick_reader.h"
 #include "profiler/watch/watch.h"
 
 static void test_proc_stat(void **state)
@@ -74,6 +78,88 @@ static void test_cgroup_files(void **state)
     assert_true(v == 12.5);
     assert_int_equal(cpustat_parse_psi("full avg10=1.00\n", &v), -EINVAL);
     assert_int_equal(cpustat_parse_psi("some avg10=250\n", &v), -EINVAL);
+}
+
+static void test_gone_cgroup(void **state)
+{
+    struct cgroup_cpu c;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(cpustat_read_cgroup("/nonexistent/kubepods/pod1", NULL, &c, err, sizeof(err)),
+                     -ENOENT);
+    assert_string_equal(err, "cgroup /nonexistent/kubepods/pod1 is gone");
+}
+
+/* PODFLAME_RECORD_TICKS=FILE PODFLAME_RECORD_SECONDS=N: records N ticks
+ * of this node, one a second, in the format test_rules.c reads
+ * (tests/fixtures/watch/, NAME.ticks). */
+static void record_ticks(struct tick_reader *r, const char *path, long seconds)
+{
+    FILE *out = fopen(path, "w");
+    char err[256];
+
+    assert_non_null(out);
+    fprintf(out, "# tick MONO_NS REAL_NS NODE_BUSY NODE_TOTAL NCPUS NODE_PSI\n"
+                 "# pod UID USAGE_USEC NR_PERIODS NR_THROTTLED THROTTLED_USEC LIMIT_CPUS PSI "
+                 "HAS_THROTTLING\n");
+    for (long i = 0; i < seconds; i++) {
+        struct watch_tick t;
+        struct timespec next = {0};
+
+        assert_int_equal(tick_reader_read(r, &t, err, sizeof(err)), 0);
+        fprintf(out, "tick %lld %lld %llu %llu %u %.2f\n", (long long)t.mono_ns,
+                (long long)t.real_ns, (unsigned long long)t.node_busy,
+                (unsigned long long)t.node_total, t.ncpus, t.node_psi);
+        for (size_t k = 0; k < t.npods; k++) {
+            const struct cgroup_cpu *c = &t.pods[k].cpu;
+
+            fprintf(out, "pod %s %llu %llu %llu %llu %g %.2f %d\n", t.pods[k].uid,
+                    (unsigned long long)c->usage_usec, (unsigned long long)c->nr_periods,
+                    (unsigned long long)c->nr_throttled, (unsigned long long)c->throttled_usec,
+                    c->limit_cpus, c->psi_some_avg10, c->has_throttling);
+        }
+        /* on a grid, as the watcher ticks */
+        next.tv_nsec = 1000000000L - (mono_ns() % 1000000000L);
+        nanosleep(&next, NULL);
+    }
+    fclose(out);
+}
+
+/* The reader on this node: the node's counters go forward between two
+ * ticks, and every Pod it lists has a UID and a cgroup. */
+static void test_tick_reader(void **state)
+{
+    struct tick_reader *r;
+    struct watch_tick a, b;
+    char err[256] = "";
+    int rc;
+
+    (void)state;
+    if ((rc = tick_reader_open(&r, err, sizeof(err)))) {
+        assert_int_equal(rc, -ENOENT);
+        assert_non_null(strstr(err, "cgroup2"));
+        skip();
+        return;
+    }
+    assert_int_equal(tick_reader_read(r, &a, err, sizeof(err)), 0);
+    assert_int_equal(tick_reader_read(r, &b, err, sizeof(err)), 0);
+    assert_true(b.mono_ns > a.mono_ns);
+    assert_true(b.real_ns > 1600000000LL * 1000000000LL);
+    assert_true(b.ncpus >= 1);
+    assert_true(b.node_total >= a.node_total && b.node_busy >= a.node_busy);
+    assert_true(b.node_total > 0 && b.node_busy <= b.node_total);
+    assert_true(b.node_psi == -1 || (b.node_psi >= 0 && b.node_psi <= 100));
+    for (size_t i = 0; i < b.npods; i++) {
+        assert_true(b.pods[i].uid[0] && b.pods[i].path[0]);
+        assert_true(b.pods[i].cgroup_id != 0);
+    }
+    if (getenv("PODFLAME_RECORD_TICKS"))
+        record_ticks(
+            r, getenv("PODFLAME_RECORD_TICKS"),
+            strtol(getenv("PODFLAME_RECORD_SECONDS") ? getenv("PODFLAME_RECORD_SECONDS") : "30",
+                   NULL, 10));
+    tick_reader_close(r);
 }
 
 static void add(struct pf_profile *p, const char *uid, const char *const *frames, size_t n,
@@ -369,7 +455,8 @@ int main(void)
         cmocka_unit_test(test_proc_stat),      cmocka_unit_test(test_cgroup_files),
         cmocka_unit_test(test_hotspots),       cmocka_unit_test(test_http_bad_requests),
         cmocka_unit_test(test_options),        cmocka_unit_test(test_finding_hostile_names),
-        cmocka_unit_test(test_finding_golden),
+        cmocka_unit_test(test_finding_golden), cmocka_unit_test(test_gone_cgroup),
+        cmocka_unit_test(test_tick_reader),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
