@@ -12,168 +12,8 @@
 
 #include "formats/buf.h"
 #include "formats/escape.h"
-#include "formats/folded.h"
-#include "formats/htab.h"
-#include "formats/stackcount.h"
 #include "profiler/io/output.h"
-
-/* ---- hot spots ---- */
-
-struct func_count {
-    char *name;
-    uint64_t self, total;
-};
-
-struct label_match {
-    const char *key, *value;
-};
-
-static bool of_label(void *ctx, const struct pf_profile *p, const struct pf_sample *s)
-{
-    const struct label_match *m = ctx;
-    const char *v = pf_sample_label(p, s, m->key);
-
-    return v && !strcmp(v, m->value);
-}
-
-static int by_self(const void *a, const void *b)
-{
-    const struct func_count *x = a, *y = b;
-
-    if (x->self != y->self)
-        return x->self < y->self ? 1 : -1;
-    if (x->total != y->total)
-        return x->total < y->total ? 1 : -1;
-    return strcmp(x->name, y->name);
-}
-
-static int by_count(const void *a, const void *b)
-{
-    const struct stackcount_item *x = a, *y = b;
-
-    if (x->count != y->count)
-        return x->count < y->count ? 1 : -1;
-    return strcmp(x->stack, y->stack);
-}
-
-/* Counts one folded stack's frames: the leaf as self, each distinct frame
- * once as total. */
-static int count_frames(struct htab *index, struct func_count **fc, size_t *n, size_t *cap,
-                        const char *stack, uint64_t count)
-{
-    const char *p = stack;
-    size_t seen_n = 0;
-    uint64_t seen[256];
-
-    while (*p) {
-        size_t len = strcspn(p, ";");
-        uint64_t idx;
-        bool dup = false;
-
-        if (!htab_get(index, p, len, &idx)) {
-            char *name = strndup(p, len);
-
-            if (!name || ARRAY_RESERVE_ONE(*fc, *n, *cap) || !*fc) {
-                free(name);
-                return -ENOMEM;
-            }
-            idx = *n;
-            (*fc)[(*n)++] = (struct func_count){.name = name};
-            if (htab_put(index, p, len, idx))
-                return -ENOMEM;
-        }
-        if (!*fc)
-            return -ENOMEM; /* not reached: idx came from the table */
-        for (size_t i = 0; i < seen_n && !dup; i++)
-            dup = seen[i] == idx;
-        if (!dup) {
-            (*fc)[idx].total += count;
-            if (seen_n < 256)
-                seen[seen_n++] = idx;
-        }
-        p += len;
-        if (!*p) {
-            (*fc)[idx].self += count;
-            break;
-        }
-        p++;
-    }
-    return 0;
-}
-
-int pod_hotspots(const struct pf_profile *p, const char *pod_uid, struct pod_hotspots *out)
-{
-    return label_hotspots(p, "pod_uid", pod_uid, out);
-}
-
-int label_hotspots(const struct pf_profile *p, const char *key, const char *value,
-                   struct pod_hotspots *out)
-{
-    struct label_match match = {key, value};
-    struct folded_write_opts fo = {.group_by = PF_GROUP_NONE};
-    struct pf_profile *sub = NULL;
-    struct stackcount sc;
-    struct htab index;
-    struct func_count *fc = NULL;
-    size_t nfc = 0, capfc = 0;
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    stackcount_init(&sc);
-    htab_init(&index);
-    if ((rc = pf_profile_new(&sub)) || (rc = pf_profile_subset(p, of_label, &match, sub)) ||
-        (rc = folded_stacks(sub, &fo, &sc)))
-        goto out;
-    for (size_t i = 0; i < sc.n; i++) {
-        out->samples += sc.items[i].count;
-        if ((rc = count_frames(&index, &fc, &nfc, &capfc, sc.items[i].stack, sc.items[i].count)))
-            goto out;
-    }
-    if (!out->samples)
-        goto out;
-    if (nfc > 1)
-        qsort(fc, nfc, sizeof(*fc), by_self);
-    for (size_t i = 0; i < nfc && out->nfuncs < FINDING_FUNCTIONS; i++) {
-        struct hot_function *h = &out->funcs[out->nfuncs++];
-
-        snprintf(h->name, sizeof(h->name), "%s", fc[i].name);
-        h->self_pct = 100.0 * (double)fc[i].self / (double)out->samples;
-        h->total_pct = 100.0 * (double)fc[i].total / (double)out->samples;
-    }
-    if (sc.n > 1)
-        qsort(sc.items, sc.n, sizeof(*sc.items), by_count);
-    for (size_t i = 0; i < sc.n && out->npaths < FINDING_PATHS; i++) {
-        char *frames = strdup(sc.items[i].stack);
-
-        if (!frames) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        // NOLINTBEGIN(clang-analyzer-unix.Malloc): out owns it; pod_hotspots_free frees it
-        out->paths[out->npaths] = (struct hot_path){
-            .frames = frames, .pct = 100.0 * (double)sc.items[i].count / (double)out->samples};
-        out->npaths++;
-        // NOLINTEND(clang-analyzer-unix.Malloc)
-    }
-out:
-    for (size_t i = 0; i < nfc; i++)
-        free(fc[i].name);
-    free(fc);
-    htab_free(&index);
-    /* the items were sorted by count: the index no longer matches, free both */
-    stackcount_free(&sc);
-    pf_profile_free(sub);
-    if (rc)
-        pod_hotspots_free(out);
-    return rc;
-}
-
-void pod_hotspots_free(struct pod_hotspots *h)
-{
-    for (size_t i = 0; i < h->npaths; i++)
-        free(h->paths[i].frames);
-    h->npaths = 0;
-}
+#include "profiler/watch/hotspots.h"
 
 /* ---- writing ---- */
 
@@ -488,11 +328,9 @@ int finding_write(const struct finding *f, const struct pf_profile *capture, con
     for (size_t i = 0; i < capture->nsamples; i++)
         samples += (uint64_t)capture->samples[i].values[0];
     for (size_t i = 0; i < f->npods && !rc; i++)
-        rc = pod_hotspots(capture, f->pods[i].cpu.uid, &hs[i]);
-    if (rc) {
-        snprintf(err, errlen, "out of memory");
+        rc = pod_hotspots_find(capture, f->pods[i].cpu.uid, &hs[i], err, errlen);
+    if (rc)
         goto out;
-    }
     /* findings name Pods and their code: for root's eyes (0700, 0600) */
     if ((rc = output_make_dirs_mode(dir, 0700))) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));

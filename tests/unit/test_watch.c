@@ -1,5 +1,5 @@
 /* Unit tests: profiler/watch/cpustat.c's parsers and tick_reader.c on this
- * node, a Pod's hot spots and findings (finding.c) and the
+ * node, a Pod's hot spots (hotspots.c), findings (finding.c) and the
  * watcher's HTTP requests (watch.c). The rules are in test_rules.c. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +18,7 @@
 #include "formats/profile.h"
 #include "profiler/watch/cpustat.h"
 #include "profiler/watch/finding.h"
+#include "profiler/watch/hotspots.h"
 #include "profiler/watch/tick_reader.h"
 #include "profiler/watch/watch.h"
 
@@ -185,8 +186,10 @@ static void test_hotspots(void **state)
     static const char *const hot[] = {"main", "serve", "parse", "hash"};
     static const char *const warm[] = {"main", "serve", "render"};
     static const char *const other[] = {"main", "idle"};
+    static const char *const deep[] = {"main", "walk", "walk", "walk"};
     struct pf_profile *p;
     struct pod_hotspots hs;
+    char err[256];
 
     (void)state;
     assert_int_equal(pf_profile_new(&p), 0);
@@ -195,7 +198,8 @@ static void test_hotspots(void **state)
     add(p, "uid-a", warm, 3, 30);
     add(p, "uid-a", other, 2, 10);
     add(p, "uid-b", other, 2, 500); /* another Pod: not counted */
-    assert_int_equal(pod_hotspots(p, "uid-a", &hs), 0);
+    add(p, "uid-r", deep, 4, 8);
+    assert_int_equal(pod_hotspots_find(p, "uid-a", &hs, err, sizeof(err)), 0);
     assert_int_equal(hs.samples, 100);
     assert_string_equal(hs.funcs[0].name, "hash");
     assert_true(hs.funcs[0].self_pct == 60);
@@ -212,8 +216,28 @@ static void test_hotspots(void **state)
     assert_string_equal(hs.paths[0].frames, "main;serve;parse;hash");
     assert_true(hs.paths[0].pct == 60);
     pod_hotspots_free(&hs);
-    assert_int_equal(pod_hotspots(p, "uid-none", &hs), 0);
+    assert_int_equal(pod_hotspots_find(p, "uid-none", &hs, err, sizeof(err)), 0);
     assert_int_equal(hs.samples, 0);
+    assert_int_equal(hs.nfuncs, 0);
+    assert_int_equal(hs.npaths, 0);
+    pod_hotspots_free(&hs);
+    /* recursion: a function is in a sample's total once, however deep */
+    assert_int_equal(pod_hotspots_find(p, "uid-r", &hs, err, sizeof(err)), 0);
+    assert_int_equal(hs.samples, 8);
+    assert_int_equal(hs.nfuncs, 2);
+    assert_string_equal(hs.funcs[0].name, "walk");
+    assert_true(hs.funcs[0].self_pct == 100 && hs.funcs[0].total_pct == 100);
+    assert_true(hs.funcs[1].self_pct == 0 && hs.funcs[1].total_pct == 100);
+    assert_int_equal(hs.npaths, 1);
+    assert_string_equal(hs.paths[0].frames, "main;walk;walk;walk");
+    pod_hotspots_free(&hs);
+    /* by another label; and the name from before the error convention */
+    assert_int_equal(pod_hotspots_find_label(p, "pod_uid", "uid-b", &hs, err, sizeof(err)), 0);
+    assert_int_equal(hs.samples, 500);
+    assert_string_equal(hs.funcs[0].name, "idle");
+    pod_hotspots_free(&hs);
+    assert_int_equal(pod_hotspots(p, "uid-b", &hs), 0);
+    assert_int_equal(hs.samples, 500);
     pod_hotspots_free(&hs);
     pf_profile_free(p);
 }
