@@ -59,7 +59,8 @@ int cpustat_read_cgroup(const char *v2dir, const char *v1rel, struct cgroup_cpu 
                         size_t errlen);
 
 /* Where the v1 controller named ctrl ("cpu", "cpuacct") is mounted, from
- * /proc/self/mountinfo; NULL when it is not (pure cgroup v2). */
+ * /proc/self/mountinfo read once; NULL when it is not (pure cgroup v2).
+ * The string is static: valid for the life of the process. */
 const char *cpustat_v1_mount(const char *ctrl);
 
 #endif

@@ -27,8 +27,8 @@ struct finding_pod {
 
 struct finding {
     struct trigger_event ev;
-    char reason[512]; /* external triggers: the alert or the person */
-    const char *node;
+    char reason[512];               /* external triggers: the alert or the person */
+    const char *node;               /* borrowed; NULL: "this node" */
     double node_cpu[WATCH_HISTORY]; /* oldest first */
     size_t nnode;
     int64_t node_newest_ns;

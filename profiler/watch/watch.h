@@ -44,6 +44,10 @@ extern const char watch_opts_help[];
 
 struct watch;
 
+/* A watcher with the options in o (copied; the strings and the log it
+ * points to are borrowed and must outlive it). Returns 0 or a negative
+ * errno with the reason in err. Free with watch_free, after the HTTP
+ * thread has stopped calling watch_http. */
 int watch_new(const struct watch_opts *o, struct watch **out, char *err, size_t errlen);
 void watch_free(struct watch *w);
 
