@@ -21,7 +21,8 @@
 #include "profiler/kube/kube.h"
 #include "profiler/opts.h"
 #include "profiler/sampling/session.h"
-#include "profiler/watch/triggers.h"
+#include "profiler/watch/hotspots.h"
+#include "profiler/watch/watcher.h"
 #include "profiler/stop.h"
 
 #define TOP_PODS  8
@@ -94,6 +95,7 @@ static void top_processes(const struct pf_profile *p, int rows, double secs, uns
         qsort(procs, n, sizeof(*procs), by_load);
     for (size_t i = 0; i < n && i < TOP_PODS && (int)i < rows - 3; i++) {
         struct pod_hotspots hs;
+        char why[256];
         char label[300], *safe;
 
         if (!strcmp(procs[i].key, "container"))
@@ -104,7 +106,7 @@ static void top_processes(const struct pf_profile *p, int rows, double secs, uns
         printf("%-44.44s %7.1f ", safe ? safe : "?",
                secs > 0 && hz ? 100.0 * (double)procs[i].samples / (secs * hz) : 0.0);
         free(safe);
-        if (label_hotspots(p, procs[i].key, procs[i].value, &hs) == 0) {
+        if (pod_hotspots_find_label(p, procs[i].key, procs[i].value, &hs, why, sizeof(why)) == 0) {
             print_hot_functions(&hs);
             pod_hotspots_free(&hs);
         }
@@ -130,6 +132,7 @@ static void top_frame(const struct settings *o, const char *node, struct pf_prof
         printf("%-44s %7s %9s  %s\n", "POD", "CPU%", "LIMIT", "HOTTEST FUNCTIONS (self %)");
     for (size_t i = 0; i < n && used < rows - 1; i++) {
         struct pod_hotspots hs;
+        char why[256];
         const char *name = *kn ? kube_pod_name(*kn, pods[i].uid) : NULL;
         const char *ns = *kn ? kube_pod_namespace(*kn, pods[i].uid) : NULL;
         char label[300], limit[32], *safe;
@@ -155,7 +158,7 @@ static void top_frame(const struct settings *o, const char *node, struct pf_prof
         safe = escaped(escape_terminal, label);
         printf("%-44.44s %7.1f %9s ", safe ? safe : "?", pods[i].cpu_pct, limit);
         free(safe);
-        if (pod_hotspots(p, pods[i].uid, &hs) == 0) {
+        if (pod_hotspots_find(p, pods[i].uid, &hs, why, sizeof(why)) == 0) {
             print_hot_functions(&hs);
             pod_hotspots_free(&hs);
         }
@@ -200,11 +203,8 @@ static int top_open(struct top_view *t)
         snprintf(t->err, sizeof(t->err), "out of memory");
         return -1;
     }
-    if (watcher_new(&quiet, &t->wr)) {
-        snprintf(t->err, sizeof(t->err),
-                 "needs cgroup v2, and no cgroup2 mount is in /proc/self/mountinfo");
+    if (watcher_open(&quiet, &t->wr, t->err, sizeof(t->err)))
         return -1;
-    }
     if (session_open(&so, t->p, &t->ses, t->err, sizeof(t->err)) ||
         session_start(t->ses, t->err, sizeof(t->err)))
         return -1;
@@ -221,7 +221,8 @@ static int top_loop(struct top_view *t)
     bool fired;
     int rc;
 
-    watcher_tick(t->wr, &ev, &fired);
+    if (watcher_update(t->wr, &ev, &fired, t->err, sizeof(t->err)))
+        return -1;
     while (!cmd_stop_signal) {
         struct pf_profile *next = NULL;
 
@@ -230,7 +231,8 @@ static int top_loop(struct top_view *t)
         if (mono_ns() < next_tick)
             continue;
         next_tick += 1000000000LL;
-        watcher_tick(t->wr, &ev, &fired);
+        /* a second the cgroups could not be read shows the last one read */
+        watcher_update(t->wr, &ev, &fired, t->err, sizeof(t->err));
         if (session_flush(t->ses, t->err, sizeof(t->err)))
             return -1;
         top_frame(&t->o, t->node, t->p, t->wr, &t->kn, 40, (double)(mono_ns() - start) / 1e9);

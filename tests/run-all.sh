@@ -25,7 +25,7 @@ tests/integration/newuser.sh "$build" | tee -a "$log"
 
 # valgrind memcheck on the readers' unit tests (ASan and valgrind don't mix)
 vp=0 vf=0
-for t in test_escape test_folded test_kube test_pprof test_perfscript test_procmaps test_symbolize test_agent test_watch test_access test_opts test_window; do
+for t in test_escape test_folded test_kube test_pprof test_perfscript test_procmaps test_symbolize test_agent test_watch test_access test_opts test_window test_rules; do
     if PODFLAME_UNDER_VALGRIND=1 PODFLAME_TEST_DIR="$plain/tests" valgrind -q --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite "$plain/tests/$t" > "$log.vg" 2>&1; then
         vp=$((vp + 1)); echo "ok - valgrind $t"

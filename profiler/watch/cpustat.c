@@ -224,7 +224,8 @@ static void read_v1(const char *rel, struct cgroup_cpu *out, bool need_usage)
         out->limit_cpus = (double)quota / (double)period;
 }
 
-int cpustat_read_cgroup(const char *v2dir, const char *v1rel, struct cgroup_cpu *out)
+int cpustat_read_cgroup(const char *v2dir, const char *v1rel, struct cgroup_cpu *out, char *err,
+                        size_t errlen)
 {
     char path[1024], buf[4096] = "";
     bool have_usage = false;
@@ -235,8 +236,10 @@ int cpustat_read_cgroup(const char *v2dir, const char *v1rel, struct cgroup_cpu 
         snprintf(path, sizeof(path), "%s/cpu.stat", v2dir);
         if (read_text(path, buf, sizeof(buf)) > 0 && !cpustat_parse_cpu_stat(buf, out))
             have_usage = true;
-        else if (access(v2dir, F_OK))
+        else if (access(v2dir, F_OK)) {
+            snprintf(err, errlen, "cgroup %s is gone", v2dir);
             return -ENOENT;
+        }
         snprintf(path, sizeof(path), "%s/cpu.max", v2dir);
         if (read_text(path, buf, sizeof(buf)) > 0)
             cpustat_parse_cpu_max(buf, &out->limit_cpus);

@@ -47,16 +47,20 @@ int cpustat_parse_cpu_stat(const char *text, struct cgroup_cpu *out);
 /* cgroup v2 cpu.max ("max 100000" or "50000 100000"): CPUs, 0 for none. */
 int cpustat_parse_cpu_max(const char *text, double *cpus);
 
-/* Reads the node's counters. Returns 0 or a negative errno. */
+/* Reads the node's counters. Returns 0 or a negative errno; it fills no
+ * message (profiler/record.c calls it so): the caller names /proc/stat. */
 int cpustat_read_node(struct node_cpu *out, double *psi_some_avg10);
 
 /* Reads a cgroup: v2dir is its cgroup2 directory; v1rel (may be NULL) its
  * path under the v1 cpu and cpuacct mounts, consulted for what v2 lacks.
- * Returns 0, or -ENOENT when the cgroup is gone. */
-int cpustat_read_cgroup(const char *v2dir, const char *v1rel, struct cgroup_cpu *out);
+ * A file the host does not have leaves its fields at their marks. Returns
+ * 0, or -ENOENT with the reason in err when the cgroup is gone. */
+int cpustat_read_cgroup(const char *v2dir, const char *v1rel, struct cgroup_cpu *out, char *err,
+                        size_t errlen);
 
 /* Where the v1 controller named ctrl ("cpu", "cpuacct") is mounted, from
- * /proc/self/mountinfo; NULL when it is not (pure cgroup v2). */
+ * /proc/self/mountinfo read once; NULL when it is not (pure cgroup v2).
+ * The string is static: valid for the life of the process. */
 const char *cpustat_v1_mount(const char *ctrl);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,170 +13,12 @@
 
 #include "formats/buf.h"
 #include "formats/escape.h"
-#include "formats/folded.h"
-#include "formats/htab.h"
-#include "formats/stackcount.h"
 #include "profiler/io/output.h"
+#include "profiler/watch/hotspots.h"
 
-/* ---- hot spots ---- */
-
-struct func_count {
-    char *name;
-    uint64_t self, total;
-};
-
-struct label_match {
-    const char *key, *value;
-};
-
-static bool of_label(void *ctx, const struct pf_profile *p, const struct pf_sample *s)
-{
-    const struct label_match *m = ctx;
-    const char *v = pf_sample_label(p, s, m->key);
-
-    return v && !strcmp(v, m->value);
-}
-
-static int by_self(const void *a, const void *b)
-{
-    const struct func_count *x = a, *y = b;
-
-    if (x->self != y->self)
-        return x->self < y->self ? 1 : -1;
-    if (x->total != y->total)
-        return x->total < y->total ? 1 : -1;
-    return strcmp(x->name, y->name);
-}
-
-static int by_count(const void *a, const void *b)
-{
-    const struct stackcount_item *x = a, *y = b;
-
-    if (x->count != y->count)
-        return x->count < y->count ? 1 : -1;
-    return strcmp(x->stack, y->stack);
-}
-
-/* Counts one folded stack's frames: the leaf as self, each distinct frame
- * once as total. */
-static int count_frames(struct htab *index, struct func_count **fc, size_t *n, size_t *cap,
-                        const char *stack, uint64_t count)
-{
-    const char *p = stack;
-    size_t seen_n = 0;
-    uint64_t seen[256];
-
-    while (*p) {
-        size_t len = strcspn(p, ";");
-        uint64_t idx;
-        bool dup = false;
-
-        if (!htab_get(index, p, len, &idx)) {
-            char *name = strndup(p, len);
-
-            if (!name || ARRAY_RESERVE_ONE(*fc, *n, *cap) || !*fc) {
-                free(name);
-                return -ENOMEM;
-            }
-            idx = *n;
-            (*fc)[(*n)++] = (struct func_count){.name = name};
-            if (htab_put(index, p, len, idx))
-                return -ENOMEM;
-        }
-        if (!*fc)
-            return -ENOMEM; /* not reached: idx came from the table */
-        for (size_t i = 0; i < seen_n && !dup; i++)
-            dup = seen[i] == idx;
-        if (!dup) {
-            (*fc)[idx].total += count;
-            if (seen_n < 256)
-                seen[seen_n++] = idx;
-        }
-        p += len;
-        if (!*p) {
-            (*fc)[idx].self += count;
-            break;
-        }
-        p++;
-    }
-    return 0;
-}
-
-int pod_hotspots(const struct pf_profile *p, const char *pod_uid, struct pod_hotspots *out)
-{
-    return label_hotspots(p, "pod_uid", pod_uid, out);
-}
-
-int label_hotspots(const struct pf_profile *p, const char *key, const char *value,
-                   struct pod_hotspots *out)
-{
-    struct label_match match = {key, value};
-    struct folded_write_opts fo = {.group_by = PF_GROUP_NONE};
-    struct pf_profile *sub = NULL;
-    struct stackcount sc;
-    struct htab index;
-    struct func_count *fc = NULL;
-    size_t nfc = 0, capfc = 0;
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    stackcount_init(&sc);
-    htab_init(&index);
-    if ((rc = pf_profile_new(&sub)) || (rc = pf_profile_subset(p, of_label, &match, sub)) ||
-        (rc = folded_stacks(sub, &fo, &sc)))
-        goto out;
-    for (size_t i = 0; i < sc.n; i++) {
-        out->samples += sc.items[i].count;
-        if ((rc = count_frames(&index, &fc, &nfc, &capfc, sc.items[i].stack, sc.items[i].count)))
-            goto out;
-    }
-    if (!out->samples)
-        goto out;
-    if (nfc > 1)
-        qsort(fc, nfc, sizeof(*fc), by_self);
-    for (size_t i = 0; i < nfc && out->nfuncs < FINDING_FUNCTIONS; i++) {
-        struct hot_function *h = &out->funcs[out->nfuncs++];
-
-        snprintf(h->name, sizeof(h->name), "%s", fc[i].name);
-        h->self_pct = 100.0 * (double)fc[i].self / (double)out->samples;
-        h->total_pct = 100.0 * (double)fc[i].total / (double)out->samples;
-    }
-    if (sc.n > 1)
-        qsort(sc.items, sc.n, sizeof(*sc.items), by_count);
-    for (size_t i = 0; i < sc.n && out->npaths < FINDING_PATHS; i++) {
-        char *frames = strdup(sc.items[i].stack);
-
-        if (!frames) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        // NOLINTBEGIN(clang-analyzer-unix.Malloc): out owns it; pod_hotspots_free frees it
-        out->paths[out->npaths] = (struct hot_path){
-            .frames = frames, .pct = 100.0 * (double)sc.items[i].count / (double)out->samples};
-        out->npaths++;
-        // NOLINTEND(clang-analyzer-unix.Malloc)
-    }
-out:
-    for (size_t i = 0; i < nfc; i++)
-        free(fc[i].name);
-    free(fc);
-    htab_free(&index);
-    /* the items were sorted by count: the index no longer matches, free both */
-    stackcount_free(&sc);
-    pf_profile_free(sub);
-    if (rc)
-        pod_hotspots_free(out);
-    return rc;
-}
-
-void pod_hotspots_free(struct pod_hotspots *h)
-{
-    for (size_t i = 0; i < h->npaths; i++)
-        free(h->paths[i].frames);
-    h->npaths = 0;
-}
-
-/* ---- writing ---- */
+/* The timeline's length in each file, in seconds. */
+#define JSON_TIMELINE 120
+#define MD_TIMELINE   60
 
 static void iso(int64_t ns, char *out, size_t len)
 {
@@ -262,13 +105,28 @@ static const struct finding_pod *subject_pod(const struct finding *f)
     return NULL;
 }
 
+/* The frames of a folded path one by one: true with the next in
+ * *frame[0..*len), false at the end. */
+static bool next_frame(const char **s, const char **frame, size_t *len)
+{
+    if (!**s)
+        return false;
+    *frame = *s;
+    *len = strcspn(*s, ";");
+    *s += *len;
+    if (**s)
+        (*s)++;
+    return true;
+}
+
 static void trigger_sentence(const struct finding *f, char *buf, size_t len)
 {
     const struct finding_pod *sp = subject_pod(f);
     char who[600];
 
-    pod_display(sp ? sp : &(struct finding_pod){0}, who, sizeof(who));
-    if (!sp)
+    if (sp)
+        pod_display(sp, who, sizeof(who));
+    else
         snprintf(who, sizeof(who), "pod %s", f->ev.pod_uid);
     switch (f->ev.rule) {
     case TRIGGER_NODE_CPU:
@@ -292,12 +150,12 @@ static void trigger_sentence(const struct finding *f, char *buf, size_t len)
     }
 }
 
-static json_t *finding_json(const struct finding *f, const struct pod_hotspots *hs,
-                            uint64_t capture_samples, const char *id)
+/* ---- finding.json ---- */
+
+static json_t *json_trigger(const struct finding *f)
 {
-    json_t *root = json_object(), *trig = json_object(), *tl = json_array(), *pods = json_array();
+    json_t *trig = json_object();
     char since[40], at[40], sentence[1024];
-    size_t first = f->nnode > 120 ? f->nnode - 120 : 0;
 
     iso(f->ev.since_ns, since, sizeof(since));
     iso(f->ev.at_ns, at, sizeof(at));
@@ -312,52 +170,74 @@ static json_t *finding_json(const struct finding *f, const struct pod_hotspots *
         json_object_set_new(trig, "pod_uid", jtext(f->ev.pod_uid));
     if (f->reason[0])
         json_object_set_new(trig, "reason", jtext(f->reason));
+    return trig;
+}
+
+/* The node's CPU for the last JSON_TIMELINE seconds, with the times. */
+static json_t *json_timeline(const struct finding *f)
+{
+    json_t *tl = json_array();
+    size_t first = f->nnode > JSON_TIMELINE ? f->nnode - JSON_TIMELINE : 0;
+
     for (size_t i = first; i < f->nnode; i++) {
         char t[40];
 
         iso(f->node_newest_ns - (int64_t)(f->nnode - 1 - i) * 1000000000LL, t, sizeof(t));
         json_array_append_new(tl, json_pack("{s:s, s:f}", "t", t, "cpu_pct", f->node_cpu[i]));
     }
-    for (size_t i = 0; i < f->npods; i++) {
-        const struct finding_pod *p = &f->pods[i];
-        json_t *jp = json_object(), *funcs = json_array(), *paths = json_array();
+    return json_pack("{s:i, s:o}", "cpus", (int)f->ncpus, "timeline", tl);
+}
 
-        json_object_set_new(jp, "namespace", jtext(p->ns));
-        json_object_set_new(jp, "pod", jtext(p->name));
-        json_object_set_new(jp, "uid", jtext(p->cpu.uid));
-        json_object_set_new(jp, "cgroup", jtext(p->cpu.path));
-        json_object_set_new(jp, "cpu_pct", json_real(p->cpu.cpu_pct));
-        json_object_set_new(jp, "limit_cpus", json_real(p->cpu.limit_cpus));
-        json_object_set_new(jp, "throttled_pct", json_real(p->cpu.throttled_pct));
-        json_object_set_new(jp, "samples", json_integer((json_int_t)hs[i].samples));
-        for (size_t k = 0; k < hs[i].nfuncs; k++)
-            json_array_append_new(
-                funcs, json_pack("{s:o, s:f, s:f}", "name", jtext(hs[i].funcs[k].name), "self_pct",
-                                 hs[i].funcs[k].self_pct, "total_pct", hs[i].funcs[k].total_pct));
-        for (size_t k = 0; k < hs[i].npaths; k++) {
-            json_t *frames = json_array();
-            const char *s = hs[i].paths[k].frames;
+static json_t *json_hotspots(const struct pod_hotspots *hs, json_t *jp)
+{
+    json_t *funcs = json_array(), *paths = json_array();
 
-            while (*s) {
-                size_t len = strcspn(s, ";");
+    for (size_t k = 0; k < hs->nfuncs; k++)
+        json_array_append_new(funcs, json_pack("{s:o, s:f, s:f}", "name", jtext(hs->funcs[k].name),
+                                               "self_pct", hs->funcs[k].self_pct, "total_pct",
+                                               hs->funcs[k].total_pct));
+    for (size_t k = 0; k < hs->npaths; k++) {
+        json_t *frames = json_array();
+        const char *s = hs->paths[k].frames, *frame;
+        size_t len;
 
-                json_array_append_new(frames, jtext_n(s, len));
-                s += len;
-                if (*s)
-                    s++;
-            }
-            json_array_append_new(
-                paths, json_pack("{s:o, s:f}", "frames", frames, "pct", hs[i].paths[k].pct));
-        }
-        json_object_set_new(jp, "hot_functions", funcs);
-        json_object_set_new(jp, "hot_paths", paths);
-        json_array_append_new(pods, jp);
+        while (next_frame(&s, &frame, &len))
+            json_array_append_new(frames, jtext_n(frame, len));
+        json_array_append_new(paths,
+                              json_pack("{s:o, s:f}", "frames", frames, "pct", hs->paths[k].pct));
     }
+    json_object_set_new(jp, "hot_functions", funcs);
+    json_object_set_new(jp, "hot_paths", paths);
+    return jp;
+}
+
+static json_t *json_pod(const struct finding_pod *p, const struct pod_hotspots *hs)
+{
+    json_t *jp = json_object();
+
+    json_object_set_new(jp, "namespace", jtext(p->ns));
+    json_object_set_new(jp, "pod", jtext(p->name));
+    json_object_set_new(jp, "uid", jtext(p->cpu.uid));
+    json_object_set_new(jp, "cgroup", jtext(p->cpu.path));
+    json_object_set_new(jp, "cpu_pct", json_real(p->cpu.cpu_pct));
+    json_object_set_new(jp, "limit_cpus", json_real(p->cpu.limit_cpus));
+    json_object_set_new(jp, "throttled_pct", json_real(p->cpu.throttled_pct));
+    json_object_set_new(jp, "samples", json_integer((json_int_t)hs->samples));
+    return json_hotspots(hs, jp);
+}
+
+/* NULL when out of memory. */
+static json_t *finding_json(const struct finding *f, const struct pod_hotspots *hs,
+                            uint64_t capture_samples, const char *id)
+{
+    json_t *root = json_object(), *pods = json_array();
+
+    for (size_t i = 0; i < f->npods; i++)
+        json_array_append_new(pods, json_pod(&f->pods[i], &hs[i]));
     json_object_set_new(root, "id", json_string(id));
     json_object_set_new(root, "node", jtext(f->node ? f->node : ""));
-    json_object_set_new(root, "trigger", trig);
-    json_object_set_new(root, "node_cpu",
-                        json_pack("{s:i, s:o}", "cpus", (int)f->ncpus, "timeline", tl));
+    json_object_set_new(root, "trigger", json_trigger(f));
+    json_object_set_new(root, "node_cpu", json_timeline(f));
     json_object_set_new(root, "pods", pods);
     json_object_set_new(root, "capture",
                         json_pack("{s:i, s:f, s:I, s:s, s:s}", "hz", (int)f->capture_hz, "seconds",
@@ -366,16 +246,14 @@ static json_t *finding_json(const struct finding *f, const struct pod_hotspots *
     return root;
 }
 
-static char *finding_markdown(const struct finding *f, const struct pod_hotspots *hs,
-                              uint64_t capture_samples)
-{
-    char *buf = NULL, sentence[1024], since[40], at[40], who[600];
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    size_t first = f->nnode > 60 ? f->nnode - 60 : 0;
+/* ---- finding.md ---- */
 
-    if (!m)
-        return NULL;
+/* The title and what fired, the hottest Pod, the capture's links. */
+static void md_summary(FILE *m, const struct finding *f, const struct pod_hotspots *hs,
+                       uint64_t capture_samples)
+{
+    char sentence[1024], since[40], at[40], who[600];
+
     trigger_sentence(f, sentence, sizeof(sentence));
     iso(f->ev.since_ns, since, sizeof(since));
     iso(f->ev.at_ns, at, sizeof(at));
@@ -402,6 +280,13 @@ static char *finding_markdown(const struct finding *f, const struct pod_hotspots
             " samples: [capture.pb.gz](capture.pb.gz) (go tool pprof), "
             "[flame graph](capture.svg).\n\n",
             f->capture_hz, f->capture_s, f->npods, capture_samples);
+}
+
+/* The node's CPU for the last MD_TIMELINE seconds, as bars of 2.5%. */
+static void md_timeline(FILE *m, const struct finding *f)
+{
+    size_t first = f->nnode > MD_TIMELINE ? f->nnode - MD_TIMELINE : 0;
+
     fprintf(m, "## Node CPU, last %zu s (%u CPUs, %% of all)\n\n```\n", f->nnode - first, f->ncpus);
     for (size_t i = first; i < f->nnode; i++) {
         int bars = (int)(f->node_cpu[i] / 2.5 + 0.5);
@@ -412,7 +297,14 @@ static char *finding_markdown(const struct finding *f, const struct pod_hotspots
                            : bars,
                 "########################################");
     }
-    fprintf(m, "```\n\n## Pods\n\n| Pod | CPU (%% of one CPU) | limit (CPUs) | throttled | "
+    fputs("```\n\n", m);
+}
+
+static void md_pod_table(FILE *m, const struct finding *f, const struct pod_hotspots *hs)
+{
+    char who[600];
+
+    fprintf(m, "## Pods\n\n| Pod | CPU (%% of one CPU) | limit (CPUs) | throttled | "
                "samples |\n|---|---:|---:|---:|---:|\n");
     for (size_t i = 0; i < f->npods; i++) {
         const struct finding_pod *p = &f->pods[i];
@@ -425,38 +317,58 @@ static char *finding_markdown(const struct finding *f, const struct pod_hotspots
         fprintf(m, " | %.1f | %s | %.0f%% | %" PRIu64 " |\n", p->cpu.cpu_pct, limit,
                 p->cpu.throttled_pct, hs[i].samples);
     }
-    for (size_t i = 0; i < f->npods; i++) {
-        fputs("\n### ", m);
-        md_text(m, pod_display(&f->pods[i], who, sizeof(who)));
-        fputs("\n\n", m);
-        if (!hs[i].samples) {
-            fprintf(m, "No samples in the capture.\n");
-            continue;
-        }
-        fprintf(m, "| function | self | total |\n|---|---:|---:|\n");
-        for (size_t k = 0; k < hs[i].nfuncs; k++) {
-            if (hs[i].funcs[k].self_pct < 0.05)
-                break; /* sorted by self time: the rest would read 0.0% */
-            fputs("| ", m);
-            md_code(m, hs[i].funcs[k].name, strlen(hs[i].funcs[k].name), true);
-            fprintf(m, " | %.1f%% | %.1f%% |\n", hs[i].funcs[k].self_pct, hs[i].funcs[k].total_pct);
-        }
-        fprintf(m, "\nHeaviest code paths, root to leaf:\n\n");
-        for (size_t k = 0; k < hs[i].npaths; k++) {
-            fprintf(m, "%zu. %.1f%%: ", k + 1, hs[i].paths[k].pct);
-            for (const char *s = hs[i].paths[k].frames; *s;) {
-                size_t len = strcspn(s, ";");
+}
 
-                md_code(m, s, len, false);
-                s += len;
-                if (*s) {
-                    fputs(" → ", m);
-                    s++;
-                }
-            }
-            fputc('\n', m);
-        }
+/* A Pod's section: its hottest functions and heaviest paths. */
+static void md_pod_hotspots(FILE *m, const struct finding_pod *p, const struct pod_hotspots *hs)
+{
+    char who[600];
+
+    fputs("\n### ", m);
+    md_text(m, pod_display(p, who, sizeof(who)));
+    fputs("\n\n", m);
+    if (!hs->samples) {
+        fprintf(m, "No samples in the capture.\n");
+        return;
     }
+    fprintf(m, "| function | self | total |\n|---|---:|---:|\n");
+    for (size_t k = 0; k < hs->nfuncs; k++) {
+        if (hs->funcs[k].self_pct < 0.05)
+            break; /* sorted by self time: the rest would read 0.0% */
+        fputs("| ", m);
+        md_code(m, hs->funcs[k].name, strlen(hs->funcs[k].name), true);
+        fprintf(m, " | %.1f%% | %.1f%% |\n", hs->funcs[k].self_pct, hs->funcs[k].total_pct);
+    }
+    fprintf(m, "\nHeaviest code paths, root to leaf:\n\n");
+    for (size_t k = 0; k < hs->npaths; k++) {
+        const char *s = hs->paths[k].frames, *frame;
+        size_t len;
+
+        fprintf(m, "%zu. %.1f%%: ", k + 1, hs->paths[k].pct);
+        for (bool first = true; next_frame(&s, &frame, &len); first = false) {
+            if (!first)
+                fputs(" → ", m);
+            md_code(m, frame, len, false);
+        }
+        fputc('\n', m);
+    }
+}
+
+/* NULL when out of memory. */
+static char *finding_markdown(const struct finding *f, const struct pod_hotspots *hs,
+                              uint64_t capture_samples)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+
+    if (!m)
+        return NULL;
+    md_summary(m, f, hs, capture_samples);
+    md_timeline(m, f);
+    md_pod_table(m, f, hs);
+    for (size_t i = 0; i < f->npods; i++)
+        md_pod_hotspots(m, &f->pods[i], &hs[i]);
     if (fclose(m)) {
         free(buf);
         return NULL;
@@ -464,20 +376,16 @@ static char *finding_markdown(const struct finding *f, const struct pod_hotspots
     return buf;
 }
 
-int finding_write(const struct finding *f, const struct pf_profile *capture, const char *dir,
-                  char *id, size_t idlen, char *err, size_t errlen)
-{
-    struct pod_hotspots hs[FINDING_MAX_PODS];
-    struct output_opts oo = {.format = PF_FORMAT_PPROF, .group_by = PF_GROUP_POD};
-    const struct finding_pod *sp = subject_pod(f);
-    char stamp[32], subj[200], path[1400], *md = NULL, *js = NULL;
-    uint64_t samples = 0;
-    json_t *j = NULL;
-    time_t t = (time_t)(f->ev.at_ns / 1000000000LL);
-    struct tm tm;
-    int rc = 0;
+/* ---- the directory ---- */
 
-    memset(hs, 0, sizeof(hs));
+/* TIME-RULE-SUBJECT: the subject Pod's name, else its UID, else "node". */
+static void finding_id(const struct finding *f, char *id, size_t idlen)
+{
+    const struct finding_pod *sp = subject_pod(f);
+    time_t t = (time_t)(f->ev.at_ns / 1000000000LL);
+    char stamp[32], subj[200];
+    struct tm tm;
+
     gmtime_r(&t, &tm);
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
     id_part(sp && sp->name[0]  ? sp->name
@@ -485,37 +393,54 @@ int finding_write(const struct finding *f, const struct pf_profile *capture, con
                                : "node",
             subj, sizeof(subj));
     snprintf(id, idlen, "%s-%s-%s", stamp, trigger_rule_name(f->ev.rule), subj);
-    for (size_t i = 0; i < capture->nsamples; i++)
-        samples += (uint64_t)capture->samples[i].values[0];
-    for (size_t i = 0; i < f->npods && !rc; i++)
-        rc = pod_hotspots(capture, f->pods[i].cpu.uid, &hs[i]);
-    if (rc) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    /* findings name Pods and their code: for root's eyes (0700, 0600) */
+}
+
+/* DIR/ID, for root's eyes: findings name Pods and their code (0700). */
+static int make_dir(const char *dir, const char *id, char *err, size_t errlen)
+{
+    char path[1400];
+    int rc;
+
     if ((rc = output_make_dirs_mode(dir, 0700))) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
-        goto out;
+        return rc;
     }
     snprintf(path, sizeof(path), "%s/%s", dir, id);
     if (mkdir(path, 0700) && errno != EEXIST) {
         rc = -errno;
-        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-        goto out;
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(-rc));
+        return rc;
     }
+    return 0;
+}
+
+/* capture.pb.gz and capture.svg (0600). */
+static int write_capture(const struct pf_profile *capture, const char *dir, const char *id,
+                         char *err, size_t errlen)
+{
+    struct output_opts oo = {.format = PF_FORMAT_PPROF, .group_by = PF_GROUP_POD};
+    char path[1400];
+    int rc;
+
     snprintf(path, sizeof(path), "%s/%s/capture.pb.gz", dir, id);
     if ((rc = output_write_mode(path, 0600, capture, &oo, err, errlen)))
-        goto out;
+        return rc;
     snprintf(path, sizeof(path), "%s/%s/capture.svg", dir, id);
     oo.format = PF_FORMAT_SVG;
-    if ((rc = output_write_mode(path, 0600, capture, &oo, err, errlen)))
-        goto out;
-    j = finding_json(f, hs, samples, id);
-    md = finding_markdown(f, hs, samples);
-    if (!j || !md || !(js = json_dumps(j, JSON_INDENT(2)))) {
-        rc = -ENOMEM;
-        snprintf(err, errlen, "out of memory");
+    return output_write_mode(path, 0600, capture, &oo, err, errlen);
+}
+
+/* finding.json and finding.md (0600). */
+static int write_report(const struct finding *f, const struct pod_hotspots *hs, uint64_t samples,
+                        const char *dir, const char *id, char *err, size_t errlen)
+{
+    json_t *j = finding_json(f, hs, samples, id);
+    char *md = finding_markdown(f, hs, samples), *js = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    char path[1400];
+    int rc = -ENOMEM;
+
+    if (!js || !md) {
+        snprintf(err, errlen, "out of memory for finding %s", id);
         goto out;
     }
     snprintf(path, sizeof(path), "%s/%s/finding.json", dir, id);
@@ -524,10 +449,29 @@ int finding_write(const struct finding *f, const struct pf_profile *capture, con
     snprintf(path, sizeof(path), "%s/%s/finding.md", dir, id);
     rc = output_atomic_mode(path, 0600, write_text, &(struct text){md}, err, errlen);
 out:
-    for (size_t i = 0; i < f->npods; i++)
-        pod_hotspots_free(&hs[i]);
     json_decref(j);
     free(js);
     free(md);
+    return rc;
+}
+
+int finding_write(const struct finding *f, const struct pf_profile *capture, const char *dir,
+                  char *id, size_t idlen, char *err, size_t errlen)
+{
+    struct pod_hotspots hs[FINDING_MAX_PODS];
+    uint64_t samples = 0;
+    int rc = 0;
+
+    memset(hs, 0, sizeof(hs));
+    finding_id(f, id, idlen);
+    for (size_t i = 0; i < capture->nsamples; i++)
+        samples += (uint64_t)capture->samples[i].values[0];
+    for (size_t i = 0; i < f->npods && !rc; i++)
+        rc = pod_hotspots_find(capture, f->pods[i].cpu.uid, &hs[i], err, errlen);
+    if (!rc && !(rc = make_dir(dir, id, err, errlen)) &&
+        !(rc = write_capture(capture, dir, id, err, errlen)))
+        rc = write_report(f, hs, samples, dir, id, err, errlen);
+    for (size_t i = 0; i < f->npods; i++)
+        pod_hotspots_free(&hs[i]);
     return rc;
 }

@@ -13,11 +13,12 @@
 #include <stdint.h>
 
 #include "formats/profile.h"
-#include "profiler/watch/triggers.h"
+#include "profiler/watch/rules.h"
+/* profiler/top.c finds hot spots through this header: once it includes
+ * hotspots.h itself, this line can go */
+#include "profiler/watch/hotspots.h"
 
-#define FINDING_MAX_PODS  16
-#define FINDING_FUNCTIONS 10
-#define FINDING_PATHS     3
+#define FINDING_MAX_PODS 16
 
 struct finding_pod {
     struct pod_cpu cpu;
@@ -26,8 +27,8 @@ struct finding_pod {
 
 struct finding {
     struct trigger_event ev;
-    char reason[512]; /* external triggers: the alert or the person */
-    const char *node;
+    char reason[512];               /* external triggers: the alert or the person */
+    const char *node;               /* borrowed; NULL: "this node" */
     double node_cpu[WATCH_HISTORY]; /* oldest first */
     size_t nnode;
     int64_t node_newest_ns;
@@ -37,30 +38,6 @@ struct finding {
     unsigned capture_hz;
     double capture_s;
 };
-
-/* A Pod's hot spots in a profile whose samples carry pod_uid labels. */
-struct hot_function {
-    char name[256];
-    double self_pct, total_pct; /* of the Pod's samples */
-};
-struct hot_path {
-    char *frames; /* root first, ';'-separated (folded) */
-    double pct;
-};
-struct pod_hotspots {
-    uint64_t samples;
-    struct hot_function funcs[FINDING_FUNCTIONS];
-    size_t nfuncs;
-    struct hot_path paths[FINDING_PATHS];
-    size_t npaths;
-};
-
-/* A Pod's hot spots. Returns 0 or -ENOMEM; free with pod_hotspots_free. */
-int pod_hotspots(const struct pf_profile *p, const char *pod_uid, struct pod_hotspots *out);
-/* The same for the samples whose label key is value (a process: "pid"). */
-int label_hotspots(const struct pf_profile *p, const char *key, const char *value,
-                   struct pod_hotspots *out);
-void pod_hotspots_free(struct pod_hotspots *h);
 
 /* Writes DIR/ID/{finding.json,finding.md,capture.pb.gz,capture.svg} (each
  * atomically), ID from the time, the rule and the subject, into id. Returns

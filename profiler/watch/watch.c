@@ -27,12 +27,6 @@ struct request {
     size_t nuids;
 };
 
-/* What the HTTP thread may read: the Pods of the last tick, named. */
-struct pod_entry {
-    struct pod_cpu cpu;
-    char ns[256], name[256];
-};
-
 struct watch {
     struct watch_opts o;
     struct watcher *wr;
@@ -40,8 +34,8 @@ struct watch {
     int64_t names_loaded_ns;
     int64_t next_tick;
     uint64_t findings;
-    pthread_mutex_t lock; /* guards what follows */
-    struct pod_entry *pods;
+    pthread_mutex_t lock;     /* guards what follows */
+    struct finding_pod *pods; /* the Pods of the last tick, named, busiest first */
     size_t npods;
     struct request queue[MAX_QUEUE];
     size_t nqueue;
@@ -88,11 +82,7 @@ int watch_new(const struct watch_opts *o, struct watch **out, char *err, size_t 
     }
     w->o = *o;
     pthread_mutex_init(&w->lock, NULL);
-    if ((rc = watcher_new(&o->rules, &w->wr))) {
-        snprintf(err, errlen, "%s",
-                 rc == -ENOENT ? "the watcher needs cgroup v2, and no cgroup2 mount is in "
-                                 "/proc/self/mountinfo"
-                               : strerror(-rc));
+    if ((rc = watcher_open(&o->rules, &w->wr, err, errlen))) {
         watch_free(w);
         return rc;
     }
@@ -138,14 +128,16 @@ static void name_pod(struct watch *w, const char *uid, char *ns, char *name)
 }
 
 /* The Pods of this tick, for captures and for the HTTP thread. */
-static int publish_pods(struct watch *w)
+static int publish_pods(struct watch *w, char *err, size_t errlen)
 {
     struct pod_cpu top[256];
     size_t n = watcher_top(w->wr, top, 256);
-    struct pod_entry *pods = calloc(n ? n : 1, sizeof(*pods));
+    struct finding_pod *pods = calloc(n ? n : 1, sizeof(*pods));
 
-    if (!pods)
+    if (!pods) {
+        snprintf(err, errlen, "out of memory for %zu Pods", n);
         return -ENOMEM;
+    }
     for (size_t i = 0; i < n; i++) {
         pods[i].cpu = top[i];
         name_pod(w, top[i].uid, pods[i].ns, pods[i].name);
@@ -171,16 +163,12 @@ static int tick(struct watch *w, char *err, size_t errlen)
 {
     struct trigger_event ev;
     bool fired;
-    int rc = watcher_tick(w->wr, &ev, &fired);
+    int rc = watcher_update(w->wr, &ev, &fired, err, errlen);
 
-    if (rc) {
-        snprintf(err, errlen, "watching CPU use: %s", strerror(-rc));
+    if (rc)
         return rc;
-    }
-    if ((rc = publish_pods(w))) {
-        snprintf(err, errlen, "out of memory");
+    if ((rc = publish_pods(w, err, errlen)))
         return rc;
-    }
     if (fired) {
         struct request rq = {.ev = ev};
         bool ok;
@@ -203,33 +191,21 @@ static size_t capture_pods(struct watch *w, const struct request *rq, struct fin
 
     if (rq->nuids) {
         for (size_t k = 0; k < rq->nuids; k++) {
-            for (size_t i = 0; i < w->npods; i++) {
-                if (!strcmp(w->pods[i].cpu.uid, rq->uids[k]) && n < FINDING_MAX_PODS) {
-                    out[n].cpu = w->pods[i].cpu;
-                    snprintf(out[n].ns, sizeof(out[n].ns), "%s", w->pods[i].ns);
-                    snprintf(out[n].name, sizeof(out[n].name), "%s", w->pods[i].name);
-                    n++;
-                }
+            for (size_t i = 0; i < w->npods && n < FINDING_MAX_PODS; i++) {
+                if (!strcmp(w->pods[i].cpu.uid, rq->uids[k]))
+                    out[n++] = w->pods[i];
             }
         }
         return n;
     }
     /* the Pod that fired first, then the busiest */
     for (size_t i = 0; i < w->npods && rq->ev.pod_uid[0]; i++) {
-        if (!strcmp(w->pods[i].cpu.uid, rq->ev.pod_uid)) {
-            out[n].cpu = w->pods[i].cpu;
-            memcpy(out[n].ns, w->pods[i].ns, sizeof(out[n].ns));
-            memcpy(out[n].name, w->pods[i].name, sizeof(out[n].name));
-            n++;
-        }
+        if (!strcmp(w->pods[i].cpu.uid, rq->ev.pod_uid))
+            out[n++] = w->pods[i];
     }
     for (size_t i = 0; i < w->npods && n < w->o.top; i++) {
-        if (rq->ev.pod_uid[0] && !strcmp(w->pods[i].cpu.uid, rq->ev.pod_uid))
-            continue;
-        out[n].cpu = w->pods[i].cpu;
-        memcpy(out[n].ns, w->pods[i].ns, sizeof(out[n].ns));
-        memcpy(out[n].name, w->pods[i].name, sizeof(out[n].name));
-        n++;
+        if (!rq->ev.pod_uid[0] || strcmp(w->pods[i].cpu.uid, rq->ev.pod_uid) != 0)
+            out[n++] = w->pods[i];
     }
     return n;
 }
@@ -296,41 +272,39 @@ out:
     return rc;
 }
 
-int watch_step(struct watch *w, const volatile sig_atomic_t *stop, watch_finding_fn fn, void *ctx,
-               char *err, size_t errlen)
+/* Sleeps until the next tick is due or a capture is asked for; true when
+ * the tick is due (then schedules the one after). */
+static bool wait_tick(struct watch *w, const volatile sig_atomic_t *stop)
 {
-    struct request rq;
-    struct finding *f;
-    bool have = false;
     int64_t now = mono_ns();
-    int rc;
+    bool asked = false;
 
     if (!w->next_tick)
         w->next_tick = now;
-    while (now < w->next_tick && !*stop) {
+    while (now < w->next_tick && !*stop && !asked) {
         struct timespec ts = {0, 100000000L};
 
         nanosleep(&ts, NULL);
         now = mono_ns();
         pthread_mutex_lock(&w->lock);
-        have = w->nqueue > 0; /* an asked-for capture starts at once */
+        asked = w->nqueue > 0; /* an asked-for capture starts at once */
         pthread_mutex_unlock(&w->lock);
-        if (have)
-            break;
     }
-    if (*stop)
-        return 0;
-    if (now >= w->next_tick) {
-        w->next_tick += TICK_NS;
-        if (w->next_tick < now)
-            w->next_tick = now + TICK_NS;
-        if ((rc = tick(w, err, errlen)))
-            return rc;
-    }
-    if (!(f = calloc(1, sizeof(*f)))) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
+    if (*stop || now < w->next_tick)
+        return false;
+    w->next_tick += TICK_NS;
+    if (w->next_tick < now)
+        w->next_tick = now + TICK_NS;
+    return true;
+}
+
+/* Takes the first capture asked for into f: what fired or who asked, and
+ * its Pods. False when none is waiting. */
+static bool next_request(struct watch *w, struct finding *f)
+{
+    struct request rq;
+    bool have;
+
     pthread_mutex_lock(&w->lock);
     have = w->nqueue > 0;
     if (have) {
@@ -340,15 +314,33 @@ int watch_step(struct watch *w, const volatile sig_atomic_t *stop, watch_finding
         f->npods = capture_pods(w, &rq, f->pods);
     }
     pthread_mutex_unlock(&w->lock);
-    rc = 0;
-    if (have && !f->npods) {
-        say(w, "podflame: %s: no Pod to capture on this node\n", trigger_rule_name(rq.ev.rule));
-    } else if (have) {
-        f->ev = rq.ev;
-        snprintf(f->reason, sizeof(f->reason), "%s", rq.reason);
-        f->node = w->o.node;
-        f->ncpus = watcher_ncpus(w->wr);
-        f->capture_hz = w->o.capture_hz;
+    if (!have)
+        return false;
+    f->ev = rq.ev;
+    snprintf(f->reason, sizeof(f->reason), "%s", rq.reason);
+    f->node = w->o.node;
+    f->ncpus = watcher_ncpus(w->wr);
+    f->capture_hz = w->o.capture_hz;
+    return true;
+}
+
+int watch_step(struct watch *w, const volatile sig_atomic_t *stop, watch_finding_fn fn, void *ctx,
+               char *err, size_t errlen)
+{
+    struct finding *f;
+    int rc = 0;
+
+    if (wait_tick(w, stop) && (rc = tick(w, err, errlen)))
+        return rc;
+    if (*stop)
+        return 0;
+    if (!(f = calloc(1, sizeof(*f)))) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    if (next_request(w, f) && !f->npods) {
+        say(w, "podflame: %s: no Pod to capture on this node\n", trigger_rule_name(f->ev.rule));
+    } else if (f->npods) {
         rc = capture(w, f, stop, fn, ctx, err, errlen);
         if (rc && rc != -ENOMEM) {
             /* a capture that cannot run is reported; the watcher goes on */
@@ -404,7 +396,7 @@ static size_t resolve(struct watch *w, const char *ns, const char *pod, const ch
     size_t found = 0;
 
     for (size_t i = 0; i < w->npods && rq->nuids < FINDING_MAX_PODS; i++) {
-        const struct pod_entry *e = &w->pods[i];
+        const struct finding_pod *e = &w->pods[i];
         bool match = pod ? !strcmp(e->cpu.uid, pod) ||
                                (!strcmp(e->name, pod) && (!ns || !*ns || !strcmp(e->ns, ns)))
                          : workload && ns && !strcmp(e->ns, ns) && e->name[0] &&

@@ -1,6 +1,6 @@
 /*
  * watch: the saturation watcher at work, for `podflame watch` and inside
- * `podflame agent`. Once a second it ticks the watcher (triggers.h); when a
+ * `podflame agent`. Once a second it ticks the watcher (watcher.h); when a
  * rule fires, or an alert or a person asks (watch_http), it captures the
  * busiest or the named Pods at a higher rate with a sampling session of its
  * own and writes a finding (finding.h).
@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 #include "profiler/io/httpd.h"
-#include "profiler/watch/triggers.h"
+#include "profiler/watch/watcher.h"
 #include "symbolize/symbolizer.h"
 
 struct watch_opts {
@@ -37,6 +37,10 @@ void watch_opts_default(struct watch_opts *o, const char *findings_dir);
 
 struct watch;
 
+/* A watcher with the options in o (copied; the strings and the log it
+ * points to are borrowed and must outlive it). Returns 0 or a negative
+ * errno with the reason in err. Free with watch_free, after the HTTP
+ * thread has stopped calling watch_http. */
 int watch_new(const struct watch_opts *o, struct watch **out, char *err, size_t errlen);
 void watch_free(struct watch *w);
 

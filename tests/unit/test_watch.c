@@ -1,5 +1,6 @@
-/* Unit tests: profiler/cpustat.c's parsers, a Pod's hot spots
- * (profiler/finding.c) and the watcher's HTTP requests (profiler/watch.c). */
+/* Unit tests: profiler/watch/cpustat.c's parsers and tick_reader.c on this
+ * node, a Pod's hot spots (hotspots.c), findings (finding.c) and the
+ * watcher's HTTP requests (watch.c). The rules are in test_rules.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,12 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <jansson.h>
 #include <cmocka.h>
 
+#include "formats/clock.h"
 #include "formats/profile.h"
 #include "profiler/watch/cpustat.h"
 #include "profiler/watch/finding.h"
+#include "profiler/watch/hotspots.h"
+#include "profiler/watch/tick_reader.h"
 #include "profiler/watch/watch.h"
 
 static void test_proc_stat(void **state)
@@ -76,6 +81,88 @@ static void test_cgroup_files(void **state)
     assert_int_equal(cpustat_parse_psi("some avg10=250\n", &v), -EINVAL);
 }
 
+static void test_gone_cgroup(void **state)
+{
+    struct cgroup_cpu c;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(cpustat_read_cgroup("/nonexistent/kubepods/pod1", NULL, &c, err, sizeof(err)),
+                     -ENOENT);
+    assert_string_equal(err, "cgroup /nonexistent/kubepods/pod1 is gone");
+}
+
+/* PODFLAME_RECORD_TICKS=FILE PODFLAME_RECORD_SECONDS=N: records N ticks
+ * of this node, one a second, in the format test_rules.c reads
+ * (tests/fixtures/watch/, NAME.ticks). */
+static void record_ticks(struct tick_reader *r, const char *path, long seconds)
+{
+    FILE *out = fopen(path, "w");
+    char err[256];
+
+    assert_non_null(out);
+    fprintf(out, "# tick MONO_NS REAL_NS NODE_BUSY NODE_TOTAL NCPUS NODE_PSI\n"
+                 "# pod UID USAGE_USEC NR_PERIODS NR_THROTTLED THROTTLED_USEC LIMIT_CPUS PSI "
+                 "HAS_THROTTLING\n");
+    for (long i = 0; i < seconds; i++) {
+        struct watch_tick t;
+        struct timespec next = {0};
+
+        assert_int_equal(tick_reader_read(r, &t, err, sizeof(err)), 0);
+        fprintf(out, "tick %lld %lld %llu %llu %u %.2f\n", (long long)t.mono_ns,
+                (long long)t.real_ns, (unsigned long long)t.node_busy,
+                (unsigned long long)t.node_total, t.ncpus, t.node_psi);
+        for (size_t k = 0; k < t.npods; k++) {
+            const struct cgroup_cpu *c = &t.pods[k].cpu;
+
+            fprintf(out, "pod %s %llu %llu %llu %llu %g %.2f %d\n", t.pods[k].uid,
+                    (unsigned long long)c->usage_usec, (unsigned long long)c->nr_periods,
+                    (unsigned long long)c->nr_throttled, (unsigned long long)c->throttled_usec,
+                    c->limit_cpus, c->psi_some_avg10, c->has_throttling);
+        }
+        /* on a grid, as the watcher ticks */
+        next.tv_nsec = 1000000000L - (mono_ns() % 1000000000L);
+        nanosleep(&next, NULL);
+    }
+    fclose(out);
+}
+
+/* The reader on this node: the node's counters go forward between two
+ * ticks, and every Pod it lists has a UID and a cgroup. */
+static void test_tick_reader(void **state)
+{
+    struct tick_reader *r;
+    struct watch_tick a, b;
+    char err[256] = "";
+    int rc;
+
+    (void)state;
+    if ((rc = tick_reader_open(&r, err, sizeof(err)))) {
+        assert_int_equal(rc, -ENOENT);
+        assert_non_null(strstr(err, "cgroup2"));
+        skip();
+        return;
+    }
+    assert_int_equal(tick_reader_read(r, &a, err, sizeof(err)), 0);
+    assert_int_equal(tick_reader_read(r, &b, err, sizeof(err)), 0);
+    assert_true(b.mono_ns > a.mono_ns);
+    assert_true(b.real_ns > 1600000000LL * 1000000000LL);
+    assert_true(b.ncpus >= 1);
+    assert_true(b.node_total >= a.node_total && b.node_busy >= a.node_busy);
+    assert_true(b.node_total > 0 && b.node_busy <= b.node_total);
+    assert_true(b.node_psi == -1 || (b.node_psi >= 0 && b.node_psi <= 100));
+    for (size_t i = 0; i < b.npods; i++) {
+        assert_true(b.pods[i].uid[0] && b.pods[i].path[0]);
+        assert_true(b.pods[i].cgroup_id != 0);
+    }
+    if (getenv("PODFLAME_RECORD_TICKS"))
+        record_ticks(
+            r, getenv("PODFLAME_RECORD_TICKS"),
+            strtol(getenv("PODFLAME_RECORD_SECONDS") ? getenv("PODFLAME_RECORD_SECONDS") : "30",
+                   NULL, 10));
+    tick_reader_close(r);
+}
+
 static void add(struct pf_profile *p, const char *uid, const char *const *frames, size_t n,
                 int64_t count)
 {
@@ -99,8 +186,10 @@ static void test_hotspots(void **state)
     static const char *const hot[] = {"main", "serve", "parse", "hash"};
     static const char *const warm[] = {"main", "serve", "render"};
     static const char *const other[] = {"main", "idle"};
+    static const char *const deep[] = {"main", "walk", "walk", "walk"};
     struct pf_profile *p;
     struct pod_hotspots hs;
+    char err[256];
 
     (void)state;
     assert_int_equal(pf_profile_new(&p), 0);
@@ -109,7 +198,8 @@ static void test_hotspots(void **state)
     add(p, "uid-a", warm, 3, 30);
     add(p, "uid-a", other, 2, 10);
     add(p, "uid-b", other, 2, 500); /* another Pod: not counted */
-    assert_int_equal(pod_hotspots(p, "uid-a", &hs), 0);
+    add(p, "uid-r", deep, 4, 8);
+    assert_int_equal(pod_hotspots_find(p, "uid-a", &hs, err, sizeof(err)), 0);
     assert_int_equal(hs.samples, 100);
     assert_string_equal(hs.funcs[0].name, "hash");
     assert_true(hs.funcs[0].self_pct == 60);
@@ -126,8 +216,25 @@ static void test_hotspots(void **state)
     assert_string_equal(hs.paths[0].frames, "main;serve;parse;hash");
     assert_true(hs.paths[0].pct == 60);
     pod_hotspots_free(&hs);
-    assert_int_equal(pod_hotspots(p, "uid-none", &hs), 0);
+    assert_int_equal(pod_hotspots_find(p, "uid-none", &hs, err, sizeof(err)), 0);
     assert_int_equal(hs.samples, 0);
+    assert_int_equal(hs.nfuncs, 0);
+    assert_int_equal(hs.npaths, 0);
+    pod_hotspots_free(&hs);
+    /* recursion: a function is in a sample's total once, however deep */
+    assert_int_equal(pod_hotspots_find(p, "uid-r", &hs, err, sizeof(err)), 0);
+    assert_int_equal(hs.samples, 8);
+    assert_int_equal(hs.nfuncs, 2);
+    assert_string_equal(hs.funcs[0].name, "walk");
+    assert_true(hs.funcs[0].self_pct == 100 && hs.funcs[0].total_pct == 100);
+    assert_true(hs.funcs[1].self_pct == 0 && hs.funcs[1].total_pct == 100);
+    assert_int_equal(hs.npaths, 1);
+    assert_string_equal(hs.paths[0].frames, "main;walk;walk;walk");
+    pod_hotspots_free(&hs);
+    /* by another label */
+    assert_int_equal(pod_hotspots_find_label(p, "pod_uid", "uid-b", &hs, err, sizeof(err)), 0);
+    assert_int_equal(hs.samples, 500);
+    assert_string_equal(hs.funcs[0].name, "idle");
     pod_hotspots_free(&hs);
     pf_profile_free(p);
 }
@@ -246,6 +353,103 @@ static void test_finding_hostile_names(void **state)
     assert_int_equal(system(path), 0);
 }
 
+/* The directory of the recorded data next to this file: tests/fixtures/watch. */
+static void fixture_path(const char *name, char *out, size_t len)
+{
+    const char *src = __FILE__, *slash = strrchr(src, '/');
+
+    snprintf(out, len, "%.*s/../fixtures/watch/%s", slash ? (int)(slash - src) : 1,
+             slash ? src : ".", name);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *in = fopen(path, "r");
+    char *s = calloc(1, 1 << 20);
+
+    assert_non_null(in);
+    assert_non_null(s);
+    *len = fread(s, 1, (1 << 20) - 1, in);
+    fclose(in);
+    return s;
+}
+
+/* finding.json and finding.md of a fixed finding are what
+ * tests/fixtures/watch/ holds, byte for byte: a throttled Pod with hot
+ * spots, a second Pod the node does not name, without a limit or samples,
+ * a timeline longer than either file shows. PODFLAME_WRITE_FIXTURES=1
+ * rewrites the fixtures instead (review the diff). */
+static void test_finding_golden(void **state)
+{
+    static const char *const hot[] = {"main", "serve", "parse", "hash"};
+    static const char *const warm[] = {"main", "serve", "render"};
+    static const char *const files[] = {"finding.json", "finding.md"};
+    char tmp[] = "/tmp/podflame-golden.XXXXXX", id[256], err[256], path[1024], want[1024];
+    struct finding *f = calloc(1, sizeof(*f));
+    struct pf_profile *p;
+
+    (void)state;
+    assert_non_null(f);
+    assert_non_null(mkdtemp(tmp));
+    assert_int_equal(pf_profile_new(&p), 0);
+    assert_int_equal(pf_profile_set_cpu_types(p, 1000), 0);
+    add(p, "uid-a", hot, 4, 75);
+    add(p, "uid-a", warm, 3, 25);
+    f->ev = (struct trigger_event){.rule = TRIGGER_THROTTLE,
+                                   .pod_uid = "uid-a",
+                                   .value = 62.5,
+                                   .threshold = 25,
+                                   .since_ns = 1700000000LL * 1000000000LL,
+                                   .at_ns = 1700000015LL * 1000000000LL};
+    snprintf(f->reason, sizeof(f->reason), "%s", "");
+    f->node = "node-7";
+    f->nnode = 130;
+    for (size_t i = 0; i < f->nnode; i++)
+        f->node_cpu[i] = (double)(i * 7 % 101);
+    f->node_newest_ns = f->ev.at_ns;
+    f->ncpus = 4;
+    f->npods = 2;
+    f->pods[0].cpu = (struct pod_cpu){.uid = "uid-a",
+                                      .path = "/kubepods.slice/pod-a",
+                                      .cgroup_id = 11,
+                                      .cpu_pct = 49.5,
+                                      .limit_cpus = 0.5,
+                                      .throttled_pct = 62.5,
+                                      .psi = 3.25};
+    snprintf(f->pods[0].ns, sizeof(f->pods[0].ns), "shop");
+    snprintf(f->pods[0].name, sizeof(f->pods[0].name), "checkout-0");
+    f->pods[1].cpu = (struct pod_cpu){
+        .uid = "uid-b", .path = "/kubepods.slice/pod-b", .cpu_pct = 3.25, .psi = -1};
+    f->capture_hz = 199;
+    f->capture_s = 20.25;
+    assert_int_equal(finding_write(f, p, tmp, id, sizeof(id), err, sizeof(err)), 0);
+    assert_string_equal(id, "20231114T221335Z-throttle-checkout-0");
+    for (size_t i = 0; i < 2; i++) {
+        char *got, *exp;
+        size_t glen, elen;
+
+        snprintf(path, sizeof(path), "%s/%s/%s", tmp, id, files[i]);
+        fixture_path(files[i], want, sizeof(want));
+        got = slurp(path, &glen);
+        if (getenv("PODFLAME_WRITE_FIXTURES")) {
+            FILE *out = fopen(want, "w");
+
+            assert_non_null(out);
+            assert_int_equal(fwrite(got, 1, glen, out), glen);
+            fclose(out);
+        }
+        exp = slurp(want, &elen);
+        if (glen != elen || memcmp(got, exp, glen))
+            fail_msg("%s differs from %s", path, want);
+        free(got);
+        free(exp);
+    }
+    pf_profile_free(p);
+    free(f);
+    snprintf(path, sizeof(path), "rm -rf '%s'", tmp);
+    assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +458,9 @@ int main(void)
         cmocka_unit_test(test_hotspots),
         cmocka_unit_test(test_http_bad_requests),
         cmocka_unit_test(test_finding_hostile_names),
+        cmocka_unit_test(test_finding_golden),
+        cmocka_unit_test(test_gone_cgroup),
+        cmocka_unit_test(test_tick_reader),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
