@@ -149,37 +149,34 @@ static const char *base_name(const char *path)
     return slash && slash[1] ? slash + 1 : path;
 }
 
+/* The one mapping of all kernel frames, or of all JIT frames: made at
+ * the first, its id kept in *slot. */
+static int64_t synthetic_mapping(struct collector *c, uint64_t *slot, enum pf_frame_kind kind,
+                                 const char *name)
+{
+    struct pf_mapping m = {.kind = kind, .has_functions = true};
+    int64_t ret;
+
+    if (*slot)
+        return (int64_t)*slot;
+    if ((m.filename = pf_profile_cstring(c->p, name)) < 0)
+        return m.filename;
+    ret = pf_profile_add_mapping(c->p, &m);
+    if (ret > 0)
+        *slot = (uint64_t)ret;
+    return ret;
+}
+
 static int64_t mapping_for(struct collector *c, const struct sym_frame *f)
 {
     struct pf_mapping m = {0};
     uint64_t id;
     int64_t ret;
 
-    if (f->kernel) {
-        if (c->kernel_mapping)
-            return (int64_t)c->kernel_mapping;
-        m.kind = PF_FRAME_KERNEL;
-        m.has_functions = true;
-        m.filename = pf_profile_cstring(c->p, PF_KERNEL_MAPPING);
-        if (m.filename < 0)
-            return m.filename;
-        ret = pf_profile_add_mapping(c->p, &m);
-        if (ret > 0)
-            c->kernel_mapping = (uint64_t)ret;
-        return ret;
-    }
-    if (f->jit) {
-        if (c->jit_mapping)
-            return (int64_t)c->jit_mapping;
-        m.kind = PF_FRAME_JIT;
-        m.has_functions = true;
-        if ((m.filename = pf_profile_cstring(c->p, PF_JIT_MAPPING)) < 0)
-            return m.filename;
-        ret = pf_profile_add_mapping(c->p, &m);
-        if (ret > 0)
-            c->jit_mapping = (uint64_t)ret;
-        return ret;
-    }
+    if (f->kernel)
+        return synthetic_mapping(c, &c->kernel_mapping, PF_FRAME_KERNEL, PF_KERNEL_MAPPING);
+    if (f->jit)
+        return synthetic_mapping(c, &c->jit_mapping, PF_FRAME_JIT, PF_JIT_MAPPING);
     if (!f->binary_id)
         return 0;
     if (htab_get(&c->mappings, &f->binary_id, sizeof(f->binary_id), &id))
