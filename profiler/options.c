@@ -314,6 +314,14 @@ static const struct opt names[] = {
      .example = "/tmp",
      .help = "where the kubelet keeps pods/ and containers/ logs, which name Pods and "
              "containers"},
+    {.name = "kube-cgroup-root",
+     .kind = OPT_STRING,
+     .metavar = "PATH[:PATH]",
+     .field = AT(kube_cgroup_root),
+     .example = "/podflame-test",
+     .help = "the kubelet's --cgroup-root, where its Pods' cgroups are when not at the top of "
+             "the hierarchy (default: $PODFLAME_KUBE_CGROUP_ROOT); cgroups elsewhere are never "
+             "taken for Pods, so a delegated cgroup cannot pose as one"},
     {.name = "kube-api",
      .kind = OPT_FLAG,
      .field = AT(ses.kube_api),

@@ -356,7 +356,7 @@ static int read_config(const struct table *t, const char *path, struct args *a, 
 }
 
 /* PODFLAME_SPOOL_MAX_BYTES=1G -> --spool-max-bytes=1G. Other PODFLAME_
- * variables (PODFLAME_KUBE_CGROUP_ROOT, ...) are not settings: left alone. */
+ * variables (PODFLAME_KUBE_SA_DIR, PODFLAME_NODE_TOOLS, ...) are not settings: left alone. */
 static int read_env(const struct table *t, struct args *a, struct settings *s, char *err,
                     size_t errlen)
 {
@@ -515,6 +515,9 @@ static int finish(struct settings *s, char *err, size_t errlen)
     s->watch.kube_api = s->ses.kube_api;
     s->watch.sym = s->ses.sym;
     s->agent.up.url = s->output;
+    /* process-wide, like the kubelet's own --cgroup-root */
+    if (s->kube_cgroup_root)
+        kube_set_cgroup_roots(s->kube_cgroup_root);
     if (!s->http.tls_cert != !s->http.tls_key) {
         snprintf(err, errlen, "give both --tls-cert and --tls-key, or neither");
         return -EINVAL;

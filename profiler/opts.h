@@ -43,6 +43,7 @@ struct settings {
     const char *cgroups[OPTS_MAX_FILTERS];
     size_t ncgroups;
     struct kube_selector pods;
+    const char *kube_cgroup_root;             /* the kubelet's --cgroup-root(s), ':'-separated */
     const char *debug_dirs[OPTS_MAX_FILTERS]; /* ses.sym.debug_dirs */
     /* output (record) */
     const char *output; /* record: a file; agent: file:///DIR or s3://BUCKET/PREFIX */

@@ -381,6 +381,31 @@ static void test_watcher_options(void **state)
     }
 }
 
+/* The kubelet's --cgroup-root as an option, in every command that names
+ * Pods: cgroups under it are Pods', as at the top of the hierarchy. */
+static void test_kube_cgroup_root(void **state)
+{
+    const char *path = "/node-a/kubepods.slice/kubepods-besteffort.slice/"
+                       "kubepods-besteffort-pod2ca4a155_3599_498d_bb9d_4446693fa3ea.slice";
+    struct cgroup_identity id;
+    struct settings s;
+    char err[512];
+
+    (void)state;
+    kube_set_cgroup_roots("");
+    kube_parse_cgroup(path, &id);
+    assert_false(id.is_pod);
+    for (const struct opt_command *const *c = opt_commands; *c; c++) {
+        kube_set_cgroup_roots("");
+        assert_int_equal(parse(*c, &s, err, sizeof(err), "--kube-cgroup-root=/node-a", NULL), 0);
+        kube_parse_cgroup(path, &id);
+        assert_true(id.is_pod);
+        assert_string_equal(id.pod_uid, "2ca4a155-3599-498d-bb9d-4446693fa3ea");
+        opts_free(&s);
+    }
+    kube_set_cgroup_roots("");
+}
+
 static void test_record_operands(void **state)
 {
     struct settings s;
@@ -409,6 +434,7 @@ int main(void)
         cmocka_unit_test_teardown(test_agent_layering, release),
         cmocka_unit_test_teardown(test_config_errors, release),
         cmocka_unit_test_teardown(test_watcher_options, release),
+        cmocka_unit_test_teardown(test_kube_cgroup_root, release),
         cmocka_unit_test_teardown(test_record_operands, release),
     };
 
