@@ -93,6 +93,8 @@ check "--split-by pod: one profile per Pod under <window>/NS/POD" test -n "$pod"
 if [ -n "$pod" ]; then
     go tool pprof -tags "$pod" > "$work/podtags.txt" 2> /dev/null
     check "... with only that Pod's samples" grep -Eq '\( *100%\): wl_cart' "$work/podtags.txt"
+else
+    not_ok "... with only that Pod's samples" "there is no Pod profile to read"
 fi
 check "the spool is empty after a clean stop" sh -c "[ -z \"\$(ls -A '$work/spool-file')\" ]"
 
