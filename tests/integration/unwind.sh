@@ -12,7 +12,7 @@ work=$(mktemp -d /tmp/podflame-unwind.XXXXXX)
 cleanup() { [ "$failed" -eq 0 ] && rm -rf "$work"; }
 trap cleanup EXIT
 
-[ "$(id -u)" -eq 0 ] || give_up unwind "runs as root"
+need_root unwind
 
 # self LEAF FILE: the leaf's share of all samples, in tenths of a percent
 self() { awk -v leaf="$1" '{ n = $NF; t += n; if ($(NF - 1) ~ ("(^|;)" leaf "$")) m += n }
