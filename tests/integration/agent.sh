@@ -7,31 +7,29 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 work=$(mktemp -d /tmp/podflame-agent.XXXXXX)
-cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
-base="$cgmount/podflame-agent-$$"
 # the test's Pods live under this root, as under a kubelet's --cgroup-root
-export PODFLAME_KUBE_CGROUP_ROOT="/podflame-agent-$$"
+kubelet_root agent
+export PODFLAME_KUBE_CGROUP_ROOT=$kroot
 export HOME=$work GOCACHE=$work/gocache PODFLAME_NODE_TOOLS="$top/tools/node" NODE_NAME=node-a
 pids=()
 s3pid=""
 
 cleanup() {
-    for p in "${pids[@]}" $s3pid; do kill -9 "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    [ -d "$base" ] && find "$base" -depth -type d -exec rmdir {} \; 2>/dev/null
+    kill_and_reap KILL "${pids[@]}" ${s3pid:+"$s3pid"}
+    remove_cgroups "$base"
     [ "$failed" -eq 0 ] && rm -rf "$work"
 }
 trap cleanup EXIT
 
-[ "$(id -u)" -eq 0 ] && [ -n "$cgmount" ] || give_up agent "runs as root with a cgroup2 mount"
+need_root agent cgroup2
 
 # an emulated Pod with a CPU workload, so windows carry Pod labels
 U1=7b1e2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
-C1=$(printf 'a1%.0s' {1..32})
-g1="$base/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${U1//-/_}.slice/cri-containerd-$C1.scope"
-mkdir -p "$g1" "$work/log/pods/shop_cart-5c6d7e8f9a-q1w2e_$U1/app" "$work/log/containers"
-touch "$work/log/containers/cart-5c6d7e8f9a-q1w2e_shop_app-$C1.log"
-sh -c "echo \$\$ > '$g1/cgroup.procs' && exec '$cw' 600 wl_cart" &
+C1=$(container_id a1)
+g1="$base/$(kube_cgroup systemd burstable "$U1" containerd "$C1")"
+mkdir -p "$g1"
+pod_logs "$work/log" shop cart-5c6d7e8f9a-q1w2e "$U1" app "$C1"
+start_in_cgroup "$g1" -- "$cw" 600 wl_cart
 pids+=($!)
 
 # pprof_ok FILE: go tool pprof reads it and finds samples' types
@@ -42,6 +40,13 @@ start_agent() { # LOG, then options
     "$pf" agent --kubelet-log-dir "$work/log" --findings-dir "$work/findings" --metrics-addr off -F 97 "$@" 2> "$log" &
     agent=$!
     log_of_agent=$log
+}
+# start_prometheus NAME PORT: a real Prometheus on 127.0.0.1:PORT, configured
+# by $work/NAME.yml; its data in $work/NAME, its log in $work/NAME.log
+start_prometheus() {
+    prometheus --config.file="$work/$1.yml" --storage.tsdb.path="$work/$1" \
+        --web.listen-address="127.0.0.1:$2" > "$work/$1.log" 2>&1 &
+    pids+=($!)
 }
 stop_agent() { # SIGTERM; a crash shows its log (the sanitizers' report)
     local rc
@@ -93,6 +98,8 @@ check "--split-by pod: one profile per Pod under <window>/NS/POD" test -n "$pod"
 if [ -n "$pod" ]; then
     go tool pprof -tags "$pod" > "$work/podtags.txt" 2> /dev/null
     check "... with only that Pod's samples" grep -Eq '\( *100%\): wl_cart' "$work/podtags.txt"
+else
+    not_ok "... with only that Pod's samples" "there is no Pod profile to read"
 fi
 check "the spool is empty after a clean stop" sh -c "[ -z \"\$(ls -A '$work/spool-file')\" ]"
 
@@ -238,7 +245,7 @@ sz=$(du -sb "$work/spool-full" | cut -f1)
 check "... and stays under its limit ($sz bytes)" test "$sz" -le $((6144 + 4096))
 
 # /metrics, /healthz, and a real Prometheus scraping them
-mport=$((20000 + RANDOM % 20000))
+mport=$(random_port)
 start_agent "$work/m.log" --output "file://$work/mout" --interval 2 --spool-dir "$work/spool-m" \
     --metrics-addr "127.0.0.1:$mport"
 wait_for 10 curl -sf "http://127.0.0.1:$mport/healthz" > /dev/null
@@ -249,10 +256,9 @@ for m in podflame_samples_total podflame_lost_samples_total podflame_windows_wri
          process_cpu_seconds_total process_resident_memory_bytes; do
     check "/metrics has $m" grep -q "^$m [0-9]" "$work/metrics.txt"
 done
-head -c 2000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' --data-binary @- \
-    "http://127.0.0.1:$mport/metrics" > "$work/big.code"
+head -c 2000000 /dev/zero | http_code --data-binary @- "http://127.0.0.1:$mport/metrics" > "$work/big.code"
 check "an oversized request body is refused (413)" grep -qx 413 "$work/big.code"
-check "only GET (405 for POST)" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:$mport/metrics) = 405 ]"
+check "only GET (405 for POST)" test "$(http_code -X POST "http://127.0.0.1:$mport/metrics")" = 405
 pport=$((mport + 1))
 cat > "$work/prom.yml" << EOF
 global: { scrape_interval: 1s }
@@ -260,9 +266,7 @@ scrape_configs:
   - job_name: podflame
     static_configs: [ { targets: ["127.0.0.1:$mport"] } ]
 EOF
-prometheus --config.file="$work/prom.yml" --storage.tsdb.path="$work/prom" \
-    --web.listen-address="127.0.0.1:$pport" > "$work/prom.log" 2>&1 &
-pids+=($!)
+start_prometheus prom "$pport"
 query() {
     curl -s "http://127.0.0.1:$pport/api/v1/query?query=podflame_windows_written_total" |
         grep -q '"__name__":"podflame_windows_written_total".*"value":\[[0-9.]*,"[1-9]'
@@ -272,17 +276,16 @@ check "Prometheus scrapes the agent: podflame_windows_written_total > 0 in its A
 stop_agent
 
 # ---- who may start a capture (#23) ----
-code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 # open to the network without a token: the control endpoints fail closed
-aport=$((20000 + RANDOM % 20000))
+aport=$(random_port)
 start_agent "$work/open.log" --output "file://$work/aout" --spool-dir "$work/spool-open" \
     --metrics-addr "0.0.0.0:$aport"
 wait_for 20 curl -sf "http://127.0.0.1:$aport/healthz" > /dev/null
 check "0.0.0.0 without a token: POST /trigger is refused (403)" \
-    test "$(code -d '{"pod": "cart-5c6d7e8f9a-q1w2e", "namespace": "shop"}' "http://127.0.0.1:$aport/trigger")" = 403
+    test "$(http_code -d '{"pod": "cart-5c6d7e8f9a-q1w2e", "namespace": "shop"}' "http://127.0.0.1:$aport/trigger")" = 403
 check "... and POST /alertmanager (403)" \
-    test "$(code -d '{"version": "4", "alerts": []}' "http://127.0.0.1:$aport/alertmanager")" = 403
-check "... while GET /metrics answers (200)" test "$(code "http://127.0.0.1:$aport/metrics")" = 200
+    test "$(http_code -d '{"version": "4", "alerts": []}' "http://127.0.0.1:$aport/alertmanager")" = 403
+check "... while GET /metrics answers (200)" test "$(http_code "http://127.0.0.1:$aport/metrics")" = 200
 check "... and the start-up line says so and names --control-token-file" \
     grep -q "answer 403 on 0.0.0.0:$aport: .*--control-token-file" "$work/open.log" || cat "$work/open.log"
 stop_agent
@@ -311,18 +314,18 @@ PODFLAME_CONTROL_TOKEN_FILE="$work/sec/control" start_agent "$work/tls.log" --co
 tls=(--cacert "$work/sec/cert.pem")
 wait_for 20 curl -sf "${tls[@]}" "https://127.0.0.1:$aport/healthz" > /dev/null
 check "TLS: /healthz over https, checked against the certificate, no token needed" \
-    test "$(code "${tls[@]}" "https://127.0.0.1:$aport/healthz")" = 200 || tail -3 "$work/tls.log"
+    test "$(http_code "${tls[@]}" "https://127.0.0.1:$aport/healthz")" = 200 || tail -3 "$work/tls.log"
 check "... plain http to it gets no answer" sh -c "! curl -sf -m 3 http://127.0.0.1:$aport/healthz > /dev/null"
 check "--metrics-token-file: /metrics without the token is 401" \
-    test "$(code "${tls[@]}" "https://127.0.0.1:$aport/metrics")" = 401
+    test "$(http_code "${tls[@]}" "https://127.0.0.1:$aport/metrics")" = 401
 curl -s "${tls[@]}" -H "Authorization: Bearer $mtok" "https://127.0.0.1:$aport/metrics" > "$work/tls-metrics.txt"
 check "... and with it, the metrics" grep -q '^podflame_samples_total ' "$work/tls-metrics.txt"
 check "--control-addr: the metrics listener answers 404 for /trigger, even with the token" \
-    test "$(code "${tls[@]}" -H "Authorization: Bearer $ctok" -d '{}' "https://127.0.0.1:$aport/trigger")" = 404
+    test "$(http_code "${tls[@]}" -H "Authorization: Bearer $ctok" -d '{}' "https://127.0.0.1:$aport/trigger")" = 404
 check "... and the control listener 404 for /metrics" \
-    test "$(code "${tls[@]}" -H "Authorization: Bearer $mtok" "https://127.0.0.1:$cport/metrics")" = 404
+    test "$(http_code "${tls[@]}" -H "Authorization: Bearer $mtok" "https://127.0.0.1:$cport/metrics")" = 404
 check "... which takes no control request without the token, even on loopback (401)" \
-    test "$(code "${tls[@]}" -d '{"pod": "x"}' "https://127.0.0.1:$cport/trigger")" = 401
+    test "$(http_code "${tls[@]}" -d '{"pod": "x"}' "https://127.0.0.1:$cport/trigger")" = 401
 "$pf" trigger --pod nosuch-0 -n shop --addr "https://127.0.0.1:$cport" --cacert "$work/sec/cert.pem" \
     --token-file "$work/sec/control" > "$work/tls-trig.out" 2>&1
 check "podflame trigger --addr https://... --cacert --token-file gets through to the watcher" \
@@ -345,9 +348,7 @@ scrape_configs:
     authorization: { credentials_file: $work/sec/metrics }
     static_configs: [ { targets: ["127.0.0.1:$aport"] } ]
 EOF
-prometheus --config.file="$work/prom-tls.yml" --storage.tsdb.path="$work/prom-tls" \
-    --web.listen-address="127.0.0.1:$ppport" > "$work/prom-tls.log" 2>&1 &
-pids+=($!)
+start_prometheus prom-tls "$ppport"
 query_tls() {
     curl -s "http://127.0.0.1:$ppport/api/v1/query?query=up" | grep -q '"value":\[[0-9.]*,"1"\]'
 }

@@ -10,24 +10,22 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 work=$(mktemp -d /tmp/podflame-faults.XXXXXX)
-cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
-base="$cgmount/podflame-faults-$$"
 # the test's Pods live under this root, as under a kubelet's --cgroup-root
-export PODFLAME_KUBE_CGROUP_ROOT="/podflame-faults-$$"
+kubelet_root faults
+export PODFLAME_KUBE_CGROUP_ROOT=$kroot
 cpu1=/sys/devices/system/cpu/cpu1/online
 pids=()
 
 cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    wait 2>/dev/null
+    kill_and_reap KILL "${pids[@]}"
     [ -w "$cpu1" ] && echo 1 > "$cpu1" 2>/dev/null
     mountpoint -q "$work/full" && umount "$work/full"
-    [ -d "$base" ] && find "$base" -depth -type d -exec rmdir {} \; 2>/dev/null
+    remove_cgroups "$base"
     [ "$failed" -eq 0 ] && rm -rf "$work"
 }
 trap cleanup EXIT
 
-[ "$(id -u)" -eq 0 ] || give_up faults "runs as root"
+need_root faults
 
 # folded FILE.pb.gz: the profile as folded lines rooted at process names
 folded() { "$pf" convert "$1" "${1%.pb.gz}.folded" 2> /dev/null && cat "${1%.pb.gz}.folded"; }
@@ -189,11 +187,11 @@ fi
 # ---- a Pod cgroup removed mid-recording ----
 if [ -n "$cgmount" ]; then
     U=3c2b1a09-8f7e-4d6c-b5a4-0123456789ab
-    C=$(printf 'f0%.0s' {1..32})
-    g="$base/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${U//-/_}.slice/cri-containerd-$C.scope"
-    mkdir -p "$g" "$work/log/pods/shop_gone-0_$U/app" "$work/log/containers"
-    touch "$work/log/containers/gone-0_shop_app-$C.log"
-    sh -c "echo \$\$ > '$g/cgroup.procs' && exec '$cw' 1 wl_gone" > /dev/null &
+    C=$(container_id f0)
+    g="$base/$(kube_cgroup systemd besteffort "$U" containerd "$C")"
+    mkdir -p "$g"
+    pod_logs "$work/log" shop gone-0 "$U" app "$C"
+    start_in_cgroup "$g" -- "$cw" 1 wl_gone > /dev/null
     wl=$!
     "$pf" record -F 199 -d 3 --kubelet-log-dir "$work/log" -o "$work/gone.pb.gz" 2> "$work/gone.err" &
     rec=$!

@@ -13,22 +13,22 @@ ppf="$plain/podflame"
 js="$build/tests/jitspin"
 craft="$top/tests/integration/craft_elf.py"
 work=$(mktemp -d /tmp/podflame-hostile.XXXXXX)
-cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
-base="$cgmount/podflame-hostile-$$"
+# a kubelet --cgroup-root for the Pod identity checks, named to podflame only
+# where a check says so
+kubelet_root hostile
 pids=()
 maps=()
 unset PODFLAME_KUBE_CGROUP_ROOT DEBUGINFOD_URLS
 
 cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
-    wait 2> /dev/null
+    kill_and_reap KILL "${pids[@]}"
     rm -f "${maps[@]}"
-    [ -d "$base" ] && find "$base" -depth -type d -exec rmdir {} + 2> /dev/null
+    remove_cgroups "$base"
     [ "$failed" -eq 0 ] && rm -rf "$work"
 }
 trap cleanup EXIT
 
-[ "$(id -u)" -eq 0 ] || give_up hostile "runs as root"
+need_root hostile
 [ -x "$ppf" ] || give_up hostile "the plain build is there ($ppf)"
 
 # spin NAME ARGS...: starts jitspin; its pid in $spid
@@ -161,17 +161,16 @@ check "... and both are named from their symbol tables" \
 
 # ---- Pod identity ----
 U=4d3c2b1a-0f9e-4d8c-a7b6-c5d4e3f2a1b0
-C=$(printf 'ab%.0s' {1..32})
-pod="$base/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${U//-/_}.slice"
-mkdir -p "$pod/cri-containerd-$C.scope" "$work/log/pods/shop_checkout-0_$U/app" "$work/log/containers"
-touch "$work/log/containers/checkout-0_shop_app-$C.log"
-"$cw" 30 &
+C=$(container_id ab)
+ctr="$base/$(kube_cgroup systemd besteffort "$U" containerd "$C")"
+mkdir -p "$ctr"
+pod_logs "$work/log" shop checkout-0 "$U" app "$C"
+start_in_cgroup "$ctr" -- "$cw" 30
 pids+=($!)
-echo "${pids[-1]}" > "$pod/cri-containerd-$C.scope/cgroup.procs"
 "$pf" record -p "${pids[-1]}" -d 1 --kubelet-log-dir "$work/log" -o "$work/fake.folded" 2> /dev/null
 check "a kubelet-like tree in a cgroup the kubelet does not own is no Pod" \
     sh -c "grep -q '^cpuwork;' '$work/fake.folded' && ! grep -q 'shop/checkout-0' '$work/fake.folded'"
-PODFLAME_KUBE_CGROUP_ROOT="/podflame-hostile-$$" \
+PODFLAME_KUBE_CGROUP_ROOT=$kroot \
     "$pf" record -p "${pids[-1]}" -d 1 --kubelet-log-dir "$work/log" -o "$work/real.folded" 2> /dev/null
 check "... and is one under the kubelet's --cgroup-root (PODFLAME_KUBE_CGROUP_ROOT)" \
     grep -q '^shop/checkout-0;app;cpuwork;' "$work/real.folded"
@@ -181,8 +180,8 @@ spin esc 30
 maps+=("/tmp/perf-$spid.map")
 start=$(sed -n 's/^\([0-9a-f]*\)-.* rwxp .*/\1/p' "/proc/$spid/maps" | head -1)
 printf '%s 2 evil\033[2J\033[41m\007name\n' "$start" > "/tmp/perf-$spid.map"
-echo "$spid" > "$pod/cri-containerd-$C.scope/cgroup.procs"
-PODFLAME_KUBE_CGROUP_ROOT="/podflame-hostile-$$" timeout 60 "$pf" top --iterations 1 --window 2 \
+echo "$spid" > "$ctr/cgroup.procs"
+PODFLAME_KUBE_CGROUP_ROOT=$kroot timeout 60 "$pf" top --iterations 1 --window 2 \
     --kubelet-log-dir "$work/log" > "$work/top.out" 2> "$work/top.err"
 check "podflame top shows the name, escaped" grep -q 'evil\\x1b\[2J\\x1b\[41m\\x07name' "$work/top.out" ||
     cat -v "$work/top.out" "$work/top.err" | tail -5
@@ -210,7 +209,7 @@ cp "$work/big.map" "/tmp/perf-$spid.map"
 for kind in symbomb symnames dwarfbomb; do
     spin "a$kind" 60 "$work/$kind.elf" 0x1000
 done
-mport=$((20000 + RANDOM % 20000))
+mport=$(random_port)
 "$ppf" agent --output "file://$work/agent" --spool-dir "$work/spool" --interval 2 --grace 0 \
     --metrics-addr "127.0.0.1:$mport" --kubelet-log-dir "$work/log" --findings-dir "$work/findings" \
     -F 97 2> "$work/agent.log" &

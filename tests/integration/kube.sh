@@ -7,41 +7,39 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 work=$(mktemp -d /tmp/podflame-kube.XXXXXX)
-cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
-base="$cgmount/podflame-kube-$$"
 # the test's Pods live under this root, as under a kubelet's --cgroup-root
-export PODFLAME_KUBE_CGROUP_ROOT="/podflame-kube-$$"
+kubelet_root kube
+export PODFLAME_KUBE_CGROUP_ROOT=$kroot
 export HOME=$work GOCACHE=$work/gocache PODFLAME_NODE_TOOLS="$top/tools/node"
 pids=()
 
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    [ -d "$base" ] && find "$base" -depth -type d -exec rmdir {} \; 2>/dev/null
+    kill_and_reap TERM "${pids[@]}"
+    remove_cgroups "$base"
     [ "$failed" -eq 0 ] && rm -rf "$work"
 }
 trap cleanup EXIT
 
-[ "$(id -u)" -eq 0 ] && [ -n "$cgmount" ] || give_up kube "runs as root with a cgroup2 mount"
+need_root kube cgroup2
 
 U1=6a3e9c7b-0f1e-4c1d-9c2a-8b7e6d5c4b3a
 U2=0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9
 U3=9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a
-C1=$(printf 'c1%.0s' {1..32})
-C2=$(printf 'd2%.0s' {1..32})
-C3=$(printf 'e3%.0s' {1..32})
+C1=$(container_id c1)
+C2=$(container_id d2)
+C3=$(container_id e3)
 # systemd driver, Burstable, containerd
-g1="$base/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${U1//-/_}.slice/cri-containerd-$C1.scope"
+g1="$base/$(kube_cgroup systemd burstable "$U1" containerd "$C1")"
 # cgroupfs driver, BestEffort
-g2="$base/kubepods/besteffort/pod$U2/$C2"
+g2="$base/$(kube_cgroup cgroupfs besteffort "$U2" containerd "$C2")"
 # systemd driver, Guaranteed (no QoS level), CRI-O; the log tree does not name it
-g3="$base/kubepods.slice/kubepods-pod${U3//-/_}.slice/crio-$C3.scope"
+g3="$base/$(kube_cgroup systemd guaranteed "$U3" crio "$C3")"
 mkdir -p "$g1" "$g2" "$g3"
-mkdir -p "$work/log/pods/shop_checkout-7d9f8b6c5d-x2k4p_$U1/app" "$work/log/pods/batch_worker-0_$U2/main" "$work/log/containers"
-touch "$work/log/containers/checkout-7d9f8b6c5d-x2k4p_shop_app-$C1.log" "$work/log/containers/worker-0_batch_main-$C2.log"
+pod_logs "$work/log" shop checkout-7d9f8b6c5d-x2k4p "$U1" app "$C1"
+pod_logs "$work/log" batch worker-0 "$U2" main "$C2"
 
 for spec in "$g1:wl_shop" "$g2:wl_batch" "$g3:wl_guar"; do
-    sh -c "echo \$\$ > '${spec%:*}/cgroup.procs' && exec '$cw' 90 '${spec#*:}'" &
+    start_in_cgroup "${spec%:*}" -- "$cw" 90 "${spec#*:}"
     pids+=($!)
 done
 sleep 0.5
@@ -89,14 +87,14 @@ filter "wl_batch" -n batch --container main
 
 # a Pod that starts while recording is picked up
 U4=1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
-C4=$(printf 'f4%.0s' {1..32})
-g4="$base/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${U4//-/_}.slice/cri-containerd-$C4.scope"
+C4=$(container_id f4)
+g4="$base/$(kube_cgroup systemd burstable "$U4" containerd "$C4")"
 "$pf" record -F 299 -d 4 --kubelet-log-dir "$work/log" --pod late-0 -o "$work/late.folded" 2> "$work/late.err" &
 rec=$!
 sleep 1.5
-mkdir -p "$g4" "$work/log/pods/shop_late-0_$U4/web"
-touch "$work/log/containers/late-0_shop_web-$C4.log"
-sh -c "echo \$\$ > '$g4/cgroup.procs' && exec '$cw' 2 wl_late" &
+mkdir -p "$g4"
+pod_logs "$work/log" shop late-0 "$U4" web "$C4"
+start_in_cgroup "$g4" -- "$cw" 2 wl_late
 pids+=($!)
 wait "$rec"
 check "a Pod created mid-recording is picked up" grep -q "^shop/late-0;web;wl_late;" "$work/late.folded" || cat "$work/late.err"
@@ -105,12 +103,12 @@ check "the filter waited for it, then counted it" \
 
 # a Pod removed while recording keeps what was sampled before
 U5=5f4e3d2c-1b0a-4998-8776-655443322110
-C5=$(printf 'a5%.0s' {1..32})
-g5p="$base/kubepods/burstable/pod$U5"
-g5="$g5p/$C5"
-mkdir -p "$g5" "$work/log/pods/shop_gone-0_$U5/job"
-touch "$work/log/containers/gone-0_shop_job-$C5.log"
-sh -c "echo \$\$ > '$g5/cgroup.procs' && exec '$cw' 1.2 wl_gone" &
+C5=$(container_id a5)
+g5="$base/$(kube_cgroup cgroupfs burstable "$U5" containerd "$C5")"
+g5p=${g5%/*}
+mkdir -p "$g5"
+pod_logs "$work/log" shop gone-0 "$U5" job "$C5"
+start_in_cgroup "$g5" -- "$cw" 1.2 wl_gone
 gone=$!
 "$pf" record -F 499 -d 3 --kubelet-log-dir "$work/log" -o "$work/gone.folded" 2> /dev/null &
 rec=$!
@@ -143,7 +141,7 @@ start_api() { # HIDE_FIRST
         node-7 "$api/pods.json" "$api/port" "$api/requests.log" "$1" &
     apipid=$!
     pids+=($apipid)
-    for _ in $(seq 50); do [ -s "$api/port" ] && break; sleep 0.1; done
+    wait_for 5 test -s "$api/port"
 }
 kube_api() { # output, then record options
     local out=$1

@@ -9,17 +9,15 @@ work=$(mktemp -d /tmp/podflame-newuser.XXXXXX)
 pids=()
 rate_was=$(cat /proc/sys/kernel/perf_event_max_sample_rate)
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2> /dev/null; done
-    wait 2> /dev/null
+    kill_and_reap TERM "${pids[@]}"
     sysctl -qw kernel.perf_event_max_sample_rate="$rate_was"
     rm -f /tmp/podflame-newuser-link.folded
-    for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null; done
-    wait 2> /dev/null
-    [ -n "${cgbase:-}" ] && [ -d "$cgbase" ] && find "$cgbase" -depth -type d -exec rmdir {} + 2> /dev/null
+    kill_and_reap KILL "${pids[@]}"
+    remove_cgroups "${base:-}"
     [ "$failed" -eq 0 ] && rm -rf "$work"
 }
 trap cleanup EXIT
-[ "$(id -u)" -eq 0 ] || give_up newuser "runs as root"
+need_root newuser
 cd "$work" || exit 1
 
 "$cw" 60 nu_wl > /dev/null &
@@ -177,18 +175,16 @@ check "top on a host without Pods shows its busiest processes" \
     sh -c "grep -q 'no Pods on this node' top.out && grep -q '^nu_wl ($wl)' top.out" || head -8 top.out
 
 # ---- containers outside Kubernetes ----
-cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
-cgbase="$cgmount/podflame-newuser-$$"
 # the runtimes' trees are taken only at the top of the hierarchy or under a
 # root named here: the test's trees live under this one
-export PODFLAME_KUBE_CGROUP_ROOT="/podflame-newuser-$$"
-# in_cgroup REL: a workload in $cgbase/REL; its pid in $ipid
+kubelet_root newuser
+export PODFLAME_KUBE_CGROUP_ROOT=$kroot
+# in_cgroup REL NAME: a workload NAME in $base/REL; its pid in $ipid
 in_cgroup() {
-    mkdir -p "$cgbase/$1"
-    "$cw" 30 "$2" > /dev/null &
+    mkdir -p "$base/$1"
+    start_in_cgroup "$base/$1" -- "$cw" 30 "$2" > /dev/null
     ipid=$!
     pids+=($ipid)
-    echo "$ipid" > "$cgbase/$1/cgroup.procs"
 }
 if command -v podman > /dev/null; then
     # a real podman container's state (created, not started: starting one

@@ -5,17 +5,15 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 work=$(mktemp -d /tmp/podflame-it.XXXXXX)
-cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
 cgtest=""
 bg_pids=()
 
 cleanup() {
-    for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
+    kill_and_reap TERM "${bg_pids[@]}"
     # the workloads were killed and reaped above: the cgroups are empty;
     # remove the deepest first
-    if [ -n "$cgtest" ] && [ -d "$cgtest" ]; then
-        find "$cgtest" -depth -type d -exec rmdir {} \; 2> /dev/null
+    if [ -n "$cgtest" ]; then
+        remove_cgroups "$cgtest"
         [ -d "$cgtest" ] && echo "warning: could not remove $cgtest" >&2
     fi
     rm -rf "$work"
@@ -116,8 +114,10 @@ test_cgroup() {
     if [ -z "$cgmount" ]; then not_ok "cgroup2 mount found in mountinfo"; return; fi
     cgtest="$cgmount/podflame-it-$$"
     mkdir -p "$cgtest/a/inner" "$cgtest/b" || { not_ok "create test cgroups"; return; }
-    start_bg sh -c "echo \$\$ > '$cgtest/a/inner/cgroup.procs' && exec '$cw' 8 cgwork_a"
-    start_bg sh -c "echo \$\$ > '$cgtest/b/cgroup.procs' && exec '$cw' 8 cgwork_b"
+    start_in_cgroup "$cgtest/a/inner" -- "$cw" 8 cgwork_a
+    bg_pids+=($!)
+    start_in_cgroup "$cgtest/b" -- "$cw" 8 cgwork_b
+    bg_pids+=($!)
     sleep 0.5
     "$pf" record -F 499 -d 2 --cgroup "podflame-it-$$/a" -o "$work/cga.folded" 2> "$work/cga.err"
     check "--cgroup (relative) records" test $? -eq 0

@@ -15,15 +15,14 @@ src="$top/tests/workloads/inlined.c"
 pids=()
 
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
+    kill_and_reap TERM "${pids[@]}"
     # the JITs' perf maps (Node.js, Java) are written to the host's /tmp
     for p in "${pids[@]}"; do rm -f "/tmp/perf-$p.map"; done
     [ "$failed" -eq 0 ] && rm -rf "$work"
 }
 trap cleanup EXIT
 
-[ "$(id -u)" -eq 0 ] || give_up symbols "runs as root"
+need_root symbols
 
 # record [options...] -- PROGRAM ARGS: profiles the program for its life
 rec() { "$pf" record -F 499 --no-kernel --group-by none "$@" 2>> "$work/rec.err"; }
@@ -73,7 +72,7 @@ check "stripped, debug file in a --debug-dir build-id tree: same names (${s}%)" 
 
 port=""
 for try in 1 2 3 4 5; do
-    p=$((20000 + RANDOM % 20000))
+    p=$(random_port)
     debuginfod -F -p "$p" -d "$work/dfd.sqlite" -t 1 "$work/srv" > "$work/debuginfod.log" 2>&1 &
     dpid=$!
     for _ in $(seq 100); do
@@ -106,7 +105,7 @@ node -e 'const s = require("net").createServer(() => {}).listen(0, "127.0.0.1",
     () => require("fs").writeFileSync(process.argv[1], String(s.address().port)))' "$work/slowport" &
 slow=$!
 pids+=($slow)
-for _ in $(seq 50); do [ -s "$work/slowport" ] && break; sleep 0.1; done
+wait_for 5 test -s "$work/slowport"
 rm -rf "$DEBUGINFOD_CACHE_PATH"
 start=$(date +%s%N)
 # (frame pointers: with stack copies, a process that exits while its

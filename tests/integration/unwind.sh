@@ -12,7 +12,7 @@ work=$(mktemp -d /tmp/podflame-unwind.XXXXXX)
 cleanup() { [ "$failed" -eq 0 ] && rm -rf "$work"; }
 trap cleanup EXIT
 
-[ "$(id -u)" -eq 0 ] || give_up unwind "runs as root"
+need_root unwind
 
 # self LEAF FILE: the leaf's share of all samples, in tenths of a percent
 self() { awk -v leaf="$1" '{ n = $NF; t += n; if ($(NF - 1) ~ ("(^|;)" leaf "$")) m += n }
@@ -46,6 +46,8 @@ if command -v perf > /dev/null; then
     pa=$(complete chain_leaf_a chain_middle_a "$work/perf.folded")
     check "perf record -g on the frame-pointer build loses the middle function ($((pa / 10))% of leaf_a samples have it)" \
         sh -c "grep -q chain_leaf_a '$work/perf.folded' && [ $pa -lt 500 ]"
+else
+    not_ok "perf is installed (tools/install-deps.sh), to show frame pointers alone lose the middle function"
 fi
 
 # auto (the default): frame pointers for the frame-pointer builds, no copies

@@ -9,71 +9,57 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 work=$(mktemp -d /tmp/podflame-watch.XXXXXX)
-cgmount=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
 v1cpu=$(awk '$0 ~ / - cgroup / && $NF ~ /(^|,)cpu(,|$)/ { print $5; exit }' /proc/self/mountinfo)
-rel="podflame-watch-$$"
 # the test's Pods live under this root, as under a kubelet's --cgroup-root
-export PODFLAME_KUBE_CGROUP_ROOT="/$rel"
+kubelet_root watch
+export PODFLAME_KUBE_CGROUP_ROOT=$kroot
 export HOME=$work GOCACHE=$work/gocache NODE_NAME=node-w
 pids=()
 hog=""
 
 cleanup() {
-    for p in "${pids[@]}" $hog; do kill -9 "$p" 2>/dev/null; done
     tmux kill-session -t "pftop$$" 2> /dev/null
-# a rate with trailing junk is refused, not read as its leading digits
-rc=0
-"$pf" top -F 10x > /dev/null 2> "$work/top-bad.err" || rc=$?
-check "podflame top -F 10x: exit 2 and says why" \
-    sh -c "[ $rc -eq 2 ] && grep -q -- \"--freq takes 1 to 1000000 Hz, not '10x'\" '$work/top-bad.err'" ||
-    cat "$work/top-bad.err"
-    wait 2>/dev/null
+    kill_and_reap KILL "${pids[@]}" ${hog:+"$hog"}
     sleep 0.3 # killed processes leave their cgroups as they are reaped
-    for root in "$cgmount" "$v1cpu"; do
-        [ -n "$root" ] && [ -d "$root/$rel" ] && find "$root/$rel" -depth -type d -exec rmdir {} \; 2>/dev/null
-    done
+    remove_cgroups "$base" ${v1cpu:+"$v1cpu$kroot"}
     [ "$failed" -eq 0 ] && rm -rf "$work"
 }
 trap cleanup EXIT
 
-[ "$(id -u)" -eq 0 ] && [ -n "$cgmount" ] || give_up watch "runs as root with a cgroup2 mount"
+need_root watch cgroup2
 
 U1=1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d
 U2=2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e
 U3=3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f
-C1=$(printf 'f1%.0s' {1..32})
-C2=$(printf 'f2%.0s' {1..32})
-C3=$(printf 'f3%.0s' {1..32})
-pod1="$rel/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${U1//-/_}.slice"
-pod2="$rel/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${U2//-/_}.slice"
-pod3="$rel/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${U3//-/_}.slice"
-mkdir -p "$cgmount/$pod1/cri-containerd-$C1.scope" "$cgmount/$pod2/cri-containerd-$C2.scope" \
-    "$cgmount/$pod3/cri-containerd-$C3.scope"
-mkdir -p "$work/log/pods/shop_checkout-6b7c8d9e0f-h4j5k_$U1/app" \
-    "$work/log/pods/batch_worker-0_$U2/main" "$work/log/pods/web_frontend-7f8e9d_$U3/nginx" \
-    "$work/log/containers"
-touch "$work/log/containers/checkout-6b7c8d9e0f-h4j5k_shop_app-$C1.log"
+C1=$(container_id f1)
+C2=$(container_id f2)
+C3=$(container_id f3)
+ctr1=$(kube_cgroup systemd burstable "$U1" containerd "$C1")
+ctr2=$(kube_cgroup systemd besteffort "$U2" containerd "$C2")
+ctr3=$(kube_cgroup systemd besteffort "$U3" containerd "$C3")
+mkdir -p "$base/$ctr1" "$base/$ctr2" "$base/$ctr3"
+pod_logs "$work/log" shop checkout-6b7c8d9e0f-h4j5k "$U1" app "$C1"
+pod_logs "$work/log" batch worker-0 "$U2" main
+pod_logs "$work/log" web frontend-7f8e9d "$U3" nginx
 
 # the hog's CPU limit: half a CPU, in the v1 cpu controller (cgroup v2 here has no cpu controller)
 if [ -n "$v1cpu" ]; then
-    mkdir -p "$v1cpu/$pod1/cri-containerd-$C1.scope"
-    echo 50000 > "$v1cpu/$pod1/cpu.cfs_quota_us"
+    mkdir -p "$v1cpu$kroot/$ctr1"
+    echo 50000 > "$v1cpu$kroot/${ctr1%/*}/cpu.cfs_quota_us"
 fi
 start_hog() {
-    sh -c "echo \$\$ > '$cgmount/$pod1/cri-containerd-$C1.scope/cgroup.procs' &&
-           { [ -z '$v1cpu' ] || echo \$\$ > '$v1cpu/$pod1/cri-containerd-$C1.scope/cgroup.procs'; } &&
-           exec '$cw' 600 wl_hog" &
+    start_in_cgroup "$base/$ctr1" ${v1cpu:+"$v1cpu$kroot/$ctr1"} -- "$cw" 600 wl_hog
     hog=$!
 }
 start_hog
-for spec in "$pod2/cri-containerd-$C2.scope:quiet_w" "$pod3/cri-containerd-$C3.scope:quiet_f"; do
-    sh -c "echo \$\$ > '$cgmount/${spec%:*}/cgroup.procs' && exec sh -c 'while :; do sleep 0.2; done'" &
+for ctr in "$ctr2" "$ctr3"; do
+    start_in_cgroup "$base/$ctr" -- sh -c 'while :; do sleep 0.2; done'
     pids+=($!)
 done
 
 nfindings() { find "$work/$1" -name finding.json 2> /dev/null | wc -l; }
 has_finding() { [ "$(nfindings "$1")" -ge 1 ]; }
-port=$((20000 + RANDOM % 20000))
+port=$(random_port)
 
 # ---- the pod-limit rule: one finding, the hog first, its hot code ----
 "$pf" watch --node-cpu 0 --throttle 0 --pod-limit 80 --sustain 3 --cooldown 120 \
@@ -119,20 +105,27 @@ check "... and its finding appears" wait_for 20 sh -c "ls -d '$work'/f1/*-extern
 "$pf" trigger --pod nosuch-0 -n batch --addr "127.0.0.1:$port" > "$work/trig2.out" 2>&1
 check "an unknown Pod: exit 1 and a clear message" \
     sh -c "[ $? -eq 1 ] && grep -q 'no Pod batch/nosuch-0 on this node' '$work/trig2.out'"
-code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 # control requests are rate-limited per source (5 at once, then 6 a minute):
 # the bad ones come from another loopback address than podflame trigger's
 bad=(--interface 127.0.0.2)
-check "malformed JSON: 400" test "$(code "${bad[@]}" -d '{"pod":' "http://127.0.0.1:$port/trigger")" = 400
-check "not a webhook: 400" test "$(code "${bad[@]}" -d '{"version":"4"}' "http://127.0.0.1:$port/alertmanager")" = 400
+check "malformed JSON: 400" test "$(http_code "${bad[@]}" -d '{"pod":' "http://127.0.0.1:$port/trigger")" = 400
+check "not a webhook: 400" test "$(http_code "${bad[@]}" -d '{"version":"4"}' "http://127.0.0.1:$port/alertmanager")" = 400
 check "an oversized body: 413" \
-    test "$(head -c 3000000 /dev/zero | code "${bad[@]}" --data-binary @- "http://127.0.0.1:$port/alertmanager")" = 413
+    test "$(head -c 3000000 /dev/zero | http_code "${bad[@]}" --data-binary @- "http://127.0.0.1:$port/alertmanager")" = 413
 check "each bad request is logged" test "$(grep -c -e 'malformed JSON' -e 'not an Alertmanager webhook' -e 'no Pod batch/nosuch-0' "$work/watch.log")" -ge 3
 check "the watcher survived them" kill -0 "$watcher"
 
-# a real Alertmanager delivering its webhook
-amport=$((port + 1))
-cat > "$work/am.yml" << EOF
+# alertmanager NAME PORT WATCHER_PORT [CREDENTIALS_FILE]: a real Alertmanager
+# on 127.0.0.1:PORT (its config, data and log $work/NAME.yml, NAME, NAME.log)
+# delivering each alert at once to the watcher's webhook, with the bearer
+# token in CREDENTIALS_FILE if one is given; returns once it is ready
+alertmanager() {
+    local auth=""
+    [ -z "${4:-}" ] || auth="
+        http_config:
+          authorization:
+            credentials_file: $4"
+    cat > "$work/$1.yml" << EOF
 route:
   receiver: podflame
   group_by: [alertname]
@@ -142,15 +135,24 @@ route:
 receivers:
   - name: podflame
     webhook_configs:
-      - url: http://127.0.0.1:$port/alertmanager
-        send_resolved: false
+      - url: http://127.0.0.1:$3/alertmanager
+        send_resolved: false$auth
 EOF
-prometheus-alertmanager --config.file="$work/am.yml" --storage.path="$work/am" \
-    --web.listen-address="127.0.0.1:$amport" --cluster.listen-address= > "$work/am.log" 2>&1 &
-pids+=($!)
-wait_for 20 curl -sf "http://127.0.0.1:$amport/-/ready" > /dev/null
-curl -s -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$amport/api/v2/alerts" \
-    -d '[{"labels": {"alertname": "FrontendSlow", "namespace": "web", "service": "frontend", "severity": "page"}}]' > /dev/null
+    prometheus-alertmanager --config.file="$work/$1.yml" --storage.path="$work/$1" \
+        --web.listen-address="127.0.0.1:$2" --cluster.listen-address= > "$work/$1.log" 2>&1 &
+    pids+=($!)
+    wait_for 20 curl -sf "http://127.0.0.1:$2/-/ready" > /dev/null
+}
+# alert PORT LABELS: fires an alert with LABELS (a JSON object) at the Alertmanager on PORT
+alert() {
+    curl -s -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$1/api/v2/alerts" \
+        -d "[{\"labels\": $2}]" > /dev/null
+}
+
+# a real Alertmanager delivering its webhook
+amport=$((port + 1))
+alertmanager am "$amport" "$port"
+alert "$amport" '{"alertname": "FrontendSlow", "namespace": "web", "service": "frontend", "severity": "page"}'
 check "Alertmanager's webhook leads to a finding for the alert's Pod" \
     wait_for 40 sh -c "ls '$work'/f1/*-external-frontend-7f8e9d/finding.json > /dev/null 2>&1" ||
     { tail -3 "$work/am.log"; tail -5 "$work/watch.log"; }
@@ -167,9 +169,9 @@ w3=$!
 pids+=($w3)
 wait_for 20 curl -sf "http://127.0.0.1:$wport/healthz" > /dev/null
 check "0.0.0.0 without --control-token-file: POST /trigger is 403" \
-    test "$(code -d '{"pod": "worker-0", "namespace": "batch"}' "http://127.0.0.1:$wport/trigger")" = 403
-check "... and POST /alertmanager 403" test "$(code -d '{"version": "4", "alerts": []}' "http://127.0.0.1:$wport/alertmanager")" = 403
-check "... /healthz stays open (200)" test "$(code "http://127.0.0.1:$wport/healthz")" = 200
+    test "$(http_code -d '{"pod": "worker-0", "namespace": "batch"}' "http://127.0.0.1:$wport/trigger")" = 403
+check "... and POST /alertmanager 403" test "$(http_code -d '{"version": "4", "alerts": []}' "http://127.0.0.1:$wport/alertmanager")" = 403
+check "... /healthz stays open (200)" test "$(http_code "http://127.0.0.1:$wport/healthz")" = 200
 check "... the start-up line says so and names the option" \
     grep -q "answer 403 on 0.0.0.0:$wport: .*--control-token-file" "$work/open.log" || cat "$work/open.log"
 check "... and no capture was started" test "$(nfindings f3)" -eq 0
@@ -197,7 +199,7 @@ curl -s -D "$work/401.hdr" -o /dev/null --interface 127.0.0.3 -d '{"pod": "worke
 check "with a token file: no token, 401 with WWW-Authenticate: Bearer" \
     sh -c "head -1 '$work/401.hdr' | grep -q ' 401 ' && grep -qi '^WWW-Authenticate: Bearer realm=\"podflame\"' '$work/401.hdr'" ||
     cat "$work/401.hdr"
-check "... a wrong token, 401" test "$(code --interface 127.0.0.3 -H 'Authorization: Bearer guess' \
+check "... a wrong token, 401" test "$(http_code --interface 127.0.0.3 -H 'Authorization: Bearer guess' \
     -d '{"pod": "worker-0", "namespace": "batch"}' "http://127.0.0.1:$wport/trigger")" = 401
 "$pf" trigger --pod worker-0 -n batch --addr "127.0.0.1:$wport" > "$work/trig-nt.out" 2>&1
 check "... podflame trigger without --token-file: exit 1, says to give it" \
@@ -207,14 +209,14 @@ check "... with --token-file, the capture starts" grep -q "capturing 1 Pod" "$wo
 check "... and its finding appears" wait_for 30 sh -c "ls '$work'/f4/*-external-worker-0/finding.json > /dev/null 2>&1"
 # rotated like a Secret: the old token refused, the new one taken, no restart
 new_secret v2 "$tok2"
-check "rotated: the old token is refused (401)" test "$(code --interface 127.0.0.4 -H "Authorization: Bearer $tok1" \
+check "rotated: the old token is refused (401)" test "$(http_code --interface 127.0.0.4 -H "Authorization: Bearer $tok1" \
     -d '{"pod": "nosuch-0", "namespace": "batch"}' "http://127.0.0.1:$wport/trigger")" = 401
-check "... the new one is taken (404: no such Pod, past the check)" test "$(code --interface 127.0.0.4 -H "Authorization: Bearer $tok2" \
+check "... the new one is taken (404: no such Pod, past the check)" test "$(http_code --interface 127.0.0.4 -H "Authorization: Bearer $tok2" \
     -d '{"pod": "nosuch-0", "namespace": "batch"}' "http://127.0.0.1:$wport/trigger")" = 404
 check "... by the same process" kill -0 "$w4"
 # guessing is slowed: failed attempts count too
 for _ in 1 2 3 4 5 6 7; do
-    code --interface 127.0.0.5 -H 'Authorization: Bearer guess' -d '{}' "http://127.0.0.1:$wport/trigger"
+    http_code --interface 127.0.0.5 -H 'Authorization: Bearer guess' -d '{}' "http://127.0.0.1:$wport/trigger"
     echo
 done > "$work/rate.codes"
 check "rate limit: 5 attempts from one source, then 429" \
@@ -223,32 +225,12 @@ curl -s -D "$work/429.hdr" -o /dev/null --interface 127.0.0.5 -H "Authorization:
     "http://127.0.0.1:$wport/trigger"
 check "... even with the right token, with Retry-After" \
     sh -c "head -1 '$work/429.hdr' | grep -q ' 429 ' && grep -Eqi '^Retry-After: [0-9]+' '$work/429.hdr'" || cat "$work/429.hdr"
-check "... while other sources are served" test "$(code --interface 127.0.0.6 -H "Authorization: Bearer $tok2" \
+check "... while other sources are served" test "$(http_code --interface 127.0.0.6 -H "Authorization: Bearer $tok2" \
     -d '{"pod": "nosuch-0", "namespace": "batch"}' "http://127.0.0.1:$wport/trigger")" = 404
 # a real Alertmanager with http_config.authorization.credentials_file
-cat > "$work/am-auth.yml" << EOF
-route:
-  receiver: podflame
-  group_by: [alertname]
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: podflame
-    webhook_configs:
-      - url: http://127.0.0.1:$wport/alertmanager
-        send_resolved: false
-        http_config:
-          authorization:
-            credentials_file: $secret/token
-EOF
 amport2=$((wport + 1))
-prometheus-alertmanager --config.file="$work/am-auth.yml" --storage.path="$work/am2" \
-    --web.listen-address="127.0.0.1:$amport2" --cluster.listen-address= > "$work/am2.log" 2>&1 &
-pids+=($!)
-wait_for 20 curl -sf "http://127.0.0.1:$amport2/-/ready" > /dev/null
-curl -s -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$amport2/api/v2/alerts" \
-    -d '[{"labels": {"alertname": "CheckoutSlow", "namespace": "shop", "app": "checkout", "severity": "page"}}]' > /dev/null
+alertmanager am2 "$amport2" "$wport" "$secret/token"
+alert "$amport2" '{"alertname": "CheckoutSlow", "namespace": "shop", "app": "checkout", "severity": "page"}'
 check "Alertmanager with authorization.credentials_file: its webhook starts a capture" \
     wait_for 40 sh -c "ls '$work'/f4/*-external-checkout-6b7c8d9e0f-h4j5k/finding.json > /dev/null 2>&1" ||
     { tail -3 "$work/am2.log"; tail -5 "$work/auth.log"; }
