@@ -961,8 +961,10 @@ int pprof_read(struct pf_profile *p, FILE *in, char *err, size_t errlen)
     uint8_t *buf = malloc(cap);
     int ret;
 
-    if (!buf)
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
         return -ENOMEM;
+    }
     while ((n = fread(buf + len, 1, cap - len, in)) > 0) {
         len += n;
         if (len == cap) {
@@ -976,6 +978,7 @@ int pprof_read(struct pf_profile *p, FILE *in, char *err, size_t errlen)
             nb = realloc(buf, cap * 2);
             if (!nb) {
                 free(buf);
+                snprintf(err, errlen, "out of memory reading %zu MiB of profile", cap >> 19);
                 return -ENOMEM;
             }
             buf = nb;
