@@ -8,9 +8,9 @@
  * and clears the other one, so nothing that arrives during a drain is lost
  * and a stack id is never freed while a key still points at it.
  *
- * Reading order: the settings, the maps, what depends on the architecture,
- * the steps of a sample, and the programs: profile_sample, then the exec
- * and fork tracepoints.
+ * Reading order: the configuration (fixed at load), the live state, the
+ * maps, what depends on the architecture, the steps of a sample, and the
+ * programs: profile_sample, then the exec and fork tracepoints.
  *
  * Tasks are read one way throughout: a BTF pointer (bpf_get_current_task_btf,
  * 5.11, or a tp_btf argument) and plain member accesses, which vmlinux.h's
@@ -29,19 +29,24 @@
 #define EEXIST 17
 #define EFAULT 14
 
-/* Settings; userspace writes them through the skeleton's mmapped .bss, so
- * filters and the active slot can change while sampling. */
+/* Configuration: written by userspace through the skeleton's .rodata before
+ * the program is loaded, read-only afterwards. The verifier knows these
+ * values and drops the code of every path they turn off (kernel stacks,
+ * idle samples, each filter, stack copies). */
+const volatile __u32 self_tgid = 0;         /* podflame itself: never sampled */
+const volatile bool include_idle = false;   /* keep the idle task's samples */
+const volatile bool kernel_stacks = true;   /* false: user stacks only */
+const volatile bool filter_pids = false;    /* only the processes in pid_filter */
+const volatile bool filter_cgroups = false; /* only tasks below a cgroup in cgroup_filter */
+const volatile bool follow_forks = false;   /* children of filtered processes join pid_filter */
+const volatile bool leaf_fix = false;       /* look for the caller of a frameless leaf */
+const volatile __u8 unwind_mode = PF_UNWIND_MODE_OFF;
+const volatile __u32 stack_size = 0;      /* bytes of user stack copied from the stack pointer */
+const volatile __u64 stack_ring_wake = 0; /* wake the reader when this much is waiting */
+
+/* Live state, in .bss: userspace flips the slot while sampling. Everything
+ * else that changes after load (filters, per-process unwinding) is a map. */
 __u32 active_slot;
-__u32 self_tgid;
-__u8 filter_pids;
-__u8 filter_cgroups;
-__u8 follow_forks;
-__u8 include_idle;
-__u8 no_kernel_stacks;
-__u8 leaf_fix;         /* look for the caller of a frameless leaf */
-__u8 unwind_mode;      /* PF_UNWIND_MODE_* */
-__u32 stack_size;      /* bytes of user stack copied from the stack pointer */
-__u64 stack_ring_wake; /* wake the reader when this much is waiting */
 
 struct counts_map {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -315,7 +320,7 @@ static __always_inline bool copy_stack(struct bpf_perf_event_data *ctx, struct t
     if (!len)
         return false;
     s->stack_len = len;
-    kb = !no_kernel_stacks ? bpf_get_stack(ctx, s->kstack, sizeof(s->kstack), 0) : 0;
+    kb = kernel_stacks ? bpf_get_stack(ctx, s->kstack, sizeof(s->kstack), 0) : 0;
     s->nkern = kb > 0 ? kb / sizeof(__u64) : 0;
     size = sizeof(*s) - sizeof(s->stack) + len;
     if (size > sizeof(*s))
@@ -355,7 +360,7 @@ static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *c
     __u64 one = 1, *val;
     long err;
 
-    if (no_kernel_stacks)
+    if (!kernel_stacks)
         key->kern_stack_id = PF_NO_STACK;
     else if (!take_stack(ctx, stacks, 0, &key->kern_stack_id, PF_STAT_LOST_KSTACK_COLL))
         return 0;
