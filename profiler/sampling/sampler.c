@@ -55,6 +55,7 @@ struct sampler {
     unsigned int cpus_at_stop;
     unsigned int cpus_failed;
     unsigned int cpus_added, cpus_removed; /* hotplug followed since the start */
+    int open_errno;                        /* the last perf_event_open failure */
     bool started, hw;
     struct sampler_opts opts;
     const char *event_name;
@@ -153,14 +154,20 @@ static int check_opts(const struct sampler_opts *opts, char *err, size_t errlen)
 
     if (opts->freq < 1 || opts->freq > (unsigned long)max_rate) {
         seterr(err, errlen,
-               "frequency %u Hz is out of range: 1 to %ld (kernel.perf_event_max_sample_rate)",
+               "frequency %u Hz is out of range: 1 to %ld (kernel.perf_event_max_sample_rate): "
+               "sample less often, or raise that sysctl",
                opts->freq, max_rate);
+        return -EINVAL;
+    }
+    if (!opts->max_keys || !opts->max_stacks) {
+        seterr(err, errlen, "the count and stack maps need at least one entry each (got %u, %u)",
+               opts->max_keys, opts->max_stacks);
         return -EINVAL;
     }
     if (access("/sys/kernel/btf/vmlinux", R_OK)) {
         seterr(err, errlen,
                "this kernel has no BTF (/sys/kernel/btf/vmlinux): podflame needs a kernel "
-               "built with CONFIG_DEBUG_INFO_BTF=y (5.8 or later)");
+               "built with CONFIG_DEBUG_INFO_BTF=y (5.15 or later)");
         return -ENOTSUP;
     }
     return 0;
@@ -244,14 +251,24 @@ int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *er
         return ret;
     libbpf_set_print(libbpf_print);
     s = calloc(1, sizeof(*s));
-    if (!s)
+    if (!s) {
+        seterr(err, errlen, "out of memory for the sampler");
         return -ENOMEM;
+    }
     s->opts = *opts;
     s->keys = calloc(opts->max_keys, sizeof(*s->keys));
+    if (!s->keys) {
+        ret = -ENOMEM;
+        seterr(err, errlen, "out of memory for %u count-map keys: use fewer map entries",
+               opts->max_keys);
+        goto fail;
+    }
     s->skel = profile_bpf__open();
-    if (!s->keys || !s->skel) {
-        ret = s->keys ? -errno : -ENOMEM;
-        seterr(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
+    if (!s->skel) {
+        ret = errno ? -errno : -ENOMEM;
+        seterr(err, errlen,
+               "cannot open the BPF object: %s (set PODFLAME_DEBUG=1 for libbpf's log)",
+               strerror(-ret));
         goto fail;
     }
     set_config(s);
@@ -395,12 +412,16 @@ static int open_rings(struct sampler *s, char *err, size_t errlen)
     s->procs_rb = ring_buffer__new(bpf_map__fd(s->skel->maps.proc_events), on_proc_event, s, NULL);
     if (!s->procs_rb) {
         ret = -errno;
-        seterr(err, errlen, "cannot open the process ring buffer: %s", strerror(-ret));
+        seterr(err, errlen,
+               "cannot open the process ring buffer: %s (set PODFLAME_DEBUG=1 for libbpf's log)",
+               strerror(-ret));
         return ret;
     }
     ret = ring_buffer__add(s->procs_rb, bpf_map__fd(s->skel->maps.stack_events), on_stack_event, s);
     if (ret) {
-        seterr(err, errlen, "cannot open the stack ring buffer: %s", strerror(-ret));
+        seterr(err, errlen,
+               "cannot open the stack ring buffer: %s (set PODFLAME_DEBUG=1 for libbpf's log)",
+               strerror(-ret));
         return ret;
     }
     return 0;
@@ -435,7 +456,9 @@ static int load_program(struct sampler *s, char *err, size_t errlen)
         return ret;
     ret = profile_bpf__attach(s->skel);
     if (ret) {
-        seterr(err, errlen, "cannot attach the process tracepoints: %s", strerror(-ret));
+        seterr(err, errlen,
+               "cannot attach the process tracepoints: %s (set PODFLAME_DEBUG=1 for libbpf's log)",
+               strerror(-ret));
         return ret;
     }
     return open_rings(s, err, errlen);
@@ -469,6 +492,21 @@ static int online_cpus(bool *online, int max)
         }
     }
     return n;
+}
+
+/* Fills s->online with the CPUs online now. */
+static int read_online(struct sampler *s, char *err, size_t errlen)
+{
+    int ret;
+
+    memset(s->online, 0, (size_t)s->ncpus * sizeof(*s->online));
+    ret = online_cpus(s->online, s->ncpus);
+    if (ret < 0) {
+        seterr(err, errlen, "cannot read /sys/devices/system/cpu/online: %s (is /sys mounted?)",
+               strerror(-ret));
+        return ret;
+    }
+    return 0;
 }
 
 static int open_event(unsigned int freq, bool hw, int cpu)
@@ -507,6 +545,7 @@ static int attach_cpu(struct sampler *s, int cpu, char *err, size_t errlen)
         return fd;
     }
     if (fd < 0) {
+        s->open_errno = -fd;
         s->cpus_failed++;
         return 1;
     }
@@ -536,7 +575,7 @@ static void detach_cpu(struct sampler *s, int cpu)
 
 /* Per possible CPU: the link and perf fd of its event, and the scratch
  * online_cpus fills. Allocated once, on the first start. */
-static int alloc_cpu_tables(struct sampler *s)
+static int alloc_cpu_tables(struct sampler *s, char *err, size_t errlen)
 {
     if (s->links)
         return 0;
@@ -546,8 +585,16 @@ static int alloc_cpu_tables(struct sampler *s)
     s->online = calloc((size_t)s->ncpus, sizeof(*s->online));
     s->links = calloc((size_t)s->ncpus, sizeof(struct bpf_link *));
     s->pfds = malloc((size_t)s->ncpus * sizeof(*s->pfds));
-    if (!s->online || !s->links || !s->pfds)
+    if (!s->online || !s->links || !s->pfds) {
+        free(s->online);
+        free(s->links);
+        free(s->pfds);
+        s->online = NULL;
+        s->links = NULL;
+        s->pfds = NULL;
+        seterr(err, errlen, "out of memory for the tables of %d CPUs", s->ncpus);
         return -ENOMEM;
+    }
     for (int cpu = 0; cpu < s->ncpus; cpu++)
         s->pfds[cpu] = -1;
     return 0;
@@ -561,13 +608,10 @@ int sampler_start(struct sampler *s, char *err, size_t errlen)
         return 0;
     if (!s->loaded && (ret = load_program(s, err, errlen)))
         return ret;
-    if ((ret = alloc_cpu_tables(s)))
+    if ((ret = alloc_cpu_tables(s, err, errlen)))
         return ret;
-    ret = online_cpus(s->online, s->ncpus);
-    if (ret < 0) {
-        seterr(err, errlen, "cannot read /sys/devices/system/cpu/online: %s", strerror(-ret));
+    if ((ret = read_online(s, err, errlen)))
         return ret;
-    }
     s->hw = true;
     for (int cpu = 0; cpu < s->ncpus; cpu++) {
         if (s->online[cpu] && (ret = attach_cpu(s, cpu, err, errlen)) < 0)
@@ -575,7 +619,11 @@ int sampler_start(struct sampler *s, char *err, size_t errlen)
     }
     s->event_name = s->hw ? "cycles" : "cpu-clock";
     if (!s->nevents) {
-        seterr(err, errlen, "could not open a perf event on any CPU");
+        seterr(err, errlen,
+               "could not open a perf event on any CPU (%s): the kernel needs "
+               "CONFIG_PERF_EVENTS, and the rate must stay under "
+               "kernel.perf_event_max_sample_rate (%ld now)",
+               strerror(s->open_errno ? s->open_errno : ENODEV), sampler_max_sample_rate());
         return -ENODEV;
     }
     s->started = true;
@@ -588,11 +636,8 @@ int sampler_follow_cpus(struct sampler *s, char *err, size_t errlen)
 
     if (!s->started)
         return 0;
-    memset(s->online, 0, (size_t)s->ncpus * sizeof(*s->online));
-    if ((ret = online_cpus(s->online, s->ncpus)) < 0) {
-        seterr(err, errlen, "cannot read /sys/devices/system/cpu/online: %s", strerror(-ret));
+    if ((ret = read_online(s, err, errlen)))
         return ret;
-    }
     for (int cpu = 0; cpu < s->ncpus; cpu++) {
         /* an event whose CPU went offline samples nothing when it returns:
          * it is closed, and a new one opened once the CPU is back */

@@ -12,6 +12,19 @@
  * because everything fixed for the session, the filters in use included,
  * is configuration the verifier prunes by: the configuration cannot change
  * once the program is loaded, only the filters' contents can.
+ *
+ * Ownership: the sampler owns every BPF object, map, ring buffer, perf fd
+ * and link, and frees them in sampler_close. It copies sampler_opts (no
+ * pointer in it is kept). The ctx pointers given with callbacks are
+ * borrowed: they must stay valid until the callback is replaced or the
+ * sampler closed. Every pointer a callback receives (a key, stacks, a
+ * stack sample) points into the sampler's scratch or a ring buffer and is
+ * valid only during that call: copy what must outlive it.
+ *
+ * Errors: the functions that take `char *err, size_t errlen` return 0 or a
+ * negative errno and, on every failure, write a one-line reason that says
+ * what failed and what to do; the others return 0 or a negative errno.
+ * Not thread-safe: one thread drives a sampler.
  */
 #ifndef PODFLAME_SAMPLER_H
 #define PODFLAME_SAMPLER_H
@@ -46,19 +59,22 @@ struct sampler_stats {
     unsigned int cpus_removed;       /* CPUs that went offline */
 };
 
-/* Called for each aggregated key; stacks are leaf first. */
+/* Called for each aggregated key; stacks are leaf first. key, ustack and
+ * kstack are borrowed for the call. A non-zero return ends the drain's
+ * reports (the slot is still cleared) and is what sampler_drain returns. */
 typedef int (*sampler_sample_fn)(void *ctx, const struct pf_key *key, uint64_t count,
                                  const uint64_t *ustack, size_t nu, const uint64_t *kstack,
                                  size_t nk);
 /* Called for each process the kernel saw for the first time (or after exec),
  * with the cgroup it was sampled in. */
 typedef void (*sampler_proc_fn)(void *ctx, pid_t tgid, uint64_t cgroup_id);
-/* A sample with a stack copy (--unwind dwarf); size is what arrived. */
+/* A sample with a stack copy (--unwind dwarf); size is what arrived. s is
+ * borrowed for the call (it is in the ring buffer). */
 typedef void (*sampler_stack_fn)(void *ctx, const struct pf_stack_sample *s, size_t size);
 
 /* Checks the options and the kernel, opens and sizes the BPF object; the
- * program is loaded by sampler_start. On failure returns a negative errno
- * and writes a one-line explanation to err. */
+ * program is loaded by sampler_start. On success *out is the caller's, to
+ * free with sampler_close; on failure *out is untouched. */
 int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *err, size_t errlen);
 
 /* Filters. Before sampler_start, each call also turns its filter on (the
