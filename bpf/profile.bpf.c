@@ -7,28 +7,46 @@
  * Samples go to the slot named by active_slot; userspace flips it, then reads
  * and clears the other one, so nothing that arrives during a drain is lost
  * and a stack id is never freed while a key still points at it.
+ *
+ * Reading order: the configuration (fixed at load), the live state, the
+ * maps, what depends on the architecture, the steps of a sample, and the
+ * programs: profile_sample, then the exec and fork tracepoints.
+ *
+ * Tasks are read one way throughout: a BTF pointer (bpf_get_current_task_btf,
+ * 5.11, or a tp_btf argument) and plain member accesses, which vmlinux.h's
+ * preserve_access_index turns into CO-RE relocations and the verifier into
+ * loads whose faults the kernel catches. The user registers are reachable
+ * only through bpf_task_pt_regs() (5.15, the oldest kernel podflame
+ * supports), which takes such a pointer; bpf_get_current_task() with
+ * BPF_CORE_READ would make no older kernel work and would turn every read
+ * into a bpf_probe_read_kernel() call.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
-#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "profile.h"
 
 #define EEXIST 17
 #define EFAULT 14
 
-/* Settings; userspace writes them through the skeleton's mmapped .bss, so
- * filters and the active slot can change while sampling. */
+/* Configuration: written by userspace through the skeleton's .rodata before
+ * the program is loaded, read-only afterwards. The verifier knows these
+ * values and drops the code of every path they turn off (kernel stacks,
+ * idle samples, each filter, stack copies). */
+const volatile __u32 self_tgid = 0;         /* podflame itself: never sampled */
+const volatile bool include_idle = false;   /* keep the idle task's samples */
+const volatile bool kernel_stacks = true;   /* false: user stacks only */
+const volatile bool filter_pids = false;    /* only the processes in pid_filter */
+const volatile bool filter_cgroups = false; /* only tasks below a cgroup in cgroup_filter */
+const volatile bool follow_forks = false;   /* children of filtered processes join pid_filter */
+const volatile bool leaf_fix = false;       /* look for the caller of a frameless leaf */
+const volatile __u8 unwind_mode = PF_UNWIND_MODE_OFF;
+const volatile __u32 stack_size = 0;      /* bytes of user stack copied from the stack pointer */
+const volatile __u64 stack_ring_wake = 0; /* wake the reader when this much is waiting */
+
+/* Live state, in .bss: userspace flips the slot while sampling. Everything
+ * else that changes after load (filters, per-process unwinding) is a map. */
 __u32 active_slot;
-__u32 self_tgid;
-__u8 filter_pids;
-__u8 filter_cgroups;
-__u8 follow_forks;
-__u8 include_idle;
-__u8 no_kernel_stacks;
-__u8 leaf_fix;    /* look for the caller of a frameless leaf */
-__u8 unwind_mode; /* PF_UNWIND_MODE_* */
-__u32 stack_size; /* bytes of user stack copied from %rsp */
 
 struct counts_map {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -48,6 +66,8 @@ struct stacks_map {
 struct stacks_map stacks0 SEC(".maps");
 struct stacks_map stacks1 SEC(".maps");
 
+/* tgid -> PF_FILTER_*; userspace adds to it while sampling (record -- COMMAND
+ * waits for its exec), and so do the exec and fork tracepoints. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __type(key, __u32);
@@ -55,6 +75,7 @@ struct {
     __uint(max_entries, 4096);
 } pid_filter SEC(".maps");
 
+/* cgroup ids; userspace adds the cgroups of Pods as they start. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __type(key, __u64);
@@ -94,8 +115,6 @@ struct {
     __uint(max_entries, 65536);
 } unwind_modes SEC(".maps");
 
-__u64 stack_ring_wake; /* wake the reader when this much is waiting */
-
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 16 * 1024 * 1024); /* sized by userspace to the CPU count */
@@ -110,12 +129,79 @@ struct {
     __uint(max_entries, 1);
 } stack_scratch SEC(".maps");
 
+/*
+ * What depends on the architecture: the user registers a stack copy
+ * carries (in the DWARF order symbolize/unwinder.c reads), the user stack
+ * pointer, the end of user space, and the decoding of the call instruction
+ * before a return address (the frameless-leaf fix).
+ */
+#if defined(__TARGET_ARCH_x86)
+
+#define USER_ADDR_END (1ULL << 47) /* 4-level paging */
+
+static __always_inline __u64 user_sp(const struct pt_regs *regs)
+{
+    return regs->sp;
+}
+
+/* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15, then rip */
+static __always_inline void copy_user_regs(const struct pt_regs *regs, __u64 out[PF_UNWIND_NREGS])
+{
+    out[0] = regs->ax;
+    out[1] = regs->dx;
+    out[2] = regs->cx;
+    out[3] = regs->bx;
+    out[4] = regs->si;
+    out[5] = regs->di;
+    out[6] = regs->bp;
+    out[7] = regs->sp;
+    out[8] = regs->r8;
+    out[9] = regs->r9;
+    out[10] = regs->r10;
+    out[11] = regs->r11;
+    out[12] = regs->r12;
+    out[13] = regs->r13;
+    out[14] = regs->r14;
+    out[15] = regs->r15;
+    out[16] = regs->ip;
+}
+
+/* Whether the instruction before b[8] (the 8 bytes before a candidate
+ * return address) is a call: `call rel32` (e8) or `call r/m` (ff /2 in any
+ * of its lengths, 2, 3, 4, 6 or 7 bytes, a REX prefix before it or not). */
+static __always_inline bool ends_in_call(const __u8 b[8])
+{
+    if (b[3] == 0xe8)
+        return true;
+    return (b[6] == 0xff && ((b[7] >> 3) & 7) == 2) || (b[5] == 0xff && ((b[6] >> 3) & 7) == 2) ||
+           (b[4] == 0xff && ((b[5] >> 3) & 7) == 2) || (b[2] == 0xff && ((b[3] >> 3) & 7) == 2) ||
+           (b[1] == 0xff && ((b[2] >> 3) & 7) == 2);
+}
+
+#else
+/* Any other architecture (the Makefile passes -D__TARGET_ARCH_$(ARCH)) needs
+ * its own section above: user_sp(), copy_user_regs() in its DWARF register
+ * order (PF_UNWIND_NREGS in profile.h, and symbolize/unwinder.c, which
+ * reads them, follow it), USER_ADDR_END and ends_in_call(). */
+#error "x86-64 only: write user_sp, copy_user_regs, USER_ADDR_END, ends_in_call for this arch"
+#endif
+
+/*
+ * The steps of a sample.
+ */
 static __always_inline void stat_inc(__u32 which)
 {
     __u64 *v = bpf_map_lookup_elem(&stats, &which);
 
     if (v)
         *v += 1; /* per-CPU: no other writer */
+}
+
+static __always_inline bool in_pid_set(__u32 tgid)
+{
+    __u8 *state = bpf_map_lookup_elem(&pid_filter, &tgid);
+
+    return state && *state == PF_FILTER_ACTIVE;
 }
 
 static __always_inline bool in_cgroup_set(void)
@@ -148,6 +234,109 @@ static __always_inline void announce_process(__u32 tgid, __u64 cgroup_id)
     }
 }
 
+/* Whether addr can be a return address: a user address after a call.
+ * Reading 8 bytes costs far less than looking the address up among the
+ * process's mappings, and data that happens to pass is rare; userspace
+ * still checks the leaf's CFI before using it. */
+static __always_inline bool is_call_site(__u64 addr)
+{
+    __u8 b[8];
+
+    if (addr < 4096 || addr >= USER_ADDR_END ||
+        bpf_probe_read_user(b, sizeof(b), (void *)(addr - 8)))
+        return false;
+    return ends_in_call(b);
+}
+
+/* The two words at the user stack pointer that can hold the return address
+ * of a function without a frame: [sp] in a frameless leaf or before the
+ * prologue, [sp+8] after `push %rbp` and before `mov %rsp,%rbp`. task is a
+ * user task (it has an mm). */
+static __always_inline __u64 leaf_return(struct task_struct *task)
+{
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    __u64 words[2] = {};
+
+    if (bpf_probe_read_user(words, sizeof(words), (void *)user_sp(regs)))
+        return 0;
+    if (is_call_site(words[0]))
+        return words[0];
+    if (is_call_site(words[1]))
+        return words[1] | PF_LEAF_RET_SP8;
+    return 0;
+}
+
+static __always_inline bool wants_copy(__u32 tgid)
+{
+    __u8 *mode;
+
+    if (unwind_mode == PF_UNWIND_MODE_ALL)
+        return true;
+    mode = bpf_map_lookup_elem(&unwind_modes, &tgid);
+    return !mode || *mode == PF_PROC_UNWIND_DWARF;
+}
+
+/* Copies stack_size bytes of user stack from start into s->stack, a page at
+ * a time (a read must not cross into a page that may not exist: the copy
+ * stops where the stack ends). Returns the bytes copied. */
+static __always_inline __u32 copy_user_stack(struct pf_stack_sample *s, __u64 start)
+{
+    __u32 len = 0;
+
+    for (__u32 i = 0; i < PF_STACK_PAGES_MAX; i++) {
+        __u64 chunk = PF_PAGE_SIZE - ((start + len) & (PF_PAGE_SIZE - 1));
+
+        if (len >= stack_size || len > (PF_STACK_PAGES_MAX - 1) * PF_PAGE_SIZE)
+            break;
+        if (chunk > stack_size - len)
+            chunk = stack_size - len;
+        if (chunk == 0 || chunk > PF_PAGE_SIZE)
+            break;
+        if (bpf_probe_read_user(&s->stack[len], chunk, (void *)(start + len)))
+            break;
+        len += chunk;
+    }
+    return len;
+}
+
+/* Sends the sample to userspace with the user registers and the top of the
+ * user stack. task is a user task. Returns false when it could not (the
+ * caller falls back to frame pointers). */
+static __always_inline bool copy_stack(struct bpf_perf_event_data *ctx, struct task_struct *task,
+                                       const struct pf_key *key)
+{
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    __u32 cpu = bpf_get_smp_processor_id(), len;
+    struct pf_stack_sample *s = bpf_map_lookup_elem(&stack_scratch, &cpu);
+    __u64 size;
+    long kb;
+
+    if (!s)
+        return false;
+    s->key = *key;
+    copy_user_regs(regs, s->regs);
+    s->stack_start = user_sp(regs);
+    len = copy_user_stack(s, s->stack_start);
+    if (!len)
+        return false;
+    s->stack_len = len;
+    kb = kernel_stacks ? bpf_get_stack(ctx, s->kstack, sizeof(s->kstack), 0) : 0;
+    s->nkern = kb > 0 ? kb / sizeof(__u64) : 0;
+    size = sizeof(*s) - sizeof(s->stack) + len;
+    if (size > sizeof(*s))
+        return false;
+    /* no wakeup per sample (thousands a second): userspace polls every
+     * 100 ms anyway; only a ring filling up wakes it early */
+    if (bpf_ringbuf_output(&stack_events, s, size,
+                           bpf_ringbuf_query(&stack_events, BPF_RB_AVAIL_DATA) > stack_ring_wake
+                               ? BPF_RB_FORCE_WAKEUP
+                               : BPF_RB_NO_WAKEUP))
+        return false;
+    if (key->tgid)
+        announce_process(key->tgid, key->cgroup_id);
+    return true;
+}
+
 /* Returns false when the stack could not be stored and the sample is lost. */
 static __always_inline bool take_stack(struct bpf_perf_event_data *ctx, void *stacks, __u64 flags,
                                        __s32 *id, __u32 coll_stat)
@@ -171,7 +360,7 @@ static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *c
     __u64 one = 1, *val;
     long err;
 
-    if (no_kernel_stacks)
+    if (!kernel_stacks)
         key->kern_stack_id = PF_NO_STACK;
     else if (!take_stack(ctx, stacks, 0, &key->kern_stack_id, PF_STAT_LOST_KSTACK_COLL))
         return 0;
@@ -181,147 +370,28 @@ static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *c
     val = bpf_map_lookup_elem(counts, key);
     if (val) {
         __sync_fetch_and_add(val, 1);
-    } else {
-        /* A process's first sample always makes a new key, so the check for
-         * new processes only needs to run here, off the common path. */
-        if (key->tgid)
-            announce_process(key->tgid, key->cgroup_id);
-        err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
-        if (err == -EEXIST) { /* raced with another CPU inserting it */
-            val = bpf_map_lookup_elem(counts, key);
-            if (!val) {
-                stat_inc(PF_STAT_LOST_COUNTS_FULL);
-                return 0;
-            }
+        return 0;
+    }
+    /* A process's first sample always makes a new key, so the check for
+     * new processes only needs to run here, off the common path. */
+    if (key->tgid)
+        announce_process(key->tgid, key->cgroup_id);
+    err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
+    if (err == -EEXIST) { /* raced with another CPU inserting it */
+        val = bpf_map_lookup_elem(counts, key);
+        if (val) {
             __sync_fetch_and_add(val, 1);
-        } else if (err) {
-            stat_inc(PF_STAT_LOST_COUNTS_FULL);
             return 0;
         }
     }
+    if (err)
+        stat_inc(PF_STAT_LOST_COUNTS_FULL);
     return 0;
 }
 
-/* Whether addr can be a return address: the instruction before it is a
- * call, `call rel32` (e8) or `call r/m` (ff /2 in any of its lengths, a REX
- * prefix before it or not). Reading 8 bytes costs far less than looking the
- * address up among the process's mappings, and data that happens to pass
- * is rare; userspace still checks the leaf's CFI before using it. */
-static __always_inline bool is_call_site(__u64 addr)
-{
-    __u8 b[8];
-
-    if (addr < 4096 || addr >= (1ULL << 47) ||
-        bpf_probe_read_user(b, sizeof(b), (void *)(addr - 8)))
-        return false;
-    if (b[3] == 0xe8)
-        return true;
-    /* ff with modrm.reg = 2, instruction lengths 2, 3, 4, 6, 7 */
-    return (b[6] == 0xff && ((b[7] >> 3) & 7) == 2) || (b[5] == 0xff && ((b[6] >> 3) & 7) == 2) ||
-           (b[4] == 0xff && ((b[5] >> 3) & 7) == 2) || (b[2] == 0xff && ((b[3] >> 3) & 7) == 2) ||
-           (b[1] == 0xff && ((b[2] >> 3) & 7) == 2);
-}
-
-/* The two words at the user stack pointer that can hold the return address
- * of a function without a frame: [sp] in a frameless leaf or before the
- * prologue, [sp+8] after `push %rbp` and before `mov %rsp,%rbp`. */
-static __always_inline __u64 leaf_return(void)
-{
-    struct task_struct *task = bpf_get_current_task_btf();
-    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-    __u64 words[2] = {}, sp;
-
-    if (!task->mm)
-        return 0; /* a kernel thread */
-    sp = BPF_CORE_READ(regs, sp);
-    if (bpf_probe_read_user(words, sizeof(words), (void *)sp))
-        return 0;
-    if (is_call_site(words[0]))
-        return words[0];
-    if (is_call_site(words[1]))
-        return words[1] | PF_LEAF_RET_SP8;
-    return 0;
-}
-
-static __always_inline bool wants_copy(__u32 tgid)
-{
-    __u8 *mode;
-
-    if (unwind_mode == PF_UNWIND_MODE_ALL)
-        return true;
-    mode = bpf_map_lookup_elem(&unwind_modes, &tgid);
-    return !mode || *mode == PF_PROC_UNWIND_DWARF;
-}
-
-/* Sends the sample to userspace with the user registers and the top of the
- * user stack. Returns false when it could not (the caller falls back to
- * frame pointers). */
-static __always_inline bool copy_stack(struct bpf_perf_event_data *ctx, const struct pf_key *key)
-{
-    struct task_struct *task = bpf_get_current_task_btf();
-    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-    __u32 cpu = bpf_get_smp_processor_id(), len = 0;
-    struct pf_stack_sample *s = bpf_map_lookup_elem(&stack_scratch, &cpu);
-    __u64 start, size;
-    long kb;
-
-    if (!s)
-        return false;
-    s->key = *key;
-    s->regs[0] = BPF_CORE_READ(regs, ax);
-    s->regs[1] = BPF_CORE_READ(regs, dx);
-    s->regs[2] = BPF_CORE_READ(regs, cx);
-    s->regs[3] = BPF_CORE_READ(regs, bx);
-    s->regs[4] = BPF_CORE_READ(regs, si);
-    s->regs[5] = BPF_CORE_READ(regs, di);
-    s->regs[6] = BPF_CORE_READ(regs, bp);
-    s->regs[7] = BPF_CORE_READ(regs, sp);
-    s->regs[8] = BPF_CORE_READ(regs, r8);
-    s->regs[9] = BPF_CORE_READ(regs, r9);
-    s->regs[10] = BPF_CORE_READ(regs, r10);
-    s->regs[11] = BPF_CORE_READ(regs, r11);
-    s->regs[12] = BPF_CORE_READ(regs, r12);
-    s->regs[13] = BPF_CORE_READ(regs, r13);
-    s->regs[14] = BPF_CORE_READ(regs, r14);
-    s->regs[15] = BPF_CORE_READ(regs, r15);
-    s->regs[16] = BPF_CORE_READ(regs, ip);
-    /* stack_size bytes from %rsp, a page at a time (a read must not cross
-     * into a page that may not exist: the copy stops where the stack ends) */
-    start = s->regs[7];
-    s->stack_start = start;
-    for (__u32 i = 0; i < PF_STACK_PAGES_MAX; i++) {
-        __u64 chunk = PF_PAGE_SIZE - ((start + len) & (PF_PAGE_SIZE - 1));
-
-        if (len >= stack_size || len > (PF_STACK_PAGES_MAX - 1) * PF_PAGE_SIZE)
-            break;
-        if (chunk > stack_size - len)
-            chunk = stack_size - len;
-        if (chunk == 0 || chunk > PF_PAGE_SIZE)
-            break;
-        if (bpf_probe_read_user(&s->stack[len], chunk, (void *)(start + len)))
-            break;
-        len += chunk;
-    }
-    if (!len)
-        return false;
-    s->stack_len = len;
-    kb = no_kernel_stacks ? 0 : bpf_get_stack(ctx, s->kstack, sizeof(s->kstack), 0);
-    s->nkern = kb > 0 ? kb / sizeof(__u64) : 0;
-    size = sizeof(*s) - sizeof(s->stack) + len;
-    if (size > sizeof(*s))
-        return false;
-    /* no wakeup per sample (thousands a second): userspace polls every
-     * 100 ms anyway; only a ring filling up wakes it early */
-    if (bpf_ringbuf_output(&stack_events, s, size,
-                           bpf_ringbuf_query(&stack_events, BPF_RB_AVAIL_DATA) > stack_ring_wake
-                               ? BPF_RB_FORCE_WAKEUP
-                               : BPF_RB_NO_WAKEUP))
-        return false;
-    if (key->tgid)
-        announce_process(key->tgid, key->cgroup_id);
-    return true;
-}
-
+/*
+ * The programs.
+ */
 SEC("perf_event")
 int profile_sample(struct bpf_perf_event_data *ctx)
 {
@@ -336,28 +406,26 @@ int profile_sample(struct bpf_perf_event_data *ctx)
         return 0;
     if (tgid == self_tgid)
         return 0;
-    if (filter_pids) {
-        __u8 *state = bpf_map_lookup_elem(&pid_filter, &tgid);
-
-        if (!state || *state != PF_FILTER_ACTIVE)
-            return 0;
-    }
+    if (filter_pids && !in_pid_set(tgid))
+        return 0;
     if (filter_cgroups && !in_cgroup_set())
         return 0;
 
+    task = bpf_get_current_task_btf();
     key.tgid = tgid;
     key.tid = tid;
     key.cgroup_id = bpf_get_current_cgroup_id();
     bpf_get_current_comm(key.comm, sizeof(key.comm));
-    task = (struct task_struct *)bpf_get_current_task();
-    BPF_CORE_READ_STR_INTO(&key.proc_comm, task, group_leader, comm);
-    if (unwind_mode && BPF_CORE_READ(task, mm) && wants_copy(tgid)) {
-        if (copy_stack(ctx, &key))
-            return 0;
-        stat_inc(PF_STAT_STACK_COPY_FAILED);
+    bpf_probe_read_kernel_str(key.proc_comm, sizeof(key.proc_comm), task->group_leader->comm);
+    if (task->mm) { /* not a kernel thread: there is a user stack */
+        if (unwind_mode != PF_UNWIND_MODE_OFF && wants_copy(tgid)) {
+            if (copy_stack(ctx, task, &key))
+                return 0;
+            stat_inc(PF_STAT_STACK_COPY_FAILED);
+        }
+        if (leaf_fix)
+            key.leaf_ret = leaf_return(task);
     }
-    if (leaf_fix)
-        key.leaf_ret = leaf_return();
 
     if (active_slot)
         return count_sample(ctx, &counts1, &stacks1, &key);
@@ -370,11 +438,13 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-    __u32 tgid = BPF_CORE_READ(p, tgid);
+    __u32 tgid = p->tgid;
     __u8 *state;
 
     bpf_map_delete_elem(&seen_tgids, &tgid);
     bpf_map_delete_elem(&unwind_modes, &tgid); /* a new image: decide again */
+    if (!filter_pids)
+        return 0;
     state = bpf_map_lookup_elem(&pid_filter, &tgid);
     if (state && *state == PF_FILTER_AWAIT_EXEC)
         *state = PF_FILTER_ACTIVE;
@@ -389,18 +459,17 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
-    __u32 ptgid = BPF_CORE_READ(parent, tgid);
-    __u32 ctgid = BPF_CORE_READ(child, tgid);
-    __u8 active = PF_FILTER_ACTIVE, *state;
+    __u32 ptgid = parent->tgid;
+    __u32 ctgid = child->tgid;
+    __u8 active = PF_FILTER_ACTIVE;
 
     if (ctgid == ptgid)
         return 0;
     bpf_map_delete_elem(&seen_tgids, &ctgid);
     bpf_map_delete_elem(&unwind_modes, &ctgid);
-    if (!follow_forks || !filter_pids)
+    if (!filter_pids || !follow_forks)
         return 0;
-    state = bpf_map_lookup_elem(&pid_filter, &ptgid);
-    if (state && *state == PF_FILTER_ACTIVE)
+    if (in_pid_set(ptgid))
         bpf_map_update_elem(&pid_filter, &ctgid, &active, BPF_ANY);
     return 0;
 }

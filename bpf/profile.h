@@ -65,7 +65,9 @@ struct pf_proc_event {
 };
 
 /* --unwind dwarf: a sample whose user stack userspace unwinds from a copy
- * of the registers and of the top of the stack, with the binaries' CFI. */
+ * of the registers and of the top of the stack, with the binaries' CFI.
+ * The registers are x86-64's, the only architecture bpf/profile.bpf.c
+ * implements. */
 #define PF_PAGE_SIZE        4096
 #define PF_STACK_PAGES_MAX  17 /* room for 64 KiB from the stack pointer */
 #define PF_UNWIND_NREGS     17 /* x86-64 DWARF registers 0-16 */

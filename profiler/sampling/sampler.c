@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <linux/perf_event.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,31 @@
  * take microseconds; this grace period is orders of magnitude longer. */
 #define SLOT_GRACE_NS (2 * 1000000L)
 
+/* The most user stack a sample copies (bpf/profile.h: PF_STACK_PAGES_MAX). */
+#define STACK_SIZE_MAX 65536
+
+/* A PID given to the filter before the program is loaded: sampler_start
+ * writes it to the program's map. */
+struct pending_pid {
+    uint32_t pid;
+    uint8_t state; /* PF_FILTER_* */
+};
+
 struct sampler {
     struct profile_bpf *skel;
+    bool loaded;
     struct ring_buffer *procs_rb;
     sampler_proc_fn proc_fn;
     void *proc_ctx;
     sampler_stack_fn stack_fn;
     int64_t consume_until; /* a poll's deadline for handling ring events */
     void *stack_ctx;
+    /* filters until the load; which ones are on is configuration */
+    struct pending_pid *pids;
+    size_t npids;
+    uint64_t *cgroups;
+    size_t ncgroups;
+    bool filter_pids, filter_cgroups;
     /* per possible CPU: NULL / -1 while it is not sampled */
     struct bpf_link **links;
     int *pfds;
@@ -37,6 +55,7 @@ struct sampler {
     unsigned int cpus_at_stop;
     unsigned int cpus_failed;
     unsigned int cpus_added, cpus_removed; /* hotplug followed since the start */
+    int open_errno;                        /* the last perf_event_open failure */
     bool started, hw;
     struct sampler_opts opts;
     const char *event_name;
@@ -121,101 +140,140 @@ int sampler_set_unwind(struct sampler *s, pid_t pid, bool dwarf)
     uint32_t key = (uint32_t)pid;
     uint8_t mode = dwarf ? PF_PROC_UNWIND_DWARF : PF_PROC_UNWIND_FP;
 
+    if (!s->loaded)
+        return -EINVAL;
     if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.unwind_modes), &key, &mode, BPF_ANY))
         return -errno;
+    return 0;
+}
+
+/* The options and what the kernel must have, before anything is allocated. */
+static int check_opts(const struct sampler_opts *opts, char *err, size_t errlen)
+{
+    long max_rate = read_long("/proc/sys/kernel/perf_event_max_sample_rate", 100000);
+
+    if (opts->freq < 1 || opts->freq > (unsigned long)max_rate) {
+        seterr(err, errlen,
+               "frequency %u Hz is out of range: 1 to %ld (kernel.perf_event_max_sample_rate): "
+               "sample less often, or raise that sysctl",
+               opts->freq, max_rate);
+        return -EINVAL;
+    }
+    if (!opts->max_keys || !opts->max_stacks) {
+        seterr(err, errlen, "the count and stack maps need at least one entry each (got %u, %u)",
+               opts->max_keys, opts->max_stacks);
+        return -EINVAL;
+    }
+    if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+        seterr(err, errlen,
+               "this kernel has no BTF (/sys/kernel/btf/vmlinux): podflame needs a kernel "
+               "built with CONFIG_DEBUG_INFO_BTF=y (5.15 or later)");
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+/* What the program is built with: bpf/profile.bpf.c reads it as const
+ * volatile, so it is written before the load and never again. Which
+ * filters are on is written by load_program, once they are all known. */
+static void set_config(struct sampler *s)
+{
+    struct profile_bpf__rodata *cfg = s->skel->rodata;
+
+    cfg->self_tgid = (uint32_t)getpid();
+    cfg->include_idle = s->opts.include_idle;
+    cfg->kernel_stacks = s->opts.kernel_stacks;
+    cfg->follow_forks = s->opts.follow_forks;
+    cfg->leaf_fix = s->opts.leaf_fix;
+    cfg->unwind_mode = s->opts.unwind_mode;
+    cfg->stack_size = s->opts.stack_size < STACK_SIZE_MAX ? s->opts.stack_size : STACK_SIZE_MAX;
+}
+
+/* The stack ring: 100 ms of copies from every CPU (userspace drains it
+ * every 100 ms; a fuller ring wakes it early), 256 KiB to 64 MiB, a power
+ * of two; one page without copies. Its pages count in podflame's RSS once
+ * written, so a low rate keeps it small: 256 KiB at the agent's 19 Hz,
+ * 4 MiB at 999 Hz on 2 CPUs. */
+static uint32_t stack_ring_size(const struct sampler_opts *o, unsigned int cpus,
+                                uint32_t stack_size)
+{
+    uint64_t copy = offsetof(struct pf_stack_sample, stack) + stack_size;
+    uint64_t want = (uint64_t)cpus * o->freq * copy / 10;
+    uint32_t ring = 256u << 10;
+    long page = sysconf(_SC_PAGESIZE);
+
+    if (o->unwind_mode == PF_UNWIND_MODE_OFF)
+        return page > 0 ? (uint32_t)page : PF_PAGE_SIZE;
+    while (ring < want && ring < (64u << 20))
+        ring <<= 1;
+    return ring;
+}
+
+/* Map sizes, which are fixed at load too. */
+static int size_maps(struct sampler *s, char *err, size_t errlen)
+{
+    struct profile_bpf *k = s->skel;
+    int ncpus = libbpf_num_possible_cpus();
+    uint32_t cpus = ncpus > 0 ? (uint32_t)ncpus : 1;
+    uint32_t ring = stack_ring_size(&s->opts, cpus, k->rodata->stack_size);
+    const struct {
+        struct bpf_map *map;
+        uint32_t entries;
+    } sizes[] = {
+        {k->maps.counts0, s->opts.max_keys},
+        {k->maps.counts1, s->opts.max_keys},
+        {k->maps.stacks0, s->opts.max_stacks},
+        {k->maps.stacks1, s->opts.max_stacks},
+        /* one stack-copy buffer per CPU, none used without copies */
+        {k->maps.stack_scratch, s->opts.unwind_mode != PF_UNWIND_MODE_OFF ? cpus : 1},
+        {k->maps.stack_events, ring},
+    };
+
+    k->rodata->stack_ring_wake = ring / 4;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        int ret = bpf_map__set_max_entries(sizes[i].map, sizes[i].entries);
+
+        if (ret) {
+            seterr(err, errlen, "cannot size the BPF map %s to %u entries: %s",
+                   bpf_map__name(sizes[i].map), sizes[i].entries, strerror(-ret));
+            return ret;
+        }
+    }
     return 0;
 }
 
 int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *err, size_t errlen)
 {
     struct sampler *s;
-    long max_rate = read_long("/proc/sys/kernel/perf_event_max_sample_rate", 100000);
     int ret;
 
-    if (opts->freq < 1 || opts->freq > (unsigned long)max_rate) {
-        seterr(err, errlen,
-               "frequency %u Hz is out of range: 1 to %ld (kernel.perf_event_max_sample_rate)",
-               opts->freq, max_rate);
-        return -EINVAL;
-    }
-    if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-        seterr(err, errlen,
-               "this kernel has no BTF (/sys/kernel/btf/vmlinux): podflame needs a kernel "
-               "built with CONFIG_DEBUG_INFO_BTF=y (5.8 or later)");
-        return -ENOTSUP;
-    }
+    if ((ret = check_opts(opts, err, errlen)))
+        return ret;
     libbpf_set_print(libbpf_print);
     s = calloc(1, sizeof(*s));
-    if (!s)
+    if (!s) {
+        seterr(err, errlen, "out of memory for the sampler");
         return -ENOMEM;
+    }
     s->opts = *opts;
     s->keys = calloc(opts->max_keys, sizeof(*s->keys));
+    if (!s->keys) {
+        ret = -ENOMEM;
+        seterr(err, errlen, "out of memory for %u count-map keys: use fewer map entries",
+               opts->max_keys);
+        goto fail;
+    }
     s->skel = profile_bpf__open();
-    if (!s->keys || !s->skel) {
-        ret = s->keys ? -errno : -ENOMEM;
-        seterr(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
+    if (!s->skel) {
+        ret = errno ? -errno : -ENOMEM;
+        seterr(err, errlen,
+               "cannot open the BPF object: %s (set PODFLAME_DEBUG=1 for libbpf's log)",
+               strerror(-ret));
         goto fail;
     }
-    s->skel->bss->self_tgid = (uint32_t)getpid();
-    s->skel->bss->include_idle = opts->include_idle;
-    s->skel->bss->no_kernel_stacks = !opts->kernel_stacks;
-    s->skel->bss->leaf_fix = opts->leaf_fix;
-    s->skel->bss->unwind_mode = opts->unwind_mode;
-    s->skel->bss->stack_size = opts->stack_size < 65536 ? opts->stack_size : 65536;
-    ret = libbpf_num_possible_cpus();
-    bpf_map__set_max_entries(s->skel->maps.stack_scratch, ret > 0 ? (uint32_t)ret : 1);
-    {
-        /* the stack ring: 100 ms of copies from every CPU (userspace
-         * drains it every 100 ms; a fuller ring wakes it early), 256 KiB
-         * to 64 MiB, a power of two; one page without copies. Its pages
-         * count in podflame's RSS once written, so a low rate keeps it
-         * small: 256 KiB at the agent's 19 Hz, 4 MiB at 999 Hz on 2 CPUs. */
-        uint64_t want = (uint64_t)(ret > 0 ? ret : 1) * opts->freq *
-                        (sizeof(struct pf_stack_sample) -
-                         (size_t)PF_STACK_PAGES_MAX * PF_PAGE_SIZE + s->skel->bss->stack_size) /
-                        10;
-        uint32_t ring = 256u << 10;
-
-        while (ring < want && ring < (64u << 20))
-            ring <<= 1;
-        bpf_map__set_max_entries(s->skel->maps.stack_events, ring);
-        s->skel->bss->stack_ring_wake = ring / 4;
-    }
-    s->skel->bss->follow_forks = opts->follow_forks;
-    bpf_map__set_max_entries(s->skel->maps.counts0, opts->max_keys);
-    bpf_map__set_max_entries(s->skel->maps.counts1, opts->max_keys);
-    bpf_map__set_max_entries(s->skel->maps.stacks0, opts->max_stacks);
-    bpf_map__set_max_entries(s->skel->maps.stacks1, opts->max_stacks);
-
-    ret = profile_bpf__load(s->skel);
-    if (ret) {
-        if (ret == -EPERM || ret == -EACCES)
-            seterr(err, errlen,
-                   "loading the BPF program was refused (%s): podflame needs root, or "
-                   "CAP_BPF and CAP_PERFMON",
-                   strerror(-ret));
-        else
-            seterr(err, errlen,
-                   "cannot load the BPF program: %s (set PODFLAME_DEBUG=1 for libbpf's log)",
-                   strerror(-ret));
+    set_config(s);
+    if ((ret = size_maps(s, err, errlen)))
         goto fail;
-    }
-    ret = profile_bpf__attach(s->skel); /* exec and fork tracepoints */
-    if (ret) {
-        seterr(err, errlen, "cannot attach the process tracepoints: %s", strerror(-ret));
-        goto fail;
-    }
-    s->procs_rb = ring_buffer__new(bpf_map__fd(s->skel->maps.proc_events), on_proc_event, s, NULL);
-    if (!s->procs_rb) {
-        ret = -errno;
-        seterr(err, errlen, "cannot open the process ring buffer: %s", strerror(-ret));
-        goto fail;
-    }
-    if (ring_buffer__add(s->procs_rb, bpf_map__fd(s->skel->maps.stack_events), on_stack_event, s)) {
-        ret = -errno;
-        seterr(err, errlen, "cannot open the stack ring buffer: %s", strerror(-ret));
-        goto fail;
-    }
     *out = s;
     return 0;
 fail:
@@ -227,6 +285,8 @@ int sampler_poll_processes(struct sampler *s, int timeout_ms, sampler_proc_fn fn
 {
     int ret;
 
+    if (!s->procs_rb)
+        return 0; /* not started: nothing can arrive */
     s->proc_fn = fn;
     s->proc_ctx = ctx;
     s->consume_until = mono_ns() + timeout_ms * 1000000LL + CONSUME_BUDGET_NS;
@@ -240,13 +300,34 @@ int sampler_poll_processes(struct sampler *s, int timeout_ms, sampler_proc_fn fn
     return ret < 0 && ret != -EINTR && ret != STOP_CONSUMING ? ret : 0;
 }
 
+/* A PID for the filter: kept until the load, or written to the map of a
+ * program that has the filter. */
 static int add_pid(struct sampler *s, pid_t pid, uint8_t state)
 {
     uint32_t key = (uint32_t)pid;
+    struct pending_pid *grown;
 
-    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.pid_filter), &key, &state, BPF_ANY))
-        return -errno;
-    s->skel->bss->filter_pids = 1;
+    if (s->loaded) {
+        if (!s->filter_pids)
+            return -EINVAL; /* built without the filter */
+        if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.pid_filter), &key, &state, BPF_ANY))
+            return -errno;
+        return 0;
+    }
+    for (size_t i = 0; i < s->npids; i++) {
+        if (s->pids[i].pid == key) {
+            s->pids[i].state = state;
+            return 0;
+        }
+    }
+    if (s->npids == bpf_map__max_entries(s->skel->maps.pid_filter))
+        return -E2BIG; /* what the map would say */
+    grown = realloc(s->pids, (s->npids + 1) * sizeof(*s->pids));
+    if (!grown)
+        return -ENOMEM;
+    s->pids = grown;
+    s->pids[s->npids++] = (struct pending_pid){.pid = key, .state = state};
+    s->filter_pids = true;
     return 0;
 }
 
@@ -260,19 +341,127 @@ int sampler_add_pid_at_exec(struct sampler *s, pid_t pid)
     return add_pid(s, pid, PF_FILTER_AWAIT_EXEC);
 }
 
-void sampler_enable_cgroup_filter(struct sampler *s)
+int sampler_enable_cgroup_filter(struct sampler *s)
 {
-    s->skel->bss->filter_cgroups = 1;
+    if (s->loaded)
+        return s->filter_cgroups ? 0 : -EINVAL;
+    s->filter_cgroups = true;
+    return 0;
 }
 
 int sampler_add_cgroup(struct sampler *s, uint64_t cgroup_id)
 {
     uint8_t one = 1;
+    uint64_t *grown;
 
-    if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.cgroup_filter), &cgroup_id, &one, BPF_ANY))
-        return -errno;
-    s->skel->bss->filter_cgroups = 1;
+    if (s->loaded) {
+        if (!s->filter_cgroups)
+            return -EINVAL; /* built without the filter */
+        if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.cgroup_filter), &cgroup_id, &one,
+                                BPF_ANY))
+            return -errno;
+        return 0;
+    }
+    for (size_t i = 0; i < s->ncgroups; i++) {
+        if (s->cgroups[i] == cgroup_id)
+            return 0;
+    }
+    if (s->ncgroups == bpf_map__max_entries(s->skel->maps.cgroup_filter))
+        return -E2BIG; /* what the map would say */
+    grown = realloc(s->cgroups, (s->ncgroups + 1) * sizeof(*s->cgroups));
+    if (!grown)
+        return -ENOMEM;
+    s->cgroups = grown;
+    s->cgroups[s->ncgroups++] = cgroup_id;
+    s->filter_cgroups = true;
     return 0;
+}
+
+/* Writes the filters given before the load to the program's maps. */
+static int write_filters(struct sampler *s, char *err, size_t errlen)
+{
+    int pfd = bpf_map__fd(s->skel->maps.pid_filter);
+    int cfd = bpf_map__fd(s->skel->maps.cgroup_filter);
+    uint8_t one = 1;
+    int ret;
+
+    for (size_t i = 0; i < s->npids; i++) {
+        if (bpf_map_update_elem(pfd, &s->pids[i].pid, &s->pids[i].state, BPF_ANY)) {
+            ret = -errno;
+            seterr(err, errlen, "cannot add PID %u to the BPF filter: %s", s->pids[i].pid,
+                   strerror(-ret));
+            return ret;
+        }
+    }
+    for (size_t i = 0; i < s->ncgroups; i++) {
+        if (bpf_map_update_elem(cfd, &s->cgroups[i], &one, BPF_ANY)) {
+            ret = -errno;
+            seterr(err, errlen, "cannot add cgroup %llu to the BPF filter: %s",
+                   (unsigned long long)s->cgroups[i], strerror(-ret));
+            return ret;
+        }
+    }
+    return 0;
+}
+
+/* The process and stack ring buffers, read by sampler_poll_processes. */
+static int open_rings(struct sampler *s, char *err, size_t errlen)
+{
+    int ret;
+
+    s->procs_rb = ring_buffer__new(bpf_map__fd(s->skel->maps.proc_events), on_proc_event, s, NULL);
+    if (!s->procs_rb) {
+        ret = -errno;
+        seterr(err, errlen,
+               "cannot open the process ring buffer: %s (set PODFLAME_DEBUG=1 for libbpf's log)",
+               strerror(-ret));
+        return ret;
+    }
+    ret = ring_buffer__add(s->procs_rb, bpf_map__fd(s->skel->maps.stack_events), on_stack_event, s);
+    if (ret) {
+        seterr(err, errlen,
+               "cannot open the stack ring buffer: %s (set PODFLAME_DEBUG=1 for libbpf's log)",
+               strerror(-ret));
+        return ret;
+    }
+    return 0;
+}
+
+/* Which filters are on completes the configuration; then the program is
+ * loaded, its filters filled, and the exec and fork tracepoints attached
+ * (the perf events come after: nothing is sampled before the filters are
+ * in place). */
+static int load_program(struct sampler *s, char *err, size_t errlen)
+{
+    int ret;
+
+    s->skel->rodata->filter_pids = s->filter_pids;
+    s->skel->rodata->filter_cgroups = s->filter_cgroups;
+    ret = profile_bpf__load(s->skel);
+    if (ret == -EPERM || ret == -EACCES) {
+        seterr(err, errlen,
+               "loading the BPF program was refused (%s): podflame needs root, or CAP_BPF and "
+               "CAP_PERFMON",
+               strerror(-ret));
+        return ret;
+    }
+    if (ret) {
+        seterr(err, errlen,
+               "cannot load the BPF program: %s (set PODFLAME_DEBUG=1 for libbpf's log)",
+               strerror(-ret));
+        return ret;
+    }
+    s->loaded = true;
+    if ((ret = write_filters(s, err, errlen)))
+        return ret;
+    ret = profile_bpf__attach(s->skel);
+    if (ret) {
+        seterr(err, errlen,
+               "cannot attach the process tracepoints: %s (set PODFLAME_DEBUG=1 for libbpf's log)",
+               strerror(-ret));
+        return ret;
+    }
+    return open_rings(s, err, errlen);
 }
 
 /* Parses a CPU list such as "0-3,5" into a bitmap of up to max CPUs. */
@@ -303,6 +492,21 @@ static int online_cpus(bool *online, int max)
         }
     }
     return n;
+}
+
+/* Fills s->online with the CPUs online now. */
+static int read_online(struct sampler *s, char *err, size_t errlen)
+{
+    int ret;
+
+    memset(s->online, 0, (size_t)s->ncpus * sizeof(*s->online));
+    ret = online_cpus(s->online, s->ncpus);
+    if (ret < 0) {
+        seterr(err, errlen, "cannot read /sys/devices/system/cpu/online: %s (is /sys mounted?)",
+               strerror(-ret));
+        return ret;
+    }
+    return 0;
 }
 
 static int open_event(unsigned int freq, bool hw, int cpu)
@@ -341,6 +545,7 @@ static int attach_cpu(struct sampler *s, int cpu, char *err, size_t errlen)
         return fd;
     }
     if (fd < 0) {
+        s->open_errno = -fd;
         s->cpus_failed++;
         return 1;
     }
@@ -368,25 +573,45 @@ static void detach_cpu(struct sampler *s, int cpu)
     s->nevents--;
 }
 
-int sampler_start(struct sampler *s, char *err, size_t errlen)
+/* Per possible CPU: the link and perf fd of its event, and the scratch
+ * online_cpus fills. Allocated once, on the first start. */
+static int alloc_cpu_tables(struct sampler *s, char *err, size_t errlen)
 {
-    int ret;
-
+    if (s->links)
+        return 0;
     s->ncpus = libbpf_num_possible_cpus();
     if (s->ncpus <= 0)
         s->ncpus = 1;
     s->online = calloc((size_t)s->ncpus, sizeof(*s->online));
     s->links = calloc((size_t)s->ncpus, sizeof(struct bpf_link *));
     s->pfds = malloc((size_t)s->ncpus * sizeof(*s->pfds));
-    if (!s->online || !s->links || !s->pfds)
+    if (!s->online || !s->links || !s->pfds) {
+        free(s->online);
+        free(s->links);
+        free(s->pfds);
+        s->online = NULL;
+        s->links = NULL;
+        s->pfds = NULL;
+        seterr(err, errlen, "out of memory for the tables of %d CPUs", s->ncpus);
         return -ENOMEM;
+    }
     for (int cpu = 0; cpu < s->ncpus; cpu++)
         s->pfds[cpu] = -1;
-    ret = online_cpus(s->online, s->ncpus);
-    if (ret < 0) {
-        seterr(err, errlen, "cannot read /sys/devices/system/cpu/online: %s", strerror(-ret));
+    return 0;
+}
+
+int sampler_start(struct sampler *s, char *err, size_t errlen)
+{
+    int ret;
+
+    if (s->started)
+        return 0;
+    if (!s->loaded && (ret = load_program(s, err, errlen)))
         return ret;
-    }
+    if ((ret = alloc_cpu_tables(s, err, errlen)))
+        return ret;
+    if ((ret = read_online(s, err, errlen)))
+        return ret;
     s->hw = true;
     for (int cpu = 0; cpu < s->ncpus; cpu++) {
         if (s->online[cpu] && (ret = attach_cpu(s, cpu, err, errlen)) < 0)
@@ -394,7 +619,11 @@ int sampler_start(struct sampler *s, char *err, size_t errlen)
     }
     s->event_name = s->hw ? "cycles" : "cpu-clock";
     if (!s->nevents) {
-        seterr(err, errlen, "could not open a perf event on any CPU");
+        seterr(err, errlen,
+               "could not open a perf event on any CPU (%s): the kernel needs "
+               "CONFIG_PERF_EVENTS, and the rate must stay under "
+               "kernel.perf_event_max_sample_rate (%ld now)",
+               strerror(s->open_errno ? s->open_errno : ENODEV), sampler_max_sample_rate());
         return -ENODEV;
     }
     s->started = true;
@@ -407,11 +636,8 @@ int sampler_follow_cpus(struct sampler *s, char *err, size_t errlen)
 
     if (!s->started)
         return 0;
-    memset(s->online, 0, (size_t)s->ncpus * sizeof(*s->online));
-    if ((ret = online_cpus(s->online, s->ncpus)) < 0) {
-        seterr(err, errlen, "cannot read /sys/devices/system/cpu/online: %s", strerror(-ret));
+    if ((ret = read_online(s, err, errlen)))
         return ret;
-    }
     for (int cpu = 0; cpu < s->ncpus; cpu++) {
         /* an event whose CPU went offline samples nothing when it returns:
          * it is closed, and a new one opened once the CPU is back */
@@ -447,6 +673,8 @@ void sampler_close(struct sampler *s)
     free(s->online);
     ring_buffer__free(s->procs_rb);
     profile_bpf__destroy(s->skel);
+    free(s->pids);
+    free(s->cgroups);
     free(s->keys);
     free(s);
 }
@@ -479,6 +707,8 @@ int sampler_drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
     void *prev = NULL;
     int ret = 0;
 
+    if (!s->loaded)
+        return 0; /* not started: nothing was sampled */
     __atomic_store_n(&s->skel->bss->active_slot, !old, __ATOMIC_SEQ_CST);
     nanosleep(&grace, NULL);
 
@@ -522,6 +752,8 @@ int sampler_get_stats(const struct sampler *s, struct sampler_stats *out)
     uint64_t *vals;
 
     memset(out, 0, sizeof(*out));
+    if (!s->loaded)
+        return 0;
     if (ncpus <= 0)
         return ncpus ? ncpus : -EINVAL;
     vals = calloc((size_t)ncpus, sizeof(*vals));
