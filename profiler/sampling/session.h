@@ -48,15 +48,18 @@ struct session_opts {
  * map entries, Pods named from the kubelet's logs under /var/log. */
 void session_opts_default(struct session_opts *o, unsigned int freq, const char *who);
 
-/* Loads and configures everything; samples will go to p (sample types
- * set). Sampling starts with session_start. On failure returns a negative
- * errno with a one-line reason in err. */
+/* Configures everything; samples will go to p (sample types set). The BPF
+ * program is loaded by session_start, once the filters are known, so that
+ * the verifier prunes what is off. On failure returns a negative errno
+ * with a one-line reason in err. */
 int session_open(const struct session_opts *o, struct pf_profile *p, struct session **out,
                  char *err, size_t errlen);
 void session_close(struct session *s);
 
 /* Samples pid only once it calls execve (record -- COMMAND). */
 int session_add_pid_at_exec(struct session *s, pid_t pid);
+/* Loads the BPF program and starts sampling. Returns 0 or a negative errno
+ * with a one-line reason in err (no BTF, no privilege, no perf event). */
 int session_start(struct session *s, char *err, size_t errlen);
 
 /* Waits up to timeout_ms for new processes and stack copies and handles
