@@ -28,7 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-need_root hostile
+need_root hostile cgroup2
 [ -x "$ppf" ] || give_up hostile "the plain build is there ($ppf)"
 
 # spin NAME ARGS...: starts jitspin; its pid in $spid
