@@ -461,10 +461,10 @@ static int unknown(const struct args *a, int c, char *err, size_t errlen)
     return -EINVAL;
 }
 
-static int parse_args(const struct table *tc, struct args *a, struct settings *s, char *err,
-                      size_t errlen)
+/* Parses the gathered arguments; t's owner[] follows which source each
+ * list came from. */
+static int parse_args(struct table *t, struct args *a, struct settings *s, char *err, size_t errlen)
 {
-    struct table *t = (struct table *)tc; /* owner[] changes as sources do */
     int c, li = -1, rc;
 
     optind = 0; /* 0: glibc starts over, whatever the last parse left */
