@@ -14,6 +14,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 plain=$(cd "${2:-$top/build}" && pwd)
 manifest=$top/tools/deploy/daemonset.yaml
+skipped=0
 skip() { echo "# SKIP deploy: $1"; echo "deploy: $passed passed, $failed failed, 1 skipped"; exit 0; }
 [ "$(id -u)" -eq 0 ] || skip "runc and debootstrap need root"
 command -v runc > /dev/null || skip "runc is missing (apt-get install runc)"
@@ -217,5 +218,27 @@ check "... and says a seccomp filter refuses bpf(), not a capability" \
     grep -q 'although CAP_BPF and CAP_PERFMON are held: a seccomp filter' "$work/seccomp-default.log" ||
     tail -3 "$work/seccomp-default.log" | sed 's/^/# /'
 
-echo "deploy: $passed passed, $failed failed"
+# ---- the manifest against the Kubernetes API's schema, offline ----
+tools=$top/tools/node
+if [ -d "$tools/node_modules/kubernetes-models" ] && [ -d "$tools/node_modules/yaml" ]; then
+    node "$top/tools/deploy/validate-manifest.mjs" "$tools" "$manifest" > "$work/schema.out" 2>&1
+    check "every object of the manifest is valid against the Kubernetes API schema (kubernetes-models)" \
+        test $? -eq 0 -a "$(grep -c '^valid ' "$work/schema.out")" -eq "$(grep -c '^kind:' "$manifest")" ||
+        sed 's/^/# /' "$work/schema.out"
+    sed 's/hostPID: true/hostPID: "yes"/' "$manifest" > "$work/bad.yaml"
+    node "$top/tools/deploy/validate-manifest.mjs" "$tools" "$work/bad.yaml" > "$work/schema-bad.out" 2>&1
+    check "... and the validator is not blind: hostPID: \"yes\" is refused" \
+        grep -q 'invalid DaemonSet podflame:.*hostPID must be boolean' "$work/schema-bad.out" ||
+        sed 's/^/# /' "$work/schema-bad.out"
+else
+    echo "# SKIP schema validation: kubernetes-models is not in tools/node/node_modules (run tools/install-deps.sh)"
+    skipped=$((skipped + 1))
+fi
+sed 's/readOnlyRootFilesystem:/readOnlyRootFilesystm:/' "$manifest" > "$work/typo.yaml"
+/usr/bin/python3 "$top/tools/deploy/oci-spec.py" "$work/typo.yaml" "$work/rootfs" "$work/b-typo" \
+    --field spec.nodeName=n 2> "$work/typo.err"
+check "a misspelt securityContext field is refused, not ignored" \
+    grep -q 'unknown securityContext fields: readOnlyRootFilesystm' "$work/typo.err"
+
+echo "deploy: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -95,6 +95,17 @@ def main():
     pod = ds["spec"]["template"]["spec"]
     ctr = next((c for c in pod["containers"] if c["name"] == a.container), None) or fail("no container " + a.container)
     sc = ctr.get("securityContext", {})
+    # the API schema lets unknown fields through: a misspelt one here would be
+    # a security setting silently not applied
+    known = {"privileged", "allowPrivilegeEscalation", "readOnlyRootFilesystem", "capabilities",
+             "seccompProfile", "runAsUser", "runAsGroup", "runAsNonRoot", "procMount",
+             "seLinuxOptions", "appArmorProfile", "windowsOptions"}
+    unknown = set(sc) - known | set(sc.get("capabilities", {})) - {"add", "drop"}
+    if unknown:
+        fail("unknown securityContext fields: " + ", ".join(sorted(unknown)))
+    for k in ("runAsUser", "runAsGroup", "procMount", "seLinuxOptions", "appArmorProfile"):
+        if k in sc:
+            fail(f"securityContext.{k} is not modelled by this generator")
     if sc.get("privileged"):
         fail("privileged: true is not what this checks")
     fields = dict(f.split("=", 1) for f in a.field)
