@@ -43,7 +43,7 @@ TIDY_CHECKS := -checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,\
   -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,\
   -clang-analyzer-security.insecureAPI.strcpy,performance-*' --header-filter='^$$'
 
-.PHONY: all demo deps test unit integration bench bench-formats bench-flamegraph bench-symbolize bench-unwind bench-agent fuzz fuzz-build lint format clean
+.PHONY: all demo deps test unit integration rootfs deploy-check bench bench-formats bench-flamegraph bench-symbolize bench-unwind bench-agent fuzz fuzz-build lint format clean
 SHELL := /bin/bash
 .DELETE_ON_ERROR:
 
@@ -134,6 +134,15 @@ unit: $(UNIT_TESTS) $(SYMFIX)
 
 integration: $(BUILD)/podflame $(WORKLOADS)
 	tests/integration/run.sh $(BUILD)
+
+# The agent's image without a Docker engine: Debian 12 by debootstrap with
+# the Dockerfile's runtime packages (cached by the list's hash), and the binary.
+rootfs: $(BUILD)/podflame
+	tools/deploy/build-rootfs.sh $(BUILD)/podflame $(BUILD)/rootfs
+
+# The DaemonSet's security context run by runc on that image (make test runs it too).
+deploy-check: $(BUILD)/podflame $(BUILD)/tests/cpuwork
+	tests/integration/deploy.sh $(BUILD) $(BUILD)
 
 # Tests run on the sanitized build, and the readers' unit tests once more
 # under valgrind on the plain build; tests/run-all.sh sums the results.

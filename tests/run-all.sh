@@ -24,6 +24,7 @@ tests/integration/watch.sh "$build" | tee -a "$log"
 tests/integration/faults.sh "$build" | tee -a "$log"
 tests/integration/hostile.sh "$build" "$plain" | tee -a "$log"
 tests/integration/newuser.sh "$build" | tee -a "$log"
+tests/integration/deploy.sh "$build" "$plain" | tee -a "$log"
 
 # valgrind memcheck on the readers' unit tests (ASan and valgrind don't mix)
 vp=0 vf=0
@@ -42,9 +43,9 @@ echo "valgrind: $vp passed, $vf failed" | tee -a "$log"
 # shellcheck disable=SC2086
 tests/fuzz/run.sh build/fuzz "${FUZZ_SMOKE_SECONDS:-30}" ${FUZZ_TARGETS:?} | tee -a "$log"
 
-read -r runs passed failed skipped < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|agent|watch|faults|hostile|newuser|valgrind|fuzz): [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$/ \
+read -r runs passed failed skipped < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|agent|watch|faults|hostile|newuser|deploy|valgrind|fuzz): [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$/ \
     { n++; p += $2; f += $4; s += $6 } END { print n + 0, p + 0, f + 0, s + 0 }' "$log")
-if [ "$runs" -ne 15 ]; then
+if [ "$runs" -ne 16 ]; then
     echo "a test runner did not finish"
     failed=$((${failed:-0} + 1))
 fi

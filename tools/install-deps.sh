@@ -13,6 +13,8 @@ pkgs=(
     golang-go protobuf-compiler golang-github-google-pprof-dev nodejs libxml2-utils chromium
     debuginfod binutils elfutils openjdk-17-jdk-headless prometheus prometheus-alertmanager curl tmux
     podman runc
+    # the agent's image without Docker and its manifest turned into a runtime spec (deploy.sh)
+    debootstrap python3-yaml
     # fuzzing (libFuzzer runtime for clang) and the capability check of the fault tests
     libclang-rt-14-dev libcap2-bin python3
     # benchmarks: the tools podflame is measured against

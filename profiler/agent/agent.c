@@ -20,6 +20,7 @@
 #include "profiler/agent/state.h"
 #include "profiler/agent/window.h"
 #include "profiler/kube/kube.h"
+#include "profiler/sampling/privs.h"
 
 #define MAX_UPLOADERS 64
 
@@ -338,6 +339,15 @@ static int agent_start(struct run *r, char *err, size_t errlen)
 
     if (geteuid() != 0)
         fprintf(ag->log, "podflame: not running as root: this needs CAP_BPF and CAP_PERFMON\n");
+    else {
+        char degraded[512];
+
+        /* a container with fewer capabilities than the DaemonSet's samples
+         * on, with fewer names: say so once, at start */
+        privs_degraded(degraded, sizeof(degraded));
+        if (degraded[0])
+            fprintf(ag->log, "podflame: %s\n", degraded);
+    }
     window_begin(&r->w, ag->node, now, ag->o->interval);
     if ((rc = new_window_profile(ag, &r->cur, now))) {
         snprintf(err, errlen, "out of memory");

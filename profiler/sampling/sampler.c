@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "formats/clock.h"
+#include "profiler/sampling/privs.h"
 #include "profile.skel.h"
 
 /* After flipping the active slot, programs that already picked the old one
@@ -439,10 +440,25 @@ static int load_program(struct sampler *s, char *err, size_t errlen)
     s->skel->rodata->filter_cgroups = s->filter_cgroups;
     ret = profile_bpf__load(s->skel);
     if (ret == -EPERM || ret == -EACCES) {
-        seterr(err, errlen,
-               "loading the BPF program was refused (%s): podflame needs root, or CAP_BPF and "
-               "CAP_PERFMON",
-               strerror(-ret));
+        char missing[64];
+
+        privs_missing_for_bpf(missing, sizeof(missing));
+        if (missing[0])
+            seterr(err, errlen,
+                   "loading the BPF program was refused (%s): missing %s (podflame needs root, or "
+                   "CAP_BPF and CAP_PERFMON: add them to the container's capabilities)",
+                   strerror(-ret), missing);
+        else if (privs_seccomp_filtered())
+            seterr(err, errlen,
+                   "loading the BPF program was refused (%s) although CAP_BPF and CAP_PERFMON are "
+                   "held: a seccomp filter refuses bpf() (a container runtime's default profile "
+                   "does; run the container with seccompProfile Unconfined)",
+                   strerror(-ret));
+        else
+            seterr(err, errlen,
+                   "loading the BPF program was refused (%s): podflame needs root, or CAP_BPF and "
+                   "CAP_PERFMON (an LSM such as AppArmor or SELinux may refuse it too)",
+                   strerror(-ret));
         return ret;
     }
     if (ret) {
