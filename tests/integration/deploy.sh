@@ -15,7 +15,18 @@ set -u
 plain=$(cd "${2:-$top/build}" && pwd)
 manifest=$top/tools/deploy/daemonset.yaml
 skipped=0
-skip() { echo "# SKIP deploy: $1"; echo "deploy: $passed passed, $failed failed, 1 skipped"; exit 0; }
+# A skip checked nothing: like a unit test's, it fails the run unless
+# PODFLAME_ALLOW_SKIPS=1 (a machine that lacks what it needs, knowingly).
+skip_fails() {
+    [ "${PODFLAME_ALLOW_SKIPS:-0}" = 1 ] || not_ok "skipped: $1 (a skip fails unless PODFLAME_ALLOW_SKIPS=1)"
+}
+skip() {
+    echo "# SKIP deploy: $1"
+    skip_fails "$1"
+    echo "deploy: $passed passed, $failed failed, 1 skipped"
+    [ "$failed" -eq 0 ]
+    exit
+}
 [ "$(id -u)" -eq 0 ] || skip "runc and debootstrap need root"
 command -v runc > /dev/null || skip "runc is missing (apt-get install runc)"
 command -v debootstrap > /dev/null || skip "debootstrap is missing (apt-get install debootstrap)"
@@ -232,6 +243,7 @@ if [ -d "$tools/node_modules/kubernetes-models" ] && [ -d "$tools/node_modules/y
         sed 's/^/# /' "$work/schema-bad.out"
 else
     echo "# SKIP schema validation: kubernetes-models is not in tools/node/node_modules (run tools/install-deps.sh)"
+    skip_fails "schema validation: kubernetes-models is missing (run tools/install-deps.sh)"
     skipped=$((skipped + 1))
 fi
 sed 's/readOnlyRootFilesystem:/readOnlyRootFilesystm:/' "$manifest" > "$work/typo.yaml"
