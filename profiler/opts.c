@@ -408,7 +408,6 @@ static int gather(const struct opt_command *c, const struct table *t, int argc, 
     if ((rc = args_push(a, argv[0], err, errlen)))
         return rc;
     if (c->layered && config && *config) {
-        s->config = config;
         if ((rc = read_config(t, config, a, s, err, errlen)))
             return rc;
     }
@@ -614,22 +613,22 @@ static void help_opt(const struct opt_command *c, const struct opt *o, FILE *out
     char head[96], text[1024];
     int n;
 
+    /* a flag's default is off; a help that states its own default keeps it */
+    if (o->kind == OPT_FLAG || strstr(o->help, "(default"))
+        deflt = NULL;
+
     n = snprintf(head, sizeof(head), "  %c%c%s--%s%s%s%s", o->short_name ? '-' : ' ',
                  o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ", o->name,
                  o->metavar ? " " : "", o->metavar ? o->metavar : "", repeats(o) ? "..." : "");
     fputs(head, out);
-    if (n >= HELP_COL - 1) {
+    /* the text starts at HELP_COL, on the next line when the head is long */
+    if (n >= HELP_COL - 1)
         fprintf(out, "\n%*s", HELP_COL, "");
-        n = HELP_COL;
-    } else {
+    else
         fprintf(out, "%*s", HELP_COL - n, "");
-        n = HELP_COL;
-    }
-    snprintf(text, sizeof(text), "%s%s%s%s", o->help,
-             deflt && o->kind != OPT_FLAG && !strstr(o->help, "(default") ? " (default " : "",
-             deflt && o->kind != OPT_FLAG && !strstr(o->help, "(default") ? deflt : "",
-             deflt && o->kind != OPT_FLAG && !strstr(o->help, "(default") ? ")" : "");
-    wrap(out, text, (size_t)n);
+    snprintf(text, sizeof(text), "%s%s%s%s", o->help, deflt ? " (default " : "", deflt ? deflt : "",
+             deflt ? ")" : "");
+    wrap(out, text, HELP_COL);
 }
 
 void opts_help(const struct opt_command *c, FILE *out)

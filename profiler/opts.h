@@ -57,7 +57,6 @@ struct settings {
     /* agent */
     struct agent_settings agent;
     bool check_config;
-    const char *config; /* the file read, for messages */
     /* top */
     unsigned window;
     unsigned long iterations; /* 0: until Ctrl-C */

@@ -119,7 +119,9 @@ void agent_http(void *ctx, const char *method, const char *path, const char *bod
         reply_text(reply, ok ? 200 : 503, ok ? "ok\n" : "the sampling loop is stuck\n");
     } else if (strcmp(path, "/metrics") != 0)
         reply_text(reply, 404, "not found: try /metrics or /healthz\n");
-    else if (metrics_text(ag, &out, &outlen) == 0) {
+    else if (metrics_text(ag, &out, &outlen) != 0)
+        reply_text(reply, 500, "out of memory\n");
+    else {
         reply->status = 200;
         reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
         reply->body = out;

@@ -53,6 +53,8 @@ static char *text(const uint8_t *data, size_t len)
     return s;
 }
 
+/* One function of many #if branches, not one function a target: each
+ * fuzz binary is built with one FUZZ_<NAME> and compiles one short branch. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 #if defined(FUZZ_PPROF)

@@ -15,26 +15,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/unit/testdir.h"
 #include "profiler/io/access.h"
 
 #define SEC 1000000000LL
-
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/podflame-unit-access.XXXXXX";
-    char *d = mkdtemp(tmpl);
-
-    assert_non_null(d);
-    return strdup(d);
-}
-
-static void remove_dir(const char *dir)
-{
-    char cmd[512];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-}
 
 static void put(const char *dir, const char *name, const char *data)
 {
@@ -78,7 +62,7 @@ static void test_token_equal(void **state)
 
 static void test_token_read(void **state)
 {
-    char *dir = make_dir(), path[512], *tok, err[256];
+    char *dir = test_dir_new("access"), path[512], *tok, err[256];
     size_t n;
     char big[TOKEN_MAX + 2];
 
@@ -115,7 +99,7 @@ static void test_token_read(void **state)
     assert_non_null(strstr(err, "not a regular file"));
     snprintf(path, sizeof(path), "%s/missing", dir);
     assert_int_equal(token_read(path, &tok, &n, err, sizeof(err)), -ENOENT);
-    remove_dir(dir);
+    test_dir_remove(dir);
     free(dir);
 }
 
@@ -123,7 +107,7 @@ static void test_token_read(void **state)
  * ..v2 and swaps ..data. */
 static void test_token_file_rotation(void **state)
 {
-    char *dir = make_dir(), p[512], q[512], err[256];
+    char *dir = test_dir_new("access"), p[512], q[512], err[256];
     struct token_file *tf = NULL;
 
     (void)state;
@@ -165,7 +149,7 @@ static void test_token_file_rotation(void **state)
     /* a file that cannot be read at start is an error there */
     snprintf(p, sizeof(p), "%s/none", dir);
     assert_int_equal(token_file_open(p, &tf, err, sizeof(err)), -ENOENT);
-    remove_dir(dir);
+    test_dir_remove(dir);
     free(dir);
 }
 

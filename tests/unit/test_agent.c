@@ -14,27 +14,11 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include "tests/unit/testdir.h"
 #include "formats/pprof.h"
 #include "formats/profile.h"
 #include "profiler/agent/spool.h"
 #include "profiler/agent/upload.h"
-
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/podflame-unit-agent.XXXXXX";
-    char *d = mkdtemp(tmpl);
-
-    assert_non_null(d);
-    return strdup(d);
-}
-
-static void remove_dir(const char *dir)
-{
-    char cmd[512];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-}
 
 static void write_file(const char *dir, const char *name, const char *data, size_t len)
 {
@@ -63,7 +47,7 @@ static int count_entries(const char *dir, const char *prefix)
 
 static void test_spool_order_release_done(void **state)
 {
-    char *dir = make_dir(), err[256];
+    char *dir = test_dir_new("agent"), err[256];
     struct spool *sp;
     struct spool_item a, b, none;
     struct spool_stats st;
@@ -106,13 +90,13 @@ static void test_spool_order_release_done(void **state)
     spool_done(sp, &a);
     assert_int_equal(count_entries(dir, "0"), 0);
     spool_close(sp);
-    remove_dir(dir);
+    test_dir_remove(dir);
     free(dir);
 }
 
 static void test_spool_bound(void **state)
 {
-    char *dir = make_dir(), err[256], data[1000];
+    char *dir = test_dir_new("agent"), err[256], data[1000];
     struct spool *sp;
     struct spool_item it;
     struct spool_stats st;
@@ -146,7 +130,7 @@ static void test_spool_bound(void **state)
         free(big);
     }
     spool_close(sp);
-    remove_dir(dir);
+    test_dir_remove(dir);
     free(dir);
 }
 
@@ -155,7 +139,7 @@ static void test_spool_crash_leftovers(void **state)
     static const char good[] = "PFSPOOL1\nk/a.pb.gz\n{}\n5\nhello";
     static const char truncated[] = "PFSPOOL1\nk/b.pb.gz\n{}\n500\nhel";
     static const char garbage[] = "\x1f\x8b not a spool entry";
-    char *dir = make_dir(), err[256];
+    char *dir = test_dir_new("agent"), err[256];
     struct spool *sp;
     struct spool_item it;
     struct spool_stats st;
@@ -180,13 +164,13 @@ static void test_spool_crash_leftovers(void **state)
     assert_int_equal(count_entries(dir, "0"), 0);
     assert_int_equal(count_entries(dir, "unrelated"), 1);
     spool_close(sp);
-    remove_dir(dir);
+    test_dir_remove(dir);
     free(dir);
 }
 
 static void test_file_target(void **state)
 {
-    char *dir = make_dir(), url[600], err[512], path[700], buf[16];
+    char *dir = test_dir_new("agent"), url[600], err[512], path[700], buf[16];
     struct upload_config c = {.s3_path_style = -1};
     struct upload_target *t;
     FILE *f;
@@ -215,13 +199,13 @@ static void test_file_target(void **state)
     assert_int_equal(upload_open(&c, &t, err, sizeof(err)), -EINVAL);
     c.url = "s3:///nobucket";
     assert_int_equal(upload_open(&c, &t, err, sizeof(err)), -EINVAL);
-    remove_dir(dir);
+    test_dir_remove(dir);
     free(dir);
 }
 
 static void test_s3_credentials(void **state)
 {
-    char *dir = make_dir(), err[512], path[600];
+    char *dir = test_dir_new("agent"), err[512], path[600];
     struct upload_config c = {
         .url = "s3://bucket/prefix/", .s3_path_style = -1, .s3_endpoint = "http://127.0.0.1:9"};
     struct upload_target *t;
@@ -254,7 +238,7 @@ static void test_s3_credentials(void **state)
     assert_null(strstr(err, "s3cr3t"));
     unsetenv("AWS_PROFILE");
     unsetenv("AWS_SHARED_CREDENTIALS_FILE");
-    remove_dir(dir);
+    test_dir_remove(dir);
     free(dir);
 }
 
