@@ -291,7 +291,7 @@ static int agent_init(struct agent *ag, const struct agent_config *c, char *err,
     atomic_store(&ag->m.start_s, realtime_ns() / 1000000000LL);
     atomic_store(&ag->m.heartbeat_ns, mono_ns());
     srand((unsigned)(realtime_ns() ^ getpid()));
-    if ((rc = upload_open(&ag->o->up, &ag->target, err, errlen)))
+    if ((rc = bucket_open(&ag->o->up, &ag->target, err, errlen)))
         return rc;
     if ((rc = spool_open(ag->o->spool_dir, ag->o->spool_max, &ag->spool, err, errlen)))
         return rc;
@@ -320,7 +320,7 @@ static void say_started(const struct run *r)
             "podflame: agent on node %s: %u Hz (%s), a profile every %u s to %s; spool %s "
             "(%" PRIu64 " waiting from before)%s%s%s%s%s%s\n",
             ag->node, ag->c->ses.freq, sampler_event_name(session_sampler(r->ses)), ag->o->interval,
-            upload_where(ag->target), ag->o->spool_dir, st.entries, r->http ? "; metrics on " : "",
+            bucket_where(ag->target), ag->o->spool_dir, st.entries, r->http ? "; metrics on " : "",
             r->http ? httpd_scheme(r->http) : "", r->http ? "://" : "",
             r->http ? ag->o->metrics_addr : "", r->control_http ? "; control on " : "",
             r->control_http ? ag->c->http->control_addr : "");
@@ -467,7 +467,7 @@ int agent_run(const struct agent_config *c, char *err, size_t errlen)
     session_close(r.ses);
     pf_profile_free(r.cur);
     spool_close(ag->spool);
-    upload_close(ag->target);
+    bucket_close(ag->target);
     curl_global_cleanup();
     pthread_cond_destroy(&ag->wake);
     pthread_mutex_destroy(&ag->lock);

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "profiler/agent/upload.h"
+#include "profiler/io/bucket.h"
 #include "profiler/io/httpd.h"
 #include "profiler/sampling/session.h"
 #include "profiler/watch/watch.h"
@@ -25,7 +25,7 @@
  * come beside them (agent_run). */
 struct agent_settings {
     unsigned interval;       /* seconds a window lasts, aligned to the clock */
-    struct upload_config up; /* where windows go: up.url */
+    struct bucket_config up; /* where windows go: up.url */
     const char *spool_dir;
     uint64_t spool_max;                   /* bytes; the oldest windows are dropped beyond it */
     const char *metrics_addr;             /* HOST:PORT of /metrics and /healthz; "off": none */

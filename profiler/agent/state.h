@@ -14,7 +14,7 @@
 
 #include "profiler/agent/agent.h"
 #include "profiler/agent/spool.h"
-#include "profiler/agent/upload.h"
+#include "profiler/io/bucket.h"
 #include "profiler/io/httpd.h"
 #include "profiler/sampling/session.h"
 #include "profiler/watch/watch.h"
@@ -32,7 +32,7 @@ struct agent {
     const struct agent_settings *o;
     struct agent_metrics m;
     struct spool *spool;
-    struct upload_target *target;
+    struct bucket *target;
     char node[256];
     FILE *log;
     /* uploaders: lock and wake guard what follows */

@@ -37,7 +37,7 @@ static int upload_item(struct agent *ag, const struct spool_item *it, char *err,
     int rc;
 
     rc =
-        upload_put(ag->target, it->key, it->data, it->len, "application/octet-stream", err, errlen);
+        bucket_put(ag->target, it->key, it->data, it->len, "application/octet-stream", err, errlen);
     if (rc || !*it->index)
         return rc; /* a finding's files have no index line */
     /* the index line next to its object: KEY.pb.gz -> KEY.json */
@@ -53,7 +53,7 @@ static int upload_item(struct agent *ag, const struct spool_item *it, char *err,
         }
         memcpy(body, it->index, ilen);
         body[ilen] = '\n';
-        rc = upload_put(ag->target, ikey, body, ilen + 1, "application/json", err, errlen);
+        rc = bucket_put(ag->target, ikey, body, ilen + 1, "application/json", err, errlen);
         free(body);
     }
     return rc;

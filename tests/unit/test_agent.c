@@ -18,7 +18,7 @@
 #include "formats/pprof.h"
 #include "formats/profile.h"
 #include "profiler/agent/spool.h"
-#include "profiler/agent/upload.h"
+#include "profiler/io/bucket.h"
 
 static void write_file(const char *dir, const char *name, const char *data, size_t len)
 {
@@ -171,34 +171,34 @@ static void test_spool_crash_leftovers(void **state)
 static void test_file_target(void **state)
 {
     char *dir = test_dir_new("agent"), url[600], err[512], path[700], buf[16];
-    struct upload_config c = {.s3_path_style = -1};
-    struct upload_target *t;
+    struct bucket_config c = {.s3_path_style = -1};
+    struct bucket *t;
     FILE *f;
 
     (void)state;
     snprintf(url, sizeof(url), "file://%s/out", dir);
     c.url = url;
-    assert_int_equal(upload_open(&c, &t, err, sizeof(err)), 0);
-    assert_int_equal(upload_put(t, "node/2026/11/25/w.pb.gz", "abc", 3, "x", err, sizeof(err)), 0);
+    assert_int_equal(bucket_open(&c, &t, err, sizeof(err)), 0);
+    assert_int_equal(bucket_put(t, "node/2026/11/25/w.pb.gz", "abc", 3, "x", err, sizeof(err)), 0);
     snprintf(path, sizeof(path), "%s/out/node/2026/11/25/w.pb.gz", dir);
     f = fopen(path, "r");
     assert_non_null(f);
     assert_int_equal(fread(buf, 1, sizeof(buf), f), 3);
     fclose(f);
     /* keys never leave the target */
-    assert_int_equal(upload_put(t, "../escape", "x", 1, "x", err, sizeof(err)), -EINVAL);
-    assert_int_equal(upload_put(t, "/abs", "x", 1, "x", err, sizeof(err)), -EINVAL);
-    assert_int_equal(upload_put(t, "a/../../b", "x", 1, "x", err, sizeof(err)), -EINVAL);
-    assert_int_equal(upload_put(t, "a//b", "x", 1, "x", err, sizeof(err)), -EINVAL);
-    assert_int_equal(upload_put(t, "", "x", 1, "x", err, sizeof(err)), -EINVAL);
-    upload_close(t);
+    assert_int_equal(bucket_put(t, "../escape", "x", 1, "x", err, sizeof(err)), -EINVAL);
+    assert_int_equal(bucket_put(t, "/abs", "x", 1, "x", err, sizeof(err)), -EINVAL);
+    assert_int_equal(bucket_put(t, "a/../../b", "x", 1, "x", err, sizeof(err)), -EINVAL);
+    assert_int_equal(bucket_put(t, "a//b", "x", 1, "x", err, sizeof(err)), -EINVAL);
+    assert_int_equal(bucket_put(t, "", "x", 1, "x", err, sizeof(err)), -EINVAL);
+    bucket_close(t);
 
     c.url = "file://relative/dir";
-    assert_int_equal(upload_open(&c, &t, err, sizeof(err)), -EINVAL);
+    assert_int_equal(bucket_open(&c, &t, err, sizeof(err)), -EINVAL);
     c.url = "gs://bucket";
-    assert_int_equal(upload_open(&c, &t, err, sizeof(err)), -EINVAL);
+    assert_int_equal(bucket_open(&c, &t, err, sizeof(err)), -EINVAL);
     c.url = "s3:///nobucket";
-    assert_int_equal(upload_open(&c, &t, err, sizeof(err)), -EINVAL);
+    assert_int_equal(bucket_open(&c, &t, err, sizeof(err)), -EINVAL);
     test_dir_remove(dir);
     free(dir);
 }
@@ -206,9 +206,9 @@ static void test_file_target(void **state)
 static void test_s3_credentials(void **state)
 {
     char *dir = test_dir_new("agent"), err[512], path[600];
-    struct upload_config c = {
+    struct bucket_config c = {
         .url = "s3://bucket/prefix/", .s3_path_style = -1, .s3_endpoint = "http://127.0.0.1:9"};
-    struct upload_target *t;
+    struct bucket *t;
     static const char creds[] =
         "[default]\naws_access_key_id = AKDEFAULT\n"
         "aws_secret_access_key = s3cr3t-default\n"
@@ -219,21 +219,21 @@ static void test_s3_credentials(void **state)
     unsetenv("AWS_SECRET_ACCESS_KEY");
     snprintf(path, sizeof(path), "%s/missing", dir);
     setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
-    assert_int_equal(upload_open(&c, &t, err, sizeof(err)), -ENOENT);
+    assert_int_equal(bucket_open(&c, &t, err, sizeof(err)), -ENOENT);
     assert_non_null(strstr(err, "no S3 credentials"));
 
     write_file(dir, "credentials", creds, sizeof(creds) - 1);
     snprintf(path, sizeof(path), "%s/credentials", dir);
     setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
     setenv("AWS_PROFILE", "ci", 1);
-    assert_int_equal(upload_open(&c, &t, err, sizeof(err)), 0);
+    assert_int_equal(bucket_open(&c, &t, err, sizeof(err)), 0);
     /* the description names bucket, prefix and endpoint, never a key */
-    assert_non_null(strstr(upload_where(t), "s3://bucket/prefix at http://127.0.0.1:9"));
-    assert_non_null(strstr(upload_where(t), "path-style"));
-    assert_null(strstr(upload_where(t), "AKCI"));
-    upload_close(t);
+    assert_non_null(strstr(bucket_where(t), "s3://bucket/prefix at http://127.0.0.1:9"));
+    assert_non_null(strstr(bucket_where(t), "path-style"));
+    assert_null(strstr(bucket_where(t), "AKCI"));
+    bucket_close(t);
     setenv("AWS_PROFILE", "nosuch", 1);
-    assert_int_equal(upload_open(&c, &t, err, sizeof(err)), -ENOENT);
+    assert_int_equal(bucket_open(&c, &t, err, sizeof(err)), -ENOENT);
     assert_non_null(strstr(err, "[nosuch]"));
     assert_null(strstr(err, "s3cr3t"));
     unsetenv("AWS_PROFILE");

@@ -25,7 +25,7 @@
 #include "formats/flamegraph.h"
 #include "formats/profile.h"
 #include "profiler/agent/spool.h"
-#include "profiler/agent/upload.h"
+#include "profiler/io/bucket.h"
 #include "profiler/io/access.h"
 #include "profiler/io/httpd.h"
 #include "profiler/io/output.h"
@@ -227,7 +227,7 @@ static void write_file(const char *name, const char *text)
 }
 
 /* The driver itself: the armed allocation fails, and a call that returns
- * -ENOMEM without a word (upload_open's calloc, once) is told apart. */
+ * -ENOMEM without a word (bucket_open's calloc, once) is told apart. */
 static void test_driver(void **state)
 {
     char unwritten[16], empty[16] = "", two[16] = "a\nb", fine[16] = "out of memory";
@@ -258,31 +258,31 @@ static void test_driver(void **state)
 
 /* ---- upload ---- */
 
-static struct upload_target *target;
+static struct bucket *target;
 
 static void close_target(void *ctx)
 {
     (void)ctx;
-    upload_close(target);
+    bucket_close(target);
     target = NULL;
 }
 
 static int open_target(void *ctx, char *err, size_t errlen)
 {
-    return upload_open(ctx, &target, err, errlen);
+    return bucket_open(ctx, &target, err, errlen);
 }
 
-static void test_upload_open(void **state)
+static void test_bucket_open(void **state)
 {
     char url[128];
-    struct upload_config file = {.url = url, .ca_file = "/etc/ssl/certs/ca.pem"};
-    struct upload_config s3 = {.url = "s3://bucket/a/prefix/",
+    struct bucket_config file = {.url = url, .ca_file = "/etc/ssl/certs/ca.pem"};
+    struct bucket_config s3 = {.url = "s3://bucket/a/prefix/",
                                .s3_endpoint = "http://127.0.0.1:9",
                                .s3_path_style = -1,
                                .ca_file = "/etc/ssl/certs/ca.pem"};
-    struct upload_config s3_vhost = {.url = "s3://bucket", .s3_region = "eu-west-1"};
-    struct upload_config bad = {.url = "gs://bucket"};
-    struct attempt a = {"upload_open file://", open_target, close_target, &file, false};
+    struct bucket_config s3_vhost = {.url = "s3://bucket", .s3_region = "eu-west-1"};
+    struct bucket_config bad = {.url = "gs://bucket"};
+    struct attempt a = {"bucket_open file://", open_target, close_target, &file, false};
 
     (void)state;
     snprintf(url, sizeof(url), "file://%s/store", dir);
@@ -290,7 +290,7 @@ static void test_upload_open(void **state)
 
     setenv("AWS_ACCESS_KEY_ID", "AKID", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
-    a = (struct attempt){"upload_open s3:// (keys in the environment)", open_target, close_target,
+    a = (struct attempt){"bucket_open s3:// (keys in the environment)", open_target, close_target,
                          &s3, false};
     every_allocation_fails(&a);
     a.ctx = &s3_vhost;
@@ -302,31 +302,31 @@ static void test_upload_open(void **state)
     write_file("credentials", "[default]\naws_access_key_id = AK\naws_secret_access_key = s\n");
     snprintf(url, sizeof(url), "%s/credentials", dir);
     setenv("AWS_SHARED_CREDENTIALS_FILE", url, 1);
-    a.what = "upload_open s3:// (credentials file)";
+    a.what = "bucket_open s3:// (credentials file)";
     a.ctx = &s3;
     every_allocation_fails(&a);
     unsetenv("AWS_SHARED_CREDENTIALS_FILE");
 
-    a = (struct attempt){"upload_open gs://", open_target, close_target, &bad, true};
+    a = (struct attempt){"bucket_open gs://", open_target, close_target, &bad, true};
     every_allocation_fails(&a);
 }
 
 static int put_object(void *ctx, char *err, size_t errlen)
 {
     (void)ctx;
-    return upload_put(target, "node/2026/w.pb.gz", "abc", 3, "application/octet-stream", err,
+    return bucket_put(target, "node/2026/w.pb.gz", "abc", 3, "application/octet-stream", err,
                       errlen);
 }
 
-static void test_upload_put(void **state)
+static void test_bucket_put(void **state)
 {
     char url[128], err[256];
-    struct upload_config file = {.url = url};
-    struct attempt a = {"upload_put file://", put_object, NULL, NULL, false};
+    struct bucket_config file = {.url = url};
+    struct attempt a = {"bucket_put file://", put_object, NULL, NULL, false};
 
     (void)state;
     snprintf(url, sizeof(url), "file://%s/puts", dir);
-    assert_int_equal(upload_open(&file, &target, err, sizeof(err)), 0);
+    assert_int_equal(bucket_open(&file, &target, err, sizeof(err)), 0);
     every_allocation_fails(&a);
     close_target(NULL);
 }
@@ -574,8 +574,8 @@ static void test_kubeapi_refresh(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_driver),       cmocka_unit_test(test_upload_open),
-        cmocka_unit_test(test_upload_put),   cmocka_unit_test(test_spool),
+        cmocka_unit_test(test_driver),       cmocka_unit_test(test_bucket_open),
+        cmocka_unit_test(test_bucket_put),   cmocka_unit_test(test_spool),
         cmocka_unit_test(test_access_httpd), cmocka_unit_test(test_input_output),
         cmocka_unit_test(test_flamegraph),   cmocka_unit_test(test_kubeapi_refresh),
     };

@@ -1,4 +1,4 @@
-#include "profiler/agent/upload.h"
+#include "profiler/io/bucket.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -16,7 +19,7 @@
 #define MAX_ERROR_BODY 4096
 #define MAX_CRED_FILE  ((long)1 << 20)
 
-struct upload_target {
+struct bucket {
     bool s3;
     char *dir;      /* file: the directory */
     char *bucket;   /* s3 */
@@ -28,7 +31,7 @@ struct upload_target {
     char where[512];
 };
 
-void upload_close(struct upload_target *t)
+void bucket_close(struct bucket *t)
 {
     if (!t)
         return;
@@ -41,7 +44,7 @@ void upload_close(struct upload_target *t)
     free(t);
 }
 
-const char *upload_where(const struct upload_target *t)
+const char *bucket_where(const struct bucket *t)
 {
     return t->where;
 }
@@ -181,7 +184,7 @@ static bool key_ok(const char *key)
 
 /* The endpoint requests go to: the configured one, $AWS_ENDPOINT_URL_S3,
  * $AWS_ENDPOINT_URL, else AWS's own for region (written to aws). */
-static const char *s3_endpoint(const struct upload_config *c, const char *region, char *aws,
+static const char *s3_endpoint(const struct bucket_config *c, const char *region, char *aws,
                                size_t awslen, bool *path_style)
 {
     const char *endpoint = c->s3_endpoint;
@@ -199,7 +202,7 @@ static const char *s3_endpoint(const struct upload_config *c, const char *region
 }
 
 /* t->base_url: the bucket's URL at endpoint, path-style or virtual-hosted. */
-static int s3_base_url(struct upload_target *t, const char *endpoint, bool path_style)
+static int s3_base_url(struct bucket *t, const char *endpoint, bool path_style)
 {
     const char *host = strstr(endpoint, "://") + 3;
     size_t elen = strlen(endpoint), n = elen + strlen(t->bucket) + 16;
@@ -216,7 +219,7 @@ static int s3_base_url(struct upload_target *t, const char *endpoint, bool path_
     return 0;
 }
 
-static int open_s3(const struct upload_config *c, struct upload_target *t, const char *rest,
+static int open_s3(const struct bucket_config *c, struct bucket *t, const char *rest,
                    char *err, size_t errlen)
 {
     const char *slash = strchr(rest, '/');
@@ -266,7 +269,7 @@ static int open_s3(const struct upload_config *c, struct upload_target *t, const
     return rc;
 }
 
-static int open_file(const struct upload_config *c, struct upload_target *t, char *err,
+static int open_file(const struct bucket_config *c, struct bucket *t, char *err,
                      size_t errlen)
 {
     const char *dir = c->url + 7;
@@ -283,9 +286,9 @@ static int open_file(const struct upload_config *c, struct upload_target *t, cha
     return 0;
 }
 
-int upload_open(const struct upload_config *c, struct upload_target **out, char *err, size_t errlen)
+int bucket_open(const struct bucket_config *c, struct bucket **out, char *err, size_t errlen)
 {
-    struct upload_target *t = calloc(1, sizeof(*t));
+    struct bucket *t = calloc(1, sizeof(*t));
     int rc;
 
     if (!t || (c->ca_file && !(t->ca_file = strdup(c->ca_file)))) {
@@ -300,7 +303,7 @@ int upload_open(const struct upload_config *c, struct upload_target **out, char 
         rc = -EINVAL;
     }
     if (rc) {
-        upload_close(t);
+        bucket_close(t);
         return rc;
     }
     t->timeout_s = c->timeout_s > 0 ? c->timeout_s : 60;
@@ -322,7 +325,7 @@ static int write_blob(FILE *f, void *ctx)
     return fwrite(b->data, 1, b->len, f) == b->len ? 0 : -EIO;
 }
 
-static int put_file(struct upload_target *t, const char *key, const void *data, size_t len,
+static int put_file(struct bucket *t, const char *key, const void *data, size_t len,
                     char *err, size_t errlen)
 {
     struct blob b = {data, len};
@@ -403,7 +406,7 @@ static void xml_field(const char *body, const char *tag, char *out, size_t outle
     snprintf(out, outlen, "%.*s", (int)(e - s), s);
 }
 
-static char *object_url(const struct upload_target *t, CURL *h, const char *key)
+static char *object_url(const struct bucket *t, CURL *h, const char *key)
 {
     size_t cap = strlen(t->base_url) + 3 * (strlen(t->prefix) + strlen(key)) + 4;
     char *url = malloc(cap), *w;
@@ -480,18 +483,18 @@ static int request_headers(const void *data, size_t len, const char *content_typ
 }
 
 /* An answer other than 2xx, in err: the status and S3's Code and Message. */
-static int http_error(const struct reply *reply, const char *url, long code, char *err,
-                      size_t errlen)
+static int http_error(const char *method, const char *body, const char *url, long code,
+                      char *err, size_t errlen)
 {
     char scode[128], msg[512], *safe_code, *safe_msg;
-    int rc = code == 401 || code == 403 ? -EACCES : -EIO;
+    int rc = code == 401 || code == 403 ? -EACCES : code == 404 ? -ENOENT : -EIO;
 
-    xml_field(reply->text, "Code", scode, sizeof(scode));
-    xml_field(reply->text, "Message", msg, sizeof(msg));
+    xml_field(body, "Code", scode, sizeof(scode));
+    xml_field(body, "Message", msg, sizeof(msg));
     /* the server's words go to a log: no control characters */
     safe_code = escaped(escape_terminal, scode);
     safe_msg = escaped(escape_terminal, msg);
-    snprintf(err, errlen, "PUT %s: HTTP %ld%s%s%s%s%s", url, code, *scode ? " " : "",
+    snprintf(err, errlen, "%s %s: HTTP %ld%s%s%s%s%s", method, url, code, *scode ? " " : "",
              safe_code ? safe_code : "", *msg ? ": " : "", safe_msg ? safe_msg : "",
              rc == -EACCES ? " (check the S3 credentials and the bucket's policy)" : "");
     free(safe_code);
@@ -500,7 +503,7 @@ static int http_error(const struct reply *reply, const char *url, long code, cha
 }
 
 /* One PUT of body to url, signed with cr, its answer's start kept in reply. */
-static CURLcode perform_put(const struct upload_target *t, CURL *h, const char *url,
+static CURLcode perform_put(const struct bucket *t, CURL *h, const char *url,
                             struct curl_slist *hdrs, struct request_body *body, struct reply *reply,
                             const struct creds *cr)
 {
@@ -524,7 +527,7 @@ static CURLcode perform_put(const struct upload_target *t, CURL *h, const char *
     return curl_easy_perform(h);
 }
 
-static int put_s3(struct upload_target *t, const char *key, const void *data, size_t len,
+static int put_s3(struct bucket *t, const char *key, const void *data, size_t len,
                   const char *content_type, char *err, size_t errlen)
 {
     struct request_body body = {data, len, 0};
@@ -550,7 +553,7 @@ static int put_s3(struct upload_target *t, const char *key, const void *data, si
             snprintf(err, errlen, "PUT %s: %s", url, curl_easy_strerror(cc));
             rc = -ECOMM;
         } else if (code < 200 || code > 299) {
-            rc = http_error(reply, url, code, err, errlen);
+            rc = http_error("PUT", reply->text, url, code, err, errlen);
         }
     }
     explicit_bzero(&cr, sizeof(cr));
@@ -561,7 +564,7 @@ static int put_s3(struct upload_target *t, const char *key, const void *data, si
     return rc;
 }
 
-int upload_put(struct upload_target *t, const char *key, const void *data, size_t len,
+int bucket_put(struct bucket *t, const char *key, const void *data, size_t len,
                const char *content_type, char *err, size_t errlen)
 {
     if (!key_ok(key)) {
@@ -570,4 +573,459 @@ int upload_put(struct upload_target *t, const char *key, const void *data, size_
     }
     return t->s3 ? put_s3(t, key, data, len, content_type, err, errlen)
                  : put_file(t, key, data, len, err, errlen);
+}
+
+/* ---- reading ---- */
+
+/* An answer's body, growing up to max bytes; more is an error. */
+struct sink {
+    char *data;
+    size_t len, cap, max;
+    bool over;
+};
+
+static size_t keep_body(char *buf, size_t size, size_t n, void *ctx)
+{
+    struct sink *s = ctx;
+    size_t got = size * n;
+
+    if (got > s->max - s->len) {
+        s->over = true;
+        return 0; /* libcurl stops the transfer */
+    }
+    if (s->len + got + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 65536;
+        char *d;
+
+        while (cap < s->len + got + 1)
+            cap *= 2;
+        if (!(d = realloc(s->data, cap)))
+            return 0;
+        s->data = d;
+        s->cap = cap;
+    }
+    memcpy(s->data + s->len, buf, got);
+    s->len += got;
+    s->data[s->len] = '\0';
+    return got;
+}
+
+/* One signed GET of url into body. Returns 0 or a negative errno. */
+static int get_url(const struct bucket *t, const char *url, const char *what, struct sink *body,
+                   char *err, size_t errlen)
+{
+    struct curl_slist *hdrs = NULL;
+    struct creds cr;
+    CURL *h = curl_easy_init();
+    long code = 0;
+    CURLcode cc;
+    int rc;
+
+    memset(&cr, 0, sizeof(cr));
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    if (!(rc = creds_load(&cr, err, errlen)) &&
+        !(rc = request_headers("", 0, "application/octet-stream", &cr, &hdrs, err, errlen))) {
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, t->sigv4);
+        curl_easy_setopt(h, CURLOPT_USERNAME, cr.id);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, cr.secret);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT, t->timeout_s);
+        if (t->ca_file)
+            curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_file);
+        cc = curl_easy_perform(h);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        if (body->over) {
+            snprintf(err, errlen, "GET %s: %s over %zu bytes", url, what, body->max);
+            rc = -EFBIG;
+        } else if (cc != CURLE_OK) {
+            snprintf(err, errlen, "GET %s: %s", url, curl_easy_strerror(cc));
+            rc = cc == CURLE_WRITE_ERROR ? -ENOMEM : -ECOMM;
+        } else if (code < 200 || code > 299) {
+            rc = http_error("GET", body->data ? body->data : "", url, code, err, errlen);
+        }
+    }
+    explicit_bzero(&cr, sizeof(cr));
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    return rc;
+}
+
+static int get_s3(struct bucket *t, const char *key, size_t max, char **data, size_t *len,
+                  char *err, size_t errlen)
+{
+    struct sink body = {.max = max};
+    CURL *h = curl_easy_init();
+    char *url = h ? object_url(t, h, key) : NULL;
+    int rc;
+
+    curl_easy_cleanup(h);
+    if (!url) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    /* an error body is read whole too: bounded by max, and short */
+    rc = get_url(t, url, "the object is", &body, err, errlen);
+    free(url);
+    if (!rc && !body.data && !(body.data = calloc(1, 1))) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+    }
+    if (rc) {
+        free(body.data);
+        return rc;
+    }
+    *data = body.data;
+    *len = body.len;
+    return 0;
+}
+
+static int get_file(struct bucket *t, const char *key, size_t max, char **data, size_t *len,
+                    char *err, size_t errlen)
+{
+    char *path = NULL, *buf = NULL;
+    struct stat st;
+    int fd = -1, rc = 0;
+    size_t got = 0;
+
+    if (asprintf(&path, "%s/%s", t->dir, key) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0 || fstat(fd, &st)) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = -EINVAL;
+        snprintf(err, errlen, "%s: not a regular file", path);
+    } else if ((uint64_t)st.st_size > max) {
+        rc = -EFBIG;
+        snprintf(err, errlen, "%s: over %zu bytes", path, max);
+    } else if (!(buf = malloc((size_t)st.st_size + 1))) {
+        rc = -ENOMEM;
+        snprintf(err, errlen, "out of memory");
+    }
+    while (!rc && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -EIO;
+            snprintf(err, errlen, "%s: %s", path, n < 0 ? strerror(errno) : "shorter than its size");
+        } else {
+            got += (size_t)n;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    free(path);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[got] = '\0';
+    *data = buf;
+    *len = got;
+    return 0;
+}
+
+int bucket_get(struct bucket *t, const char *key, size_t max, char **data, size_t *len, char *err,
+               size_t errlen)
+{
+    if (!key_ok(key)) {
+        snprintf(err, errlen, "bad object key '%s'", key);
+        return -EINVAL;
+    }
+    return t->s3 ? get_s3(t, key, max, data, len, err, errlen)
+                 : get_file(t, key, max, data, len, err, errlen);
+}
+
+/* ---- listing ---- */
+
+typedef int (*list_fn)(void *ctx, const struct bucket_entry *e);
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in dir that start with part, sorted; hidden ones (temporary
+ * files of atomic writes) left out. A missing dir has none. */
+static int dir_names(const char *dir, const char *part, char ***out, size_t *n, char *err,
+                     size_t errlen)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char **names = NULL;
+    size_t cap = 0;
+
+    *n = 0;
+    if (!d) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            *out = NULL;
+            return 0;
+        }
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -errno;
+    }
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || strncmp(de->d_name, part, strlen(part)) != 0)
+            continue;
+        if (*n == cap) {
+            char **g = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof(*names));
+
+            if (!g)
+                goto nomem;
+            names = g;
+        }
+        if (!(names[*n] = strdup(de->d_name)))
+            goto nomem;
+        (*n)++;
+    }
+    closedir(d);
+    if (*n)
+        qsort(names, *n, sizeof(*names), cmp_names);
+    *out = names;
+    return 0;
+nomem:
+    closedir(d);
+    while (*n)
+        free(names[--*n]);
+    free(names);
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+}
+
+/* Lists rel (a folder key, "" or ending in '/') of the file bucket: the
+ * names in it that start with part. */
+static int list_dir(struct bucket *t, const char *rel, const char *part, bool one_level, list_fn fn,
+                    void *ctx, char *err, size_t errlen)
+{
+    char *dir = NULL, **names = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (asprintf(&dir, "%s/%s", t->dir, rel) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    rc = dir_names(dir, part, &names, &n, err, errlen);
+    for (size_t i = 0; !rc && i < n; i++) {
+        char *key = NULL, *path = NULL;
+        struct stat st;
+        int gone;
+
+        if (asprintf(&key, "%s%s", rel, names[i]) < 0 ||
+            asprintf(&path, "%s%s", dir, names[i]) < 0) {
+            free(key);
+            snprintf(err, errlen, "out of memory");
+            rc = -ENOMEM;
+            break;
+        }
+        gone = lstat(path, &st);
+        free(path);
+        if (gone) {
+            free(key);
+            continue; /* gone since: S3 would not list it either */
+        }
+        if (S_ISDIR(st.st_mode)) {
+            char *sub = NULL;
+
+            if (asprintf(&sub, "%s/", key) < 0) {
+                rc = -ENOMEM;
+                snprintf(err, errlen, "out of memory");
+            } else if (one_level) {
+                rc = fn(ctx, &(struct bucket_entry){.key = sub, .folder = true});
+            } else {
+                rc = list_dir(t, sub, "", false, fn, ctx, err, errlen);
+            }
+            free(sub);
+        } else if (S_ISREG(st.st_mode)) {
+            rc = fn(ctx, &(struct bucket_entry){.key = key, .size = (uint64_t)st.st_size});
+        }
+        free(key);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    free(dir);
+    return rc;
+}
+
+/* Decodes XML's entities in place: the five named ones and &#N; &#xN;
+ * (ASCII only: S3 keys written by podflame are). */
+static void xml_unescape(char *s)
+{
+    static const struct {
+        const char *name;
+        char c;
+    } named[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    char *w = s;
+
+    while (*s) {
+        size_t i;
+
+        if (*s != '&') {
+            *w++ = *s++;
+            continue;
+        }
+        for (i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+            if (!strncmp(s, named[i].name, strlen(named[i].name)))
+                break;
+        if (i < sizeof(named) / sizeof(named[0])) {
+            *w++ = named[i].c;
+            s += strlen(named[i].name);
+        } else if (s[1] == '#') {
+            char *end;
+            unsigned long v = s[2] == 'x' ? strtoul(s + 3, &end, 16) : strtoul(s + 2, &end, 10);
+
+            if (*end == ';' && v > 0 && v < 128) {
+                *w++ = (char)v;
+                s = end + 1;
+            } else {
+                *w++ = *s++;
+            }
+        } else {
+            *w++ = *s++;
+        }
+    }
+    *w = '\0';
+}
+
+/* The text of the next <tag>...</tag> at or after *pos and before end, in
+ * out (unescaped); *pos moves past it. false when there is none. */
+static bool xml_next(const char **pos, const char *end, const char *tag, char *out, size_t outlen)
+{
+    char open[32], close[32];
+    const char *s, *e;
+
+    snprintf(open, sizeof(open), "<%s>", tag);
+    snprintf(close, sizeof(close), "</%s>", tag);
+    if (!(s = strstr(*pos, open)) || s >= end)
+        return false;
+    s += strlen(open);
+    if (!(e = strstr(s, close)) || e > end)
+        return false;
+    snprintf(out, outlen, "%.*s", (int)(e - s), s);
+    xml_unescape(out);
+    *pos = e + strlen(close);
+    return true;
+}
+
+/* The entries of one ListObjectsV2 page, their keys made relative to the
+ * bucket's prefix (plen bytes and a '/'). */
+static int list_page(const char *xml, size_t plen, list_fn fn, void *ctx, char *err, size_t errlen)
+{
+    static const char *const blocks[2] = {"Contents", "CommonPrefixes"};
+    char key[2048], size[32];
+    int rc = 0;
+
+    for (int b = 0; !rc && b < 2; b++) {
+        char open[32], close[32];
+        const char *pos = xml;
+
+        snprintf(open, sizeof(open), "<%s>", blocks[b]);
+        snprintf(close, sizeof(close), "</%s>", blocks[b]);
+        while (!rc && (pos = strstr(pos, open))) {
+            const char *end = strstr(pos, close), *in = pos;
+
+            if (!end) {
+                snprintf(err, errlen, "a listing of the bucket ends inside <%s>", blocks[b]);
+                return -EIO;
+            }
+            if (xml_next(&in, end, b ? "Prefix" : "Key", key, sizeof(key)) && strlen(key) > plen) {
+                struct bucket_entry e = {.key = key + plen, .folder = b == 1};
+
+                if (!b && xml_next(&in, end, "Size", size, sizeof(size)))
+                    e.size = strtoull(size, NULL, 10);
+                rc = fn(ctx, &e);
+            }
+            pos = end + strlen(close);
+        }
+    }
+    return rc;
+}
+
+static int list_s3(struct bucket *t, const char *prefix, bool one_level, list_fn fn, void *ctx,
+                   char *err, size_t errlen)
+{
+    CURL *h = curl_easy_init();
+    char *full = NULL, token[2048] = "";
+    size_t plen = *t->prefix ? strlen(t->prefix) + 1 : 0;
+    int rc = 0;
+
+    if (!h || asprintf(&full, "%s%s%s", t->prefix, *t->prefix ? "/" : "", prefix) < 0) {
+        curl_easy_cleanup(h);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    do {
+        struct sink body = {.max = BUCKET_MAX_LIST_PAGE};
+        char *eprefix = curl_easy_escape(h, full, 0), *etoken = curl_easy_escape(h, token, 0);
+        char *url = NULL;
+        const char *pos;
+        char truncated[16] = "";
+
+        if (!eprefix || !etoken ||
+            asprintf(&url, "%s?list-type=2&prefix=%s%s%s%s", t->base_url, eprefix,
+                     one_level ? "&delimiter=%2F" : "", *token ? "&continuation-token=" : "",
+                     etoken) < 0) {
+            url = NULL;
+            snprintf(err, errlen, "out of memory");
+            rc = -ENOMEM;
+        }
+        curl_free(eprefix);
+        curl_free(etoken);
+        if (!rc)
+            rc = get_url(t, url, "a page of the listing is", &body, err, errlen);
+        free(url);
+        if (!rc && body.data) {
+            rc = list_page(body.data, plen, fn, ctx, err, errlen);
+            pos = body.data;
+            xml_next(&pos, body.data + body.len, "IsTruncated", truncated, sizeof(truncated));
+            pos = body.data;
+            if (strcmp(truncated, "true") != 0 ||
+                !xml_next(&pos, body.data + body.len, "NextContinuationToken", token,
+                          sizeof(token)))
+                token[0] = '\0';
+        } else {
+            token[0] = '\0';
+        }
+        free(body.data);
+    } while (!rc && token[0]);
+    curl_easy_cleanup(h);
+    free(full);
+    return rc;
+}
+
+int bucket_list(struct bucket *t, const char *prefix, bool one_level, list_fn fn, void *ctx,
+                char *err, size_t errlen)
+{
+    const char *slash = strrchr(prefix, '/');
+    char *rel;
+    int rc;
+
+    /* the folder part must be a key's own: no "..", nothing absolute */
+    if (*prefix && (*prefix == '/' || strstr(prefix, "..") || strstr(prefix, "//"))) {
+        snprintf(err, errlen, "bad key prefix '%s'", prefix);
+        return -EINVAL;
+    }
+    if (t->s3)
+        return list_s3(t, prefix, one_level, fn, ctx, err, errlen);
+    if (!(rel = strndup(prefix, slash ? (size_t)(slash - prefix) + 1 : 0))) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    rc = list_dir(t, rel, slash ? slash + 1 : prefix, one_level, fn, ctx, err, errlen);
+    free(rel);
+    return rc;
 }
