@@ -22,7 +22,8 @@ endif
 
 FORMATS_SRCS   := formats/htab.c formats/profile.c formats/folded.c formats/format.c \
                   formats/pprof.c formats/speedscope.c formats/perfscript.c \
-                  formats/stackcount.c formats/flamegraph.c formats/buf.c formats/escape.c
+                  formats/stackcount.c formats/flamegraph.c formats/buf.c formats/escape.c \
+                  formats/merge.c
 SYMBOLIZE_SRCS := symbolize/procmaps.c symbolize/elfsyms.c symbolize/kallsyms.c \
                   symbolize/symbolizer.c symbolize/debuginfo.c symbolize/demangle.c symbolize/perfmap.c symbolize/unwinder.c \
                   symbolize/residency.c

@@ -994,3 +994,20 @@ int pprof_read(struct pf_profile *p, FILE *in, char *err, size_t errlen)
     free(buf);
     return ret;
 }
+
+int pprof_write_buffer(const struct pf_profile *p, char **buf, size_t *len)
+{
+    FILE *f = open_memstream(buf, len);
+    int rc;
+
+    if (!f)
+        return -ENOMEM;
+    rc = pprof_write(p, f);
+    if (fclose(f) && !rc)
+        rc = -ENOMEM;
+    if (rc) {
+        free(*buf);
+        *buf = NULL;
+    }
+    return rc;
+}

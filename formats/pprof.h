@@ -22,6 +22,10 @@ int pprof_encode(const struct pf_profile *p, uint8_t **out, size_t *len);
 /* Writes p gzipped. Returns 0, -ENOMEM or -EIO. */
 int pprof_write(const struct pf_profile *p, FILE *out);
 
+/* p gzipped in a new buffer (*buf, malloc'd). Returns 0 or a negative
+ * errno. */
+int pprof_write_buffer(const struct pf_profile *p, char **buf, size_t *len);
+
 /* Decodes a gzipped or raw profile into p, which must be fresh from
  * pf_profile_new. Returns 0, -ENOMEM, or -EINVAL with the reason in err
  * (truncated gzip, bad varint, an index or id out of range, ...). */

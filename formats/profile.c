@@ -417,3 +417,63 @@ int pf_profile_value_index(const struct pf_profile *p, const char *name, size_t 
     *index = p->nsample_types - 1;
     return 0;
 }
+
+int pf_profile_pods(const struct pf_profile *p, struct pf_pod **out, size_t *n)
+{
+    struct pf_pod *pods = NULL;
+    struct htab index; /* "ns\0pod" -> position in pods */
+    size_t np = 0, cap = 0;
+    int rc = 0;
+
+    htab_init(&index);
+    for (size_t i = 0; !rc && i < p->nsamples; i++) {
+        const struct pf_sample *s = &p->samples[i];
+        const char *pod = pf_sample_label(p, s, "pod"), *ns = pf_sample_label(p, s, "namespace");
+        size_t nslen, len;
+        uint64_t at = np;
+        bool found;
+        char *key;
+
+        if (!pod)
+            continue;
+        if (!ns)
+            ns = "";
+        nslen = strlen(ns);
+        len = nslen + 1 + strlen(pod);
+        if (!(key = malloc(len + 1))) {
+            rc = -ENOMEM;
+            break;
+        }
+        memcpy(key, ns, nslen + 1);
+        memcpy(key + nslen + 1, pod, strlen(pod) + 1);
+        rc = htab_get_or_put(&index, key, len, &at, &found, NULL);
+        free(key);
+        if (!rc && !found) {
+            if (np == cap) {
+                struct pf_pod *g = realloc(pods, (cap = cap ? 2 * cap : 16) * sizeof(*g));
+
+                if (!g) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                pods = g;
+            }
+            pods[np++] = (struct pf_pod){ns, pod, NULL, NULL, 0};
+        }
+        if (rc)
+            break;
+        if (!pods[at].uid)
+            pods[at].uid = pf_sample_label(p, s, "pod_uid");
+        if (!pods[at].workload)
+            pods[at].workload = pf_sample_label(p, s, "workload");
+        pods[at].samples += p->nsample_types ? (uint64_t)s->values[0] : 0;
+    }
+    htab_free(&index);
+    if (rc) {
+        free(pods);
+        return rc;
+    }
+    *out = pods;
+    *n = np;
+    return 0;
+}

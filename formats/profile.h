@@ -168,6 +168,17 @@ int pf_profile_subset(const struct pf_profile *p,
 /* Adds the string label key=value to every sample. Returns 0 or -ENOMEM. */
 int pf_profile_label_all(struct pf_profile *p, const char *key, const char *value);
 
+/* A Pod with samples in a profile: its labels' values (borrowed from the
+ * profile; uid and workload NULL when no sample says them). */
+struct pf_pod {
+    const char *ns, *pod, *uid, *workload;
+    uint64_t samples; /* the first value summed */
+};
+
+/* The Pods (samples labelled pod, namespace) of p, in order of first
+ * appearance. Returns 0 or -ENOMEM; free *out. */
+int pf_profile_pods(const struct pf_profile *p, struct pf_pod **out, size_t *n);
+
 /* The kind of frames a location holds (from its mapping). */
 enum pf_frame_kind pf_location_kind(const struct pf_profile *p, const struct pf_location *loc);
 

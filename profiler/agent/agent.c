@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 
 #include "formats/clock.h"
+#include "formats/pprof.h"
 #include "profiler/agent/state.h"
 #include "profiler/agent/window.h"
 #include "profiler/kube/kube.h"
@@ -35,7 +36,7 @@ static int spool_object(struct agent *ag, const struct window *w, const struct p
     int rc;
 
     snprintf(key, sizeof(key), "%s.pb.gz", key_stem);
-    if ((rc = window_encode(p, &data, &len)) ||
+    if ((rc = pprof_write_buffer(p, &data, &len)) ||
         (rc = window_index_line(w, ag->node, key, p, len, ag->o->labels, ag->o->nlabels, pod_ns,
                                 pod, &line))) {
         snprintf(err, errlen, "encoding the window: %s", strerror(-rc));
@@ -72,7 +73,7 @@ static int write_window(struct agent *ag, const struct window *w, struct pf_prof
                         size_t errlen)
 {
     char stem[1400];
-    struct window_pod *pods = NULL;
+    struct pf_pod *pods = NULL;
     size_t npods = 0;
     int rc = 0;
 
@@ -93,7 +94,7 @@ static int write_window(struct agent *ag, const struct window *w, struct pf_prof
     atomic_fetch_add(&ag->m.windows, 1);
     if (!ag->o->split_pods)
         return 0;
-    if ((rc = window_pods(p, &pods, &npods))) {
+    if ((rc = pf_profile_pods(p, &pods, &npods))) {
         snprintf(err, errlen, "out of memory");
         return rc;
     }

@@ -82,61 +82,15 @@ uint64_t window_samples(const struct pf_profile *p)
     return n;
 }
 
-int window_pods(const struct pf_profile *p, struct window_pod **out, size_t *n)
-{
-    struct window_pod *pc = NULL;
-    size_t np = 0, cap = 0;
-
-    for (size_t i = 0; i < p->nsamples; i++) {
-        const char *pod = pf_sample_label(p, &p->samples[i], "pod");
-        const char *ns = pf_sample_label(p, &p->samples[i], "namespace");
-        size_t j;
-
-        if (!pod)
-            continue;
-        if (!ns)
-            ns = "";
-        for (j = 0; j < np && (strcmp(pc[j].pod, pod) != 0 || strcmp(pc[j].ns, ns) != 0); j++)
-            ;
-        if (j == np) {
-            if (ARRAY_RESERVE_ONE(pc, np, cap)) {
-                free(pc);
-                return -ENOMEM;
-            }
-            pc[np++] = (struct window_pod){ns, pod, 0};
-        }
-        pc[j].samples += (uint64_t)p->samples[i].values[0];
-    }
-    *out = pc;
-    *n = np;
-    return 0;
-}
-
-int window_encode(const struct pf_profile *p, char **buf, size_t *len)
-{
-    FILE *f = open_memstream(buf, len);
-    int rc;
-
-    if (!f)
-        return -ENOMEM;
-    rc = pprof_write(p, f);
-    if (fclose(f) && !rc)
-        rc = -ENOMEM;
-    if (rc) {
-        free(*buf);
-        *buf = NULL;
-    }
-    return rc;
-}
-
-/* {"namespace": NS, "pod": POD, "samples": N} for every Pod in p */
+/* {"namespace": NS, "pod": POD, "uid": UID, "workload": W, "samples": N}
+ * for every Pod in p (uid and workload when the samples say them) */
 static json_t *pods_json(const struct pf_profile *p)
 {
-    struct window_pod *pods = NULL;
+    struct pf_pod *pods = NULL;
     size_t npods = 0;
     json_t *jp = json_array();
 
-    if (!jp || window_pods(p, &pods, &npods)) {
+    if (!jp || pf_profile_pods(p, &pods, &npods)) {
         json_decref(jp);
         return NULL;
     }
@@ -144,6 +98,10 @@ static json_t *pods_json(const struct pf_profile *p)
         json_t *o = json_pack("{s:s, s:s, s:I}", "namespace", pods[i].ns, "pod", pods[i].pod,
                               "samples", (json_int_t)pods[i].samples);
 
+        if (o && pods[i].uid)
+            json_object_set_new(o, "uid", json_string(pods[i].uid));
+        if (o && pods[i].workload)
+            json_object_set_new(o, "workload", json_string(pods[i].workload));
         if (!o || json_array_append_new(jp, o)) {
             json_decref(jp);
             jp = NULL;

@@ -34,15 +34,6 @@ void window_key_part(const char *in, char *out, size_t len);
 /* Samples (the first value summed) of a profile. */
 uint64_t window_samples(const struct pf_profile *p);
 
-struct window_pod {
-    const char *ns, *pod; /* borrowed from the profile's labels */
-    uint64_t samples;
-};
-
-/* The Pods with samples in p, in order of first appearance. Returns 0 or
- * -ENOMEM; free *out. */
-int window_pods(const struct pf_profile *p, struct window_pod **out, size_t *n);
-
 /* The index line of the object key holding p (bytes long): node, key,
  * start, end, duration, samples, lost, bytes, the Pod (pod set: a Pod's own
  * profile) or the Pods and their samples, and the labels (KEY=VALUE each).
@@ -51,8 +42,5 @@ int window_pods(const struct pf_profile *p, struct window_pod **out, size_t *n);
 int window_index_line(const struct window *w, const char *node, const char *key,
                       const struct pf_profile *p, size_t bytes, const char *const *labels,
                       size_t nlabels, const char *pod_ns, const char *pod, char **out);
-
-/* p as gzipped pprof in *buf (malloc'd). Returns 0 or a negative errno. */
-int window_encode(const struct pf_profile *p, char **buf, size_t *len);
 
 #endif

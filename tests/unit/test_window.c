@@ -113,7 +113,7 @@ static void test_pods_and_index_line(void **state)
 {
     const char *labels[] = {"cluster=lab", "env=prod"};
     struct pf_profile *p = profile_of_pods();
-    struct window_pod *pods;
+    struct pf_pod *pods;
     struct window w;
     size_t n;
     char *line;
@@ -122,7 +122,7 @@ static void test_pods_and_index_line(void **state)
 
     (void)state;
     assert_int_equal(window_samples(p), 54);
-    assert_int_equal(window_pods(p, &pods, &n), 0);
+    assert_int_equal(pf_profile_pods(p, &pods, &n), 0);
     assert_int_equal(n, 2);
     assert_string_equal(pods[0].pod, "checkout-1");
     assert_int_equal(pods[0].samples, 42);
@@ -173,7 +173,7 @@ static void test_encode_reads_back(void **state)
     FILE *f;
 
     (void)state;
-    assert_int_equal(window_encode(p, &buf, &len), 0);
+    assert_int_equal(pprof_write_buffer(p, &buf, &len), 0);
     assert_true(len > 20);
     assert_int_equal((unsigned char)buf[0], 0x1f); /* gzip */
     f = fmemopen(buf, len, "r");

@@ -2,7 +2,7 @@
 """Fails when an #include points up the layers of podflame.
 
 Layers, top to bottom (DESIGN.md's data flow):
-  profiler/ (the commands)  ->  profiler/agent/  ->  profiler/watch/
+  profiler/ (the commands)  ->  profiler/agent/, profiler/query/  ->  profiler/watch/
   ->  profiler/sampling/  ->  profiler/kube/, profiler/io/  ->  symbolize/
   ->  formats/
 A file may include its own folder and any folder below it; folders on one
@@ -17,6 +17,7 @@ import sys
 LEVEL = {
     'profiler': 6,
     'profiler/agent': 5,
+    'profiler/query': 5,
     'profiler/watch': 4,
     'profiler/sampling': 3,
     'profiler/kube': 2,

@@ -1,0 +1,306 @@
+#include "formats/merge.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pf_merge {
+    struct pf_profile *p;
+    struct htab mappings, locations, samples; /* their fields -> id or index */
+    int64_t end_nanos;
+    uint64_t profiles;
+    bool typed; /* the first profile set the types */
+};
+
+/* What one added profile's ids and strings are in the merge; 0 (and -1
+ * for strings) until first needed. */
+struct translation {
+    const struct pf_profile *in;
+    int64_t *strings;
+    uint64_t *mappings, *locations;
+};
+
+int pf_merge_new(struct pf_merge **out)
+{
+    struct pf_merge *m = calloc(1, sizeof(*m));
+
+    if (!m || pf_profile_new(&m->p)) {
+        free(m);
+        return -ENOMEM;
+    }
+    htab_init(&m->mappings);
+    htab_init(&m->locations);
+    htab_init(&m->samples);
+    *out = m;
+    return 0;
+}
+
+void pf_merge_free(struct pf_merge *m)
+{
+    if (!m)
+        return;
+    pf_profile_free(m->p);
+    htab_free(&m->mappings);
+    htab_free(&m->locations);
+    htab_free(&m->samples);
+    free(m);
+}
+
+struct pf_profile *pf_merge_profile(struct pf_merge *m)
+{
+    return m->p;
+}
+
+uint64_t pf_merge_profiles(const struct pf_merge *m)
+{
+    return m->profiles;
+}
+
+static int64_t tr_string(struct pf_merge *m, struct translation *t, int64_t idx)
+{
+    if (idx <= 0 || (size_t)idx >= t->in->nstrings)
+        return 0;
+    if (t->strings[idx] < 0)
+        t->strings[idx] = pf_profile_cstring(m->p, t->in->strings[idx]);
+    return t->strings[idx];
+}
+
+static int64_t tr_mapping(struct pf_merge *m, struct translation *t, uint64_t id)
+{
+    const struct pf_mapping *in = pf_profile_mapping(t->in, id);
+    struct pf_mapping out;
+    uint64_t key[6], found_id;
+    bool found;
+    int64_t rc;
+
+    if (!in)
+        return 0;
+    if (t->mappings[id - 1])
+        return (int64_t)t->mappings[id - 1];
+    out = *in;
+    if ((out.filename = tr_string(m, t, in->filename)) < 0 ||
+        (out.build_id = tr_string(m, t, in->build_id)) < 0)
+        return -ENOMEM;
+    key[0] = out.start;
+    key[1] = out.limit;
+    key[2] = out.offset;
+    key[3] = (uint64_t)out.filename;
+    key[4] = (uint64_t)out.build_id;
+    key[5] = (uint64_t)out.kind;
+    found_id = m->p->nmappings + 1; /* the id it gets when new */
+    if (htab_get_or_put(&m->mappings, key, sizeof(key), &found_id, &found, NULL))
+        return -ENOMEM;
+    if (!found && (rc = pf_profile_add_mapping(m->p, &out)) < 0)
+        return rc; /* the table is then wrong, but the merge is out of memory: done */
+    t->mappings[id - 1] = found_id;
+    return (int64_t)found_id;
+}
+
+/* A location's merged id; its key is (mapping, address, lines). */
+static int64_t tr_location(struct pf_merge *m, struct translation *t, uint64_t id)
+{
+    const struct pf_location *in = pf_profile_location(t->in, id);
+    uint64_t *key, loc_id;
+    struct pf_line *lines;
+    size_t nkey;
+    int64_t mapping, rc = 0;
+    bool found;
+
+    if (!in)
+        return -EINVAL;
+    if (t->locations[id - 1])
+        return (int64_t)t->locations[id - 1];
+    if ((mapping = tr_mapping(m, t, in->mapping_id)) < 0)
+        return mapping;
+    nkey = 2 + 2 * in->nlines;
+    key = malloc(nkey * sizeof(*key));
+    lines = malloc((in->nlines ? in->nlines : 1) * sizeof(*lines));
+    if (!key || !lines) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    key[0] = (uint64_t)mapping;
+    key[1] = in->address;
+    for (size_t i = 0; i < in->nlines; i++) {
+        const struct pf_function *f = pf_profile_func(t->in, in->lines[i].function_id);
+        int64_t fid = 0;
+
+        if (f) {
+            int64_t name = tr_string(m, t, f->name), sys = tr_string(m, t, f->system_name),
+                    file = tr_string(m, t, f->filename);
+
+            if (name < 0 || sys < 0 || file < 0 ||
+                (fid = pf_profile_function(m->p, name, sys, file, f->start_line)) < 0) {
+                rc = -ENOMEM;
+                goto out;
+            }
+        }
+        lines[i] = (struct pf_line){(uint64_t)fid, in->lines[i].line};
+        key[2 + 2 * i] = (uint64_t)fid;
+        key[3 + 2 * i] = (uint64_t)in->lines[i].line;
+    }
+    loc_id = m->p->nlocations + 1;
+    if (htab_get_or_put(&m->locations, key, nkey * sizeof(*key), &loc_id, &found, NULL)) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (!found && (rc = pf_profile_add_location(m->p, (uint64_t)mapping, in->address, lines,
+                                                in->nlines)) < 0)
+        goto out;
+    t->locations[id - 1] = loc_id;
+    rc = (int64_t)loc_id;
+out:
+    free(key);
+    free(lines);
+    return rc;
+}
+
+/* The types must be the same, by name and unit, in the same order. */
+static int check_types(struct pf_merge *m, struct translation *t, char *err, size_t errlen)
+{
+    const struct pf_profile *in = t->in;
+    bool same = in->nsample_types == m->p->nsample_types;
+
+    if (!in->nsample_types) {
+        snprintf(err, errlen, "it has no sample types");
+        return -EINVAL;
+    }
+    if (!m->typed) {
+        m->p->nsample_types = in->nsample_types;
+        for (size_t i = 0; i < in->nsample_types; i++) {
+            m->p->sample_types[i].type = tr_string(m, t, in->sample_types[i].type);
+            m->p->sample_types[i].unit = tr_string(m, t, in->sample_types[i].unit);
+        }
+        m->p->period_type.type = tr_string(m, t, in->period_type.type);
+        m->p->period_type.unit = tr_string(m, t, in->period_type.unit);
+        m->p->default_sample_type = tr_string(m, t, in->default_sample_type);
+        m->p->period = in->period;
+        m->typed = true;
+        return 0;
+    }
+    for (size_t i = 0; same && i < in->nsample_types; i++)
+        same = !strcmp(pf_profile_str(in, in->sample_types[i].type),
+                       pf_profile_str(m->p, m->p->sample_types[i].type)) &&
+               !strcmp(pf_profile_str(in, in->sample_types[i].unit),
+                       pf_profile_str(m->p, m->p->sample_types[i].unit));
+    if (!same) {
+        snprintf(err, errlen, "its sample types (%zu, the first %s/%s) are not the others'",
+                 in->nsample_types,
+                 in->nsample_types ? pf_profile_str(in, in->sample_types[0].type) : "none",
+                 in->nsample_types ? pf_profile_str(in, in->sample_types[0].unit) : "none");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The labels of s in the merge's strings, then the extra ones it lacks. */
+static int tr_labels(struct pf_merge *m, struct translation *t, const struct pf_sample *s,
+                     const char *const *extra, size_t nextra, struct pf_label *out, size_t *n)
+{
+    *n = 0;
+    for (size_t i = 0; i < s->nlabels; i++) {
+        struct pf_label l = s->labels[i];
+
+        l.key = tr_string(m, t, l.key);
+        l.str = tr_string(m, t, l.str);
+        l.num_unit = tr_string(m, t, l.num_unit);
+        if (l.key < 0 || l.str < 0 || l.num_unit < 0)
+            return -ENOMEM;
+        out[(*n)++] = l;
+    }
+    for (size_t i = 0; i < nextra; i++) {
+        int64_t k, v;
+
+        if (pf_sample_label(t->in, s, extra[2 * i]))
+            continue;
+        if ((k = pf_profile_cstring(m->p, extra[2 * i])) < 0 ||
+            (v = pf_profile_cstring(m->p, extra[2 * i + 1])) < 0)
+            return -ENOMEM;
+        out[(*n)++] = (struct pf_label){.key = k, .str = v};
+    }
+    return 0;
+}
+
+/* Adds s's values to the merged sample of equal stack and labels. */
+static int add_sample(struct pf_merge *m, struct translation *t, const struct pf_sample *s,
+                      const char *const *extra, size_t nextra)
+{
+    size_t nlabels, nkey = 1 + s->nlocations + 4 * (s->nlabels + nextra);
+    uint64_t *key = malloc(nkey * sizeof(*key)), *locs = key + 1, idx;
+    struct pf_label *labels = malloc((s->nlabels + nextra + 1) * sizeof(*labels));
+    bool found;
+    int rc = -ENOMEM;
+
+    if (!key || !labels)
+        goto out;
+    key[0] = s->nlocations;
+    for (size_t i = 0; i < s->nlocations; i++) {
+        int64_t id = tr_location(m, t, s->location_ids[i]);
+
+        if (id < 0) {
+            rc = (int)id;
+            goto out;
+        }
+        locs[i] = (uint64_t)id;
+    }
+    if (tr_labels(m, t, s, extra, nextra, labels, &nlabels))
+        goto out;
+    for (size_t i = 0; i < nlabels; i++)
+        memcpy(locs + s->nlocations + 4 * i, &labels[i], sizeof(labels[i]));
+    nkey = 1 + s->nlocations + 4 * nlabels;
+    idx = m->p->nsamples;
+    if (htab_get_or_put(&m->samples, key, nkey * sizeof(*key), &idx, &found, NULL))
+        goto out;
+    if (found) {
+        for (size_t i = 0; i < m->p->nsample_types; i++)
+            m->p->samples[idx].values[i] += s->values[i];
+        rc = 0;
+    } else {
+        rc = pf_profile_add_sample(m->p, locs, s->nlocations, s->values, labels, nlabels);
+    }
+out:
+    free(key);
+    free(labels);
+    return rc;
+}
+
+int pf_merge_add(struct pf_merge *m, const struct pf_profile *p,
+                 bool (*keep)(void *ctx, const struct pf_profile *p, const struct pf_sample *s),
+                 void *ctx, const char *const *extra, size_t nextra, char *err, size_t errlen)
+{
+    struct translation t = {p, NULL, NULL, NULL};
+    int64_t end = p->time_nanos + p->duration_nanos;
+    int rc = -ENOMEM;
+
+    t.strings = malloc((p->nstrings ? p->nstrings : 1) * sizeof(*t.strings));
+    t.mappings = calloc(p->nmappings ? p->nmappings : 1, sizeof(*t.mappings));
+    t.locations = calloc(p->nlocations ? p->nlocations : 1, sizeof(*t.locations));
+    if (!t.strings || !t.mappings || !t.locations) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    memset(t.strings, 0xff, (p->nstrings ? p->nstrings : 1) * sizeof(*t.strings));
+    if ((rc = check_types(m, &t, err, errlen)))
+        goto out;
+    for (size_t i = 0; !rc && i < p->nsamples; i++)
+        if (!keep || keep(ctx, p, &p->samples[i]))
+            rc = add_sample(m, &t, &p->samples[i], extra, nextra);
+    if (rc) {
+        snprintf(err, errlen, "%s",
+                 rc == -ENOMEM ? "out of memory" : "a sample names a location it lacks");
+        goto out;
+    }
+    if (p->time_nanos && (!m->p->time_nanos || p->time_nanos < m->p->time_nanos))
+        m->p->time_nanos = p->time_nanos;
+    if (end > m->end_nanos)
+        m->end_nanos = end;
+    if (m->p->time_nanos)
+        m->p->duration_nanos = m->end_nanos - m->p->time_nanos;
+    m->profiles++;
+out:
+    free(t.strings);
+    free(t.mappings);
+    free(t.locations);
+    return rc;
+}
