@@ -14,5 +14,7 @@ int cmd_agent(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_trigger(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_query(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 
 #endif

@@ -22,6 +22,8 @@ static const struct {
     {"flamegraph", cmd_flamegraph, "draw an interactive SVG flame graph"},
     {"diff", cmd_diff, "draw a differential flame graph of two profiles"},
     {"convert", cmd_convert, "convert a profile between folded, pprof and speedscope"},
+    {"query", cmd_query, "one profile of a service across nodes and time, from the bucket"},
+    {"compact", cmd_compact, "roll up closed hours of the bucket for fast queries"},
 };
 
 static void usage(FILE *f)

@@ -15,6 +15,7 @@
 
 #include "bpf/profile.h"
 #include "profiler/opts.h"
+#include "profiler/query/range.h"
 #include "profiler/watch/finding.h"
 
 #define AT(member) offsetof(struct settings, member)
@@ -129,11 +130,11 @@ static void print_labels(const struct settings *s, FILE *out)
 static int parse_addressing(struct settings *s, const char *arg, char *err, size_t errlen)
 {
     if (!strcmp(arg, "path"))
-        s->agent.up.s3_path_style = 1;
+        s->bucket.s3_path_style = 1;
     else if (!strcmp(arg, "virtual"))
-        s->agent.up.s3_path_style = 0;
+        s->bucket.s3_path_style = 0;
     else if (!strcmp(arg, "auto"))
-        s->agent.up.s3_path_style = -1;
+        s->bucket.s3_path_style = -1;
     else {
         snprintf(err, errlen, "--s3-addressing takes path, virtual or auto, not '%s'", arg);
         return -EINVAL;
@@ -144,8 +145,8 @@ static int parse_addressing(struct settings *s, const char *arg, char *err, size
 static void print_addressing(const struct settings *s, FILE *out)
 {
     fprintf(out, "s3-addressing = %s\n",
-            s->agent.up.s3_path_style < 0 ? "auto"
-            : s->agent.up.s3_path_style   ? "path"
+            s->bucket.s3_path_style < 0 ? "auto"
+            : s->bucket.s3_path_style   ? "path"
                                           : "virtual");
 }
 
@@ -171,13 +172,13 @@ static int parse_timeout(struct settings *s, const char *arg, char *err, size_t 
 
     if ((rc = opt_uint("upload-timeout", arg, 1, 3600, "seconds", &v, err, errlen)))
         return rc;
-    s->agent.up.timeout_s = (long)v;
+    s->bucket.timeout_s = (long)v;
     return 0;
 }
 
 static void print_timeout(const struct settings *s, FILE *out)
 {
-    fprintf(out, "upload-timeout = %ld\n", s->agent.up.timeout_s);
+    fprintf(out, "upload-timeout = %ld\n", s->bucket.timeout_s);
 }
 
 static int parse_debuginfod_timeout(struct settings *s, const char *arg, char *err, size_t errlen)
@@ -367,6 +368,17 @@ static const struct opt symbols[] = {
      .help = "keep C++ and Rust names mangled"},
 };
 
+#define GROUP_BY_OPT \
+    {.name = "group-by",\
+     .kind = OPT_CUSTOM,\
+     .metavar = "KEY",\
+     .parse = parse_group_by,\
+     .deflt = "pod",\
+     .example = "thread",\
+     .help = "root frames: pod (namespace/pod, container, comm; process roots for samples "\
+             "without Pod labels), container (namespace/pod/container, comm), process (comm), "\
+             "pid (comm-PID), thread (comm-PID/TID) or none"}
+
 static const struct opt output[] = {
     {.name = "output",
      .short_name = 'o',
@@ -384,15 +396,7 @@ static const struct opt output[] = {
      .example = "folded",
      .help = "svg, folded, pprof or speedscope (default: by FILE's extension: .svg .folded "
              ".txt .pb.gz .pprof .speedscope.json; another extension is an error)"},
-    {.name = "group-by",
-     .kind = OPT_CUSTOM,
-     .metavar = "KEY",
-     .parse = parse_group_by,
-     .deflt = "pod",
-     .example = "thread",
-     .help = "root frames: pod (namespace/pod, container, comm; process roots for samples "
-             "without Pod labels), container (namespace/pod/container, comm), process (comm), "
-             "pid (comm-PID), thread (comm-PID/TID) or none"},
+    GROUP_BY_OPT,
 };
 
 static const struct opt record[] = {
@@ -552,34 +556,6 @@ static const struct opt agent[] = {
      .deflt = "file:///var/lib/podflame/profiles",
      .example = "file:///tmp/profiles",
      .help = "file:///DIR or s3://BUCKET/PREFIX"},
-    {.name = "s3-endpoint",
-     .kind = OPT_STRING,
-     .metavar = "URL",
-     .field = AT(agent.up.s3_endpoint),
-     .example = "http://127.0.0.1:9000",
-     .help = "an S3-compatible server, e.g. http://minio:9000 (default: $AWS_ENDPOINT_URL_S3, "
-             "else AWS)"},
-    {.name = "s3-region",
-     .kind = OPT_STRING,
-     .metavar = "NAME",
-     .field = AT(agent.up.s3_region),
-     .example = "eu-west-1",
-     .help = "signing region (default $AWS_REGION, else us-east-1)"},
-    {.name = "s3-addressing",
-     .kind = OPT_CUSTOM,
-     .metavar = "MODE",
-     .parse = parse_addressing,
-     .print = print_addressing,
-     .deflt = "auto",
-     .example = "path",
-     .help = "path, virtual or auto (path-style for a custom endpoint, virtual-hosted for "
-             "AWS)"},
-    {.name = "ca-file",
-     .kind = OPT_STRING,
-     .metavar = "FILE",
-     .field = AT(agent.up.ca_file),
-     .example = "/etc/ssl/certs/ca-certificates.crt",
-     .help = "CA bundle for an HTTPS endpoint"},
     {.name = "upload-concurrency",
      .kind = OPT_UINT,
      .metavar = "N",
@@ -692,6 +668,287 @@ static const struct opt top[] = {
      .help = "stop after N refreshes (default: Ctrl-C)"},
 };
 
+static const struct opt bucket[] = {
+    {.name = "s3-endpoint",
+     .kind = OPT_STRING,
+     .metavar = "URL",
+     .field = AT(bucket.s3_endpoint),
+     .example = "http://127.0.0.1:9000",
+     .help = "an S3-compatible server, e.g. http://minio:9000 (default: $AWS_ENDPOINT_URL_S3, "
+             "else AWS)"},
+    {.name = "s3-region",
+     .kind = OPT_STRING,
+     .metavar = "NAME",
+     .field = AT(bucket.s3_region),
+     .example = "eu-west-1",
+     .help = "signing region (default $AWS_REGION, else us-east-1)"},
+    {.name = "s3-addressing",
+     .kind = OPT_CUSTOM,
+     .metavar = "MODE",
+     .parse = parse_addressing,
+     .print = print_addressing,
+     .deflt = "auto",
+     .example = "path",
+     .help = "path, virtual or auto (path-style for a custom endpoint, virtual-hosted for "
+             "AWS)"},
+    {.name = "ca-file",
+     .kind = OPT_STRING,
+     .metavar = "FILE",
+     .field = AT(bucket.ca_file),
+     .example = "/etc/ssl/certs/ca-certificates.crt",
+     .help = "CA bundle for an HTTPS endpoint"},
+};
+
+/* -25h..-24h, or two RFC 3339 times */
+static int parse_range(struct settings *s, const char *arg, char *err, size_t errlen)
+{
+    int64_t from, until;
+
+    if (range_span(arg, 0, &from, &until, err, errlen))
+        return -EINVAL;
+    s->query.baseline = arg;
+    return 0;
+}
+
+static void print_range(const struct settings *s, FILE *out)
+{
+    if (s->query.baseline)
+        fprintf(out, "baseline = %s\n", s->query.baseline);
+}
+
+/* a time as range_instant reads it; checked here, read by the command */
+static int check_instant(const char *name, const char *arg, char *err, size_t errlen)
+{
+    int64_t t;
+
+    if (range_instant(arg, 0, &t, err, errlen)) {
+        char why[400];
+
+        snprintf(why, sizeof(why), "%s", err);
+        snprintf(err, errlen, "--%s: %s", name, why);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int parse_from(struct settings *s, const char *arg, char *err, size_t errlen)
+{
+    s->query.from = arg;
+    return check_instant("from", arg, err, errlen);
+}
+
+static void print_from(const struct settings *s, FILE *out)
+{
+    if (s->query.from)
+        fprintf(out, "from = %s\n", s->query.from);
+}
+
+static int parse_until(struct settings *s, const char *arg, char *err, size_t errlen)
+{
+    s->query.until = arg;
+    return check_instant("until", arg, err, errlen);
+}
+
+static void print_until(const struct settings *s, FILE *out)
+{
+    if (s->query.until)
+        fprintf(out, "until = %s\n", s->query.until);
+}
+
+static int check_duration(const char *name, const char *arg, char *err, size_t errlen)
+{
+    int64_t ns;
+
+    if (range_duration(arg, &ns, err, errlen)) {
+        char why[400];
+
+        snprintf(why, sizeof(why), "%s", err);
+        snprintf(err, errlen, "--%s: %s", name, why);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int parse_since(struct settings *s, const char *arg, char *err, size_t errlen)
+{
+    s->query.since = arg;
+    return check_duration("since", arg, err, errlen);
+}
+
+static void print_since(const struct settings *s, FILE *out)
+{
+    if (s->query.since)
+        fprintf(out, "since = %s\n", s->query.since);
+}
+
+static int parse_settle(struct settings *s, const char *arg, char *err, size_t errlen)
+{
+    s->query.settle = arg;
+    return check_duration("settle", arg, err, errlen);
+}
+
+static void print_settle(const struct settings *s, FILE *out)
+{
+    fprintf(out, "settle = %s\n", s->query.settle);
+}
+
+static const struct opt range[] = {
+    {.name = "since",
+     .kind = OPT_CUSTOM,
+     .metavar = "DUR",
+     .parse = parse_since,
+     .print = print_since,
+     .example = "1h",
+     .help = "windows of the last DUR (90s, 10m, 1h30m, 2d); the default, 1h, unless --from "
+             "is given"},
+    {.name = "from",
+     .kind = OPT_CUSTOM,
+     .metavar = "TIME",
+     .parse = parse_from,
+     .print = print_from,
+     .example = "2026-11-28T10:00Z",
+     .help = "windows that start at TIME or later: RFC 3339 (2026-11-28T10:00Z, "
+             "2026-11-28T11:00:00+01:00) or -DUR before now (-25h)"},
+    {.name = "until",
+     .kind = OPT_CUSTOM,
+     .metavar = "TIME",
+     .parse = parse_until,
+     .print = print_until,
+     .example = "-24h",
+     .help = "windows that start before TIME (default: now)"},
+};
+
+static const struct opt fleet_select[] = {
+    {.name = "node",
+     .kind = OPT_LIST,
+     .metavar = "NAME",
+     .field = AT(query.nodes),
+     .count = AT(query.nnodes),
+     .max = OPTS_MAX_SELECT,
+     .example = "node-1*",
+     .help = "only this node (the agent's NODE_NAME; a glob)"},
+    {.name = "namespace",
+     .short_name = 'n',
+     .kind = OPT_LIST,
+     .metavar = "NS",
+     .field = AT(query.namespaces),
+     .count = AT(query.nnamespaces),
+     .max = OPTS_MAX_SELECT,
+     .example = "shop",
+     .help = "only Pods in this namespace (a glob)"},
+    {.name = "pod",
+     .kind = OPT_LIST,
+     .metavar = "NAME|UID",
+     .field = AT(query.pods),
+     .count = AT(query.npods),
+     .max = OPTS_MAX_SELECT,
+     .example = "checkout-*",
+     .help = "only this Pod: a name, a glob of names, or a UID"},
+    {.name = "container",
+     .kind = OPT_LIST,
+     .metavar = "NAME",
+     .field = AT(query.containers),
+     .count = AT(query.ncontainers),
+     .max = OPTS_MAX_SELECT,
+     .example = "app",
+     .help = "only this container (a glob)"},
+    {.name = "workload",
+     .kind = OPT_LIST,
+     .metavar = "NAME",
+     .field = AT(query.workloads),
+     .count = AT(query.nworkloads),
+     .max = OPTS_MAX_SELECT,
+     .example = "checkout",
+     .help = "only Pods of this workload (Deployment, StatefulSet, ...; a glob)"},
+    {.name = "label",
+     .kind = OPT_LIST,
+     .metavar = "KEY=VALUE",
+     .field = AT(query.labels),
+     .count = AT(query.nlabels),
+     .max = OPTS_MAX_SELECT,
+     .example = "app=checkout",
+     .help = "only Pods with this label (as the agent's --kube-api saw it)"},
+};
+
+static const struct opt query[] = {
+    {.name = "output",
+     .short_name = 'o',
+     .kind = OPT_STRING,
+     .metavar = "FILE",
+     .field = AT(output),
+     .example = "x.folded",
+     .help = "write the merged profile here (- = stdout; by extension: .svg .folded .pb.gz "
+             ".speedscope.json); the default is query.svg unless --top or --list is given"},
+    {.name = "format",
+     .kind = OPT_STRING,
+     .metavar = "FMT",
+     .field = AT(format),
+     .example = "folded",
+     .help = "svg, folded, pprof or speedscope (default: by FILE's extension)"},
+    GROUP_BY_OPT,
+    {.name = "top",
+     .kind = OPT_UINT,
+     .metavar = "N",
+     .lo = 1,
+     .hi = 10000,
+     .field = AT(query.top),
+     .example = "20",
+     .help = "print the N hottest functions (self and total) and Pods"},
+    {.name = "list",
+     .kind = OPT_FLAG,
+     .field = AT(query.list),
+     .example = "true",
+     .help = "print the windows in range, their nodes and Pods, and which matched; read "
+             "index lines only"},
+    {.name = "baseline",
+     .kind = OPT_CUSTOM,
+     .metavar = "RANGE",
+     .parse = parse_range,
+     .print = print_range,
+     .example = "-25h..-24h",
+     .help = "compare with the same selection over RANGE (FROM..UNTIL): a differential flame "
+             "graph, red where the selection grew, and with --top the functions that grew most"},
+    {.name = "concurrency",
+     .kind = OPT_UINT,
+     .metavar = "N",
+     .lo = 1,
+     .hi = 256,
+     .field = AT(query.concurrency),
+     .deflt = "16",
+     .example = "4",
+     .help = "requests at once"},
+    {.name = "no-rollups",
+     .kind = OPT_FLAG,
+     .field = AT(query.no_rollups),
+     .example = "true",
+     .help = "read every window even for hours that podflame compact rolled up"},
+};
+
+static const struct opt compact[] = {
+    {.name = "settle",
+     .kind = OPT_CUSTOM,
+     .metavar = "DUR",
+     .parse = parse_settle,
+     .print = print_settle,
+     .deflt = "15m",
+     .example = "1h",
+     .help = "roll up an hour only DUR after it ended, so that late uploads are in it"},
+    {.name = "force",
+     .kind = OPT_FLAG,
+     .field = AT(query.force),
+     .example = "true",
+     .help = "roll up hours that have a rollup again (after late windows arrived)"},
+    {.name = "concurrency",
+     .kind = OPT_UINT,
+     .metavar = "N",
+     .lo = 1,
+     .hi = 256,
+     .field = AT(query.concurrency),
+     .deflt = "16",
+     .example = "4",
+     .help = "requests at once"},
+};
+
 #define GROUP(var, title, opts) const struct opt_group var = {title, opts, N(opts)}
 
 GROUP(opt_group_sampling, "sampling", sampling);
@@ -707,6 +964,11 @@ GROUP(opt_group_listener, "listener", listener);
 GROUP(opt_group_watch, "watch", watch);
 GROUP(opt_group_agent, "agent", agent);
 GROUP(opt_group_top, "view", top);
+GROUP(opt_group_bucket, "bucket", bucket);
+GROUP(opt_group_range, "time range", range);
+GROUP(opt_group_fleet_select, "what to read (repeatable; none: everything)", fleet_select);
+GROUP(opt_group_query, "output", query);
+GROUP(opt_group_compact, "compact", compact);
 
 /* ---- the commands ---- */
 
@@ -737,8 +999,9 @@ const struct opt_command opt_cmd_record = {
 };
 
 static const struct opt_group *const agent_groups[] = {
-    &opt_group_agent,   &opt_group_sampling, &opt_group_selection, &opt_group_names,
-    &opt_group_symbols, &opt_group_watcher,  &opt_group_listener,  NULL};
+    &opt_group_agent,   &opt_group_bucket,  &opt_group_sampling, &opt_group_selection,
+    &opt_group_names,   &opt_group_symbols, &opt_group_watcher,  &opt_group_listener,
+    NULL};
 
 static const struct opt_default agent_defaults[] = {
     {"freq", "19"},
@@ -808,5 +1071,59 @@ const struct opt_command opt_cmd_top = {
     .groups = top_groups,
 };
 
-const struct opt_command *const opt_commands[] = {&opt_cmd_record, &opt_cmd_agent, &opt_cmd_watch,
-                                                  &opt_cmd_top, NULL};
+static const struct opt_group *const query_groups[] = {
+    &opt_group_range, &opt_group_fleet_select, &opt_group_query, &opt_group_bucket, NULL};
+
+const struct opt_command opt_cmd_query = {
+    .name = "query",
+    .usage = "[OPTIONS] URL",
+    .about = "Reads the windows that podflame agents wrote to URL (s3://BUCKET/PREFIX or\n"
+             "file:///DIR) over a time range, keeps the samples of the Pods selected, and\n"
+             "merges them into one profile: one flame graph of a service across nodes and\n"
+             "time, with no database. Only the hours of the range are listed; a window whose\n"
+             "index line names no selected Pod is not fetched; whole hours that podflame\n"
+             "compact rolled up are read from the rollup. A window that cannot be read is\n"
+             "reported and the rest are merged.",
+    .groups = query_groups,
+    .operands = true,
+    .operands_anywhere = true,
+    .epilog = "S3 credentials: as the agent's (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else\n"
+              "the shared credentials file).\n"
+              "\n"
+              "examples:\n"
+              "  podflame query s3://profiles/prod --since 1h -n shop --pod 'checkout-*' -o c.svg\n"
+              "  podflame query s3://profiles/prod --from 2026-11-28T10:00Z --until "
+              "2026-11-28T11:00Z \\\n"
+              "      --workload checkout -o a.pb.gz\n"
+              "  podflame query s3://profiles/prod --since 1h --workload checkout \\\n"
+              "      --baseline -25h..-24h -o what-changed.svg\n"
+              "  podflame query file:///var/lib/podflame/profiles --since 10m --top 20\n"
+              "  podflame query s3://profiles/prod --since 1h --list\n",
+};
+
+static const struct opt_group *const compact_groups[] = {&opt_group_compact, &opt_group_range,
+                                                         &opt_group_bucket, NULL};
+
+const struct opt_command opt_cmd_compact = {
+    .name = "compact",
+    .usage = "[OPTIONS] URL",
+    .about = "Rolls up each closed hour of the windows under URL into one profile per\n"
+             "namespace and workload, _rollup/YYYY/MM/DD/HH/NS/WORKLOAD.pb.gz, with an index\n"
+             "line each and the hour's _manifest.json (written last: an hour without it is\n"
+             "not rolled up). podflame query then reads a whole hour of the fleet as a few\n"
+             "objects and gives the same profile. Run it once for the whole bucket, as a\n"
+             "CronJob (hourly), not on every node. Hours already rolled up are skipped\n"
+             "unless --force.",
+    .groups = compact_groups,
+    .operands = true,
+    .operands_anywhere = true,
+    .epilog = "examples:\n"
+              "  podflame compact s3://profiles/prod                       the last hour\n"
+              "  podflame compact s3://profiles/prod --since 24h           a day's closed hours\n"
+              "  podflame compact file:///var/lib/podflame/profiles --from 2026-11-28T10:00Z "
+              "--until 2026-11-28T12:00Z\n",
+};
+
+const struct opt_command *const opt_commands[] = {
+    &opt_cmd_record, &opt_cmd_agent, &opt_cmd_watch, &opt_cmd_top, &opt_cmd_query,
+    &opt_cmd_compact, NULL};

@@ -224,7 +224,10 @@ static int table_build(const struct opt_command *c, struct table *t, char *err, 
     int rc;
 
     memset(t, 0, sizeof(*t));
-    strcpy(t->shortopts, "+:"); /* stop at the first operand; ':' for a missing argument */
+    /* stop at the first operand (record's COMMAND has options of its own),
+     * unless the operands are plain arguments (query's URL) that may come
+     * first; ':' for a missing argument */
+    strcpy(t->shortopts, c->operands_anywhere ? ":" : "+:");
     for (const struct opt_group *const *g = c->groups; *g; g++)
         for (size_t i = 0; i < (*g)->n; i++)
             if ((rc = table_add(t, &(*g)->opts[i], err, errlen)))
@@ -513,7 +516,8 @@ static int finish(struct settings *s, char *err, size_t errlen)
     s->watch.unwind = s->ses.unwind;
     s->watch.kube_api = s->ses.kube_api;
     s->watch.sym = s->ses.sym;
-    s->agent.up.url = s->output;
+    s->bucket.url = s->output;
+    s->agent.up = s->bucket;
     /* process-wide, like the kubelet's own --cgroup-root */
     if (s->kube_cgroup_root)
         kube_set_cgroup_roots(s->kube_cgroup_root);
@@ -546,7 +550,18 @@ int opts_parse(const struct opt_command *c, int argc, char **argv, struct settin
             /* operands are argv's own: the file and environment give none */
             s->operands = argv + (argc - (a->argc - optind));
             s->noperands = a->argc - optind;
-            rc = finish(s, err, errlen);
+            if (c->operands_anywhere) {
+                /* getopt moved them to the end of a->argv, which is freed */
+                if (s->noperands > OPTS_MAX_OPERANDS) {
+                    snprintf(err, errlen, "more than %d arguments", OPTS_MAX_OPERANDS);
+                    rc = -EINVAL;
+                } else {
+                    memcpy(s->operand_copy, a->argv + optind,
+                           (size_t)s->noperands * sizeof(*s->operand_copy));
+                    s->operands = s->operand_copy;
+                }
+            }
+            rc = rc ? rc : finish(s, err, errlen);
         }
     }
     free(t);

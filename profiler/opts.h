@@ -32,6 +32,22 @@
 #include "profiler/watch/watch.h"
 
 #define OPTS_MAX_FILTERS 256 /* -p, --cgroup, --debug-dir */
+#define OPTS_MAX_SELECT  64  /* each of query's selectors */
+#define OPTS_MAX_OPERANDS 8  /* operands_anywhere */
+
+/* query and compact: which windows and samples of a bucket */
+struct query_settings {
+    const char *since, *from, *until; /* as typed; range.h reads them */
+    const char *nodes[OPTS_MAX_SELECT], *namespaces[OPTS_MAX_SELECT], *pods[OPTS_MAX_SELECT];
+    const char *containers[OPTS_MAX_SELECT], *workloads[OPTS_MAX_SELECT];
+    const char *labels[OPTS_MAX_SELECT];
+    size_t nnodes, nnamespaces, npods, ncontainers, nworkloads, nlabels;
+    const char *baseline;
+    unsigned top, concurrency;
+    bool list, no_rollups;
+    const char *settle; /* compact */
+    bool force;         /* compact */
+};
 
 /* What the command line, a config file and the environment set. */
 struct settings {
@@ -54,8 +70,12 @@ struct settings {
     struct watch_opts watch;
     struct httpd_opts http;
     const char *listen; /* watch: HOST:PORT or "off" */
+    /* the bucket (agent: where windows go; query, compact: where they are read) */
+    struct bucket_config bucket;
     /* agent */
     struct agent_settings agent;
+    /* query, compact */
+    struct query_settings query;
     bool check_config;
     /* top */
     unsigned window;
@@ -63,6 +83,7 @@ struct settings {
     /* what follows the options (record's -- COMMAND) */
     char **operands;
     int noperands;
+    char *operand_copy[OPTS_MAX_OPERANDS]; /* operands_anywhere: where they are */
     /* private to opts.c: strings made from the file and the environment */
     char **owned;
     size_t nowned;
@@ -108,7 +129,8 @@ struct opt_group {
 
 extern const struct opt_group opt_group_sampling, opt_group_selection, opt_group_names,
     opt_group_symbols, opt_group_output, opt_group_record, opt_group_watcher, opt_group_listener,
-    opt_group_watch, opt_group_agent, opt_group_top;
+    opt_group_watch, opt_group_agent, opt_group_top, opt_group_bucket, opt_group_range,
+    opt_group_fleet_select, opt_group_query, opt_group_compact;
 
 struct opt_default {
     const char *name, *value;
@@ -123,9 +145,11 @@ struct opt_command {
     const char *epilog;                    /* examples and notes, printed as is */
     bool layered;  /* also --config FILE, PODFLAME_CONFIG and PODFLAME_NAME */
     bool operands; /* takes arguments after the options */
+    bool operands_anywhere; /* ... or before and between them (not a COMMAND) */
 };
 
-extern const struct opt_command opt_cmd_record, opt_cmd_agent, opt_cmd_watch, opt_cmd_top;
+extern const struct opt_command opt_cmd_record, opt_cmd_agent, opt_cmd_watch, opt_cmd_top,
+    opt_cmd_query, opt_cmd_compact;
 extern const struct opt_command *const opt_commands[]; /* NULL-terminated */
 
 /* Parses a command's options into s (which it initialises: defaults first,

@@ -103,8 +103,8 @@ static int write_window(struct agent *ag, const struct window *w, struct pf_prof
         struct pf_profile *sub = NULL;
         char ns[256], pod[256];
 
-        window_key_part(pods[i].ns, ns, sizeof(ns));
-        window_key_part(pods[i].pod, pod, sizeof(pod));
+        bucket_key_part(pods[i].ns, ns, sizeof(ns));
+        bucket_key_part(pods[i].pod, pod, sizeof(pod));
         snprintf(stem, sizeof(stem), "%s/%s/%s/%s", w->dir, w->stem, ns, pod);
         if ((rc = pf_profile_new(&sub)) || (rc = pf_profile_subset(p, sample_of_pod, &f, sub)))
             snprintf(err, errlen, "splitting the window by Pod: %s", strerror(-rc));

@@ -10,6 +10,7 @@
 
 #include "formats/buf.h"
 #include "formats/pprof.h"
+#include "profiler/io/bucket.h"
 
 static void utc_stamp(int64_t ns, char *out, size_t len)
 {
@@ -31,20 +32,6 @@ static void rfc3339(int64_t ns, char *out, size_t len)
     snprintf(out, len, "%s.%03dZ", base, (int)(ns / 1000000 % 1000));
 }
 
-void window_key_part(const char *in, char *out, size_t len)
-{
-    size_t i = 0;
-
-    for (; *in && i + 1 < len; in++)
-        out[i++] = (*in >= 'a' && *in <= 'z') || (*in >= 'A' && *in <= 'Z') ||
-                           (*in >= '0' && *in <= '9') || *in == '.' || *in == '-' || *in == '_'
-                       ? *in
-                       : '_';
-    out[i] = '\0';
-    if (!i || !strcmp(out, ".") || !strcmp(out, ".."))
-        snprintf(out, len, "_");
-}
-
 void window_begin(struct window *w, const char *node, int64_t start_ns, unsigned interval)
 {
     int64_t step = (int64_t)interval * 1000000000LL;
@@ -57,7 +44,7 @@ void window_begin(struct window *w, const char *node, int64_t start_ns, unsigned
     /* aligned to the clock, so that every node's windows line up */
     w->end_ns = (start_ns / step + 1) * step;
     gmtime_r(&t, &tm);
-    window_key_part(node, safe, sizeof(safe));
+    bucket_key_part(node, safe, sizeof(safe));
     snprintf(w->dir, sizeof(w->dir), "%s/%04d/%02d/%02d/%02d", safe, tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
 }

@@ -21,15 +21,12 @@ struct window {
 };
 
 /* Starts a window at start_ns that ends at the next multiple of interval
- * seconds; node is made safe for a key (window_key_part). */
+ * seconds; node is made safe for a key (bucket_key_part). */
 void window_begin(struct window *w, const char *node, int64_t start_ns, unsigned interval);
 
 /* Ends it at end_ns (the clock may have gone back: any time) and names it. */
 void window_end(struct window *w, int64_t end_ns);
 
-/* A name safe in an object key: letters, digits, '.', '-' and '_' kept,
- * anything else '_'; never empty, "." or "..". */
-void window_key_part(const char *in, char *out, size_t len);
 
 /* Samples (the first value summed) of a profile. */
 uint64_t window_samples(const struct pf_profile *p);

@@ -1029,3 +1029,18 @@ int bucket_list(struct bucket *t, const char *prefix, bool one_level, list_fn fn
     free(rel);
     return rc;
 }
+
+void bucket_key_part(const char *in, char *out, size_t len)
+{
+    size_t i = 0;
+
+    for (; *in && i + 1 < len; in++)
+        out[i++] = (*in >= 'a' && *in <= 'z') || (*in >= 'A' && *in <= 'Z') ||
+                           (*in >= '0' && *in <= '9') || *in == '.' || *in == '-' || *in == '_'
+                       ? *in
+                       : '_';
+    out[i] = '\0';
+    if (!i || !strcmp(out, ".") || !strcmp(out, ".."))
+        snprintf(out, len, "_");
+}
+

@@ -80,4 +80,8 @@ int bucket_list(struct bucket *t, const char *prefix, bool one_level,
                 int (*fn)(void *ctx, const struct bucket_entry *e), void *ctx, char *err,
                 size_t errlen);
 
+/* A name safe in an object key: letters, digits, '.', '-' and '_' kept,
+ * anything else '_'; never empty, "." or "..". */
+void bucket_key_part(const char *in, char *out, size_t len);
+
 #endif

@@ -118,7 +118,8 @@ static void problem(struct pool *pl, const char *key, const char *why)
 static void add_item(struct pool *pl, const struct task *t, json_t *index, bool skipped)
 {
     struct fleet_result *r = pl->r;
-    struct fleet_item it = {.start_ns = t->start_ns, .end_ns = t->end_ns, .skipped = skipped};
+    struct fleet_item it = {
+        .start_ns = t->start_ns, .end_ns = t->end_ns, .indexed = index != NULL, .skipped = skipped};
     json_t *pods = json_object_get(index, "pods"), *pod;
     size_t i, len = 0;
 

@@ -49,6 +49,7 @@ struct fleet_item {
     int64_t start_ns, end_ns;
     char *pods;       /* "ns/pod ns/pod ..." from its index line, or NULL */
     uint64_t samples; /* from its index line */
+    bool indexed;     /* its index line was read */
     bool skipped;     /* its index line ruled it out */
 };
 

@@ -18,6 +18,7 @@
 #include "formats/pprof.h"
 #include "formats/profile.h"
 #include "profiler/agent/window.h"
+#include "profiler/io/bucket.h"
 
 #define S 1000000000LL
 
@@ -66,11 +67,11 @@ static void test_key_parts(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        window_key_part(cases[i].in, out, sizeof(out));
+        bucket_key_part(cases[i].in, out, sizeof(out));
         if (strcmp(out, cases[i].out) != 0)
             fail_msg("key part of '%s': '%s', not '%s'", cases[i].in, out, cases[i].out);
     }
-    window_key_part("a-very-long-name", out, 5);
+    bucket_key_part("a-very-long-name", out, 5);
     assert_string_equal(out, "a-ve");
     /* the node's name too */
     window_begin(&w, "../x", T, 60);
