@@ -218,7 +218,8 @@ clean:
 # tests/fuzz/corpus/NAME. `make fuzz` runs each for FUZZ_SECONDS (default
 # 300), two at a time; `make test` runs each for 30 s. A crash leaves its
 # input in build/fuzz/crash-NAME-*, to become a regression seed.
-FUZZ_TARGETS := pprof folded perfscript procmaps perfmap cgroup_path cpustat podlist webhook elf config
+FUZZ_TARGETS := pprof folded perfscript procmaps perfmap cgroup_path cpustat podlist webhook elf config \
+                listing merge
 FUZZ_SECONDS ?= 300
 FUZZ_DIR     := build/fuzz
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -I$(FUZZ_DIR) -fsanitize=fuzzer-no-link,address,undefined \

@@ -368,16 +368,24 @@ static const struct opt symbols[] = {
      .help = "keep C++ and Rust names mangled"},
 };
 
-#define GROUP_BY_OPT \
-    {.name = "group-by",\
-     .kind = OPT_CUSTOM,\
-     .metavar = "KEY",\
-     .parse = parse_group_by,\
-     .deflt = "pod",\
-     .example = "thread",\
-     .help = "root frames: pod (namespace/pod, container, comm; process roots for samples "\
-             "without Pod labels), container (namespace/pod/container, comm), process (comm), "\
-             "pid (comm-PID), thread (comm-PID/TID) or none"}
+static const struct opt shape[] = {
+    {.name = "format",
+     .kind = OPT_STRING,
+     .metavar = "FMT",
+     .field = AT(format),
+     .example = "folded",
+     .help = "svg, folded, pprof or speedscope (default: by FILE's extension: .svg .folded "
+             ".txt .pb.gz .pprof .speedscope.json; another extension is an error)"},
+    {.name = "group-by",
+     .kind = OPT_CUSTOM,
+     .metavar = "KEY",
+     .parse = parse_group_by,
+     .deflt = "pod",
+     .example = "thread",
+     .help = "root frames: pod (namespace/pod, container, comm; process roots for samples "
+             "without Pod labels), container (namespace/pod/container, comm), process (comm), "
+             "pid (comm-PID), thread (comm-PID/TID) or none"},
+};
 
 static const struct opt output[] = {
     {.name = "output",
@@ -389,14 +397,6 @@ static const struct opt output[] = {
      .example = "x.folded",
      .help = "where to write (- = stdout); checked before sampling; a device or FIFO is "
              "written directly, a symlink's target atomically"},
-    {.name = "format",
-     .kind = OPT_STRING,
-     .metavar = "FMT",
-     .field = AT(format),
-     .example = "folded",
-     .help = "svg, folded, pprof or speedscope (default: by FILE's extension: .svg .folded "
-             ".txt .pb.gz .pprof .speedscope.json; another extension is an error)"},
-    GROUP_BY_OPT,
 };
 
 static const struct opt record[] = {
@@ -879,13 +879,6 @@ static const struct opt query[] = {
      .example = "x.folded",
      .help = "write the merged profile here (- = stdout; by extension: .svg .folded .pb.gz "
              ".speedscope.json); the default is query.svg unless --top or --list is given"},
-    {.name = "format",
-     .kind = OPT_STRING,
-     .metavar = "FMT",
-     .field = AT(format),
-     .example = "folded",
-     .help = "svg, folded, pprof or speedscope (default: by FILE's extension)"},
-    GROUP_BY_OPT,
     {.name = "top",
      .kind = OPT_UINT,
      .metavar = "N",
@@ -908,6 +901,14 @@ static const struct opt query[] = {
      .example = "-25h..-24h",
      .help = "compare with the same selection over RANGE (FROM..UNTIL): a differential flame "
              "graph, red where the selection grew, and with --top the functions that grew most"},
+    {.name = "no-rollups",
+     .kind = OPT_FLAG,
+     .field = AT(query.no_rollups),
+     .example = "true",
+     .help = "read every window even for hours that podflame compact rolled up"},
+};
+
+static const struct opt reading[] = {
     {.name = "concurrency",
      .kind = OPT_UINT,
      .metavar = "N",
@@ -917,11 +918,6 @@ static const struct opt query[] = {
      .deflt = "16",
      .example = "4",
      .help = "requests at once"},
-    {.name = "no-rollups",
-     .kind = OPT_FLAG,
-     .field = AT(query.no_rollups),
-     .example = "true",
-     .help = "read every window even for hours that podflame compact rolled up"},
 };
 
 static const struct opt compact[] = {
@@ -938,15 +934,6 @@ static const struct opt compact[] = {
      .field = AT(query.force),
      .example = "true",
      .help = "roll up hours that have a rollup again (after late windows arrived)"},
-    {.name = "concurrency",
-     .kind = OPT_UINT,
-     .metavar = "N",
-     .lo = 1,
-     .hi = 256,
-     .field = AT(query.concurrency),
-     .deflt = "16",
-     .example = "4",
-     .help = "requests at once"},
 };
 
 #define GROUP(var, title, opts) const struct opt_group var = {title, opts, N(opts)}
@@ -956,6 +943,8 @@ GROUP(opt_group_selection, "what to sample (repeatable; none: the whole machine)
 GROUP(opt_group_names, "Pod names", names);
 GROUP(opt_group_symbols, "symbols", symbols);
 GROUP(opt_group_output, "output", output);
+GROUP(opt_group_shape, "format", shape);
+GROUP(opt_group_reading, "reading", reading);
 GROUP(opt_group_record, "recording", record);
 GROUP(opt_group_watcher,
       "saturation watcher (node and Pod CPU from /proc/stat and the cgroups, every second)",
@@ -978,6 +967,7 @@ static const struct opt_group *const record_groups[] = {&opt_group_record,
                                                         &opt_group_names,
                                                         &opt_group_symbols,
                                                         &opt_group_output,
+                                                        &opt_group_shape,
                                                         NULL};
 
 const struct opt_command opt_cmd_record = {
@@ -1072,7 +1062,8 @@ const struct opt_command opt_cmd_top = {
 };
 
 static const struct opt_group *const query_groups[] = {
-    &opt_group_range, &opt_group_fleet_select, &opt_group_query, &opt_group_bucket, NULL};
+    &opt_group_range, &opt_group_fleet_select, &opt_group_query, &opt_group_shape,
+    &opt_group_reading, &opt_group_bucket, NULL};
 
 const struct opt_command opt_cmd_query = {
     .name = "query",
@@ -1101,8 +1092,8 @@ const struct opt_command opt_cmd_query = {
               "  podflame query s3://profiles/prod --since 1h --list\n",
 };
 
-static const struct opt_group *const compact_groups[] = {&opt_group_compact, &opt_group_range,
-                                                         &opt_group_bucket, NULL};
+static const struct opt_group *const compact_groups[] = {
+    &opt_group_compact, &opt_group_range, &opt_group_reading, &opt_group_bucket, NULL};
 
 const struct opt_command opt_cmd_compact = {
     .name = "compact",

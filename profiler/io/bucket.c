@@ -921,9 +921,8 @@ static bool xml_next(const char **pos, const char *end, const char *tag, char *o
     return true;
 }
 
-/* The entries of one ListObjectsV2 page, their keys made relative to the
- * bucket's prefix (plen bytes and a '/'). */
-static int list_page(const char *xml, size_t plen, list_fn fn, void *ctx, char *err, size_t errlen)
+int bucket_parse_listing(const char *xml, size_t plen, list_fn fn, void *ctx, char *err,
+                         size_t errlen)
 {
     static const char *const blocks[2] = {"Contents", "CommonPrefixes"};
     char key[2048], size[32];
@@ -989,7 +988,7 @@ static int list_s3(struct bucket *t, const char *prefix, bool one_level, list_fn
             rc = get_url(t, url, "a page of the listing is", &body, err, errlen);
         free(url);
         if (!rc && body.data) {
-            rc = list_page(body.data, plen, fn, ctx, err, errlen);
+            rc = bucket_parse_listing(body.data, plen, fn, ctx, err, errlen);
             pos = body.data;
             xml_next(&pos, body.data + body.len, "IsTruncated", truncated, sizeof(truncated));
             pos = body.data;

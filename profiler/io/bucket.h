@@ -80,6 +80,14 @@ int bucket_list(struct bucket *t, const char *prefix, bool one_level,
                 int (*fn)(void *ctx, const struct bucket_entry *e), void *ctx, char *err,
                 size_t errlen);
 
+/* The entries of one S3 ListObjectsV2 answer (NUL-terminated XML, from
+ * the server: any bytes), keys made relative to a prefix of plen bytes;
+ * fn as bucket_list's. Returns 0, fn's value, or -EIO for XML cut short.
+ * Exposed for the fuzzer. */
+int bucket_parse_listing(const char *xml, size_t plen,
+                         int (*fn)(void *ctx, const struct bucket_entry *e), void *ctx, char *err,
+                         size_t errlen);
+
 /* A name safe in an object key: letters, digits, '.', '-' and '_' kept,
  * anything else '_'; never empty, "." or "..". */
 void bucket_key_part(const char *in, char *out, size_t len);

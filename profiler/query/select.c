@@ -39,14 +39,24 @@ static bool pod_matches(const struct query_select *s, const char *pod, const cha
     return false;
 }
 
+/* A Kubernetes UID: a UUID, 36 characters of hex digits and dashes. */
+static bool looks_like_uid(const char *v)
+{
+    return strlen(v) == 36 && strspn(v, "0123456789abcdefABCDEF-") == 36;
+}
+
 bool select_pod(const struct query_select *s, const char *ns, const char *pod, const char *uid,
                 const char *workload)
 {
+    bool uid_selector = false;
+
     if (!any_glob(s->namespaces, s->nnamespaces, ns))
         return false;
+    for (size_t i = 0; !uid && i < s->npods; i++)
+        uid_selector = uid_selector || looks_like_uid(s->pods[i]);
     /* an index line of an older agent has no UIDs: a UID selector may
      * still match this Pod's samples */
-    if (s->npods && !pod_matches(s, pod, uid) && uid)
+    if (s->npods && !pod_matches(s, pod, uid) && !uid_selector)
         return false;
     return !s->nworkloads || !workload || any_glob(s->workloads, s->nworkloads, workload);
 }

@@ -14,10 +14,13 @@
 #include <unistd.h>
 
 #include "formats/folded.h"
+#include "formats/merge.h"
 #include "formats/perfscript.h"
 #include "formats/pprof.h"
 #include "formats/profile.h"
 #include "profiler/cmd.h"
+#include "profiler/io/bucket.h"
+#include "profiler/query/select.h"
 #include "profiler/watch/cpustat.h"
 #include "profiler/kube/kube.h"
 #include "profiler/kube/kubeapi.h"
@@ -40,6 +43,14 @@ static void write_back(struct pf_profile *p)
     if (pprof_encode(p, &buf, &n) == 0)
         free(buf);
 }
+
+#if defined(FUZZ_LISTING)
+static int count_entry(void *ctx, const struct bucket_entry *e)
+{
+    *(size_t *)ctx += strlen(e->key) + (size_t)e->folder;
+    return 0;
+}
+#endif
 
 /* A NUL-terminated copy, for the text parsers. */
 static char *text(const uint8_t *data, size_t len)
@@ -203,6 +214,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     if (map != MAP_FAILED)
         munmap(map, (len + page - 1) / page * page);
     close(fd);
+#elif defined(FUZZ_LISTING)
+    /* an S3 ListObjectsV2 answer: the server's bytes */
+    char *xml = text(data, len), err[256];
+    size_t n = 0;
+
+    if (xml)
+        bucket_parse_listing(xml, len % 7, count_entry, &n, err, sizeof(err));
+    free(xml);
+#elif defined(FUZZ_MERGE)
+    /* a window someone with write access to the bucket made: decoded, kept
+     * by query's selectors, merged twice (equal stacks summed) */
+    static const char *const ns[] = {"shop*"}, *const pods[] = {"a*", "0000"};
+    static const char *const labels[] = {"app=x"}, *const extra[] = {"node", "n1"};
+    struct query_select sel = {.namespaces = ns, .nnamespaces = 1, .pods = pods, .npods = 2};
+    struct pf_profile *p;
+    struct pf_merge *m;
+    char err[256];
+
+    if (len && (data[0] & 1)) {
+        sel.labels = labels;
+        sel.nlabels = 1;
+    }
+    if (pf_profile_new(&p))
+        return 0;
+    if (!pprof_decode(p, data, len, err, sizeof(err)) && !pf_merge_new(&m)) {
+        pf_merge_add(m, p, NULL, NULL, extra, 1, err, sizeof(err));
+        pf_merge_add(m, p, select_sample, &sel, extra, 1, err, sizeof(err));
+        write_back(pf_merge_profile(m));
+        pf_merge_free(m);
+    }
+    pf_profile_free(p);
 #elif defined(FUZZ_CONFIG)
     /* the agent's --config file, read and checked as the agent does */
     char path[] = "/tmp/podflame-fuzz-config.XXXXXX";

@@ -132,10 +132,31 @@ static void test_every_command_takes_its_groups(void **state)
     }
 }
 
+static bool takes_group(const struct opt_command *c, const struct opt_group *g)
+{
+    for (const struct opt_group *const *p = c->groups; *p; p++)
+        if (*p == g)
+            return true;
+    return false;
+}
+
 /* An option shared by two commands is one entry of one group: the drift
  * of issue 17 (ranges, optional values, limits differing between record
  * and agent) cannot happen. The agent's --output (a URL) is record's -o
  * (a file) only in name. */
+static bool same_name_only(const char *name)
+{
+    /* query's selectors are globs over the labels stored in windows, not
+     * live filters of what is sampled; the agent's --label adds a label;
+     * query's --top is a table's length, the watcher's the Pods captured */
+    static const char *const names[] = {"output", "namespace", "pod", "container", "label", "top"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(name, names[i]))
+            return true;
+    return false;
+}
+
 static void test_one_entry_per_name(void **state)
 {
     const struct opt *seen[512];
@@ -153,7 +174,7 @@ static void test_one_entry_per_name(void **state)
                 if (j == nseen) {
                     assert_true(nseen < 512);
                     seen[nseen++] = o;
-                } else if (seen[j] != o && strcmp(o->name, "output") != 0) {
+                } else if (seen[j] != o && !same_name_only(o->name)) {
                     fail_msg("--%s is described twice", o->name);
                 }
             }
@@ -396,6 +417,8 @@ static void test_kube_cgroup_root(void **state)
     kube_parse_cgroup(path, &id);
     assert_false(id.is_pod);
     for (const struct opt_command *const *c = opt_commands; *c; c++) {
+        if (!takes_group(*c, &opt_group_names))
+            continue; /* query, compact: no Pods of this node */
         kube_set_cgroup_roots("");
         assert_int_equal(parse(*c, &s, err, sizeof(err), "--kube-cgroup-root=/node-a", NULL), 0);
         kube_parse_cgroup(path, &id);
