@@ -974,10 +974,12 @@ static int list_s3(struct bucket *t, const char *prefix, bool one_level, list_fn
         const char *pos;
         char truncated[16] = "";
 
+        /* parameters in byte order: libcurl 7.88 signs the query as given,
+         * and SigV4's canonical query is sorted */
         if (!eprefix || !etoken ||
-            asprintf(&url, "%s?list-type=2&prefix=%s%s%s%s", t->base_url, eprefix,
-                     one_level ? "&delimiter=%2F" : "", *token ? "&continuation-token=" : "",
-                     etoken) < 0) {
+            asprintf(&url, "%s?%s%s%s%slist-type=2&prefix=%s", t->base_url,
+                     *token ? "continuation-token=" : "", etoken, *token ? "&" : "",
+                     one_level ? "delimiter=%2F&" : "", eprefix) < 0) {
             url = NULL;
             snprintf(err, errlen, "out of memory");
             rc = -ENOMEM;

@@ -123,24 +123,6 @@ check "S3 without credentials is a clear error" grep -q "no S3 credentials" "$wo
 
 # ---- S3 ----
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=podflame-test-secret
-s3port=""
-start_s3() {
-    rm -f "$work/s3.port"
-    node "$top/tests/integration/s3-server.mjs" "$work/s3data" profiles "$AWS_ACCESS_KEY_ID" \
-        "$AWS_SECRET_ACCESS_KEY" "$work/s3.port" "$work/s3.log" $s3port 2> "$work/s3.err" &
-    s3pid=$!
-    wait_for 20 test -s "$work/s3.port" || { cat "$work/s3.err"; return 1; }
-    s3port=$(cat "$work/s3.port")
-}
-stop_s3() { kill "$s3pid" 2> /dev/null; wait "$s3pid" 2> /dev/null; s3pid=""; }
-s3get() { # PATH -> stdout, signed like any S3 client
-    curl -sS --fail --aws-sigv4 "aws:amz:us-east-1:s3" -u "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-        -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
-        "http://127.0.0.1:$s3port/$1"
-}
-s3keys() { # PREFIX: keys under it, sorted
-    s3get "profiles?list-type=2" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g' | grep "^$1" | sort
-}
 mkdir -p "$work/s3data"
 check "the S3 server starts" start_s3
 s3opts=(--output s3://profiles/fleet --s3-endpoint "http://127.0.0.1:$s3port" --interval 2)

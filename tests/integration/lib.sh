@@ -115,3 +115,27 @@ remove_cgroups() {
         if [ -d "$d" ]; then find "$d" -depth -type d -exec rmdir {} + 2> /dev/null; fi
     done
 }
+
+# ---- the S3-compatible server on loopback (s3rver behind a SigV4 check) ----
+# start_s3 serves bucket "profiles" from $work/s3data on $s3port (a free
+# one the first time, the same one again after stop_s3); its pid in $s3pid.
+# Needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set.
+s3port=""
+s3pid=""
+start_s3() {
+    rm -f "$work/s3.port"
+    node "$top/tests/integration/s3-server.mjs" "$work/s3data" profiles "$AWS_ACCESS_KEY_ID" \
+        "$AWS_SECRET_ACCESS_KEY" "$work/s3.port" "$work/s3.log" $s3port 2> "$work/s3.err" &
+    s3pid=$!
+    wait_for 20 test -s "$work/s3.port" || { cat "$work/s3.err"; return 1; }
+    s3port=$(cat "$work/s3.port")
+}
+stop_s3() { kill "$s3pid" 2> /dev/null; wait "$s3pid" 2> /dev/null; s3pid=""; }
+s3get() { # PATH -> stdout, signed like any S3 client
+    curl -sS --fail --aws-sigv4 "aws:amz:us-east-1:s3" -u "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+        -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+        "http://127.0.0.1:$s3port/$1"
+}
+s3keys() { # PREFIX: keys under it, sorted
+    s3get "profiles?list-type=2" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g' | grep "^$1" | sort
+}

@@ -4,7 +4,8 @@
 // signature of a known key. Only the front's port is used by clients.
 //
 // usage: node s3-server.mjs DATA_DIR BUCKET ACCESS_KEY SECRET PORTFILE LOG [PORT]
-// Every request is logged to LOG as "METHOD PATH STATUS". While the file
+// Every request is logged to LOG as "METHOD PATH STATUS". Listings with a
+// delimiter are folded by the front (s3rver 3 loses deep common prefixes). While the file
 // DATA_DIR/.delay-ms exists, PUTs are held that many milliseconds first
 // (a slow server, to kill an agent in the middle of an upload).
 import { createHash, createHmac } from 'node:crypto';
@@ -61,6 +62,62 @@ const backend = new S3rver({
 });
 const { port: backendPort } = await backend.run();
 
+// GET from the backend with the client's own headers (s3rver takes any
+// signature of a known key); resolves to [status, body].
+function backendGet(path, headers) {
+  return new Promise((resolve, reject) => {
+    const r = request({ host: '127.0.0.1', port: backendPort, method: 'GET', path, headers }, (ur) => {
+      const parts = [];
+      ur.on('data', (c) => parts.push(c));
+      ur.on('end', () => resolve([ur.statusCode, Buffer.concat(parts).toString('utf8')]));
+    });
+    r.on('error', reject);
+    r.end();
+  });
+}
+
+const xmlEscape = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const xmlUnescape = (s) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+
+// ListObjectsV2 with a delimiter, as S3 answers it. s3rver 3 prunes the
+// folders below a common prefix before it sees their keys, so it reports
+// no common prefix deeper than one level; the front lists every key under
+// the prefix (all pages) and folds them itself. One untruncated page.
+async function listWithDelimiter(req, res, url) {
+  const prefix = url.searchParams.get('prefix') || '', delim = url.searchParams.get('delimiter');
+  const contents = [], prefixes = new Set();
+  let token = '';
+  for (;;) {
+    const q = new URLSearchParams({ 'list-type': '2', prefix });
+    if (token) q.set('continuation-token', token);
+    const [status, xml] = await backendGet(`${url.pathname}?${q}`, req.headers);
+    if (status !== 200) {
+      res.writeHead(status, { 'content-type': 'application/xml' });
+      res.end(xml);
+      return status;
+    }
+    for (const m of xml.matchAll(/<Contents>(.*?)<\/Contents>/gs)) {
+      const key = xmlUnescape((/<Key>(.*?)<\/Key>/s.exec(m[1]) || [])[1] || '');
+      const size = (/<Size>(\d+)<\/Size>/.exec(m[1]) || [])[1] || '0';
+      const at = key.slice(prefix.length).indexOf(delim);
+      if (at === -1) contents.push([key, size]);
+      else prefixes.add(key.slice(0, prefix.length + at + delim.length));
+    }
+    const next = /<NextContinuationToken>(.*?)<\/NextContinuationToken>/s.exec(xml);
+    if (!/<IsTruncated>true<\/IsTruncated>/.test(xml) || !next) break;
+    token = xmlUnescape(next[1]);
+  }
+  const body = '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+    `<Name>${bucket}</Name><Prefix>${xmlEscape(prefix)}</Prefix><Delimiter>${xmlEscape(delim)}</Delimiter>` +
+    `<KeyCount>${contents.length + prefixes.size}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>` +
+    contents.map(([k, n]) => `<Contents><Key>${xmlEscape(k)}</Key><Size>${n}</Size></Contents>`).join('') +
+    [...prefixes].sort().map((p) => `<CommonPrefixes><Prefix>${xmlEscape(p)}</Prefix></CommonPrefixes>`).join('') +
+    '</ListBucketResult>';
+  res.writeHead(200, { 'content-type': 'application/xml' });
+  res.end(body);
+  return 200;
+}
+
 const front = createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
@@ -72,6 +129,14 @@ const front = createServer((req, res) => {
     const delayFile = join(dataDir, '.delay-ms');
     if (req.method === 'PUT' && existsSync(delayFile))
       await new Promise((r) => setTimeout(r, Number(readFileSync(delayFile, 'utf8')) || 0));
+    const url = new URL(req.url, 'http://front');
+    if (req.method === 'GET' && url.searchParams.get('list-type') === '2' && url.searchParams.get('delimiter')) {
+      try {
+        return log(await listWithDelimiter(req, res, url));
+      } catch (e) {
+        return log(s3error(res, 'InternalError', 500, e.message));
+      }
+    }
     const up = request({ host: '127.0.0.1', port: backendPort, method: req.method, path: req.url, headers: req.headers }, (ur) => {
       res.writeHead(ur.statusCode, ur.headers);
       ur.pipe(res);
