@@ -18,6 +18,16 @@ static bool any_glob(const char *const *globs, size_t n, const char *value)
     return false;
 }
 
+/* The collector's workload label is KIND/NAME (deployment/checkout): a
+ * selector matches it whole or by its name. */
+static bool workload_matches(const struct query_select *s, const char *workload)
+{
+    const char *slash = workload ? strrchr(workload, '/') : NULL;
+
+    return any_glob(s->workloads, s->nworkloads, workload) ||
+           (slash && any_glob(s->workloads, s->nworkloads, slash + 1));
+}
+
 bool select_node(const struct query_select *s, const char *node)
 {
     return any_glob(s->nodes, s->nnodes, node);
@@ -58,7 +68,7 @@ bool select_pod(const struct query_select *s, const char *ns, const char *pod, c
      * still match this Pod's samples */
     if (s->npods && !pod_matches(s, pod, uid) && !uid_selector)
         return false;
-    return !s->nworkloads || !workload || any_glob(s->workloads, s->nworkloads, workload);
+    return !s->nworkloads || !workload || workload_matches(s, workload);
 }
 
 /* The Pod label KEY=VALUE of a selector, as the collector writes it. */
@@ -87,7 +97,7 @@ bool select_sample(void *ctx, const struct pf_profile *p, const struct pf_sample
         (s->npods && !pod_matches(s, pf_sample_label(p, smp, "pod"),
                                   pf_sample_label(p, smp, "pod_uid"))) ||
         !any_glob(s->containers, s->ncontainers, pf_sample_label(p, smp, "container")) ||
-        !any_glob(s->workloads, s->nworkloads, pf_sample_label(p, smp, "workload")))
+        !workload_matches(s, pf_sample_label(p, smp, "workload")))
         return false;
     for (size_t i = 0; i < s->nlabels; i++)
         if (!has_pod_label(p, smp, s->labels[i]))

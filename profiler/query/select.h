@@ -23,7 +23,7 @@ struct query_select {
     size_t npods;
     const char *const *containers;
     size_t ncontainers;
-    const char *const *workloads;
+    const char *const *workloads; /* the label (deployment/checkout) or its name (checkout) */
     size_t nworkloads;
     const char *const *labels; /* KEY=VALUE: the Pod label KEY (k8s.pod.label.KEY) */
     size_t nlabels;

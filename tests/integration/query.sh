@@ -140,6 +140,72 @@ check "a corrupt window: exit 0 all the same" test $? -eq 0 || cat "$work/corrup
 check "... it is named in a warning" grep -q 'warning: cannot read .*-20991231T000000Z\.pb\.gz: ' "$work/corrupt.err" || cat "$work/corrupt.err"
 check "... and every other window merged" test "$(pprof_total "$work/again.pb.gz")" -eq "$got"
 
+# ---- a generated fleet: known totals across an hour boundary; rollups ----
+# 3 nodes x 90 one-minute windows, 10:30 to 12:00, in a directory and in S3
+genopts=(--nodes 3 --windows 90 --start 2026-11-28T10:30:00Z --pods 6 --stacks 60 --seed 7)
+"$gen" --output "file://$work/gen" "${genopts[@]}" --truth "$work/truth.json" 2> "$work/gen.err" &&
+    "$gen" --output s3://profiles/gen "${ep[@]}" "${genopts[@]}" 2>> "$work/gen.err"
+check "fleet_gen writes the fleet to file:// and to S3" test $? -eq 0 || tail -3 "$work/gen.err"
+truth() { node -e 'const t = require(process.argv[1]); console.log(eval(process.argv[2]))' "$work/truth.json" "$1"; }
+range=(--from 2026-11-28T10:30Z --until 2026-11-28T12:00Z)
+gq() { # gq NAME URL... : query the generated fleet over the whole range
+    local name=$1
+    shift
+    "$pf" query "$@" "${range[@]}" -o "$work/$name.pb.gz" 2> "$work/$name.err" &&
+        "$pf" query "$@" "${range[@]}" -o "$work/$name.folded" 2>> "$work/$name.err"
+}
+gfile=("file://$work/gen")
+gs3=(s3://profiles/gen "${ep[@]}")
+gq all "${gfile[@]}"
+check "over an hour boundary: every sample of the fleet ($(truth t.totals.samples))" \
+    test "$(pprof_total "$work/all.pb.gz")" -eq "$(truth t.totals.samples)"
+ns=$(truth 'Object.keys(t.totals.namespaces).sort()[0]')
+wl=$(truth "Object.keys(t.totals.workloads).filter((k) => k.startsWith('$ns/')).sort()[0]")
+wname=${wl##*/}
+pod=$(truth "Object.keys(t.totals.pods).filter((k) => k.startsWith('$ns/')).sort()[0]")
+gq ns "${gfile[@]}" -n "$ns"
+check "-n $ns: the namespace's samples" test "$(pprof_total "$work/ns.pb.gz")" -eq "$(truth "t.totals.namespaces['$ns']")"
+gq wl "${gfile[@]}" --workload "$wname"
+check "--workload $wname: the workload's samples" \
+    test "$(pprof_total "$work/wl.pb.gz")" -eq "$(truth "t.totals.workloads['$wl']")"
+gq pod "${gfile[@]}" --pod "${pod#*/}"
+check "--pod ${pod#*/}: the Pod's samples, its other windows skipped" \
+    sh -c "[ $(pprof_total "$work/pod.pb.gz") -eq $(truth "t.totals.pods['$pod']") ] && grep -Eq '\(([1-9][0-9]*) ruled out' '$work/pod.err'"
+gq node "${gfile[@]}" --node node-001
+check "--node node-001: the node's samples" \
+    test "$(pprof_total "$work/node.pb.gz")" -eq "$(truth "t.totals.nodes['node-001']")"
+gq s3all "${gs3[@]}"
+check "S3 gives the same profile as file://" cmp -s "$work/all.folded" "$work/s3all.folded"
+
+"$pf" compact "${gfile[@]}" --from 2026-11-28T10:00Z --until 2026-11-28T12:00Z 2> "$work/compact.err"
+check "compact rolls up the two closed hours" \
+    sh -c "[ $? -eq 0 ] && grep -q '2 hours rolled up' '$work/compact.err' && [ -s '$work/gen/_rollup/2026/11/28/11/_manifest.json' ]" ||
+    cat "$work/compact.err"
+check "... one profile per namespace and workload" test -s "$work/gen/_rollup/2026/11/28/11/$ns/${wl#*/}.pb.gz" ||
+    ls -R "$work/gen/_rollup" | head
+for q in all ns wl pod node; do cp "$work/$q.folded" "$work/$q.windows.folded"; done
+gq all "${gfile[@]}"
+check "with rollups: the hour 11:00 read from its rollup" grep -q ' rollups of 1 hours' "$work/all.err"
+check "... the same profile as from the windows" cmp -s "$work/all.windows.folded" "$work/all.folded"
+for q in ns wl pod node; do
+    case $q in ns) sel=(-n "$ns") ;; wl) sel=(--workload "$wname") ;; pod) sel=(--pod "${pod#*/}") ;; node) sel=(--node node-001) ;; esac
+    gq "$q" "${gfile[@]}" "${sel[@]}"
+    check "... and the same with ${sel[*]}" cmp -s "$work/$q.windows.folded" "$work/$q.folded"
+done
+range=(--from 2026-11-28T10:00Z --until 2026-11-28T12:00Z)
+gq whole "${gfile[@]}" -n "$ns"
+fetched=$(grep -o '[0-9]* objects read' "$work/whole.err" | cut -d' ' -f1)
+check "two whole hours of one namespace: a few rollup objects read ($fetched), not 270 windows" \
+    sh -c "grep -q ' rollups of 2 hours' '$work/whole.err' && [ '$fetched' -le 20 ]"
+gq whole-windows "${gfile[@]}" -n "$ns" --no-rollups
+check "... the same profile as --no-rollups" cmp -s "$work/whole.folded" "$work/whole-windows.folded"
+"$pf" compact "${gfile[@]}" --from 2026-11-28T10:00Z --until 2026-11-28T12:00Z 2> "$work/compact2.err"
+check "compact again: the hours are already rolled up" grep -q '0 hours rolled up, 2 already were' "$work/compact2.err"
+"$pf" compact "${gs3[@]}" --from 2026-11-28T10:00Z --until 2026-11-28T12:00Z 2> "$work/compact3.err"
+gq s3whole "${gs3[@]}" -n "$ns"
+check "rollups on S3: the same profile as on file://" \
+    sh -c "grep -q ' rollups of 2 hours' '$work/s3whole.err' && cmp -s '$work/whole.folded' '$work/s3whole.folded'"
+
 # ---- bad input ----
 "$pf" query "${s3[@]}" --since 1x 2> "$work/bad.err"
 check "--since 1x: exit 2, one line" sh -c "[ $? -eq 2 ] && [ \$(wc -l < '$work/bad.err') -le 2 ] && grep -q 'no duration' '$work/bad.err'"

@@ -121,7 +121,8 @@ static struct pf_profile *make(const struct spec *sp, size_t n)
 }
 
 static const struct spec shop[] = {
-    {"checkout_pay", "shop", "checkout-7d9f8-abcde", "6f1d2c3b-0000-4000-8000-000000000001", "checkout", "app", 30},
+    {"checkout_pay", "shop", "checkout-7d9f8-abcde", "6f1d2c3b-0000-4000-8000-000000000001",
+     "deployment/checkout", "app", 30},
     {"cart_add", "shop", "cart-5c6d7-fghij", "6f1d2c3b-0000-4000-8000-000000000002", "cart", "app", 20},
     {"dns_serve", "kube-system", "coredns-1", "6f1d2c3b-0000-4000-8000-000000000003", "coredns", "coredns", 5},
     {"host_work", NULL, NULL, NULL, NULL, NULL, 7},
@@ -156,6 +157,8 @@ static void test_selectors(void **state)
     assert_int_equal(kept(&by_uid, p), 20);
     assert_int_equal(kept(&by_ns_wl, p), 50); /* checkout and cart: both c* */
     assert_int_equal(kept(&by_container, p), 5);
+    by_ns_wl.workloads = (const char *const[]){"deployment/checkout"};
+    assert_int_equal(kept(&by_ns_wl, p), 30); /* the label whole, or by name (c*) */
     assert_true(select_node(&by_node, "node-12"));
     assert_false(select_node(&by_node, "node-2"));
     assert_int_equal(kept(&by_node, p), 62); /* no node label: the folder decided */
@@ -248,7 +251,7 @@ static void test_pods_of_profile(void **state)
     assert_int_equal(n, 3);
     assert_string_equal(pods[0].pod, "checkout-7d9f8-abcde");
     assert_string_equal(pods[0].uid, "6f1d2c3b-0000-4000-8000-000000000001");
-    assert_string_equal(pods[0].workload, "checkout");
+    assert_string_equal(pods[0].workload, "deployment/checkout");
     assert_int_equal(pods[0].samples, 30);
     assert_string_equal(pods[2].ns, "kube-system");
     free(pods);
