@@ -145,8 +145,8 @@ static int64_t tr_location(struct pf_merge *m, struct translation *t, uint64_t i
         rc = -ENOMEM;
         goto out;
     }
-    if (!found && (rc = pf_profile_add_location(m->p, (uint64_t)mapping, in->address, lines,
-                                                in->nlines)) < 0)
+    if (!found &&
+        (rc = pf_profile_add_location(m->p, (uint64_t)mapping, in->address, lines, in->nlines)) < 0)
         goto out;
     t->locations[id - 1] = loc_id;
     rc = (int64_t)loc_id;
@@ -227,13 +227,14 @@ static int add_sample(struct pf_merge *m, struct translation *t, const struct pf
                       const char *const *extra, size_t nextra)
 {
     size_t nlabels, nkey = 1 + s->nlocations + 4 * (s->nlabels + nextra);
-    uint64_t *key = malloc(nkey * sizeof(*key)), *locs = key + 1, idx;
+    uint64_t *key = malloc(nkey * sizeof(*key)), *locs, idx;
     struct pf_label *labels = malloc((s->nlabels + nextra + 1) * sizeof(*labels));
     bool found;
     int rc = -ENOMEM;
 
     if (!key || !labels)
         goto out;
+    locs = key + 1;
     key[0] = s->nlocations;
     for (size_t i = 0; i < s->nlocations; i++) {
         int64_t id = tr_location(m, t, s->location_ids[i]);

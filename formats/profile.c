@@ -462,6 +462,8 @@ int pf_profile_pods(const struct pf_profile *p, struct pf_pod **out, size_t *n)
         }
         if (rc)
             break;
+        if (!pods || at >= np)
+            continue; /* cannot be: the table holds positions in pods */
         if (!pods[at].uid)
             pods[at].uid = pf_sample_label(p, s, "pod_uid");
         if (!pods[at].workload)

@@ -147,7 +147,7 @@ static void print_addressing(const struct settings *s, FILE *out)
     fprintf(out, "s3-addressing = %s\n",
             s->bucket.s3_path_style < 0 ? "auto"
             : s->bucket.s3_path_style   ? "path"
-                                          : "virtual");
+                                        : "virtual");
 }
 
 static int parse_split(struct settings *s, const char *arg, char *err, size_t errlen)
@@ -961,14 +961,9 @@ GROUP(opt_group_compact, "compact", compact);
 
 /* ---- the commands ---- */
 
-static const struct opt_group *const record_groups[] = {&opt_group_record,
-                                                        &opt_group_sampling,
-                                                        &opt_group_selection,
-                                                        &opt_group_names,
-                                                        &opt_group_symbols,
-                                                        &opt_group_output,
-                                                        &opt_group_shape,
-                                                        NULL};
+static const struct opt_group *const record_groups[] = {
+    &opt_group_record,  &opt_group_sampling, &opt_group_selection, &opt_group_names,
+    &opt_group_symbols, &opt_group_output,   &opt_group_shape,     NULL};
 
 const struct opt_command opt_cmd_record = {
     .name = "record",
@@ -989,9 +984,9 @@ const struct opt_command opt_cmd_record = {
 };
 
 static const struct opt_group *const agent_groups[] = {
-    &opt_group_agent,   &opt_group_bucket,  &opt_group_sampling, &opt_group_selection,
-    &opt_group_names,   &opt_group_symbols, &opt_group_watcher,  &opt_group_listener,
-    NULL};
+    &opt_group_agent,     &opt_group_bucket,   &opt_group_sampling,
+    &opt_group_selection, &opt_group_names,    &opt_group_symbols,
+    &opt_group_watcher,   &opt_group_listener, NULL};
 
 static const struct opt_default agent_defaults[] = {
     {"freq", "19"},
@@ -1061,9 +1056,13 @@ const struct opt_command opt_cmd_top = {
     .groups = top_groups,
 };
 
-static const struct opt_group *const query_groups[] = {
-    &opt_group_range, &opt_group_fleet_select, &opt_group_query, &opt_group_shape,
-    &opt_group_reading, &opt_group_bucket, NULL};
+static const struct opt_group *const query_groups[] = {&opt_group_range,
+                                                       &opt_group_fleet_select,
+                                                       &opt_group_query,
+                                                       &opt_group_shape,
+                                                       &opt_group_reading,
+                                                       &opt_group_bucket,
+                                                       NULL};
 
 const struct opt_command opt_cmd_query = {
     .name = "query",
@@ -1115,6 +1114,10 @@ const struct opt_command opt_cmd_compact = {
               "--until 2026-11-28T12:00Z\n",
 };
 
-const struct opt_command *const opt_commands[] = {
-    &opt_cmd_record, &opt_cmd_agent, &opt_cmd_watch, &opt_cmd_top, &opt_cmd_query,
-    &opt_cmd_compact, NULL};
+const struct opt_command *const opt_commands[] = {&opt_cmd_record,
+                                                  &opt_cmd_agent,
+                                                  &opt_cmd_watch,
+                                                  &opt_cmd_top,
+                                                  &opt_cmd_query,
+                                                  &opt_cmd_compact,
+                                                  NULL};

@@ -31,9 +31,9 @@
 #include "profiler/sampling/session.h"
 #include "profiler/watch/watch.h"
 
-#define OPTS_MAX_FILTERS 256 /* -p, --cgroup, --debug-dir */
-#define OPTS_MAX_SELECT  64  /* each of query's selectors */
-#define OPTS_MAX_OPERANDS 8  /* operands_anywhere */
+#define OPTS_MAX_FILTERS  256 /* -p, --cgroup, --debug-dir */
+#define OPTS_MAX_SELECT   64  /* each of query's selectors */
+#define OPTS_MAX_OPERANDS 8   /* operands_anywhere */
 
 /* query and compact: which windows and samples of a bucket */
 struct query_settings {
@@ -130,8 +130,7 @@ struct opt_group {
 extern const struct opt_group opt_group_sampling, opt_group_selection, opt_group_names,
     opt_group_symbols, opt_group_output, opt_group_record, opt_group_watcher, opt_group_listener,
     opt_group_watch, opt_group_agent, opt_group_top, opt_group_bucket, opt_group_range,
-    opt_group_fleet_select, opt_group_query, opt_group_compact, opt_group_shape,
-    opt_group_reading;
+    opt_group_fleet_select, opt_group_query, opt_group_compact, opt_group_shape, opt_group_reading;
 
 struct opt_default {
     const char *name, *value;
@@ -144,8 +143,8 @@ struct opt_command {
     const struct opt_group *const *groups; /* NULL-terminated */
     const struct opt_default *defaults;    /* this command's own; {NULL} ends */
     const char *epilog;                    /* examples and notes, printed as is */
-    bool layered;  /* also --config FILE, PODFLAME_CONFIG and PODFLAME_NAME */
-    bool operands; /* takes arguments after the options */
+    bool layered;           /* also --config FILE, PODFLAME_CONFIG and PODFLAME_NAME */
+    bool operands;          /* takes arguments after the options */
     bool operands_anywhere; /* ... or before and between them (not a COMMAND) */
 };
 

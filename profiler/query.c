@@ -45,8 +45,9 @@ static int query_range(const struct query_settings *q, int64_t now, int64_t *fro
 static void show_progress(const struct fleet_stats *st, void *ctx)
 {
     (void)ctx;
-    fprintf(stderr, "\r\033[Kquery: %" PRIu64 " windows listed, %" PRIu64 " skipped, %" PRIu64
-                    " fetched, %" PRIu64 " merged, %" PRIu64 " unreadable",
+    fprintf(stderr,
+            "\r\033[Kquery: %" PRIu64 " windows listed, %" PRIu64 " skipped, %" PRIu64
+            " fetched, %" PRIu64 " merged, %" PRIu64 " unreadable",
             atomic_load(&st->windows) + atomic_load(&st->rollup_objects), atomic_load(&st->skipped),
             atomic_load(&st->fetched), atomic_load(&st->merged), atomic_load(&st->unreadable));
 }
@@ -93,8 +94,8 @@ static int run_one(const struct settings *s, struct bucket *b, const struct quer
                 atomic_load(&r->stats.unreadable) - r->nproblems);
     fprintf(stderr,
             "podflame query: %s to %s: %" PRIu64 " windows (%" PRIu64
-            " ruled out by their index lines), %" PRIu64 " rollups of %" PRIu64
-            " hours; %" PRIu64 " objects read (%.1f MB), %" PRIu64 " unreadable\n",
+            " ruled out by their index lines), %" PRIu64 " rollups of %" PRIu64 " hours; %" PRIu64
+            " objects read (%.1f MB), %" PRIu64 " unreadable\n",
             a, z, atomic_load(&r->stats.windows), atomic_load(&r->stats.skipped),
             atomic_load(&r->stats.rollup_objects), atomic_load(&r->stats.rollup_hours),
             atomic_load(&r->stats.fetched), (double)atomic_load(&r->stats.bytes) / 1e6,
@@ -121,7 +122,9 @@ static void print_list(const struct fleet_result *r)
         range_format(it->start_ns, t, sizeof(t));
         printf("%-20s %-16s %10" PRIu64 " %-7s %-60s %s\n", t, it->node ? it->node : "(rollup)",
                it->samples, it->skipped ? "no" : "yes", it->key,
-               it->pods ? it->pods : it->indexed ? "-" : "(no index line)");
+               it->pods      ? it->pods
+               : it->indexed ? "-"
+                             : "(no index line)");
     }
 }
 
@@ -163,7 +166,8 @@ static int query_output(const struct settings *s, struct pf_profile *p, struct p
         fprintf(stderr, "podflame query: cannot print the table\n");
         return 1;
     }
-    fprintf(stderr, "podflame query: %" PRIu64 " samples%s", total_of(p, vi), out ? "; wrote " : "");
+    fprintf(stderr, "podflame query: %" PRIu64 " samples%s", total_of(p, vi),
+            out ? "; wrote " : "");
     if (out)
         fprintf(stderr, "%s", out);
     if (base)
@@ -174,10 +178,10 @@ static int query_output(const struct settings *s, struct pf_profile *p, struct p
 
 static int query_main(struct settings *s)
 {
-    struct query_select sel = {
-        s->query.nodes,      s->query.nnodes,      s->query.namespaces, s->query.nnamespaces,
-        s->query.pods,       s->query.npods,       s->query.containers, s->query.ncontainers,
-        s->query.workloads,  s->query.nworkloads,  s->query.labels,     s->query.nlabels};
+    struct query_select sel = {s->query.nodes,       s->query.nnodes,      s->query.namespaces,
+                               s->query.nnamespaces, s->query.pods,        s->query.npods,
+                               s->query.containers,  s->query.ncontainers, s->query.workloads,
+                               s->query.nworkloads,  s->query.labels,      s->query.nlabels};
     struct fleet_result r = {0}, rb = {0};
     struct pf_merge *m = NULL, *mb = NULL;
     struct bucket *b = NULL;
@@ -200,8 +204,8 @@ static int query_main(struct settings *s)
         fprintf(stderr, "podflame query: the range ends before it starts\n");
         return 2;
     }
-    if (s->output && output_format_for(s->output, s->format, err, sizeof(err)) ==
-                         PF_FORMAT_UNKNOWN) {
+    if (s->output &&
+        output_format_for(s->output, s->format, err, sizeof(err)) == PF_FORMAT_UNKNOWN) {
         fprintf(stderr, "podflame query: %s\n", err);
         return 2;
     }

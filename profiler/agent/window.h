@@ -27,7 +27,6 @@ void window_begin(struct window *w, const char *node, int64_t start_ns, unsigned
 /* Ends it at end_ns (the clock may have gone back: any time) and names it. */
 void window_end(struct window *w, int64_t end_ns);
 
-
 /* Samples (the first value summed) of a profile. */
 uint64_t window_samples(const struct pf_profile *p);
 

@@ -219,8 +219,8 @@ static int s3_base_url(struct bucket *t, const char *endpoint, bool path_style)
     return 0;
 }
 
-static int open_s3(const struct bucket_config *c, struct bucket *t, const char *rest,
-                   char *err, size_t errlen)
+static int open_s3(const struct bucket_config *c, struct bucket *t, const char *rest, char *err,
+                   size_t errlen)
 {
     const char *slash = strchr(rest, '/');
     const char *region = c->s3_region, *endpoint, *scheme_end;
@@ -269,8 +269,7 @@ static int open_s3(const struct bucket_config *c, struct bucket *t, const char *
     return rc;
 }
 
-static int open_file(const struct bucket_config *c, struct bucket *t, char *err,
-                     size_t errlen)
+static int open_file(const struct bucket_config *c, struct bucket *t, char *err, size_t errlen)
 {
     const char *dir = c->url + 7;
 
@@ -325,8 +324,8 @@ static int write_blob(FILE *f, void *ctx)
     return fwrite(b->data, 1, b->len, f) == b->len ? 0 : -EIO;
 }
 
-static int put_file(struct bucket *t, const char *key, const void *data, size_t len,
-                    char *err, size_t errlen)
+static int put_file(struct bucket *t, const char *key, const void *data, size_t len, char *err,
+                    size_t errlen)
 {
     struct blob b = {data, len};
     char *path;
@@ -483,8 +482,8 @@ static int request_headers(const void *data, size_t len, const char *content_typ
 }
 
 /* An answer other than 2xx, in err: the status and S3's Code and Message. */
-static int http_error(const char *method, const char *body, const char *url, long code,
-                      char *err, size_t errlen)
+static int http_error(const char *method, const char *body, const char *url, long code, char *err,
+                      size_t errlen)
 {
     char scode[128], msg[512], *safe_code, *safe_msg;
     int rc = code == 401 || code == 403 ? -EACCES : code == 404 ? -ENOENT : -EIO;
@@ -692,7 +691,7 @@ static int get_file(struct bucket *t, const char *key, size_t max, char **data, 
                     char *err, size_t errlen)
 {
     char *path = NULL, *buf = NULL;
-    struct stat st;
+    struct stat st = {0};
     int fd = -1, rc = 0;
     size_t got = 0;
 
@@ -701,8 +700,8 @@ static int get_file(struct bucket *t, const char *key, size_t max, char **data, 
         return -ENOMEM;
     }
     if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0 || fstat(fd, &st)) {
-        rc = -errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        rc = errno ? -errno : -EIO;
+        snprintf(err, errlen, "%s: %s", path, strerror(-rc));
     } else if (!S_ISREG(st.st_mode)) {
         rc = -EINVAL;
         snprintf(err, errlen, "%s: not a regular file", path);
@@ -720,7 +719,8 @@ static int get_file(struct bucket *t, const char *key, size_t max, char **data, 
             continue;
         if (n <= 0) {
             rc = n < 0 ? -errno : -EIO;
-            snprintf(err, errlen, "%s: %s", path, n < 0 ? strerror(errno) : "shorter than its size");
+            snprintf(err, errlen, "%s: %s", path,
+                     n < 0 ? strerror(errno) : "shorter than its size");
         } else {
             got += (size_t)n;
         }
@@ -728,9 +728,9 @@ static int get_file(struct bucket *t, const char *key, size_t max, char **data, 
     if (fd >= 0)
         close(fd);
     free(path);
-    if (rc) {
+    if (rc || !buf) {
         free(buf);
-        return rc;
+        return rc ? rc : -EIO;
     }
     buf[got] = '\0';
     *data = buf;
@@ -1044,4 +1044,3 @@ void bucket_key_part(const char *in, char *out, size_t len)
     if (!i || !strcmp(out, ".") || !strcmp(out, ".."))
         snprintf(out, len, "_");
 }
-

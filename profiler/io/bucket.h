@@ -34,8 +34,7 @@ struct bucket_config {
  * negative errno (-ENOMEM, -EINVAL: a bad URL or endpoint, -ENOENT: no
  * credentials) with a one-line reason in err, whatever failed. c and its
  * strings are copied: they need not outlive the call. */
-int bucket_open(const struct bucket_config *c, struct bucket **out, char *err,
-                size_t errlen);
+int bucket_open(const struct bucket_config *c, struct bucket **out, char *err, size_t errlen);
 /* Frees t (NULL: nothing). */
 void bucket_close(struct bucket *t);
 

@@ -331,8 +331,7 @@ static void *worker(void *arg)
     for (;;) {
         struct task t;
 
-        while (pl->next == pl->ntasks && pl->active && !pl->fatal &&
-               !(pl->q->stop && *pl->q->stop))
+        while (pl->next == pl->ntasks && pl->active && !pl->fatal && !(pl->q->stop && *pl->q->stop))
             pthread_cond_wait(&pl->changed, &pl->lock);
         if (pl->next == pl->ntasks || pl->fatal || (pl->q->stop && *pl->q->stop))
             break;
@@ -406,9 +405,8 @@ static int queue_rollup(struct pool *pl, int64_t hour_ns, bool *covered)
     json_array_foreach(groups, i, g)
     {
         const char *gkey = json_string_value(json_object_get(g, "key"));
-        struct task t = {.kind = TASK_ROLLUP,
-                         .start_ns = hour_ns,
-                         .end_ns = hour_ns + RANGE_NS_PER_HOUR};
+        struct task t = {
+            .kind = TASK_ROLLUP, .start_ns = hour_ns, .end_ns = hour_ns + RANGE_NS_PER_HOUR};
 
         if (!gkey || !group_matches(pl->q->sel, g))
             continue;
@@ -456,8 +454,8 @@ static int keep_node(void *ctx, const struct bucket_entry *e)
 static int plan(struct pool *pl, const struct node_list *nodes, char *err, size_t errlen)
 {
     const struct fleet_query *q = pl->q;
-    int64_t first = q->from_ns - (q->from_ns % RANGE_NS_PER_HOUR + RANGE_NS_PER_HOUR) %
-                                     RANGE_NS_PER_HOUR;
+    int64_t first =
+        q->from_ns - (q->from_ns % RANGE_NS_PER_HOUR + RANGE_NS_PER_HOUR) % RANGE_NS_PER_HOUR;
     int rc = 0;
 
     for (int64_t h = first; !rc && h < q->until_ns; h += RANGE_NS_PER_HOUR) {

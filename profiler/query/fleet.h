@@ -29,10 +29,10 @@
 struct fleet_query {
     struct bucket *bucket;
     const struct query_select *sel;
-    int64_t from_ns, until_ns; /* windows that start in [from, until) */
-    unsigned concurrency;      /* requests at once, 1 or more */
-    bool no_rollups;           /* read windows even for rolled-up hours */
-    bool index_only;           /* --list: read index lines, no profiles */
+    int64_t from_ns, until_ns;         /* windows that start in [from, until) */
+    unsigned concurrency;              /* requests at once, 1 or more */
+    bool no_rollups;                   /* read windows even for rolled-up hours */
+    bool index_only;                   /* --list: read index lines, no profiles */
     const volatile sig_atomic_t *stop; /* set: stop early (NULL: never) */
 };
 

@@ -49,8 +49,9 @@ int range_duration(const char *s, int64_t *ns, char *err, size_t errlen)
     *ns = total;
     return 0;
 bad:
-    snprintf(err, errlen, "'%s' is no duration: give a number and a unit, s, m, h or d (90s, 10m, "
-                          "1h30m, 2d)",
+    snprintf(err, errlen,
+             "'%s' is no duration: give a number and a unit, s, m, h or d (90s, 10m, "
+             "1h30m, 2d)",
              s);
     return -EINVAL;
 }
@@ -103,7 +104,7 @@ static int rfc3339(const char *s, int64_t *ns)
         if ((oh = digits(&p, 2)) < 0 || oh > 23 || *p++ != ':' || (om = digits(&p, 2)) < 0 ||
             om > 59)
             return -EINVAL;
-        off = sign * ((int64_t)oh * 3600 + om * 60);
+        off = sign * ((int64_t)oh * 3600 + (int64_t)om * 60);
     } else {
         return -EINVAL;
     }
@@ -150,8 +151,9 @@ int range_span(const char *s, int64_t now_ns, int64_t *from_ns, int64_t *until_n
     char first[128];
 
     if (!dots || (size_t)(dots - s) >= sizeof(first)) {
-        snprintf(err, errlen, "'%s' is no range: give FROM..UNTIL (-25h..-24h, "
-                              "2026-11-28T10:00Z..2026-11-28T11:00Z)",
+        snprintf(err, errlen,
+                 "'%s' is no range: give FROM..UNTIL (-25h..-24h, "
+                 "2026-11-28T10:00Z..2026-11-28T11:00Z)",
                  s);
         return -EINVAL;
     }

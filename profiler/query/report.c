@@ -141,9 +141,9 @@ int report_top(FILE *out, const struct pf_profile *p, size_t vi, unsigned n)
         qsort(pods, npods, sizeof(*pods), by_samples);
         fprintf(out, "\n%7s %10s  %-s\n", "SHARE", "SAMPLES", "POD");
         for (size_t i = 0; i < npods && i < n; i++)
-            fprintf(out, "%6.2f%% %10" PRIu64 "  %s/%s\n", pct((int64_t)pods[i].samples,
-                                                               (int64_t)all),
-                    pods[i].samples, pods[i].ns, pods[i].pod);
+            fprintf(out, "%6.2f%% %10" PRIu64 "  %s/%s\n",
+                    pct((int64_t)pods[i].samples, (int64_t)all), pods[i].samples, pods[i].ns,
+                    pods[i].pod);
     }
     free(pods);
     table_free(&t);
@@ -247,8 +247,8 @@ static int pair_stacks(struct diff_stacks *d)
             if (side)
                 d->fs[at].count2 += (int64_t)c;
             else if (d->total_before)
-                d->fs[at].count += llround((double)c * (double)d->total_after /
-                                           (double)d->total_before);
+                d->fs[at].count +=
+                    llround((double)c * (double)d->total_after / (double)d->total_before);
         }
     }
     htab_free(&pos);

@@ -147,8 +147,8 @@ static int put_json(struct bucket *b, const char *key, json_t *j, char *err, siz
 
 /* Writes one group's profile and index line; appends the line to groups. */
 static int write_group(struct bucket *b, const struct pf_profile *all, const struct group *g,
-                       const char *dir, int64_t hour_ns, json_t *groups, uint64_t *bytes,
-                       char *err, size_t errlen)
+                       const char *dir, int64_t hour_ns, json_t *groups, uint64_t *bytes, char *err,
+                       size_t errlen)
 {
     struct pf_profile *p = NULL;
     char ns[256], wl[256], key[1024], ikey[1024], *buf = NULL;
@@ -160,8 +160,7 @@ static int write_group(struct bucket *b, const struct pf_profile *all, const str
     bucket_key_part(g->workload, wl, sizeof(wl));
     snprintf(key, sizeof(key), "%s%s/%s.pb.gz", dir, ns, wl);
     snprintf(ikey, sizeof(ikey), "%s%s/%s.json", dir, ns, wl);
-    if ((rc = pf_profile_new(&p)) ||
-        (rc = pf_profile_subset(all, in_group, (void *)g, p)) ||
+    if ((rc = pf_profile_new(&p)) || (rc = pf_profile_subset(all, in_group, (void *)g, p)) ||
         (rc = pprof_write_buffer(p, &buf, &len))) {
         snprintf(err, errlen, "%s: %s", key, strerror(-rc));
         goto out;

@@ -94,8 +94,8 @@ bool select_sample(void *ctx, const struct pf_profile *p, const struct pf_sample
     if (node && !select_node(s, node))
         return false;
     if (!any_glob(s->namespaces, s->nnamespaces, pf_sample_label(p, smp, "namespace")) ||
-        (s->npods && !pod_matches(s, pf_sample_label(p, smp, "pod"),
-                                  pf_sample_label(p, smp, "pod_uid"))) ||
+        (s->npods &&
+         !pod_matches(s, pf_sample_label(p, smp, "pod"), pf_sample_label(p, smp, "pod_uid"))) ||
         !any_glob(s->containers, s->ncontainers, pf_sample_label(p, smp, "container")) ||
         !workload_matches(s, pf_sample_label(p, smp, "workload")))
         return false;

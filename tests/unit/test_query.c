@@ -32,7 +32,7 @@ static void test_durations(void **state)
     static const struct {
         const char *in;
         int64_t ns;
-    } good[] = {{"90s", 90 * S}, {"10m", 600 * S}, {"1h30m", 5400 * S},
+    } good[] = {{"90s", 90 * S},    {"10m", 600 * S},   {"1h30m", 5400 * S},
                 {"2d", 172800 * S}, {"1.5h", 5400 * S}, {"30m1h", 5400 * S}};
     static const char *const bad[] = {"", "1", "h", "-1h", "1x", "1h 2m", "0s", "1e30d", "m1"};
     char err[256];
@@ -61,18 +61,16 @@ static void test_instants(void **state)
     assert_string_equal(out, "2026-11-28T10:00:00Z");
     assert_int_equal(range_instant("2026-11-28T11:00:00+01:00", now, &u, err, sizeof(err)), 0);
     assert_int_equal(u, t);
-    assert_int_equal(range_instant("2026-11-28t09:30:00.5-00:30", now, &u, err, sizeof(err)),
-                     0);
+    assert_int_equal(range_instant("2026-11-28t09:30:00.5-00:30", now, &u, err, sizeof(err)), 0);
     assert_int_equal(u, t + S / 2);
     assert_int_equal(range_instant("now", now, &t, err, sizeof(err)), 0);
     assert_int_equal(t, now);
     assert_int_equal(range_instant("-25h", now, &t, err, sizeof(err)), 0);
     assert_int_equal(t, now - 25 * 3600 * S);
-    static const char *const bad[] = {"2026-11-28",          "2026-13-01T00:00Z",
-                                      "2026-11-28T24:00Z",   "2026-11-28T10:00",
-                                      "2026-11-28T10:00Zx",  "yesterday",
-                                      "2026-11-28T10:00+1",  "-",
-                                      "2026-11-28T10:00:00.Z"};
+    static const char *const bad[] = {
+        "2026-11-28",           "2026-13-01T00:00Z", "2026-11-28T24:00Z",  "2026-11-28T10:00",
+        "2026-11-28T10:00Zx",   "yesterday",         "2026-11-28T10:00+1", "-",
+        "2026-11-28T10:00:00.Z"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(range_instant(bad[i], now, &t, err, sizeof(err)), -EINVAL);
     assert_int_equal(range_span("-25h..-24h", now, &t, &u, err, sizeof(err)), 0);
@@ -95,8 +93,8 @@ static struct pf_profile *make(const struct spec *sp, size_t n)
     assert_int_equal(pf_profile_new(&p), 0);
     assert_int_equal(pf_profile_set_cpu_types(p, 10000000), 0);
     for (size_t i = 0; i < n; i++) {
-        struct pf_mapping m = {.start = 0x1000, .limit = 0x2000,
-                               .filename = pf_profile_cstring(p, "/bin/app")};
+        struct pf_mapping m = {
+            .start = 0x1000, .limit = 0x2000, .filename = pf_profile_cstring(p, "/bin/app")};
         int64_t mid = i ? 1 : pf_profile_add_mapping(p, &m);
         int64_t f = pf_profile_function(p, pf_profile_cstring(p, sp[i].func), 0, 0, 0);
         struct pf_line line = {(uint64_t)f, 7};
@@ -123,8 +121,10 @@ static struct pf_profile *make(const struct spec *sp, size_t n)
 static const struct spec shop[] = {
     {"checkout_pay", "shop", "checkout-7d9f8-abcde", "6f1d2c3b-0000-4000-8000-000000000001",
      "deployment/checkout", "app", 30},
-    {"cart_add", "shop", "cart-5c6d7-fghij", "6f1d2c3b-0000-4000-8000-000000000002", "cart", "app", 20},
-    {"dns_serve", "kube-system", "coredns-1", "6f1d2c3b-0000-4000-8000-000000000003", "coredns", "coredns", 5},
+    {"cart_add", "shop", "cart-5c6d7-fghij", "6f1d2c3b-0000-4000-8000-000000000002", "cart", "app",
+     20},
+    {"dns_serve", "kube-system", "coredns-1", "6f1d2c3b-0000-4000-8000-000000000003", "coredns",
+     "coredns", 5},
     {"host_work", NULL, NULL, NULL, NULL, NULL, 7},
 };
 
@@ -140,13 +140,16 @@ static uint64_t kept(const struct query_select *sel, const struct pf_profile *p)
 
 static void test_selectors(void **state)
 {
-    static const char *const glob[] = {"checkout-*"}, *const uid[] = {"6f1d2c3b-0000-4000-8000-000000000002"},
+    static const char *const glob[] = {"checkout-*"},
+                             *const uid[] = {"6f1d2c3b-0000-4000-8000-000000000002"},
                              *const ns[] = {"shop"}, *const wl[] = {"c*"},
                              *const cont[] = {"coredns"}, *const nodes[] = {"node-1*"};
     struct pf_profile *p = make(shop, 4);
     struct query_select all = {0}, by_glob = {.pods = glob, .npods = 1},
                         by_uid = {.pods = uid, .npods = 1},
-                        by_ns_wl = {.namespaces = ns, .nnamespaces = 1, .workloads = wl,
+                        by_ns_wl = {.namespaces = ns,
+                                    .nnamespaces = 1,
+                                    .workloads = wl,
                                     .nworkloads = 1},
                         by_container = {.containers = cont, .ncontainers = 1},
                         by_node = {.nodes = nodes, .nnodes = 1};
@@ -169,8 +172,10 @@ static void test_selectors(void **state)
     assert_true(select_pod(&by_glob, "shop", "checkout-1", "u", NULL));
     assert_false(select_pod(&by_glob, "shop", "cart-1", "u", NULL));
     assert_true(select_pod(&by_uid, "shop", "cart-1", NULL, NULL)); /* may be that UID */
-    assert_true(select_pod(&by_uid, "shop", "cart-1", "6f1d2c3b-0000-4000-8000-000000000002", NULL));
-    assert_false(select_pod(&by_uid, "shop", "cart-1", "6f1d2c3b-0000-4000-8000-000000000009", NULL));
+    assert_true(
+        select_pod(&by_uid, "shop", "cart-1", "6f1d2c3b-0000-4000-8000-000000000002", NULL));
+    assert_false(
+        select_pod(&by_uid, "shop", "cart-1", "6f1d2c3b-0000-4000-8000-000000000009", NULL));
     assert_false(select_pod(&by_glob, "shop", "cart-1", NULL, NULL)); /* no UID selector */
     assert_false(select_pod(&by_ns_wl, "other", "checkout-1", NULL, NULL));
     assert_false(select_pod(&by_ns_wl, "shop", "x", NULL, "frontend"));
@@ -341,9 +346,8 @@ static void test_s3_listing_page(void **state)
     assert_int_equal(bucket_parse_listing(page, 2, collect, &n, err, sizeof(err)), 0);
     /* the key no longer than the prefix is left out */
     assert_string_equal(n.text, "n1/a&b.pb.gz=12 n1/c/dA.json=3 n1/findings/(f)=0 ");
-    assert_int_equal(bucket_parse_listing("<Contents><Key>x</Key>", 0, collect, &n, err,
-                                          sizeof(err)),
-                     -EIO);
+    assert_int_equal(
+        bucket_parse_listing("<Contents><Key>x</Key>", 0, collect, &n, err, sizeof(err)), -EIO);
 }
 
 /* ---- the fleet reader over a file bucket ---- */
@@ -374,8 +378,7 @@ static void test_fleet_reads_windows(void **state)
     char *dir = test_dir_new("fleet"), url[300], err[256];
     struct bucket_config c = {.url = url};
     struct query_select sel = {.pods = glob, .npods = 1}, all = {0};
-    struct fleet_query q = {.sel = &sel,
-                            .concurrency = 3};
+    struct fleet_query q = {.sel = &sel, .concurrency = 3};
     struct fleet_result r;
     struct pf_profile *p = make(shop, 4), *dns = make(shop + 2, 1);
     struct pf_merge *m;
@@ -429,14 +432,10 @@ static void test_fleet_reads_windows(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_instants),
-        cmocka_unit_test(test_selectors),
-        cmocka_unit_test(test_merge_sums_equal_samples),
-        cmocka_unit_test(test_pods_of_profile),
-        cmocka_unit_test(test_file_bucket),
-        cmocka_unit_test(test_s3_listing_page),
-        cmocka_unit_test(test_fleet_reads_windows),
+        cmocka_unit_test(test_durations),       cmocka_unit_test(test_instants),
+        cmocka_unit_test(test_selectors),       cmocka_unit_test(test_merge_sums_equal_samples),
+        cmocka_unit_test(test_pods_of_profile), cmocka_unit_test(test_file_bucket),
+        cmocka_unit_test(test_s3_listing_page), cmocka_unit_test(test_fleet_reads_windows),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
