@@ -174,6 +174,12 @@ $(BUILD)/tools/formats_bench: tools/bench/formats_bench.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# A synthetic fleet's bucket as `podflame agent` writes it, for query's
+# benchmark and tests (usage at the top of the file).
+$(BUILD)/tools/fleet_gen: tools/bench/fleet_gen.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 bench: all $(WORKLOADS) bench-formats bench-flamegraph bench-symbolize bench-unwind
 	tools/bench/overhead.py $(BUILD)
 
