@@ -205,15 +205,18 @@ bench-flamegraph: all
 
 lint: $(BUILD)/profile.skel.h
 	tools/lint/include-order.py
-	clang-format --dry-run --Werror bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] profiler/*/*.[ch] tests/unit/*.c tests/workloads/*.c
+	clang-format --dry-run --Werror bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] profiler/*/*.[ch] tests/unit/*.c tests/workloads/*.c \
+		tools/bench/fleet_gen.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--inline-suppr -I . formats symbolize profiler
+		--inline-suppr -I . formats symbolize profiler tools/bench/fleet_gen.c
 	@out=$$(clang-tidy --quiet $(TIDY_CHECKS) formats/*.c symbolize/*.c profiler/*.c profiler/*/*.c \
+		tools/bench/fleet_gen.c \
 		-- -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) 2>/dev/null | grep -A2 '^[^ ]*\.c:[0-9]*:[0-9]*: warning:'); \
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; else echo "clang-tidy: clean"; fi
 
 format:
-	clang-format -i bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] profiler/*/*.[ch] tests/unit/*.c tests/workloads/*.c
+	clang-format -i bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] profiler/*/*.[ch] tests/unit/*.c tests/workloads/*.c \
+		tools/bench/fleet_gen.c
 
 clean:
 	rm -rf build
