@@ -174,6 +174,12 @@ $(BUILD)/tools/formats_bench: tools/bench/formats_bench.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# A synthetic fleet's bucket as `podflame agent` writes it, for query's
+# benchmark and tests (usage at the top of the file).
+$(BUILD)/tools/fleet_gen: tools/bench/fleet_gen.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 bench: all $(WORKLOADS) bench-formats bench-flamegraph bench-symbolize bench-unwind
 	tools/bench/overhead.py $(BUILD)
 
@@ -199,15 +205,18 @@ bench-flamegraph: all
 
 lint: $(BUILD)/profile.skel.h
 	tools/lint/include-order.py
-	clang-format --dry-run --Werror bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] profiler/*/*.[ch] tests/unit/*.c tests/workloads/*.c
+	clang-format --dry-run --Werror bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] profiler/*/*.[ch] tests/unit/*.c tests/workloads/*.c \
+		tools/bench/fleet_gen.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--inline-suppr -I . formats symbolize profiler
+		--inline-suppr -I . formats symbolize profiler tools/bench/fleet_gen.c
 	@out=$$(clang-tidy --quiet $(TIDY_CHECKS) formats/*.c symbolize/*.c profiler/*.c profiler/*/*.c \
+		tools/bench/fleet_gen.c \
 		-- -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) 2>/dev/null | grep -A2 '^[^ ]*\.c:[0-9]*:[0-9]*: warning:'); \
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; else echo "clang-tidy: clean"; fi
 
 format:
-	clang-format -i bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] profiler/*/*.[ch] tests/unit/*.c tests/workloads/*.c
+	clang-format -i bpf/*.c bpf/*.h formats/*.[ch] symbolize/*.[ch] profiler/*.[ch] profiler/*/*.[ch] tests/unit/*.c tests/workloads/*.c \
+		tools/bench/fleet_gen.c
 
 clean:
 	rm -rf build
