@@ -151,7 +151,7 @@ test:
 	$(MAKE) BUILD=build/asan SANITIZE=1 OPT=-O1 $(addprefix build/asan/tests/,$(notdir $(UNIT_TESTS))) \
 		build/asan/podflame build/asan/tests/cpuwork build/asan/tests/inlined build/asan/tests/cxxwork \
 		build/asan/tests/chain-fp build/asan/tests/chain-nofp build/asan/tests/chain-lib \
-		build/asan/tests/jitspin build/asan/tests/memfdexec \
+		build/asan/tests/jitspin build/asan/tests/memfdexec build/asan/tools/fleet_gen \
 		$(patsubst $(BUILD)/%,build/asan/%,$(SYMFIX))
 	$(MAKE) BUILD=build build/podflame $(UNIT_TESTS) $(SYMFIX) fuzz-build
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/run-all.sh build/asan build

@@ -111,8 +111,20 @@ static int run_one(const struct settings *s, struct bucket *b, const struct quer
     return 0;
 }
 
-static void print_list(const struct fleet_result *r)
+/* by node, then time: a listing comes in whatever order the requests ended */
+static int by_node_time(const void *a, const void *b)
 {
+    const struct fleet_item *x = a, *y = b;
+    int c = strcmp(x->node ? x->node : "", y->node ? y->node : "");
+
+    return c ? c : x->start_ns != y->start_ns ? (x->start_ns < y->start_ns ? -1 : 1)
+                                              : strcmp(x->key, y->key);
+}
+
+static void print_list(struct fleet_result *r)
+{
+    if (r->nitems)
+        qsort(r->items, r->nitems, sizeof(*r->items), by_node_time);
     printf("%-20s %-16s %10s %-7s %-60s %s\n", "START", "NODE", "SAMPLES", "MATCHED", "KEY",
            "PODS");
     for (size_t i = 0; i < r->nitems; i++) {

@@ -20,6 +20,7 @@ tests/integration/kube.sh "$build" | tee -a "$log"
 tests/integration/symbols.sh "$build" | tee -a "$log"
 tests/integration/unwind.sh "$build" | tee -a "$log"
 tests/integration/agent.sh "$build" | tee -a "$log"
+tests/integration/query.sh "$build" | tee -a "$log"
 tests/integration/watch.sh "$build" | tee -a "$log"
 tests/integration/faults.sh "$build" | tee -a "$log"
 tests/integration/hostile.sh "$build" "$plain" | tee -a "$log"
@@ -28,7 +29,7 @@ tests/integration/deploy.sh "$build" "$plain" | tee -a "$log"
 
 # valgrind memcheck on the readers' unit tests (ASan and valgrind don't mix)
 vp=0 vf=0
-for t in test_escape test_folded test_kube test_pprof test_perfscript test_procmaps test_symbolize test_agent test_watch test_access test_opts test_window test_rules; do
+for t in test_escape test_folded test_kube test_pprof test_perfscript test_procmaps test_symbolize test_agent test_watch test_access test_opts test_window test_rules test_query; do
     if PODFLAME_UNDER_VALGRIND=1 PODFLAME_TEST_DIR="$plain/tests" valgrind -q --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite "$plain/tests/$t" > "$log.vg" 2>&1; then
         vp=$((vp + 1)); echo "ok - valgrind $t"
@@ -43,9 +44,9 @@ echo "valgrind: $vp passed, $vf failed" | tee -a "$log"
 # shellcheck disable=SC2086
 tests/fuzz/run.sh build/fuzz "${FUZZ_SMOKE_SECONDS:-30}" ${FUZZ_TARGETS:?} | tee -a "$log"
 
-read -r runs passed failed skipped < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|agent|watch|faults|hostile|newuser|deploy|valgrind|fuzz): [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$/ \
+read -r runs passed failed skipped < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|agent|query|watch|faults|hostile|newuser|deploy|valgrind|fuzz): [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$/ \
     { n++; p += $2; f += $4; s += $6 } END { print n + 0, p + 0, f + 0, s + 0 }' "$log")
-if [ "$runs" -ne 16 ]; then
+if [ "$runs" -ne 17 ]; then
     echo "a test runner did not finish"
     failed=$((${failed:-0} + 1))
 fi

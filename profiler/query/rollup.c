@@ -16,14 +16,14 @@
 bool rollup_exists(struct bucket *b, int64_t hour_ns)
 {
     char dir[64], key[128], err[256], *data = NULL;
-    size_t len;
-    bool ok;
+    size_t len = 0;
+    int rc;
 
     fleet_rollup_dir(hour_ns, dir, sizeof(dir));
     snprintf(key, sizeof(key), "%s_manifest.json", dir);
-    ok = !bucket_get(b, key, 1 << 20, &data, &len, err, sizeof(err)) || len > (1 << 20);
+    rc = bucket_get(b, key, 1 << 20, &data, &len, err, sizeof(err));
     free(data);
-    return ok;
+    return !rc || rc == -EFBIG;
 }
 
 struct group {

@@ -181,7 +181,8 @@ check "S3 gives the same profile as file://" cmp -s "$work/all.folded" "$work/s3
 check "compact rolls up the two closed hours" \
     sh -c "[ $? -eq 0 ] && grep -q '2 hours rolled up' '$work/compact.err' && [ -s '$work/gen/_rollup/2026/11/28/11/_manifest.json' ]" ||
     cat "$work/compact.err"
-check "... one profile per namespace and workload" test -s "$work/gen/_rollup/2026/11/28/11/$ns/${wl#*/}.pb.gz" ||
+wkey=${wl#*/}
+check "... one profile per namespace and workload" test -s "$work/gen/_rollup/2026/11/28/11/$ns/${wkey//\//_}.pb.gz" ||
     ls -R "$work/gen/_rollup" | head
 for q in all ns wl pod node; do cp "$work/$q.folded" "$work/$q.windows.folded"; done
 gq all "${gfile[@]}"
@@ -194,7 +195,7 @@ for q in ns wl pod node; do
 done
 range=(--from 2026-11-28T10:00Z --until 2026-11-28T12:00Z)
 gq whole "${gfile[@]}" -n "$ns"
-fetched=$(grep -o '[0-9]* objects read' "$work/whole.err" | cut -d' ' -f1)
+fetched=$(grep -o '[0-9]* objects read' "$work/whole.err" | head -1 | cut -d' ' -f1)
 check "two whole hours of one namespace: a few rollup objects read ($fetched), not 270 windows" \
     sh -c "grep -q ' rollups of 2 hours' '$work/whole.err' && [ '$fetched' -le 20 ]"
 gq whole-windows "${gfile[@]}" -n "$ns" --no-rollups
