@@ -5,9 +5,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Merged samples by their stack and labels: open addressing over the
+ * samples themselves, so that no copy of a key is kept (a sample's key is
+ * most of its size). */
+struct sample_index {
+    uint64_t *hash; /* 0: empty */
+    size_t *at;     /* position in the profile's samples */
+    size_t cap, n;  /* cap: a power of two */
+};
+
 struct pf_merge {
     struct pf_profile *p;
-    struct htab mappings, locations, samples; /* their fields -> id or index */
+    struct htab mappings, locations; /* their fields -> id */
+    struct sample_index samples;
+    uint64_t *scratch; /* one sample's locations and labels, being merged */
+    size_t scratch_cap;
     int64_t end_nanos;
     uint64_t profiles;
     bool typed; /* the first profile set the types */
@@ -31,7 +43,6 @@ int pf_merge_new(struct pf_merge **out)
     }
     htab_init(&m->mappings);
     htab_init(&m->locations);
-    htab_init(&m->samples);
     *out = m;
     return 0;
 }
@@ -43,7 +54,9 @@ void pf_merge_free(struct pf_merge *m)
     pf_profile_free(m->p);
     htab_free(&m->mappings);
     htab_free(&m->locations);
-    htab_free(&m->samples);
+    free(m->samples.hash);
+    free(m->samples.at);
+    free(m->scratch);
     free(m);
 }
 
@@ -222,48 +235,102 @@ static int tr_labels(struct pf_merge *m, struct translation *t, const struct pf_
     return 0;
 }
 
-/* Adds s's values to the merged sample of equal stack and labels. */
+static bool same_sample(const struct pf_sample *s, const uint64_t *locs, size_t nlocs,
+                        const struct pf_label *labels, size_t nlabels)
+{
+    return s->nlocations == nlocs && s->nlabels == nlabels &&
+           !memcmp(s->location_ids, locs, nlocs * sizeof(*locs)) &&
+           !memcmp(s->labels, labels, nlabels * sizeof(*labels));
+}
+
+static int index_grow(struct sample_index *x)
+{
+    size_t cap = x->cap ? 2 * x->cap : 1024;
+    uint64_t *hash = calloc(cap, sizeof(*hash));
+    size_t *at = malloc(cap * sizeof(*at));
+
+    if (!hash || !at) {
+        free(hash);
+        free(at);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < x->cap; i++) {
+        size_t j = x->hash[i] & (cap - 1);
+
+        if (!x->hash[i])
+            continue;
+        while (hash[j])
+            j = (j + 1) & (cap - 1);
+        hash[j] = x->hash[i];
+        at[j] = x->at[i];
+    }
+    free(x->hash);
+    free(x->at);
+    x->hash = hash;
+    x->at = at;
+    x->cap = cap;
+    return 0;
+}
+
+/* Adds values to the merged sample of equal stack and labels, or adds it. */
+static int merge_sample(struct pf_merge *m, const uint64_t *locs, size_t nlocs,
+                        const struct pf_label *labels, size_t nlabels, const int64_t *values)
+{
+    struct sample_index *x = &m->samples;
+    uint64_t h = htab_hash(locs, nlocs * sizeof(*locs)) ^
+                 (htab_hash(labels, nlabels * sizeof(*labels)) * 0x9e3779b97f4a7c15ULL);
+    size_t j;
+    int rc;
+
+    h |= 1; /* 0 marks an empty slot */
+    if ((x->n + 1) * 4 > x->cap * 3 && (rc = index_grow(x)))
+        return rc;
+    for (j = h & (x->cap - 1); x->hash[j]; j = (j + 1) & (x->cap - 1)) {
+        struct pf_sample *s = &m->p->samples[x->at[j]];
+
+        if (x->hash[j] == h && same_sample(s, locs, nlocs, labels, nlabels)) {
+            for (size_t i = 0; i < m->p->nsample_types; i++)
+                s->values[i] += values[i];
+            return 0;
+        }
+    }
+    if ((rc = pf_profile_add_sample(m->p, locs, nlocs, values, labels, nlabels)))
+        return rc;
+    x->hash[j] = h;
+    x->at[j] = m->p->nsamples - 1;
+    x->n++;
+    return 0;
+}
+
+/* Adds s (its ids and strings translated) to the merge. */
 static int add_sample(struct pf_merge *m, struct translation *t, const struct pf_sample *s,
                       const char *const *extra, size_t nextra)
 {
-    size_t nlabels, nkey = 1 + s->nlocations + 4 * (s->nlabels + nextra);
-    uint64_t *key = malloc(nkey * sizeof(*key)), *locs, idx;
-    struct pf_label *labels = malloc((s->nlabels + nextra + 1) * sizeof(*labels));
-    bool found;
-    int rc = -ENOMEM;
+    size_t nlabels, need = s->nlocations + 4 * (s->nlabels + nextra) + 1;
+    struct pf_label *labels;
+    uint64_t *locs;
 
-    if (!key || !labels)
-        goto out;
-    locs = key + 1;
-    key[0] = s->nlocations;
+    if (need > m->scratch_cap) {
+        uint64_t *g = realloc(m->scratch, need * sizeof(*g));
+
+        if (!g)
+            return -ENOMEM;
+        m->scratch = g;
+        m->scratch_cap = need;
+    }
+    locs = m->scratch;
+    /* labels after the locations, aligned: pf_label is four 64-bit words */
+    labels = (struct pf_label *)(void *)(m->scratch + s->nlocations);
     for (size_t i = 0; i < s->nlocations; i++) {
         int64_t id = tr_location(m, t, s->location_ids[i]);
 
-        if (id < 0) {
-            rc = (int)id;
-            goto out;
-        }
+        if (id < 0)
+            return (int)id;
         locs[i] = (uint64_t)id;
     }
     if (tr_labels(m, t, s, extra, nextra, labels, &nlabels))
-        goto out;
-    for (size_t i = 0; i < nlabels; i++)
-        memcpy(locs + s->nlocations + 4 * i, &labels[i], sizeof(labels[i]));
-    nkey = 1 + s->nlocations + 4 * nlabels;
-    idx = m->p->nsamples;
-    if (htab_get_or_put(&m->samples, key, nkey * sizeof(*key), &idx, &found, NULL))
-        goto out;
-    if (found) {
-        for (size_t i = 0; i < m->p->nsample_types; i++)
-            m->p->samples[idx].values[i] += s->values[i];
-        rc = 0;
-    } else {
-        rc = pf_profile_add_sample(m->p, locs, s->nlocations, s->values, labels, nlabels);
-    }
-out:
-    free(key);
-    free(labels);
-    return rc;
+        return -ENOMEM;
+    return merge_sample(m, locs, s->nlocations, labels, nlabels, s->values);
 }
 
 int pf_merge_add(struct pf_merge *m, const struct pf_profile *p,
