@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,11 @@ int cmd_query(int argc, char **argv)
         fprintf(stderr, "podflame query: out of memory\n");
         return 1;
     }
+    /* a merge makes millions of small blocks and frees the decoded windows:
+     * grow the heaps in large steps and keep what was freed for the next
+     * window, rather than a brk or mprotect every few pages */
+    mallopt(M_TOP_PAD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     if ((rc = opts_parse(&opt_cmd_query, argc, argv, s, err, sizeof(err))))
         ret = opts_exit(&opt_cmd_query, rc, err);
     else
