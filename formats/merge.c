@@ -79,6 +79,31 @@ static int64_t tr_string(struct pf_merge *m, struct translation *t, int64_t idx)
     return t->strings[idx];
 }
 
+/* What makes two mappings one: every field but the has_* flags. */
+static void mapping_key(const struct pf_mapping *mp, uint64_t key[6])
+{
+    key[0] = mp->start;
+    key[1] = mp->limit;
+    key[2] = mp->offset;
+    key[3] = (uint64_t)mp->filename;
+    key[4] = (uint64_t)mp->build_id;
+    key[5] = (uint64_t)mp->kind;
+}
+
+/* What makes two locations one: mapping, address and lines (2 + 2 *
+ * nlines words in key). */
+static size_t location_key(uint64_t mapping, uint64_t address, const struct pf_line *lines,
+                           size_t nlines, uint64_t *key)
+{
+    key[0] = mapping;
+    key[1] = address;
+    for (size_t i = 0; i < nlines; i++) {
+        key[2 + 2 * i] = lines[i].function_id;
+        key[3 + 2 * i] = (uint64_t)lines[i].line;
+    }
+    return (2 + 2 * nlines) * sizeof(*key);
+}
+
 static int64_t tr_mapping(struct pf_merge *m, struct translation *t, uint64_t id)
 {
     const struct pf_mapping *in = pf_profile_mapping(t->in, id);
@@ -95,12 +120,7 @@ static int64_t tr_mapping(struct pf_merge *m, struct translation *t, uint64_t id
     if ((out.filename = tr_string(m, t, in->filename)) < 0 ||
         (out.build_id = tr_string(m, t, in->build_id)) < 0)
         return -ENOMEM;
-    key[0] = out.start;
-    key[1] = out.limit;
-    key[2] = out.offset;
-    key[3] = (uint64_t)out.filename;
-    key[4] = (uint64_t)out.build_id;
-    key[5] = (uint64_t)out.kind;
+    mapping_key(&out, key);
     found_id = m->p->nmappings + 1; /* the id it gets when new */
     if (htab_get_or_put(&m->mappings, key, sizeof(key), &found_id, &found, NULL))
         return -ENOMEM;
@@ -133,8 +153,6 @@ static int64_t tr_location(struct pf_merge *m, struct translation *t, uint64_t i
         rc = -ENOMEM;
         goto out;
     }
-    key[0] = (uint64_t)mapping;
-    key[1] = in->address;
     for (size_t i = 0; i < in->nlines; i++) {
         const struct pf_function *f = pf_profile_func(t->in, in->lines[i].function_id);
         int64_t fid = 0;
@@ -150,9 +168,8 @@ static int64_t tr_location(struct pf_merge *m, struct translation *t, uint64_t i
             }
         }
         lines[i] = (struct pf_line){(uint64_t)fid, in->lines[i].line};
-        key[2 + 2 * i] = (uint64_t)fid;
-        key[3 + 2 * i] = (uint64_t)in->lines[i].line;
     }
+    location_key((uint64_t)mapping, in->address, lines, in->nlines, key);
     loc_id = m->p->nlocations + 1;
     if (htab_get_or_put(&m->locations, key, nkey * sizeof(*key), &loc_id, &found, NULL)) {
         rc = -ENOMEM;
@@ -272,27 +289,50 @@ static int index_grow(struct sample_index *x)
     return 0;
 }
 
+static uint64_t sample_hash(const uint64_t *locs, size_t nlocs, const struct pf_label *labels,
+                            size_t nlabels)
+{
+    uint64_t h = htab_hash(locs, nlocs * sizeof(*locs)) ^
+                 (htab_hash(labels, nlabels * sizeof(*labels)) * 0x9e3779b97f4a7c15ULL);
+
+    return h | 1; /* 0 marks an empty slot */
+}
+
+/* The slot of the sample of p equal to this one, or the empty slot where
+ * it goes (*found false). The index has room for one more. */
+static size_t index_slot(const struct sample_index *x, const struct pf_profile *p, uint64_t h,
+                         const uint64_t *locs, size_t nlocs, const struct pf_label *labels,
+                         size_t nlabels, bool *found)
+{
+    size_t j;
+
+    for (j = h & (x->cap - 1); x->hash[j]; j = (j + 1) & (x->cap - 1))
+        if (x->hash[j] == h &&
+            same_sample(&p->samples[x->at[j]], locs, nlocs, labels, nlabels)) {
+            *found = true;
+            return j;
+        }
+    *found = false;
+    return j;
+}
+
 /* Adds values to the merged sample of equal stack and labels, or adds it. */
 static int merge_sample(struct pf_merge *m, const uint64_t *locs, size_t nlocs,
                         const struct pf_label *labels, size_t nlabels, const int64_t *values)
 {
     struct sample_index *x = &m->samples;
-    uint64_t h = htab_hash(locs, nlocs * sizeof(*locs)) ^
-                 (htab_hash(labels, nlabels * sizeof(*labels)) * 0x9e3779b97f4a7c15ULL);
+    uint64_t h = sample_hash(locs, nlocs, labels, nlabels);
+    bool found;
     size_t j;
     int rc;
 
-    h |= 1; /* 0 marks an empty slot */
     if ((x->n + 1) * 4 > x->cap * 3 && (rc = index_grow(x)))
         return rc;
-    for (j = h & (x->cap - 1); x->hash[j]; j = (j + 1) & (x->cap - 1)) {
-        struct pf_sample *s = &m->p->samples[x->at[j]];
-
-        if (x->hash[j] == h && same_sample(s, locs, nlocs, labels, nlabels)) {
-            for (size_t i = 0; i < m->p->nsample_types; i++)
-                s->values[i] += values[i];
-            return 0;
-        }
+    j = index_slot(x, m->p, h, locs, nlocs, labels, nlabels, &found);
+    if (found) {
+        for (size_t i = 0; i < m->p->nsample_types; i++)
+            m->p->samples[x->at[j]].values[i] += values[i];
+        return 0;
     }
     if ((rc = pf_profile_add_sample(m->p, locs, nlocs, values, labels, nlabels)))
         return rc;
@@ -333,6 +373,18 @@ static int add_sample(struct pf_merge *m, struct translation *t, const struct pf
     return merge_sample(m, locs, s->nlocations, labels, nlabels, s->values);
 }
 
+/* The merge spans the earliest start to the latest end of what it got. */
+static void merge_times(struct pf_merge *m, int64_t start, int64_t end)
+{
+    if (start && (!m->p->time_nanos || start < m->p->time_nanos))
+        m->p->time_nanos = start;
+    if (end > m->end_nanos)
+        m->end_nanos = end;
+    if (m->p->time_nanos)
+        m->p->duration_nanos = m->end_nanos - m->p->time_nanos;
+    m->profiles++;
+}
+
 int pf_merge_add(struct pf_merge *m, const struct pf_profile *p,
                  bool (*keep)(void *ctx, const struct pf_profile *p, const struct pf_sample *s),
                  void *ctx, const char *const *extra, size_t nextra, char *err, size_t errlen)
@@ -359,16 +411,135 @@ int pf_merge_add(struct pf_merge *m, const struct pf_profile *p,
                  rc == -ENOMEM ? "out of memory" : "a sample names a location it lacks");
         goto out;
     }
-    if (p->time_nanos && (!m->p->time_nanos || p->time_nanos < m->p->time_nanos))
-        m->p->time_nanos = p->time_nanos;
-    if (end > m->end_nanos)
-        m->end_nanos = end;
-    if (m->p->time_nanos)
-        m->p->duration_nanos = m->end_nanos - m->p->time_nanos;
-    m->profiles++;
+    merge_times(m, p->time_nanos, end);
 out:
     free(t.strings);
     free(t.mappings);
     free(t.locations);
     return rc;
+}
+
+/* Enters p's mappings and locations in the merge's tables, as if merged. */
+static int index_parts(struct pf_merge *m, const struct pf_profile *p)
+{
+    uint64_t key[6], *lkey = NULL;
+    size_t cap = 0;
+    int rc = 0;
+
+    for (size_t i = 0; !rc && i < p->nmappings; i++) {
+        mapping_key(&p->mappings[i], key);
+        rc = htab_put(&m->mappings, key, sizeof(key), i + 1);
+    }
+    for (size_t i = 0; !rc && i < p->nlocations; i++) {
+        const struct pf_location *l = &p->locations[i];
+
+        if (2 + 2 * l->nlines > cap) {
+            uint64_t *g = realloc(lkey, (cap = 2 + 2 * l->nlines) * sizeof(*g));
+
+            if (!g) {
+                rc = -ENOMEM;
+                break;
+            }
+            lkey = g;
+        }
+        rc = htab_put(&m->locations, lkey,
+                      location_key(l->mapping_id, l->address, l->lines, l->nlines, lkey), i + 1);
+    }
+    free(lkey);
+    return rc;
+}
+
+/* Gives s the extra labels it lacks (strings of p). */
+static int add_extra(struct pf_profile *p, struct pf_sample *s, const char *const *extra,
+                     size_t nextra)
+{
+    for (size_t i = 0; i < nextra; i++) {
+        struct pf_label *g;
+        int64_t k, v;
+
+        if (pf_sample_label(p, s, extra[2 * i]))
+            continue;
+        if ((k = pf_profile_cstring(p, extra[2 * i])) < 0 ||
+            (v = pf_profile_cstring(p, extra[2 * i + 1])) < 0 ||
+            !(g = realloc(s->labels, (s->nlabels + 1) * sizeof(*g))))
+            return -ENOMEM;
+        s->labels = g;
+        s->labels[s->nlabels++] = (struct pf_label){.key = k, .str = v};
+    }
+    return 0;
+}
+
+static void sample_free(struct pf_sample *s)
+{
+    free(s->location_ids);
+    free(s->values);
+    free(s->labels);
+}
+
+/* p becomes the merge's profile: the samples keep rejects dropped, equal
+ * ones summed, its parts entered in the tables. */
+static int adopt(struct pf_merge *m, struct pf_profile *p,
+                 bool (*keep)(void *ctx, const struct pf_profile *p, const struct pf_sample *s),
+                 void *ctx, const char *const *extra, size_t nextra)
+{
+    struct sample_index *x = &m->samples;
+    size_t kept = 0, i;
+    int rc = index_parts(m, p);
+
+    for (i = 0; !rc && i < p->nsamples; i++) {
+        struct pf_sample s = p->samples[i];
+        uint64_t h;
+        bool found;
+        size_t j;
+
+        if ((keep && !keep(ctx, p, &s)) || (rc = add_extra(p, &s, extra, nextra))) {
+            sample_free(&s);
+            continue;
+        }
+        if ((x->n + 1) * 4 > x->cap * 3 && (rc = index_grow(x))) {
+            sample_free(&s);
+            break;
+        }
+        h = sample_hash(s.location_ids, s.nlocations, s.labels, s.nlabels);
+        /* compares with the samples kept so far, moved to the front */
+        j = index_slot(x, p, h, s.location_ids, s.nlocations, s.labels, s.nlabels, &found);
+        if (found) {
+            for (size_t v = 0; v < p->nsample_types; v++)
+                p->samples[x->at[j]].values[v] += s.values[v];
+            sample_free(&s);
+            continue;
+        }
+        x->hash[j] = h;
+        x->at[j] = kept;
+        x->n++;
+        p->samples[kept++] = s;
+    }
+    for (; i < p->nsamples; i++) /* after a failure */
+        sample_free(&p->samples[i]);
+    p->nsamples = kept;
+    pf_profile_free(m->p);
+    m->p = p;
+    m->typed = true;
+    return rc;
+}
+
+int pf_merge_take(struct pf_merge *m, struct pf_profile *p,
+                  bool (*keep)(void *ctx, const struct pf_profile *p, const struct pf_sample *s),
+                  void *ctx, const char *const *extra, size_t nextra, char *err, size_t errlen)
+{
+    int64_t start = p->time_nanos, end = p->time_nanos + p->duration_nanos;
+    int rc;
+
+    if (m->profiles || !p->nsample_types) {
+        rc = pf_merge_add(m, p, keep, ctx, extra, nextra, err, errlen);
+        pf_profile_free(p);
+        return rc;
+    }
+    if ((rc = adopt(m, p, keep, ctx, extra, nextra))) {
+        snprintf(err, errlen, "out of memory");
+        return rc;
+    }
+    m->p->time_nanos = 0;
+    merge_times(m, start, end);
+    return 0;
 }

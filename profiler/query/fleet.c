@@ -310,8 +310,9 @@ static void run_window(struct pool *pl, const struct task *t)
     free(data);
     if (!rc) {
         pthread_mutex_lock(&pl->lock);
-        rc = pf_merge_add(pl->m, p, select_sample, (void *)q->sel, extra, t->node ? 1 : 0, err,
-                          sizeof(err));
+        rc = pf_merge_take(pl->m, p, select_sample, (void *)q->sel, extra, t->node ? 1 : 0, err,
+                           sizeof(err));
+        p = NULL; /* the merge's now */
         if (rc == -ENOMEM)
             pl->fatal = rc;
         pthread_mutex_unlock(&pl->lock);
