@@ -307,8 +307,7 @@ static size_t index_slot(const struct sample_index *x, const struct pf_profile *
     size_t j;
 
     for (j = h & (x->cap - 1); x->hash[j]; j = (j + 1) & (x->cap - 1))
-        if (x->hash[j] == h &&
-            same_sample(&p->samples[x->at[j]], locs, nlocs, labels, nlabels)) {
+        if (x->hash[j] == h && same_sample(&p->samples[x->at[j]], locs, nlocs, labels, nlabels)) {
             *found = true;
             return j;
         }

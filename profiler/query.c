@@ -94,10 +94,11 @@ static int run_one(const struct settings *s, struct bucket *b, const struct quer
         fprintf(stderr, "podflame query: warning: %" PRIu64 " more unreadable\n",
                 atomic_load(&r->stats.unreadable) - r->nproblems);
     fprintf(stderr,
-            "podflame query: %s to %s: %" PRIu64 " windows (%" PRIu64
-            " ruled out by their index lines), %" PRIu64 " rollups of %" PRIu64 " hours; %" PRIu64
-            " objects read (%.1f MB), %" PRIu64 " unreadable\n",
-            a, z, atomic_load(&r->stats.windows), atomic_load(&r->stats.skipped),
+            "podflame query: %s to %s: %" PRIu64 " listings (%" PRIu64 " keys), %" PRIu64
+            " windows (%" PRIu64 " ruled out by their index lines), %" PRIu64 " rollups of %" PRIu64
+            " hours; %" PRIu64 " objects read (%.1f MB), %" PRIu64 " unreadable\n",
+            a, z, atomic_load(&r->stats.list_requests), atomic_load(&r->stats.objects_listed),
+            atomic_load(&r->stats.windows), atomic_load(&r->stats.skipped),
             atomic_load(&r->stats.rollup_objects), atomic_load(&r->stats.rollup_hours),
             atomic_load(&r->stats.fetched), (double)atomic_load(&r->stats.bytes) / 1e6,
             atomic_load(&r->stats.unreadable));
@@ -118,8 +119,9 @@ static int by_node_time(const void *a, const void *b)
     const struct fleet_item *x = a, *y = b;
     int c = strcmp(x->node ? x->node : "", y->node ? y->node : "");
 
-    return c ? c : x->start_ns != y->start_ns ? (x->start_ns < y->start_ns ? -1 : 1)
-                                              : strcmp(x->key, y->key);
+    return c                            ? c
+           : x->start_ns != y->start_ns ? (x->start_ns < y->start_ns ? -1 : 1)
+                                        : strcmp(x->key, y->key);
 }
 
 static void print_list(struct fleet_result *r)

@@ -245,6 +245,45 @@ static void test_merge_sums_equal_samples(void **state)
     pf_merge_free(m);
 }
 
+/* Taking the first profile (no copy) gives what adding it gives. */
+static void test_merge_take_equals_add(void **state)
+{
+    static const char *const ns[] = {"shop"}, *const extra[] = {"node", "n1"};
+    struct query_select sel = {.namespaces = ns, .nnamespaces = 1};
+    struct pf_merge *by_add, *by_take;
+    struct pf_profile *a, *b;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(pf_merge_new(&by_add), 0);
+    assert_int_equal(pf_merge_new(&by_take), 0);
+    for (int round = 0; round < 2; round++) {
+        a = make(shop, 4);
+        /* the same stack and labels twice in one profile: summed */
+        b = make(shop, 1);
+        assert_int_equal(pf_merge_add(by_add, a, select_sample, &sel, extra, 1, err, sizeof(err)),
+                         0);
+        assert_int_equal(pf_merge_add(by_add, b, NULL, NULL, extra, 1, err, sizeof(err)), 0);
+        assert_int_equal(pf_merge_take(by_take, a, select_sample, &sel, extra, 1, err, sizeof(err)),
+                         0);
+        assert_int_equal(pf_merge_take(by_take, b, NULL, NULL, extra, 1, err, sizeof(err)), 0);
+    }
+    {
+        struct pf_profile *x = pf_merge_profile(by_add), *y = pf_merge_profile(by_take);
+
+        assert_int_equal(x->nsamples, 2);
+        assert_int_equal(y->nsamples, 2);
+        for (size_t i = 0; i < 2; i++) {
+            assert_int_equal(x->samples[i].values[0], y->samples[i].values[0]);
+            assert_string_equal(pf_sample_label(y, &y->samples[i], "node"), "n1");
+        }
+        assert_int_equal(y->samples[0].values[0], 4 * 30); /* checkout: twice a round */
+        assert_int_equal(pf_merge_profiles(by_take), 4);
+    }
+    pf_merge_free(by_add);
+    pf_merge_free(by_take);
+}
+
 static void test_pods_of_profile(void **state)
 {
     struct pf_profile *p = make(shop, 4);
@@ -432,10 +471,15 @@ static void test_fleet_reads_windows(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_durations),       cmocka_unit_test(test_instants),
-        cmocka_unit_test(test_selectors),       cmocka_unit_test(test_merge_sums_equal_samples),
-        cmocka_unit_test(test_pods_of_profile), cmocka_unit_test(test_file_bucket),
-        cmocka_unit_test(test_s3_listing_page), cmocka_unit_test(test_fleet_reads_windows),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_instants),
+        cmocka_unit_test(test_selectors),
+        cmocka_unit_test(test_merge_sums_equal_samples),
+        cmocka_unit_test(test_merge_take_equals_add),
+        cmocka_unit_test(test_pods_of_profile),
+        cmocka_unit_test(test_file_bucket),
+        cmocka_unit_test(test_s3_listing_page),
+        cmocka_unit_test(test_fleet_reads_windows),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
