@@ -421,26 +421,22 @@ out:
 /* Enters p's mappings and locations in the merge's tables, as if merged. */
 static int index_parts(struct pf_merge *m, const struct pf_profile *p)
 {
-    uint64_t key[6], *lkey = NULL;
-    size_t cap = 0;
+    uint64_t key[6], *lkey;
+    size_t most = 0;
     int rc = 0;
 
     for (size_t i = 0; !rc && i < p->nmappings; i++) {
         mapping_key(&p->mappings[i], key);
         rc = htab_put(&m->mappings, key, sizeof(key), i + 1);
     }
+    for (size_t i = 0; i < p->nlocations; i++)
+        if (p->locations[i].nlines > most)
+            most = p->locations[i].nlines;
+    if (rc || !(lkey = malloc((2 + 2 * most) * sizeof(*lkey))))
+        return -ENOMEM;
     for (size_t i = 0; !rc && i < p->nlocations; i++) {
         const struct pf_location *l = &p->locations[i];
 
-        if (2 + 2 * l->nlines > cap) {
-            uint64_t *g = realloc(lkey, (cap = 2 + 2 * l->nlines) * sizeof(*g));
-
-            if (!g) {
-                rc = -ENOMEM;
-                break;
-            }
-            lkey = g;
-        }
         rc = htab_put(&m->locations, lkey,
                       location_key(l->mapping_id, l->address, l->lines, l->nlines, lkey), i + 1);
     }
