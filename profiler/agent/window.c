@@ -11,6 +11,7 @@
 #include "formats/buf.h"
 #include "formats/pprof.h"
 #include "profiler/io/bucket.h"
+#include "profiler/io/index.h"
 
 static void utc_stamp(int64_t ns, char *out, size_t len)
 {
@@ -69,36 +70,6 @@ uint64_t window_samples(const struct pf_profile *p)
     return n;
 }
 
-/* {"namespace": NS, "pod": POD, "uid": UID, "workload": W, "samples": N}
- * for every Pod in p (uid and workload when the samples say them) */
-static json_t *pods_json(const struct pf_profile *p)
-{
-    struct pf_pod *pods = NULL;
-    size_t npods = 0;
-    json_t *jp = json_array();
-
-    if (!jp || pf_profile_pods(p, &pods, &npods)) {
-        json_decref(jp);
-        return NULL;
-    }
-    for (size_t i = 0; i < npods; i++) {
-        json_t *o = json_pack("{s:s, s:s, s:I}", "namespace", pods[i].ns, "pod", pods[i].pod,
-                              "samples", (json_int_t)pods[i].samples);
-
-        if (o && pods[i].uid)
-            json_object_set_new(o, "uid", json_string(pods[i].uid));
-        if (o && pods[i].workload)
-            json_object_set_new(o, "workload", json_string(pods[i].workload));
-        if (!o || json_array_append_new(jp, o)) {
-            json_decref(jp);
-            jp = NULL;
-            break;
-        }
-    }
-    free(pods);
-    return jp;
-}
-
 static json_t *labels_json(const char *const *labels, size_t nlabels)
 {
     json_t *jl = json_object();
@@ -123,7 +94,7 @@ int window_index_line(const struct window *w, const char *node, const char *key,
                       size_t nlabels, const char *pod_ns, const char *pod, char **out)
 {
     char start[40], end[40];
-    json_t *idx = json_object(), *jp = pods_json(p), *jl = labels_json(labels, nlabels);
+    json_t *idx = json_object(), *jp = index_pods(p), *jl = labels_json(labels, nlabels);
     int rc = -ENOMEM;
 
     rfc3339(w->start_ns, start, sizeof(start));

@@ -501,28 +501,37 @@ static int http_error(const char *method, const char *body, const char *url, lon
     return rc;
 }
 
+/* What every request to the bucket sets: url, the signature with cr, the
+ * headers, the timeouts, where the answer goes. */
+static void signed_request(const struct bucket *t, CURL *h, const char *url,
+                           struct curl_slist *hdrs, const struct creds *cr,
+                           size_t (*sink)(char *, size_t, size_t, void *), void *sink_ctx)
+{
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, t->sigv4);
+    curl_easy_setopt(h, CURLOPT_USERNAME, cr->id);
+    curl_easy_setopt(h, CURLOPT_PASSWORD, cr->secret);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, sink_ctx);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, t->timeout_s);
+    if (t->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_file);
+}
+
 /* One PUT of body to url, signed with cr, its answer's start kept in reply. */
 static CURLcode perform_put(const struct bucket *t, CURL *h, const char *url,
                             struct curl_slist *hdrs, struct request_body *body, struct reply *reply,
                             const struct creds *cr)
 {
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    signed_request(t, h, url, hdrs, cr, keep_reply, reply);
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
     curl_easy_setopt(h, CURLOPT_READDATA, body);
     curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body->len);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, t->sigv4);
-    curl_easy_setopt(h, CURLOPT_USERNAME, cr->id);
-    curl_easy_setopt(h, CURLOPT_PASSWORD, cr->secret);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_reply);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, reply);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, t->timeout_s);
-    if (t->ca_file)
-        curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_file);
     return curl_easy_perform(h);
 }
 
@@ -627,19 +636,7 @@ static int get_url(const struct bucket *t, const char *url, const char *what, st
     }
     if (!(rc = creds_load(&cr, err, errlen)) &&
         !(rc = request_headers("", 0, "application/octet-stream", &cr, &hdrs, err, errlen))) {
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, t->sigv4);
-        curl_easy_setopt(h, CURLOPT_USERNAME, cr.id);
-        curl_easy_setopt(h, CURLOPT_PASSWORD, cr.secret);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT, t->timeout_s);
-        if (t->ca_file)
-            curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_file);
+        signed_request(t, h, url, hdrs, &cr, keep_body, body);
         cc = curl_easy_perform(h);
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         if (body->over) {

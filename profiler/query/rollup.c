@@ -9,6 +9,7 @@
 
 #include "formats/merge.h"
 #include "formats/pprof.h"
+#include "profiler/io/index.h"
 #include "profiler/query/range.h"
 
 #define NO_GROUP "_"
@@ -89,9 +90,7 @@ static int groups_of(const struct pf_profile *p, struct group **out, size_t *n)
 static json_t *group_index(const struct pf_profile *p, const struct group *g, const char *key,
                            int64_t hour_ns, size_t bytes)
 {
-    json_t *o = json_object(), *pods = json_array(), *nodes = json_array();
-    struct pf_pod *pp = NULL;
-    size_t np = 0;
+    json_t *o = json_object(), *pods = index_pods(p), *nodes = json_array();
     struct htab seen;
     uint64_t samples = 0;
     char hour[32];
@@ -108,18 +107,6 @@ static json_t *group_index(const struct pf_profile *p, const struct group *g, co
             json_array_append_new(nodes, json_string(node));
     }
     htab_free(&seen);
-    if (!pf_profile_pods(p, &pp, &np))
-        for (size_t i = 0; i < np; i++) {
-            json_t *one = json_pack("{s:s, s:s, s:I}", "namespace", pp[i].ns, "pod", pp[i].pod,
-                                    "samples", (json_int_t)pp[i].samples);
-
-            if (one && pp[i].uid)
-                json_object_set_new(one, "uid", json_string(pp[i].uid));
-            if (one && pp[i].workload)
-                json_object_set_new(one, "workload", json_string(pp[i].workload));
-            json_array_append_new(pods, one);
-        }
-    free(pp);
     json_object_set_new(o, "hour", json_string(hour));
     json_object_set_new(o, "namespace", json_string(g->ns));
     json_object_set_new(o, "workload", json_string(g->workload));
