@@ -241,6 +241,10 @@ if [ -d "$tools/node_modules/kubernetes-models" ] && [ -d "$tools/node_modules/y
     check "... and the validator is not blind: hostPID: \"yes\" is refused" \
         grep -q 'invalid DaemonSet podflame:.*hostPID must be boolean' "$work/schema-bad.out" ||
         sed 's/^/# /' "$work/schema-bad.out"
+    node "$top/tools/deploy/validate-manifest.mjs" "$tools" "$top/tools/deploy/compact-cronjob.yaml" \
+        > "$work/schema-cron.out" 2>&1
+    check "podflame compact's CronJob is valid too" grep -qx 'valid CronJob podflame-compact' "$work/schema-cron.out" ||
+        sed 's/^/# /' "$work/schema-cron.out"
 else
     echo "# SKIP schema validation: kubernetes-models is not in tools/node/node_modules (run tools/install-deps.sh)"
     skip_fails "schema validation: kubernetes-models is missing (run tools/install-deps.sh)"
