@@ -255,9 +255,10 @@ static int tr_labels(struct pf_merge *m, struct translation *t, const struct pf_
 static bool same_sample(const struct pf_sample *s, const uint64_t *locs, size_t nlocs,
                         const struct pf_label *labels, size_t nlabels)
 {
+    /* a sample may have no locations or no labels: NULL, not for memcmp */
     return s->nlocations == nlocs && s->nlabels == nlabels &&
-           !memcmp(s->location_ids, locs, nlocs * sizeof(*locs)) &&
-           !memcmp(s->labels, labels, nlabels * sizeof(*labels));
+           (!nlocs || !memcmp(s->location_ids, locs, nlocs * sizeof(*locs))) &&
+           (!nlabels || !memcmp(s->labels, labels, nlabels * sizeof(*labels)));
 }
 
 static int index_grow(struct sample_index *x)

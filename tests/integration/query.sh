@@ -207,6 +207,16 @@ gq s3whole "${gs3[@]}" -n "$ns"
 check "rollups on S3: the same profile as on file://" \
     sh -c "grep -q ' rollups of 2 hours' '$work/s3whole.err' && cmp -s '$work/whole.folded' '$work/s3whole.folded'"
 
+# ---- a folder of more than 1,000 keys: S3's pages and continuation tokens ----
+"$gen" --output s3://profiles/dense "${ep[@]}" --nodes 1 --windows 700 --interval 1 \
+    --start 2026-11-28T10:00:00Z --pods 2 --stacks 10 --truth "$work/dense.json" 2> "$work/dense.err"
+"$pf" query s3://profiles/dense "${ep[@]}" --from 2026-11-28T10:00Z --until 2026-11-28T11:00Z \
+    -o "$work/dense.pb.gz" 2> "$work/dense-q.err"
+check "1,400 keys in one hour's folder: every page listed, every window read" \
+    sh -c "grep -q '700 windows' '$work/dense-q.err' && [ $(pprof_total "$work/dense.pb.gz") -eq $(node -e 'console.log(require(process.argv[1]).totals.samples)' "$work/dense.json") ]" ||
+    cat "$work/dense-q.err"
+check "... through continuation tokens" grep -q 'GET /profiles?continuation-token=1000&delimiter=%2F&list-type=2&prefix=dense%2Fnode-000%2F2026%2F11%2F28%2F10%2F 200' "$work/s3.log"
+
 # ---- bad input ----
 "$pf" query "${s3[@]}" --since 1x 2> "$work/bad.err"
 check "--since 1x: exit 2, one line" sh -c "[ $? -eq 2 ] && [ \$(wc -l < '$work/bad.err') -le 2 ] && grep -q 'no duration' '$work/bad.err'"

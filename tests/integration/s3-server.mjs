@@ -4,8 +4,9 @@
 // signature of a known key. Only the front's port is used by clients.
 //
 // usage: node s3-server.mjs DATA_DIR BUCKET ACCESS_KEY SECRET PORTFILE LOG [PORT]
-// Every request is logged to LOG as "METHOD PATH STATUS". Listings with a
-// delimiter are folded by the front (s3rver 3 loses deep common prefixes). While the file
+// Every request is logged to LOG as "METHOD PATH STATUS". V2 listings are
+// answered by the front (s3rver 3 loses deep common prefixes and cannot
+// make continuation tokens on Node 20). While the file
 // DATA_DIR/.delay-ms exists, PUTs are held that many milliseconds first
 // (a slow server, to kill an agent in the middle of an upload).
 import { createHash, createHmac } from 'node:crypto';
@@ -79,39 +80,51 @@ function backendGet(path, headers) {
 const xmlEscape = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const xmlUnescape = (s) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&');
 
-// ListObjectsV2 with a delimiter, as S3 answers it. s3rver 3 prunes the
-// folders below a common prefix before it sees their keys, so it reports
-// no common prefix deeper than one level; the front lists every key under
-// the prefix (all pages) and folds them itself. One untruncated page.
-async function listWithDelimiter(req, res, url) {
+// ListObjectsV2, as S3 answers it. s3rver 3 prunes the folders below a
+// common prefix before it sees their keys, so it reports no common prefix
+// deeper than one level, and its continuation tokens fail on Node 20; the
+// front lists every key under the prefix itself, folds them at the
+// delimiter, and answers in pages of max-keys.
+async function listV2(req, res, url) {
   const prefix = url.searchParams.get('prefix') || '', delim = url.searchParams.get('delimiter');
   const contents = [], prefixes = new Set();
-  let token = '';
+  // ListObjects (V1) pages after a marker: s3rver 3's V2 continuation
+  // tokens need DES, which Node 20's OpenSSL 3 no longer has (a 500)
+  let marker = '';
   for (;;) {
-    const q = new URLSearchParams({ 'list-type': '2', prefix });
-    if (token) q.set('continuation-token', token);
+    const q = new URLSearchParams({ prefix });
+    if (marker) q.set('marker', marker);
     const [status, xml] = await backendGet(`${url.pathname}?${q}`, req.headers);
     if (status !== 200) {
       res.writeHead(status, { 'content-type': 'application/xml' });
       res.end(xml);
       return status;
     }
+    let last = '';
     for (const m of xml.matchAll(/<Contents>(.*?)<\/Contents>/gs)) {
       const key = xmlUnescape((/<Key>(.*?)<\/Key>/s.exec(m[1]) || [])[1] || '');
       const size = (/<Size>(\d+)<\/Size>/.exec(m[1]) || [])[1] || '0';
-      const at = key.slice(prefix.length).indexOf(delim);
+      const at = delim ? key.slice(prefix.length).indexOf(delim) : -1;
       if (at === -1) contents.push([key, size]);
       else prefixes.add(key.slice(0, prefix.length + at + delim.length));
+      last = key;
     }
-    const next = /<NextContinuationToken>(.*?)<\/NextContinuationToken>/s.exec(xml);
-    if (!/<IsTruncated>true<\/IsTruncated>/.test(xml) || !next) break;
-    token = xmlUnescape(next[1]);
+    if (!/<IsTruncated>true<\/IsTruncated>/.test(xml) || !last) break;
+    marker = last;
   }
+  // pages of max-keys entries (keys and prefixes in one order, as S3
+  // counts them), the offset as continuation token
+  const maxKeys = Math.min(Number(url.searchParams.get('max-keys') || 1000), 1000);
+  const from = Number(url.searchParams.get('continuation-token') || 0);
+  const all = [...contents.map(([k, n]) => [k, n]), ...[...prefixes].map((p) => [p, null])]
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const page = all.slice(from, from + maxKeys), more = from + maxKeys < all.length;
   const body = '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-    `<Name>${bucket}</Name><Prefix>${xmlEscape(prefix)}</Prefix><Delimiter>${xmlEscape(delim)}</Delimiter>` +
-    `<KeyCount>${contents.length + prefixes.size}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>` +
-    contents.map(([k, n]) => `<Contents><Key>${xmlEscape(k)}</Key><Size>${n}</Size></Contents>`).join('') +
-    [...prefixes].sort().map((p) => `<CommonPrefixes><Prefix>${xmlEscape(p)}</Prefix></CommonPrefixes>`).join('') +
+    `<Name>${bucket}</Name><Prefix>${xmlEscape(prefix)}</Prefix>${delim ? `<Delimiter>${xmlEscape(delim)}</Delimiter>` : ''}` +
+    `<KeyCount>${page.length}</KeyCount><MaxKeys>${maxKeys}</MaxKeys><IsTruncated>${more}</IsTruncated>` +
+    (more ? `<NextContinuationToken>${from + maxKeys}</NextContinuationToken>` : '') +
+    page.filter(([, n]) => n !== null).map(([k, n]) => `<Contents><Key>${xmlEscape(k)}</Key><Size>${n}</Size></Contents>`).join('') +
+    page.filter(([, n]) => n === null).map(([p]) => `<CommonPrefixes><Prefix>${xmlEscape(p)}</Prefix></CommonPrefixes>`).join('') +
     '</ListBucketResult>';
   res.writeHead(200, { 'content-type': 'application/xml' });
   res.end(body);
@@ -130,9 +143,9 @@ const front = createServer((req, res) => {
     if (req.method === 'PUT' && existsSync(delayFile))
       await new Promise((r) => setTimeout(r, Number(readFileSync(delayFile, 'utf8')) || 0));
     const url = new URL(req.url, 'http://front');
-    if (req.method === 'GET' && url.searchParams.get('list-type') === '2' && url.searchParams.get('delimiter')) {
+    if (req.method === 'GET' && url.searchParams.get('list-type') === '2') {
       try {
-        return log(await listWithDelimiter(req, res, url));
+        return log(await listV2(req, res, url));
       } catch (e) {
         return log(s3error(res, 'InternalError', 500, e.message));
       }
