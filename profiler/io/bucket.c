@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -501,6 +502,42 @@ static int http_error(const char *method, const char *body, const char *url, lon
     return rc;
 }
 
+/* Each thread's libcurl handle, kept between requests so that its
+ * connection is reused (keep-alive: no TCP and TLS handshake a request;
+ * a query makes thousands). Freed when the thread exits. */
+static pthread_key_t handle_key;
+static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
+static bool handle_key_ok;
+
+static void handle_free(void *h)
+{
+    curl_easy_cleanup(h);
+}
+
+static void handle_key_make(void)
+{
+    handle_key_ok = !pthread_key_create(&handle_key, handle_free);
+}
+
+/* This thread's handle, reset; NULL when out of memory. */
+static CURL *thread_handle(void)
+{
+    CURL *h;
+
+    pthread_once(&handle_once, handle_key_make);
+    if (!handle_key_ok)
+        return NULL;
+    if ((h = pthread_getspecific(handle_key))) {
+        curl_easy_reset(h); /* options go, connections and caches stay */
+        return h;
+    }
+    if ((h = curl_easy_init()) && pthread_setspecific(handle_key, h)) {
+        curl_easy_cleanup(h);
+        h = NULL;
+    }
+    return h;
+}
+
 /* What every request to the bucket sets: url, the signature with cr, the
  * headers, the timeouts, where the answer goes. */
 static void signed_request(const struct bucket *t, CURL *h, const char *url,
@@ -542,7 +579,7 @@ static int put_s3(struct bucket *t, const char *key, const void *data, size_t le
     struct reply *reply = calloc(1, sizeof(*reply));
     struct curl_slist *hdrs = NULL;
     struct creds cr;
-    CURL *h = curl_easy_init();
+    CURL *h = thread_handle();
     char *url = NULL;
     long code = 0;
     CURLcode cc;
@@ -566,7 +603,6 @@ static int put_s3(struct bucket *t, const char *key, const void *data, size_t le
     }
     explicit_bzero(&cr, sizeof(cr));
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
     free(url);
     free(reply);
     return rc;
@@ -624,7 +660,7 @@ static int get_url(const struct bucket *t, const char *url, const char *what, st
 {
     struct curl_slist *hdrs = NULL;
     struct creds cr;
-    CURL *h = curl_easy_init();
+    CURL *h = thread_handle();
     long code = 0;
     CURLcode cc;
     int rc;
@@ -651,7 +687,6 @@ static int get_url(const struct bucket *t, const char *url, const char *what, st
     }
     explicit_bzero(&cr, sizeof(cr));
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
     return rc;
 }
 

@@ -9,7 +9,9 @@
  * or "default"); they are read again at every put, so rotated keys are
  * picked up, and they never appear in an error message.
  *
- * A target is safe to use from several threads at once.
+ * A target is safe to use from several threads at once. Each thread keeps
+ * one libcurl handle (and its open connections) between requests, freed
+ * when the thread exits.
  */
 #ifndef PODFLAME_IO_BUCKET_H
 #define PODFLAME_IO_BUCKET_H

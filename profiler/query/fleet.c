@@ -12,7 +12,10 @@
 #include "formats/pprof.h"
 #include "profiler/query/range.h"
 
-#define MAX_INDEX_BYTES    ((size_t)4 << 20)
+#define MAX_INDEX_BYTES ((size_t)4 << 20)
+/* A rollup holds a workload's hour: decoded, hundreds of MB. Two at once
+ * keep both cores busy; more would only add their memory. */
+#define MAX_ROLLUPS_OPEN   2
 #define MAX_MANIFEST_BYTES ((size_t)64 << 20)
 
 enum task_kind { TASK_LIST_HOUR, TASK_WINDOW, TASK_ROLLUP };
@@ -33,7 +36,8 @@ struct pool {
     pthread_cond_t changed;
     struct task *tasks;
     size_t ntasks, cap, next, active, exited;
-    int fatal; /* out of memory: stop */
+    unsigned rollups_open; /* rollups fetched and not yet merged */
+    int fatal;             /* out of memory: stop */
 };
 
 void fleet_hour_dir(int64_t hour_ns, char *out, size_t len)
@@ -298,6 +302,13 @@ static void run_window(struct pool *pl, const struct task *t)
         return;
     }
     json_decref(index);
+    if (t->kind == TASK_ROLLUP) {
+        pthread_mutex_lock(&pl->lock);
+        while (pl->rollups_open >= MAX_ROLLUPS_OPEN)
+            pthread_cond_wait(&pl->changed, &pl->lock);
+        pl->rollups_open++;
+        pthread_mutex_unlock(&pl->lock);
+    }
     rc = bucket_get(q->bucket, t->key, PPROF_MAX_BYTES, &data, &len, err, sizeof(err));
     if (!rc) {
         atomic_fetch_add(&pl->r->stats.fetched, 1);
@@ -320,6 +331,12 @@ static void run_window(struct pool *pl, const struct task *t)
             atomic_fetch_add(&pl->r->stats.merged, 1);
     }
     pf_profile_free(p);
+    if (t->kind == TASK_ROLLUP) {
+        pthread_mutex_lock(&pl->lock);
+        pl->rollups_open--;
+        pthread_cond_broadcast(&pl->changed);
+        pthread_mutex_unlock(&pl->lock);
+    }
     if (rc && rc != -ENOMEM)
         problem(pl, t->key, err);
 }
@@ -451,12 +468,13 @@ static int keep_node(void *ctx, const struct bucket_entry *e)
 }
 
 /* Queues the rollups of whole hours and a listing of every other hour of
- * every selected node. */
-static int plan(struct pool *pl, const struct node_list *nodes, char *err, size_t errlen)
+ * every selected node; lists the nodes only when some hour needs them. */
+static int plan(struct pool *pl, struct node_list *nodes, char *err, size_t errlen)
 {
     const struct fleet_query *q = pl->q;
     int64_t first =
         q->from_ns - (q->from_ns % RANGE_NS_PER_HOUR + RANGE_NS_PER_HOUR) % RANGE_NS_PER_HOUR;
+    bool listed = false;
     int rc = 0;
 
     for (int64_t h = first; !rc && h < q->until_ns; h += RANGE_NS_PER_HOUR) {
@@ -467,6 +485,15 @@ static int plan(struct pool *pl, const struct node_list *nodes, char *err, size_
             break;
         if (covered)
             continue;
+        if (!listed) {
+            atomic_fetch_add(&pl->r->stats.list_requests, 1);
+            if ((rc = bucket_list(q->bucket, "", true, keep_node, nodes, err, errlen))) {
+                if (rc == -ENOMEM)
+                    snprintf(err, errlen, "out of memory");
+                return rc;
+            }
+            listed = true;
+        }
         fleet_hour_dir(h, hour, sizeof(hour));
         for (size_t i = 0; !rc && i < nodes->n; i++) {
             struct task t = {.kind = TASK_LIST_HOUR, .key = key, .node = nodes->names[i]};
@@ -525,11 +552,7 @@ int fleet_run(const struct fleet_query *q, struct pf_merge *m, struct fleet_resu
         rc = -ENOMEM;
         goto out;
     }
-    atomic_fetch_add(&r->stats.list_requests, 1);
-    rc = bucket_list(q->bucket, "", true, keep_node, &nodes, err, errlen);
-    if (rc == -ENOMEM)
-        snprintf(err, errlen, "out of memory");
-    if (rc || (rc = plan(&pl, &nodes, err, errlen)))
+    if ((rc = plan(&pl, &nodes, err, errlen)))
         goto out;
     for (; started < n; started++)
         if (pthread_create(&threads[started], NULL, worker, &pl))
