@@ -169,6 +169,40 @@ out:
     return rc;
 }
 
+/* Writes the hour's groups, then its manifest (last: an hour is rolled up
+ * when its manifest exists). */
+static int write_rollup(struct bucket *b, const struct pf_profile *all, int64_t hour_ns,
+                        struct rollup_report *r, char *err, size_t errlen)
+{
+    struct group *groups = NULL;
+    size_t ngroups = 0;
+    json_t *manifest = json_object(), *jg = json_array();
+    char dir[64], key[128], hour[32];
+    int rc = groups_of(all, &groups, &ngroups);
+
+    if (rc || !manifest || !jg) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+    }
+    fleet_rollup_dir(hour_ns, dir, sizeof(dir));
+    for (size_t i = 0; !rc && i < ngroups; i++)
+        rc = write_group(b, all, &groups[i], dir, hour_ns, jg, &r->bytes, err, errlen);
+    if (!rc) {
+        r->groups = ngroups;
+        range_format(hour_ns, hour, sizeof(hour));
+        json_object_set_new(manifest, "hour", json_string(hour));
+        json_object_set_new(manifest, "windows",
+                            json_integer((json_int_t)atomic_load(&r->read.stats.merged)));
+        json_object_set(manifest, "groups", jg);
+        snprintf(key, sizeof(key), "%s_manifest.json", dir);
+        rc = put_json(b, key, manifest, err, errlen);
+    }
+    json_decref(manifest);
+    json_decref(jg);
+    free(groups);
+    return rc;
+}
+
 int rollup_hour(struct bucket *b, int64_t hour_ns, unsigned concurrency,
                 const volatile sig_atomic_t *stop, struct rollup_report *r, char *err,
                 size_t errlen)
@@ -182,10 +216,6 @@ int rollup_hour(struct bucket *b, int64_t hour_ns, unsigned concurrency,
                             .no_rollups = true,
                             .stop = stop};
     struct pf_merge *m = NULL;
-    struct group *groups = NULL;
-    size_t ngroups = 0;
-    json_t *manifest = NULL, *jg = NULL;
-    char dir[64], key[128], hour[32];
     int rc;
 
     memset(r, 0, sizeof(*r));
@@ -193,49 +223,20 @@ int rollup_hour(struct bucket *b, int64_t hour_ns, unsigned concurrency,
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    if ((rc = fleet_run(&q, m, &r->read, NULL, NULL, err, errlen)))
-        goto out;
-    if (r->read.stopped) {
+    rc = fleet_run(&q, m, &r->read, NULL, NULL, err, errlen);
+    if (!rc && r->read.stopped) {
         snprintf(err, errlen, "interrupted");
         rc = -EINTR;
-        goto out;
-    }
-    if (atomic_load(&r->read.stats.unreadable)) {
+    } else if (!rc && atomic_load(&r->read.stats.unreadable)) {
         snprintf(err, errlen, "%llu windows could not be read; the hour is not rolled up",
                  (unsigned long long)atomic_load(&r->read.stats.unreadable));
         rc = -EIO;
-        goto out;
-    }
-    if (!atomic_load(&r->read.stats.merged)) {
+    } else if (!rc && !atomic_load(&r->read.stats.merged)) {
         snprintf(err, errlen, "no windows");
         rc = -ENODATA;
-        goto out;
+    } else if (!rc) {
+        rc = write_rollup(b, pf_merge_profile(m), hour_ns, r, err, errlen);
     }
-    if ((rc = groups_of(pf_merge_profile(m), &groups, &ngroups))) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    fleet_rollup_dir(hour_ns, dir, sizeof(dir));
-    manifest = json_object();
-    jg = json_array();
-    for (size_t i = 0; !rc && i < ngroups; i++)
-        rc = write_group(b, pf_merge_profile(m), &groups[i], dir, hour_ns, jg, &r->bytes, err,
-                         errlen);
-    if (rc)
-        goto out;
-    r->groups = ngroups;
-    range_format(hour_ns, hour, sizeof(hour));
-    json_object_set_new(manifest, "hour", json_string(hour));
-    json_object_set_new(manifest, "windows",
-                        json_integer((json_int_t)atomic_load(&r->read.stats.merged)));
-    json_object_set(manifest, "groups", jg);
-    snprintf(key, sizeof(key), "%s_manifest.json", dir);
-    /* last: an hour is rolled up when its manifest exists */
-    rc = put_json(b, key, manifest, err, errlen);
-out:
-    json_decref(manifest);
-    json_decref(jg);
-    free(groups);
     pf_merge_free(m);
     return rc;
 }

@@ -11,8 +11,10 @@ SigV4-checking front), then times, interleaved over --rounds rounds:
   broad                                      everything, one hour
 
 each read from the windows (--no-rollups) and, after `podflame compact`,
-from the rollups. Reports wall time (median, min-max), peak RSS, listings,
-objects read and bytes. The reference, measured in the same run: what a
+from the rollups. Reports wall time (median, min-max), podflame's own CPU
+time (against wall time it tells whether podflame or the server is the
+bottleneck: s3rver serves every request from one Node.js process), peak
+RSS, listings, objects read and bytes. The reference, measured in the same run: what a
 user does without podflame query, `go tool pprof -proto` merging the
 windows of the first --ref-nodes nodes, against podflame query --node on
 the same windows.
@@ -43,7 +45,7 @@ SUMMARY = re.compile(r"(\d+) listings \((\d+) keys\), (\d+) windows \((\d+) rule
 
 
 def run(cmd, env=None):
-    """Runs cmd; returns (seconds, peak RSS MiB, stderr)."""
+    """Runs cmd; returns (seconds, peak RSS MiB, stderr, CPU seconds)."""
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     err = p.stderr.read().decode()
@@ -51,7 +53,7 @@ def run(cmd, env=None):
     secs = time.monotonic() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"query.py: {' '.join(cmd)} failed:\n{err}")
-    return secs, ru.ru_maxrss / 1024, err
+    return secs, ru.ru_maxrss / 1024, err, ru.ru_utime + ru.ru_stime
 
 
 def start_s3(top, tmp, env):
@@ -90,14 +92,14 @@ def main():
     try:
         backends = [("file://", [f"file://{tmp}/fleet"])]
         gen_args = ["--nodes", str(a.nodes), "--windows", str(a.windows), "--start", START]
-        secs, rss, _ = run([gen, "--output", f"file://{tmp}/fleet"] + gen_args, env)
+        secs, rss, _, _ = run([gen, "--output", f"file://{tmp}/fleet"] + gen_args, env)
         print(f"fleet: {a.nodes} nodes x {a.windows} windows = {2 * a.nodes * a.windows} objects, "
               f"{sum(os.path.getsize(f) for f in glob.glob(f'{tmp}/fleet/**/*', recursive=True) if os.path.isfile(f)) / 1e6:.0f} MB, "
               f"generated in {secs:.0f} s", flush=True)
         if not a.no_s3:
             s3, port = start_s3(top, tmp, env)
             ep = ["--s3-endpoint", f"http://127.0.0.1:{port}"]
-            secs, _, _ = run([gen, "--output", "s3://profiles/fleet"] + ep + gen_args, env)
+            secs, _, _, _ = run([gen, "--output", "s3://profiles/fleet"] + ep + gen_args, env)
             print(f"the same fleet put to s3rver in {secs:.0f} s", flush=True)
             backends.append(("s3rver", ["s3://profiles/fleet"] + ep))
 
@@ -105,7 +107,7 @@ def main():
         for rollups in (False, True):
             if rollups:
                 for name, url in backends:
-                    secs, rss, err = run([pf, "compact"] + url + RANGE, env)
+                    secs, rss, err, _ = run([pf, "compact"] + url + RANGE, env)
                     print(f"compact ({name}): {secs:.1f} s, peak RSS {rss:.0f} MiB: "
                           f"{err.strip().splitlines()[0]}", flush=True)
             for r in range(a.rounds):
@@ -119,14 +121,15 @@ def main():
                       flush=True)
 
         print()
-        print("| store | query | read from | time, s (median, min-max) | peak RSS, MiB | "
-              "listings (keys) | windows ruled out | objects read (MB) |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        print("| store | query | read from | time, s (median, min-max) | podflame CPU, s | "
+              "peak RSS, MiB | listings (keys) | windows ruled out | objects read (MB) |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for (name, qname, rollups), runs in results.items():
             m = SUMMARY.search(runs[-1][2])
             lst, keys, win, out, robj, rh, objs, mb = m.groups() if m else ("?",) * 8
             src = f"rollups ({robj} of {rh} h)" if rollups else f"windows ({win})"
             print(f"| {name} | {qname} | {src} | {spread([x[0] for x in runs])} | "
+                  f"{statistics.median(x[3] for x in runs):.2f} | "
                   f"{max(x[1] for x in runs):.0f} | {lst} ({keys}) | {out} | {objs} ({mb}) |")
 
         # the reference: go tool pprof -proto merging one hour of ref-nodes nodes' windows
