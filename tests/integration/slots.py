@@ -8,8 +8,9 @@ connections open to 127.0.0.1:PORT, each holding half a request's headers
 and trickling one more header line every 2 s so that an idle timeout does
 not end it; a connection that is cut is opened again at once. Meanwhile it
 probes GET /healthz from 127.0.0.1 with curl twice a second (2 s timeout
-each). Prints "probes N ok M" and "held H" (attack connections open at the
-end) and exits 0; the caller decides what share is enough.
+each). Prints "probes N ok M" and "held H" (attack connections the server
+still holds a second after the attack stops) and exits 0; the caller
+decides what share is enough.
 """
 import selectors
 import socket
@@ -101,6 +102,22 @@ while time.monotonic() < end:
         for _ in range(per_address - sum(1 for v in conns.values() if v[0] == src)):
             open_one(src)
 th.join()
-held = sum(1 for v in conns.values() if v[2])
+
+
+def still_open(s):
+    """Whether the server still holds s: no end of file, no reset."""
+    try:
+        return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+# connections the kernel queued but the server had not yet accepted look
+# open to a client; give the server a second to accept and refuse them,
+# with no new ones opened, then count what it really holds
+time.sleep(1)
+held = sum(1 for s, v in conns.items() if v[2] and still_open(s))
 print(f"probes {probes['n']} ok {probes['ok']}")
 print(f"held {held}")
