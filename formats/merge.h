@@ -27,8 +27,9 @@ void pf_merge_free(struct pf_merge *m);
 /* Adds the samples of p that keep accepts (keep NULL: all), with the
  * string labels extra (key, value pairs; nextra pairs) added to each
  * sample that lacks that key. Returns 0, -ENOMEM, or -EINVAL with the
- * reason in err: p's sample types differ from the merge's. Nothing of p is
- * added when it fails but -ENOMEM midway. */
+ * reason in err: p's sample types differ from the merge's (nothing of p is
+ * added), or a sample names a location p lacks (what came before it is
+ * added; pprof_decode never makes such a profile). */
 int pf_merge_add(struct pf_merge *m, const struct pf_profile *p,
                  bool (*keep)(void *ctx, const struct pf_profile *p, const struct pf_sample *s),
                  void *ctx, const char *const *extra, size_t nextra, char *err, size_t errlen);
