@@ -108,14 +108,17 @@ g5="$base/$(kube_cgroup cgroupfs burstable "$U5" containerd "$C5")"
 g5p=${g5%/*}
 mkdir -p "$g5"
 pod_logs "$work/log" shop gone-0 "$U5" job "$C5"
+# the workload starts once sampling has: under load, loading the BPF program
+# can take longer than the workload lives
+"$pf" record -F 499 -d 4 --kubelet-log-dir "$work/log" -o "$work/gone.folded" 2> "$work/gone.err" &
+rec=$!
+wait_for 20 grep -q "podflame: sampling" "$work/gone.err"
 start_in_cgroup "$g5" -- "$cw" 1.2 wl_gone
 gone=$!
-"$pf" record -F 499 -d 3 --kubelet-log-dir "$work/log" -o "$work/gone.folded" 2> /dev/null &
-rec=$!
 wait "$gone"
 rmdir "$g5" "$g5p"
 wait "$rec"
-check "a removed Pod keeps its samples and names" grep -q "^shop/gone-0;job;wl_gone;.*func_a " "$work/gone.folded"
+check "a removed Pod keeps its samples and names" grep -q "^shop/gone-0;job;wl_gone;.*func_a " "$work/gone.folded" || cat "$work/gone.err"
 
 # --kube-api: a real HTTPS server on loopback stands in for the API server;
 # the kubelet log tree is empty, so every name and label comes from the API
