@@ -35,7 +35,7 @@ LIB_OBJS       := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_TESTS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 WORKLOADS      := $(BUILD)/tests/cpuwork $(BUILD)/tests/inlined $(BUILD)/tests/cxxwork \
                   $(BUILD)/tests/chain-fp $(BUILD)/tests/chain-nofp $(BUILD)/tests/chain-lib \
-                  $(BUILD)/tests/jitspin $(BUILD)/tests/memfdexec
+                  $(BUILD)/tests/jitspin $(BUILD)/tests/memfdexec $(BUILD)/tests/waitwork
 SYMFIX         := $(BUILD)/tests/symtarget-pie $(BUILD)/tests/symtarget-nopie \
                   $(BUILD)/tests/libsymtarget.so $(BUILD)/tests/symtarget-stripped
 
@@ -84,6 +84,11 @@ $(BUILD)/tests/cpuwork: tests/workloads/cpuwork.c
 
 # -O2 -g so that GCC inlines; frame pointers in leaves too, so the caller of
 # the function the loops were inlined into is not lost.
+# -O0 with frame pointers too: off-CPU stacks are unwound by frame pointers.
+$(BUILD)/tests/waitwork: tests/workloads/waitwork.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O0 -g -fno-omit-frame-pointer -pthread $< -o $@
+
 $(BUILD)/tests/inlined: tests/workloads/inlined.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -fno-omit-frame-pointer -fno-shrink-wrap -fno-optimize-sibling-calls $< -o $@
@@ -151,7 +156,8 @@ test:
 	$(MAKE) BUILD=build/asan SANITIZE=1 OPT=-O1 $(addprefix build/asan/tests/,$(notdir $(UNIT_TESTS))) \
 		build/asan/podflame build/asan/tests/cpuwork build/asan/tests/inlined build/asan/tests/cxxwork \
 		build/asan/tests/chain-fp build/asan/tests/chain-nofp build/asan/tests/chain-lib \
-		build/asan/tests/jitspin build/asan/tests/memfdexec build/asan/tools/fleet_gen \
+		build/asan/tests/jitspin build/asan/tests/memfdexec build/asan/tests/waitwork \
+		build/asan/tools/fleet_gen \
 		$(patsubst $(BUILD)/%,build/asan/%,$(SYMFIX))
 	$(MAKE) BUILD=build build/podflame $(UNIT_TESTS) $(SYMFIX) fuzz-build
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/run-all.sh build/asan build

@@ -8,9 +8,17 @@
  * and clears the other one, so nothing that arrives during a drain is lost
  * and a stack id is never freed while a key still points at it.
  *
+ * Off the CPU (--event offcpu|wall), the scheduler's tracepoints add to the
+ * same keys: a thread in scope that leaves the CPU is remembered with its
+ * stacks, taken then, in its own context; when it comes back, the time it
+ * was away is added to its key under the class of each part (until a
+ * wakeup, why it left; after one, the wait for a CPU). The value of an
+ * on-CPU key counts samples; that of an off-CPU key sums nanoseconds.
+ *
  * Reading order: the configuration (fixed at load), the live state, the
- * maps, what depends on the architecture, the steps of a sample, and the
- * programs: profile_sample, then the exec and fork tracepoints.
+ * maps, what depends on the architecture, the steps of a sample, the steps
+ * of an off-CPU interval, and the programs: profile_sample, the scheduler's
+ * tracepoints, then the exec and fork tracepoints.
  *
  * Tasks are read one way throughout: a BTF pointer (bpf_get_current_task_btf,
  * 5.11, or a tp_btf argument) and plain member accesses, which vmlinux.h's
@@ -19,15 +27,24 @@
  * only through bpf_task_pt_regs() (5.15, the oldest kernel podflame
  * supports), which takes such a pointer; bpf_get_current_task() with
  * BPF_CORE_READ would make no older kernel work and would turn every read
- * into a bpf_probe_read_kernel() call.
+ * into a bpf_probe_read_kernel() call. The one exception is what only
+ * some kernels have (the throttling state): local flavours of those types
+ * and BPF_CORE_READ, which CO-RE can ask whether the field exists.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "profile.h"
 
 #define EEXIST 17
 #define EFAULT 14
+
+/* include/linux/sched.h: the task states an off-CPU interval is told by */
+#define TASK_RUNNING         0x0000
+#define TASK_UNINTERRUPTIBLE 0x0002
+#define TASK_DEAD            0x0080
+#define TASK_NOLOAD          0x0400
 
 /* Configuration: written by userspace through the skeleton's .rodata before
  * the program is loaded, read-only afterwards. The verifier knows these
@@ -43,6 +60,8 @@ const volatile bool leaf_fix = false;       /* look for the caller of a frameles
 const volatile __u8 unwind_mode = PF_UNWIND_MODE_OFF;
 const volatile __u32 stack_size = 0;      /* bytes of user stack copied from the stack pointer */
 const volatile __u64 stack_ring_wake = 0; /* wake the reader when this much is waiting */
+const volatile __u64 min_block_ns = 0;    /* off-CPU intervals shorter than this are dropped */
+const volatile __u32 state_mask = ~0u;    /* bit PF_STATE_x set: keep that off-CPU class */
 
 /* Live state, in .bss: userspace flips the slot while sampling. Everything
  * else that changes after load (filters, per-process unwinding) is a map. */
@@ -96,6 +115,15 @@ struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 256 * 1024);
 } proc_events SEC(".maps");
+
+/* tid -> the thread that left the CPU (--event offcpu|wall); one entry
+ * without off-CPU. A thread that comes back takes its entry out. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __type(key, __u32);
+    __type(value, struct pf_offcpu_pending);
+    __uint(max_entries, 65536); /* resized by userspace before load */
+} offcpu_pending SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -219,6 +247,17 @@ static __always_inline bool in_cgroup_set(void)
     return false;
 }
 
+/* The filters, one early return each in the callers: the process set,
+ * then the cgroup set. Both read the current task. */
+static __always_inline bool in_scope(__u32 tgid)
+{
+    if (filter_pids && !in_pid_set(tgid))
+        return false;
+    if (filter_cgroups && !in_cgroup_set())
+        return false;
+    return true;
+}
+
 static __always_inline void announce_process(__u32 tgid, __u64 cgroup_id)
 {
     __u8 one = 1;
@@ -248,21 +287,28 @@ static __always_inline bool is_call_site(__u64 addr)
     return ends_in_call(b);
 }
 
-/* The two words at the user stack pointer that can hold the return address
- * of a function without a frame: [sp] in a frameless leaf or before the
- * prologue, [sp+8] after `push %rbp` and before `mov %rsp,%rbp`. task is a
- * user task (it has an mm). */
-static __always_inline __u64 leaf_return(struct task_struct *task)
+/* The first of the nwords words at the user stack pointer that is a
+ * return address, with its index, for the caller of a function without a
+ * frame pointer: [sp] in a frameless leaf or before the prologue, [sp+8]
+ * after `push %rbp` and before `mov %rsp,%rbp`, further in a function
+ * that keeps its locals without a frame pointer (glibc's system-call
+ * wrappers, where a thread leaves the CPU). task is a user task. nwords is
+ * a constant: 2 for a sample, LEAF_WORDS_OFFCPU off the CPU. */
+#define LEAF_WORDS_MAX    8
+#define LEAF_WORDS_OFFCPU 8
+
+static __always_inline __u64 leaf_return(struct task_struct *task, const int nwords)
 {
     struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-    __u64 words[2] = {};
+    __u64 words[LEAF_WORDS_MAX] = {};
 
-    if (bpf_probe_read_user(words, sizeof(words), (void *)user_sp(regs)))
-        return 0;
-    if (is_call_site(words[0]))
-        return words[0];
-    if (is_call_site(words[1]))
-        return words[1] | PF_LEAF_RET_SP8;
+    if (bpf_probe_read_user(words, nwords * sizeof(words[0]), (void *)user_sp(regs)) &&
+        bpf_probe_read_user(words, 2 * sizeof(words[0]), (void *)user_sp(regs)))
+        return 0; /* near the stack's end: two words may still be there */
+    for (int i = 0; i < nwords && i < LEAF_WORDS_MAX; i++) {
+        if (is_call_site(words[i]))
+            return words[i] | ((__u64)i << PF_LEAF_RET_SLOT_SHIFT);
+    }
     return 0;
 }
 
@@ -337,9 +383,10 @@ static __always_inline bool copy_stack(struct bpf_perf_event_data *ctx, struct t
     return true;
 }
 
-/* Returns false when the stack could not be stored and the sample is lost. */
-static __always_inline bool take_stack(struct bpf_perf_event_data *ctx, void *stacks, __u64 flags,
-                                       __s32 *id, __u32 coll_stat)
+/* Returns false when the stack could not be stored and the sample is lost.
+ * ctx is the program's context: a perf_event's or a tracepoint's. */
+static __always_inline bool take_stack(void *ctx, void *stacks, __u64 flags, __s32 *id,
+                                       __u32 coll_stat)
 {
     long ret = bpf_get_stackid(ctx, stacks, flags);
 
@@ -354,39 +401,176 @@ static __always_inline bool take_stack(struct bpf_perf_event_data *ctx, void *st
     return false;
 }
 
-static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *counts, void *stacks,
-                                        struct pf_key *key)
+/* Both stacks of the current task into stacks, the kernel's without its
+ * kskip innermost frames. Returns false when one could not be stored
+ * (counted). */
+static __always_inline bool take_stacks(void *ctx, void *stacks, struct pf_key *key, __u64 kskip)
 {
-    __u64 one = 1, *val;
-    long err;
-
     if (!kernel_stacks)
         key->kern_stack_id = PF_NO_STACK;
-    else if (!take_stack(ctx, stacks, 0, &key->kern_stack_id, PF_STAT_LOST_KSTACK_COLL))
-        return 0;
-    if (!take_stack(ctx, stacks, BPF_F_USER_STACK, &key->user_stack_id, PF_STAT_LOST_USTACK_COLL))
-        return 0;
+    else if (!take_stack(ctx, stacks, kskip & BPF_F_SKIP_FIELD_MASK, &key->kern_stack_id,
+                         PF_STAT_LOST_KSTACK_COLL))
+        return false;
+    return take_stack(ctx, stacks, BPF_F_USER_STACK, &key->user_stack_id,
+                      PF_STAT_LOST_USTACK_COLL);
+}
 
-    val = bpf_map_lookup_elem(counts, key);
+/* counts[key] += value. Returns false when the map had no room (counted). */
+static __always_inline bool add_to_counts(void *counts, struct pf_key *key, __u64 value)
+{
+    __u64 *val = bpf_map_lookup_elem(counts, key);
+    long err;
+
     if (val) {
-        __sync_fetch_and_add(val, 1);
-        return 0;
+        __sync_fetch_and_add(val, value);
+        return true;
     }
     /* A process's first sample always makes a new key, so the check for
      * new processes only needs to run here, off the common path. */
     if (key->tgid)
         announce_process(key->tgid, key->cgroup_id);
-    err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
+    err = bpf_map_update_elem(counts, key, &value, BPF_NOEXIST);
     if (err == -EEXIST) { /* raced with another CPU inserting it */
         val = bpf_map_lookup_elem(counts, key);
         if (val) {
-            __sync_fetch_and_add(val, 1);
-            return 0;
+            __sync_fetch_and_add(val, value);
+            return true;
         }
     }
     if (err)
         stat_inc(PF_STAT_LOST_COUNTS_FULL);
+    return !err;
+}
+
+static __always_inline int count_sample(struct bpf_perf_event_data *ctx, void *counts, void *stacks,
+                                        struct pf_key *key)
+{
+    if (take_stacks(ctx, stacks, key, 0))
+        add_to_counts(counts, key, 1);
     return 0;
+}
+
+/*
+ * The steps of an off-CPU interval.
+ */
+
+/* Local flavours of what some kernels lack, so that CO-RE can ask. */
+struct task_struct___throttle {
+    bool throttled; /* 6.18: per-task throttling */
+} __attribute__((preserve_access_index));
+
+struct cfs_rq___bandwidth {
+    int throttle_count; /* CONFIG_CFS_BANDWIDTH */
+} __attribute__((preserve_access_index));
+
+struct sched_entity___group {
+    struct cfs_rq___bandwidth *cfs_rq; /* CONFIG_FAIR_GROUP_SCHED */
+} __attribute__((preserve_access_index));
+
+/* Whether runnable task t waits because its cgroup used up its CFS quota.
+ * Since 6.18 a throttled task takes itself off the runqueue on its way
+ * back to user mode and says so in task->throttled; before, the whole
+ * group left the runqueue, and its cfs_rq counts the throttled levels
+ * above it and its own. */
+static __always_inline bool task_throttled(struct task_struct *t)
+{
+    struct task_struct___throttle *tt = (void *)t;
+    struct sched_entity___group *se = (void *)&t->se;
+    struct cfs_rq___bandwidth *cfs;
+
+    if (bpf_core_field_exists(tt->throttled) && BPF_CORE_READ(tt, throttled))
+        return true;
+    if (!bpf_core_field_exists(se->cfs_rq))
+        return false;
+    cfs = BPF_CORE_READ(se, cfs_rq);
+    return cfs && bpf_core_field_exists(cfs->throttle_count) &&
+           BPF_CORE_READ(cfs, throttle_count) > 0;
+}
+
+/* Why prev leaves the CPU. A preempted task stays runnable, whatever
+ * state it was about to set. */
+static __always_inline __u32 leaving_state(struct task_struct *prev, bool preempt)
+{
+    unsigned int state = prev->__state;
+
+    if (preempt || state == TASK_RUNNING)
+        return task_throttled(prev) ? PF_STATE_THROTTLED : PF_STATE_RUNQUEUE;
+    if ((state & TASK_UNINTERRUPTIBLE) && !(state & TASK_NOLOAD))
+        return PF_STATE_BLOCKED;
+    return PF_STATE_SLEEPING; /* also TASK_IDLE, stopped, traced, parked */
+}
+
+/* prev, the current task, leaves the CPU: remember it with its stacks. */
+static __always_inline void leave_cpu(void *ctx, struct task_struct *prev, bool preempt, __u64 now)
+{
+    __u32 tgid = prev->tgid, tid = prev->pid;
+    struct pf_offcpu_pending p = {};
+
+    if (tid == 0 || tgid == self_tgid)
+        return;
+    if (!prev->mm)
+        return; /* a kernel thread: no service's code waits there */
+    if (prev->__state & TASK_DEAD)
+        return; /* its last switch */
+    if (!in_scope(tgid))
+        return;
+
+    p.slot = active_slot;
+    p.key.tgid = tgid;
+    p.key.tid = tid;
+    p.key.cgroup_id = bpf_get_current_cgroup_id();
+    p.key.state = leaving_state(prev, preempt);
+    bpf_get_current_comm(p.key.comm, sizeof(p.key.comm));
+    bpf_probe_read_kernel_str(p.key.proc_comm, sizeof(p.key.proc_comm), prev->group_leader->comm);
+    /* the two innermost kernel frames are this program's and the
+     * tracepoint's (bpf_trace_run*): the stack starts at __schedule */
+    if (!take_stacks(ctx, p.slot ? (void *)&stacks1 : (void *)&stacks0, &p.key, 2))
+        return;
+    /* a thread mostly leaves the CPU in a system call, whose libc wrapper
+     * has no frame: the caller it returns to is at the stack pointer */
+    if (leaf_fix)
+        p.key.leaf_ret = leaf_return(prev, LEAF_WORDS_OFFCPU);
+    p.start_ns = now;
+    p.task_start = prev->start_time;
+    if (bpf_map_update_elem(&offcpu_pending, &tid, &p, BPF_ANY))
+        stat_inc(PF_STAT_OFFCPU_PENDING_FULL);
+}
+
+/* Adds ns of class state to the key, in the slot its stacks are in. */
+static __always_inline void add_interval(struct pf_offcpu_pending *p, __u32 state, __u64 ns)
+{
+    if (!ns || !(state_mask & (1u << state)))
+        return;
+    p->key.state = state;
+    add_to_counts(p->slot ? (void *)&counts1 : (void *)&counts0, &p->key, ns);
+}
+
+/* next comes back to the CPU: what it was away for goes to its key. The
+ * entry goes only after the time was added: userspace keeps the stacks of
+ * every entry it sees, so the stacks of a key added late are still there. */
+static __always_inline void return_to_cpu(struct task_struct *next, __u64 now)
+{
+    __u32 tid = next->pid;
+    struct pf_offcpu_pending *e = bpf_map_lookup_elem(&offcpu_pending, &tid), p;
+    __u32 left;
+
+    if (!e)
+        return;
+    p = *e;
+    left = p.key.state;
+    if (p.task_start != next->start_time || now < p.start_ns)
+        stat_inc(PF_STAT_OFFCPU_STALE);
+    else if (now - p.start_ns < min_block_ns)
+        stat_inc(PF_STAT_OFFCPU_SHORT);
+    else if (p.wake_ns > p.start_ns && p.wake_ns < now) {
+        add_interval(&p, left, p.wake_ns - p.start_ns);
+        add_interval(&p, p.wake_state, now - p.wake_ns);
+        stat_inc(PF_STAT_OFFCPU_INTERVALS);
+    } else {
+        add_interval(&p, left, now - p.start_ns);
+        stat_inc(PF_STAT_OFFCPU_INTERVALS);
+    }
+    bpf_map_delete_elem(&offcpu_pending, &tid);
 }
 
 /*
@@ -406,9 +590,7 @@ int profile_sample(struct bpf_perf_event_data *ctx)
         return 0;
     if (tgid == self_tgid)
         return 0;
-    if (filter_pids && !in_pid_set(tgid))
-        return 0;
-    if (filter_cgroups && !in_cgroup_set())
+    if (!in_scope(tgid))
         return 0;
 
     task = bpf_get_current_task_btf();
@@ -424,12 +606,53 @@ int profile_sample(struct bpf_perf_event_data *ctx)
             stat_inc(PF_STAT_STACK_COPY_FAILED);
         }
         if (leaf_fix)
-            key.leaf_ret = leaf_return(task);
+            key.leaf_ret = leaf_return(task, 2);
     }
 
     if (active_slot)
         return count_sample(ctx, &counts1, &stacks1, &key);
     return count_sample(ctx, &counts0, &stacks0, &key);
+}
+
+/* Off CPU: one program sees both threads of a switch. Loaded only with
+ * --event offcpu|wall. The three-argument prototype is 5.15's; later
+ * kernels pass prev's state too, which prev->__state still holds. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+    __u64 now = bpf_ktime_get_ns();
+
+    leave_cpu(ctx, prev, preempt, now);
+    return_to_cpu(next, now);
+    return 0;
+}
+
+/* A sleeping thread is woken: from now on it waits for a CPU. Whether its
+ * cgroup is throttled now says which kind of wait. */
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(offcpu_wakeup, struct task_struct *p)
+{
+    __u32 tid = p->pid;
+    struct pf_offcpu_pending *e = bpf_map_lookup_elem(&offcpu_pending, &tid);
+
+    if (!e || e->wake_ns || e->key.state < PF_STATE_BLOCKED)
+        return 0;
+    e->wake_state = task_throttled(p) ? PF_STATE_THROTTLED : PF_STATE_RUNQUEUE;
+    e->wake_ns = bpf_ktime_get_ns();
+    return 0;
+}
+
+/* A thread that exits without coming back (it should not: a task runs to
+ * exit) must not leave its entry for a thread that reuses its id. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(offcpu_exit, struct task_struct *p)
+{
+    __u32 tid = p->pid;
+
+    if (bpf_map_lookup_elem(&offcpu_pending, &tid) &&
+        !bpf_map_delete_elem(&offcpu_pending, &tid))
+        stat_inc(PF_STAT_OFFCPU_EXITED);
+    return 0;
 }
 
 /* An exec replaces the address space: forget the tgid so that the next

@@ -24,16 +24,32 @@ struct pf_key {
     __s32 kern_stack_id;
     char comm[PF_COMM_LEN];      /* thread name */
     char proc_comm[PF_COMM_LEN]; /* the thread group leader's name */
-    /* The frameless-leaf fix: a return address found at the user stack
-     * pointer ([sp], or [sp+8] when PF_LEAF_RET_SP8 is set), 0 if none.
-     * When the sampled function has no frame of its own yet (a leaf GCC
-     * built without one, or a prologue that has not run), frame-pointer
+    /* The frameless-leaf fix: a return address found near the user stack
+     * pointer, in bits 0-59, and in bits 60-63 the index of its word
+     * ([sp] 0, [sp+8] 1, ...); 0 if none. When the sampled function has no
+     * frame pointer of its own (a leaf GCC built without one, a prologue
+     * that has not run, a libc system-call wrapper), frame-pointer
      * unwinding skips its caller; this word is that caller, and userspace
      * checks the function's CFI before it believes it. */
     __u64 leaf_ret;
+    /* PF_STATE_*: on CPU (the value counts samples) or the class of an
+     * off-CPU interval (the value sums its nanoseconds). */
+    __u32 state;
+    __u32 pad;
 };
 
-#define PF_LEAF_RET_SP8 (1ULL << 63) /* user addresses never set bit 63 */
+/* Where a thread was: sampled on a CPU, or off it and why. */
+enum pf_state {
+    PF_STATE_CPU = 0,
+    PF_STATE_RUNQUEUE,  /* runnable, waiting for a CPU */
+    PF_STATE_THROTTLED, /* runnable, its cgroup's CFS quota used up */
+    PF_STATE_BLOCKED,   /* uninterruptible sleep (D) */
+    PF_STATE_SLEEPING,  /* interruptible sleep (S): locks, sockets, timers */
+    PF_STATE__MAX,
+};
+
+#define PF_LEAF_RET_SLOT_SHIFT 60 /* user addresses never reach bit 60 */
+#define PF_LEAF_RET_ADDR_MASK  ((1ULL << PF_LEAF_RET_SLOT_SHIFT) - 1)
 
 /* Per-CPU counters (array index) of samples the kernel saw and could not
  * keep, by cause, and of all it delivered. Kept samples are the sum of the
@@ -48,7 +64,27 @@ enum pf_stat {
                                    * unreadable); frame pointers used instead */
     PF_STAT_EVENTS,               /* every time the program ran on a busy CPU,
                                    * filtered or not: the rate the kernel delivered */
+    /* off-CPU (--event offcpu|wall) */
+    PF_STAT_OFFCPU_INTERVALS,    /* intervals kept (each may count twice: sleep, then wait) */
+    PF_STAT_OFFCPU_SHORT,        /* shorter than --min-block: dropped */
+    PF_STAT_OFFCPU_PENDING_FULL, /* no room to remember a thread that left the CPU */
+    PF_STAT_OFFCPU_STALE,        /* the thread that came back was not the one that left
+                                  * (PID reused) or the clock went back: dropped */
+    PF_STAT_OFFCPU_EXITED,       /* the thread exited without coming back: dropped */
     PF_STAT__MAX,
+};
+
+/* --event offcpu|wall: a thread that left the CPU, until it comes back.
+ * Keyed by thread id. key holds its stacks, in the stack map of the slot
+ * that was active when it left (userspace keeps those stack ids while it
+ * waits), and key.state the class it left in. */
+struct pf_offcpu_pending {
+    struct pf_key key;
+    __u64 start_ns;   /* when it left the CPU (bpf_ktime_get_ns) */
+    __u64 wake_ns;    /* when it was woken, 0 until then */
+    __u64 task_start; /* task->start_time: tells a reused thread id */
+    __u32 slot;
+    __u32 wake_state; /* PF_STATE_RUNQUEUE or _THROTTLED after the wakeup */
 };
 
 /* pid_filter values: sample the process now, or only once it has exec'd

@@ -633,6 +633,20 @@ static void write_head(FILE *f, const struct fg_opts *o, const struct geometry *
                " ", NULL);
 }
 
+/* ns as people read a duration: 1.25 s, 830 ms, 45.2 µs, 120 ns. */
+static const char *format_duration(uint64_t ns, char *buf, size_t len)
+{
+    if (ns >= 1000000000ULL)
+        snprintf(buf, len, "%.3g s", ns / 1e9);
+    else if (ns >= 1000000ULL)
+        snprintf(buf, len, "%.3g ms", ns / 1e6);
+    else if (ns >= 1000ULL)
+        snprintf(buf, len, "%.3g \xc2\xb5s", ns / 1e3);
+    else
+        snprintf(buf, len, "%" PRIu64 " ns", ns);
+    return buf;
+}
+
 /* One frame's box: its name (cut to fit, ".." after), a title with its
  * samples, and a rect coloured rgb, w samples wide. */
 static void write_frame(FILE *f, const struct fg_opts *o, const struct geometry *g,
@@ -648,7 +662,12 @@ static void write_frame(FILE *f, const struct fg_opts *o, const struct geometry 
     xml_text(f, nd->name, dl);
     fputs("\"><title>", f);
     xml_text(f, nd->name, dl);
-    if (g->diff)
+    if (o->nanoseconds) {
+        char d[32];
+
+        fprintf(f, " (%s, %.2f%%)", format_duration(w, d, sizeof(d)),
+                g->total ? 100.0 * w / g->total : 0.0);
+    } else if (g->diff)
         fprintf(f, " (%" PRIu64 " %s, %.2f%%; %+.2f%%)", w, o->countname,
                 g->total ? 100.0 * w / g->total : 0.0,
                 g->total ? 100.0 * nd->delta / g->total : 0.0);

@@ -53,6 +53,7 @@ struct fg_opts {
     bool reverse;    /* reverse each stack: leaf becomes root */
     bool negate;     /* differential: swap red and blue */
     uint64_t total;  /* scale widths to this many samples if larger */
+    bool nanoseconds; /* counts are nanoseconds: titles show durations */
 };
 
 /* One input stack: frames root first, ';'-separated. count2 < 0: none. */

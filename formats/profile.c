@@ -88,6 +88,21 @@ int pf_profile_set_cpu_types(struct pf_profile *p, int64_t period_ns)
     return 0;
 }
 
+int pf_profile_set_wall_types(struct pf_profile *p, int64_t period_ns, bool off_cpu_only)
+{
+    int64_t off = pf_profile_cstring(p, "off_cpu"), wall = pf_profile_cstring(p, "wall");
+    int64_t ns = pf_profile_cstring(p, "nanoseconds");
+    int err = pf_profile_set_cpu_types(p, period_ns);
+
+    if (err || off < 0 || wall < 0 || ns < 0)
+        return err ? err : -ENOMEM;
+    p->sample_types[2] = (struct pf_value_type){off, ns};
+    p->sample_types[3] = (struct pf_value_type){wall, ns};
+    p->nsample_types = 4;
+    p->default_sample_type = off_cpu_only ? off : wall;
+    return 0;
+}
+
 int pf_profile_add_comment(struct pf_profile *p, const char *text)
 {
     int64_t idx = pf_profile_cstring(p, text);

@@ -117,6 +117,12 @@ static inline const char *pf_profile_str(const struct pf_profile *p, int64_t idx
 /* Sets the CPU sample types: samples/count and cpu/nanoseconds, period in ns. */
 int pf_profile_set_cpu_types(struct pf_profile *p, int64_t period_ns);
 
+/* Sets the wall-clock sample types: samples/count and cpu/nanoseconds for
+ * on-CPU samples, off_cpu/nanoseconds for time off the CPU, and
+ * wall/nanoseconds, their sum. The default type is off_cpu when
+ * off_cpu_only, else wall. Returns 0 or -ENOMEM. */
+int pf_profile_set_wall_types(struct pf_profile *p, int64_t period_ns, bool off_cpu_only);
+
 /* Which sample value stands for a sample in one-value formats (folded,
  * SVG, speedscope): the type named (NULL: none named); else the profile's
  * default_sample_type; else, as pprof does, the last type, except when the

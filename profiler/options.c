@@ -75,6 +75,78 @@ static void print_unwind(const struct settings *s, FILE *out)
     fprintf(out, "unwind = %s\n", unwind_names[s->ses.unwind % N(unwind_names)]);
 }
 
+static const char *const event_names[] = {
+    [SAMPLER_EVENT_CPU] = "cpu", [SAMPLER_EVENT_OFFCPU] = "offcpu", [SAMPLER_EVENT_WALL] = "wall"};
+
+static int parse_event(struct settings *s, const char *arg, char *err, size_t errlen)
+{
+    for (size_t e = 0; e < N(event_names); e++) {
+        if (!strcmp(arg, event_names[e])) {
+            s->ses.event = (enum sampler_event)e;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "--event %s: use cpu, offcpu or wall", arg);
+    return -EINVAL;
+}
+
+static void print_event(const struct settings *s, FILE *out)
+{
+    fprintf(out, "event = %s\n", event_names[s->ses.event % N(event_names)]);
+}
+
+/* A duration down to nanoseconds: 1ms, 500us, 500µs, 2s, 250000ns, 0. */
+static int parse_min_block(struct settings *s, const char *arg, char *err, size_t errlen)
+{
+    static const struct {
+        const char *unit;
+        double ns;
+    } units[] = {{"ns", 1}, {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6}, {"s", 1e9}};
+    char *end;
+    double v = strtod(arg, &end);
+
+    errno = 0;
+    if (end != arg && v >= 0 && v <= 3600) {
+        for (size_t u = 0; u < N(units); u++) {
+            if (!strcmp(end, units[u].unit) || (v == 0 && !*end)) {
+                s->ses.min_block_ns = (uint64_t)(v * (*end ? units[u].ns : 1));
+                return 0;
+            }
+        }
+    }
+    snprintf(err, errlen, "--min-block %s: use a duration with its unit: 1ms, 500us, 2s, or 0",
+             arg);
+    return -EINVAL;
+}
+
+static void print_min_block(const struct settings *s, FILE *out)
+{
+    fprintf(out, "min-block = %lluus\n", (unsigned long long)(s->ses.min_block_ns / 1000));
+}
+
+static int parse_state(struct settings *s, const char *arg, char *err, size_t errlen)
+{
+    if (!s->nstates)
+        s->ses.state_mask = 0; /* the first --state of a source: only those */
+    for (uint32_t st = PF_STATE_RUNQUEUE; st < PF_STATE__MAX; st++) {
+        if (!strcmp(arg, collector_state_name(st))) {
+            s->ses.state_mask |= 1u << st;
+            s->nstates++;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "--state %s: use throttled, runqueue, blocked or sleeping", arg);
+    return -EINVAL;
+}
+
+static void print_states(const struct settings *s, FILE *out)
+{
+    for (uint32_t st = PF_STATE_RUNQUEUE; st < PF_STATE__MAX; st++) {
+        if (s->ses.state_mask & (1u << st))
+            fprintf(out, "state = %s\n", collector_state_name(st));
+    }
+}
+
 static int parse_group_by(struct settings *s, const char *arg, char *err, size_t errlen)
 {
     if (pf_group_by_parse(arg, &s->group_by)) {
@@ -256,6 +328,41 @@ static const struct opt sampling[] = {
      .example = "4096",
      .help = "distinct stacks kept per second in the kernel; raise it if 'count map full' "
              "losses show"},
+};
+
+static const struct opt offcpu[] = {
+    {.name = "event",
+     .kind = OPT_CUSTOM,
+     .metavar = "EVENT",
+     .parse = parse_event,
+     .print = print_event,
+     .deflt = "cpu",
+     .example = "wall",
+     .help = "cpu: samples on the CPU, -F times a second; offcpu: the time each thread spent "
+             "off the CPU, in nanoseconds, under its stacks when it left and a last frame "
+             "naming why: [throttled] (its cgroup's CPU limit), [runqueue] (waiting for a "
+             "CPU), [blocked] (D: disk, uninterruptible locks), [sleeping] (S: locks, "
+             "sockets, timers); wall: both, so that a thread's flame graph covers its whole "
+             "wall-clock time"},
+    {.name = "min-block",
+     .kind = OPT_CUSTOM,
+     .metavar = "DUR",
+     .parse = parse_min_block,
+     .print = print_min_block,
+     .deflt = "1ms",
+     .example = "500us",
+     .help = "off the CPU: drop shorter intervals (counted in the summary); 0 keeps all"},
+    {.name = "state",
+     .kind = OPT_CUSTOM,
+     .metavar = "STATE",
+     .parse = parse_state,
+     .print = print_states,
+     .repeat = true,
+     .count = AT(nstates),
+     .max = PF_STATE__MAX,
+     .example = "throttled",
+     .help = "off the CPU: keep only these classes (throttled, runqueue, blocked, sleeping); "
+             "repeatable"},
 };
 
 static const struct opt selection[] = {
@@ -939,6 +1046,7 @@ static const struct opt compact[] = {
 #define GROUP(var, title, opts) const struct opt_group var = {title, opts, N(opts)}
 
 GROUP(opt_group_sampling, "sampling", sampling);
+GROUP(opt_group_offcpu, "off the CPU", offcpu);
 GROUP(opt_group_selection, "what to sample (repeatable; none: the whole machine)", selection);
 GROUP(opt_group_names, "Pod names", names);
 GROUP(opt_group_symbols, "symbols", symbols);
@@ -962,8 +1070,9 @@ GROUP(opt_group_compact, "compact", compact);
 /* ---- the commands ---- */
 
 static const struct opt_group *const record_groups[] = {
-    &opt_group_record,  &opt_group_sampling, &opt_group_selection, &opt_group_names,
-    &opt_group_symbols, &opt_group_output,   &opt_group_shape,     NULL};
+    &opt_group_record,  &opt_group_sampling, &opt_group_offcpu, &opt_group_selection,
+    &opt_group_names,   &opt_group_symbols,  &opt_group_output, &opt_group_shape,
+    NULL};
 
 const struct opt_command opt_cmd_record = {
     .name = "record",
@@ -979,6 +1088,9 @@ const struct opt_command opt_cmd_record = {
               "  podflame record -d 30 -o cpu.pb.gz               pprof, for go tool pprof\n"
               "  podflame record -p 1234 -o app.folded            one process until Ctrl-C\n"
               "  podflame record -o make.folded -- make -j2       a command and its children\n"
+              "  podflame record --event wall -n shop -d 10 -o shop.svg\n"
+              "                                  where shop's threads spent their time, on the\n"
+              "                                  CPU and off it (throttled, queued, blocked)\n"
               "\n"
               "Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.\n",
 };

@@ -58,6 +58,7 @@ struct settings {
     size_t npids;
     const char *cgroups[OPTS_MAX_FILTERS];
     size_t ncgroups;
+    size_t nstates; /* --state given */
     struct kube_selector pods;
     const char *kube_cgroup_root;             /* the kubelet's --cgroup-root(s), ':'-separated */
     const char *debug_dirs[OPTS_MAX_FILTERS]; /* ses.sym.debug_dirs */
@@ -127,7 +128,7 @@ struct opt_group {
     size_t n;
 };
 
-extern const struct opt_group opt_group_sampling, opt_group_selection, opt_group_names,
+extern const struct opt_group opt_group_offcpu, opt_group_sampling, opt_group_selection, opt_group_names,
     opt_group_symbols, opt_group_output, opt_group_record, opt_group_watcher, opt_group_listener,
     opt_group_watch, opt_group_agent, opt_group_top, opt_group_bucket, opt_group_range,
     opt_group_fleet_select, opt_group_query, opt_group_compact, opt_group_shape, opt_group_reading;

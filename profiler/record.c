@@ -206,6 +206,18 @@ static void print_symbolization(const struct symbolizer_stats *ss)
                 ss->lines_dropped);
 }
 
+/* What off-CPU time was kept, and what was dropped and why. */
+static void print_offcpu(const struct settings *o, const uint64_t *c, uint64_t ns)
+{
+    fprintf(stderr,
+            "podflame: off the CPU: %.3f s in %" PRIu64 " intervals of %.3g ms or more; dropped %" PRIu64
+            " shorter, %" PRIu64 " with no room to remember the thread, %" PRIu64
+            " stale (thread id reused, clock), %" PRIu64 " of threads that exited away\n",
+            ns / 1e9, c[PF_STAT_OFFCPU_INTERVALS], o->ses.min_block_ns / 1e6,
+            c[PF_STAT_OFFCPU_SHORT], c[PF_STAT_OFFCPU_PENDING_FULL], c[PF_STAT_OFFCPU_STALE],
+            c[PF_STAT_OFFCPU_EXITED]);
+}
+
 static void print_summary(const struct settings *o, struct session *ses, double wall, double busy,
                           const char *written)
 {
@@ -222,19 +234,27 @@ static void print_summary(const struct settings *o, struct session *ses, double 
     symbolizer_get_stats(session_symbolizer(ses), &ss);
     lost = c[PF_STAT_LOST_COUNTS_FULL] + c[PF_STAT_LOST_USTACK_COLL] + c[PF_STAT_LOST_KSTACK_COLL] +
            c[PF_STAT_LOST_STACK_ERR];
+    if (sampler_event_on_cpu(o->ses.event))
+        fprintf(stderr, "podflame: %" PRIu64 " samples, %zu processes, %.1f s, %s at %u Hz on %u CPU%s; ",
+                collector_samples(col), collector_processes(col), wall, sampler_event_name(s),
+                o->ses.freq, st.cpus, st.cpus == 1 ? "" : "s");
+    else
+        fprintf(stderr, "podflame: %.3f s off the CPU, %zu processes, %.1f s; ",
+                collector_offcpu_ns(col) / 1e9, collector_processes(col), wall);
     fprintf(stderr,
-            "podflame: %" PRIu64 " samples, %zu processes, %.1f s, %s at %u Hz on %u CPU%s; "
             "lost %" PRIu64 " (count map full %" PRIu64 ", stack collisions %" PRIu64
             " user/%" PRIu64 " kernel, stack errors %" PRIu64 "); podflame used %.2f s CPU "
             "(%.2f%% of one CPU), %ld MiB peak RSS; wrote %s\n",
-            collector_samples(col), collector_processes(col), wall, sampler_event_name(s),
-            o->ses.freq, st.cpus, st.cpus == 1 ? "" : "s", lost, c[PF_STAT_LOST_COUNTS_FULL],
+            lost, c[PF_STAT_LOST_COUNTS_FULL],
             c[PF_STAT_LOST_USTACK_COLL], c[PF_STAT_LOST_KSTACK_COLL], c[PF_STAT_LOST_STACK_ERR],
             cpu, wall > 0 ? 100.0 * cpu / wall : 0.0, rss_kb / 1024, written);
     if (c[PF_STAT_LOST_COUNTS_FULL])
         fprintf(stderr, "podflame: the count map filled up: raise --map-entries (now %u)\n",
                 o->ses.map_entries);
-    print_delivered_rate(o, c[PF_STAT_EVENTS], busy);
+    if (sampler_event_on_cpu(o->ses.event))
+        print_delivered_rate(o, c[PF_STAT_EVENTS], busy);
+    if (sampler_event_off_cpu(o->ses.event))
+        print_offcpu(o, c, collector_offcpu_ns(col));
     if (ss.maps_failed)
         fprintf(stderr,
                 "podflame: %" PRIu64 " processes exited before their maps could be read; "
@@ -243,7 +263,8 @@ static void print_summary(const struct settings *o, struct session *ses, double 
     if (c[PF_STAT_LOST_PROC_EVENTS])
         fprintf(stderr, "podflame: %" PRIu64 " new-process events were dropped\n",
                 c[PF_STAT_LOST_PROC_EVENTS]);
-    print_unwinding(o, ses, c[PF_STAT_STACK_COPY_FAILED]);
+    if (sampler_event_on_cpu(o->ses.event))
+        print_unwinding(o, ses, c[PF_STAT_STACK_COPY_FAILED]);
     print_symbolization(&ss);
     collector_unnamed_processes(col, 5, print_unnamed, NULL);
     if (ss.kernel_restricted)
@@ -346,7 +367,7 @@ static int record_prepare(struct recording *r, int argc, char **argv)
     }
     if (geteuid() != 0)
         fprintf(stderr, "podflame: not running as root: this needs CAP_BPF and CAP_PERFMON\n");
-    if (pf_profile_new(&r->p) || pf_profile_set_cpu_types(r->p, 1000000000LL / r->o.ses.freq) ||
+    if (pf_profile_new(&r->p) || session_set_sample_types(&r->o.ses, r->p) ||
         add_command_comment(r->p, argc, argv)) {
         fprintf(stderr, "podflame record: out of memory\n");
         return 1;
@@ -394,10 +415,17 @@ static int record_start(struct recording *r)
         }
     }
     sampler_get_stats(session_sampler(r->ses), &st);
-    fprintf(stderr, "podflame: sampling %u CPU%s at %u Hz (%s)%s; %s\n", st.cpus,
-            st.cpus == 1 ? "" : "s", r->o.ses.freq, sampler_event_name(session_sampler(r->ses)),
-            r->command ? ", running the command" : "",
-            r->o.duration > 0 ? "stops by itself or on Ctrl-C" : "Ctrl-C to stop");
+    if (r->o.ses.event == SAMPLER_EVENT_OFFCPU)
+        fprintf(stderr, "podflame: sampling time off the CPU (sched_switch)%s; %s\n",
+                r->command ? ", running the command" : "",
+                r->o.duration > 0 ? "stops by itself or on Ctrl-C" : "Ctrl-C to stop");
+    else
+        fprintf(stderr, "podflame: sampling %u CPU%s at %u Hz (%s)%s%s; %s\n", st.cpus,
+                st.cpus == 1 ? "" : "s", r->o.ses.freq,
+                sampler_event_name(session_sampler(r->ses)),
+                r->o.ses.event == SAMPLER_EVENT_WALL ? " and time off the CPU" : "",
+                r->command ? ", running the command" : "",
+                r->o.duration > 0 ? "stops by itself or on Ctrl-C" : "Ctrl-C to stop");
     return 0;
 }
 

@@ -21,6 +21,7 @@ tests/integration/symbols.sh "$build" | tee -a "$log"
 tests/integration/unwind.sh "$build" | tee -a "$log"
 tests/integration/agent.sh "$build" | tee -a "$log"
 tests/integration/query.sh "$build" | tee -a "$log"
+tests/integration/offcpu.sh "$build" | tee -a "$log"
 tests/integration/watch.sh "$build" | tee -a "$log"
 tests/integration/faults.sh "$build" | tee -a "$log"
 tests/integration/hostile.sh "$build" "$plain" | tee -a "$log"
@@ -42,11 +43,11 @@ echo "valgrind: $vp passed, $vf failed" | tee -a "$log"
 
 # a short run of every fuzz harness (make fuzz runs them longer)
 # shellcheck disable=SC2086
-tests/fuzz/run.sh build/fuzz "${FUZZ_SMOKE_SECONDS:-30}" ${FUZZ_TARGETS:?} | tee -a "$log"
+tests/fuzz/run.sh build/fuzz "${FUZZ_SMOKE_SECONDS:-20}" ${FUZZ_TARGETS:?} | tee -a "$log"
 
-read -r runs passed failed skipped < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|agent|query|watch|faults|hostile|newuser|deploy|valgrind|fuzz): [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$/ \
+read -r runs passed failed skipped < <(awk '/^(unit|integration|collapse|formats|svg|kube|symbols|unwind|agent|query|offcpu|watch|faults|hostile|newuser|deploy|valgrind|fuzz): [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$/ \
     { n++; p += $2; f += $4; s += $6 } END { print n + 0, p + 0, f + 0, s + 0 }' "$log")
-if [ "$runs" -ne 17 ]; then
+if [ "$runs" -ne 18 ]; then
     echo "a test runner did not finish"
     failed=$((${failed:-0} + 1))
 fi

@@ -110,6 +110,15 @@ static int write_svg(FILE *f, const struct pf_profile *p, const struct output_op
     for (size_t i = 0; !ret && i < sc.n; i++)
         fs[i] = (struct fg_stack){sc.items[i].stack, (int64_t)sc.items[i].count, -1};
     fg_opts_default(&fg);
+    if (!ret && !strcmp(pf_profile_str(p, p->sample_types[fo.value_index].unit), "nanoseconds")) {
+        /* time, not samples: off the CPU, or wall-clock */
+        const char *type = pf_profile_str(p, p->sample_types[fo.value_index].type);
+
+        fg.nanoseconds = true;
+        fg.title = !strcmp(type, "wall")      ? "Wall Time Flame Graph"
+                   : !strcmp(type, "off_cpu") ? "Off-CPU Time Flame Graph"
+                                              : "CPU Time Flame Graph";
+    }
     if (!ret)
         ret = flamegraph_write(f, fs, sc.n, &fg, err, sizeof(err));
     free(fs);

@@ -31,7 +31,12 @@ struct collector {
     uint64_t total;
     uint64_t *scratch; /* raw key buffer */
     uint64_t loc_ids[2 * PF_MAX_STACK_DEPTH];
-    int64_t k_pid, k_tid, k_comm, k_thread, k_cgroup; /* label key strings */
+    int64_t k_pid, k_tid, k_comm, k_thread, k_cgroup, k_state; /* label key strings */
+    /* off CPU: where its values go (-1: the profile has no such type), the
+     * synthetic leaf of each class, and the time seen */
+    int vi_off, vi_wall;
+    uint64_t state_loc[PF_STATE__MAX];
+    uint64_t offcpu_ns;
     /* Kubernetes identity, when turned on */
     char *kube_dir;
     char *node;
@@ -71,16 +76,42 @@ struct frame_key {
     uint64_t addr;
 };
 
-static int intern_label_keys(struct collector *c)
+static int sample_type_index(const struct pf_profile *p, const char *type)
+{
+    for (size_t i = 0; i < p->nsample_types; i++) {
+        if (!strcmp(pf_profile_str(p, p->sample_types[i].type), type))
+            return (int)i;
+    }
+    return -1;
+}
+
+/* What depends on the profile: its label keys, and where off-CPU time goes. */
+static int bind_profile(struct collector *c)
 {
     c->k_pid = pf_profile_cstring(c->p, "pid");
     c->k_tid = pf_profile_cstring(c->p, "tid");
     c->k_comm = pf_profile_cstring(c->p, "comm");
     c->k_thread = pf_profile_cstring(c->p, "thread");
     c->k_cgroup = pf_profile_cstring(c->p, "cgroup");
-    return c->k_pid < 0 || c->k_tid < 0 || c->k_comm < 0 || c->k_thread < 0 || c->k_cgroup < 0
+    c->k_state = pf_profile_cstring(c->p, "state");
+    c->vi_off = sample_type_index(c->p, "off_cpu");
+    c->vi_wall = sample_type_index(c->p, "wall");
+    memset(c->state_loc, 0, sizeof(c->state_loc));
+    return c->k_pid < 0 || c->k_tid < 0 || c->k_comm < 0 || c->k_thread < 0 || c->k_cgroup < 0 ||
+                   c->k_state < 0
                ? -ENOMEM
                : 0;
+}
+
+const char *collector_state_name(uint32_t state)
+{
+    static const char *const names[PF_STATE__MAX] = {
+        [PF_STATE_CPU] = "running",        [PF_STATE_RUNQUEUE] = "runqueue",
+        [PF_STATE_THROTTLED] = "throttled", [PF_STATE_BLOCKED] = "blocked",
+        [PF_STATE_SLEEPING] = "sleeping",
+    };
+
+    return state < PF_STATE__MAX ? names[state] : "unknown";
 }
 
 int collector_new(struct symbolizer *sym, struct cgroups *cg, struct pf_profile *p,
@@ -100,7 +131,7 @@ int collector_new(struct symbolizer *sym, struct cgroups *cg, struct pf_profile 
     htab_init(&c->mappings);
     htab_init(&c->tgids);
     c->scratch = malloc(sizeof(struct pf_key) + (2 + 2 * PF_MAX_STACK_DEPTH) * sizeof(uint64_t));
-    if (!c->scratch || intern_label_keys(c) ||
+    if (!c->scratch || bind_profile(c) ||
         container_names_new(getenv("PODFLAME_PODMAN_CONTAINERS_JSON"),
                             getenv("PODFLAME_DOCKER_DIR"), &c->containers)) {
         collector_free(c);
@@ -120,7 +151,7 @@ int collector_rebind(struct collector *c, struct pf_profile *p)
     c->kernel_mapping = c->jit_mapping = 0;
     c->npending = c->nlater = 0;
     c->p = p;
-    return intern_label_keys(c);
+    return bind_profile(c);
 }
 
 void collector_free(struct collector *c)
@@ -503,8 +534,8 @@ static int kube_labels(struct collector *c, const char *cgpath, struct pf_label 
 static const uint64_t *complete_leaf(struct collector *c, const struct pf_key *key,
                                      const uint64_t *ustack, size_t *nu)
 {
-    uint64_t ret = key->leaf_ret & ~PF_LEAF_RET_SP8;
-    int want = key->leaf_ret & PF_LEAF_RET_SP8 ? 1 : 0, slot;
+    uint64_t ret = key->leaf_ret & PF_LEAF_RET_ADDR_MASK;
+    int want = (int)(key->leaf_ret >> PF_LEAF_RET_SLOT_SHIFT), slot;
 
     c->last_unwind = COLLECTOR_UNWIND_FP;
     if (!*nu || *nu >= PF_MAX_STACK_DEPTH)
@@ -527,11 +558,34 @@ static const uint64_t *complete_leaf(struct collector *c, const struct pf_key *k
     return c->ufixed;
 }
 
+/* The synthetic leaf of an off-CPU class: a frame named [throttled],
+ * [runqueue], [blocked] or [sleeping], in no mapping. */
+static int64_t state_location(struct collector *c, uint32_t state)
+{
+    char name[32];
+    struct pf_line line;
+    int64_t str, fn, loc;
+
+    if (state >= PF_STATE__MAX)
+        state = PF_STATE_SLEEPING;
+    if (c->state_loc[state])
+        return (int64_t)c->state_loc[state];
+    snprintf(name, sizeof(name), "[%s]", collector_state_name(state));
+    if ((str = pf_profile_cstring(c->p, name)) < 0 ||
+        (fn = pf_profile_function(c->p, str, str, 0, 0)) < 0)
+        return -ENOMEM;
+    line = (struct pf_line){.function_id = (uint64_t)fn};
+    if ((loc = pf_profile_add_location(c->p, 0, 0, &line, 1)) < 0)
+        return loc;
+    c->state_loc[state] = (uint64_t)loc;
+    return loc;
+}
+
 static int new_sample(struct collector *c, const struct pf_key *key, const uint64_t *ustack,
                       size_t nu, const uint64_t *kstack, size_t nk)
 {
     struct pf_label labels[MAX_SAMPLE_LABELS];
-    int64_t values[2] = {0, 0};
+    int64_t values[PF_MAX_SAMPLE_TYPES] = {0};
     size_t nloc = 0, nlab = 0;
     const char *cgpath = c->cg ? cgroups_path(c->cg, key->cgroup_id) : NULL;
     int64_t v;
@@ -544,7 +598,13 @@ static int new_sample(struct collector *c, const struct pf_key *key, const uint6
         return -ENOMEM;
     c->unwind[c->p->nsamples] = c->last_unwind;
 
-    /* leaf first: kernel frames sit on top of user frames */
+    /* leaf first: an off-CPU class on top of kernel frames, which sit on
+     * top of user frames */
+    if (key->state != PF_STATE_CPU) {
+        if ((v = state_location(c, key->state)) < 0)
+            return (int)v;
+        c->loc_ids[nloc++] = (uint64_t)v;
+    }
     for (size_t i = 0; i < nk; i++) {
         v = location_for(c, key->tgid, kstack[i], true, i > 0);
         if (v < 0)
@@ -565,6 +625,9 @@ static int new_sample(struct collector *c, const struct pf_key *key, const uint6
     if (cgpath)
         labels[nlab++] =
             (struct pf_label){.key = c->k_cgroup, .str = pf_profile_cstring(c->p, cgpath)};
+    if (c->vi_off >= 0)
+        labels[nlab++] = (struct pf_label){
+            .key = c->k_state, .str = pf_profile_cstring(c->p, collector_state_name(key->state))};
     for (size_t i = 0; i < nlab; i++) {
         if (labels[i].str < 0)
             return -ENOMEM;
@@ -637,6 +700,24 @@ int collector_add_unwound(struct collector *c, const struct pf_key *key, uint64_
     return err;
 }
 
+/* count is samples on the CPU, nanoseconds off it. */
+static void add_values(struct collector *c, int64_t *values, uint32_t state, uint64_t count)
+{
+    if (state == PF_STATE_CPU) {
+        values[0] += (int64_t)count;
+        values[1] += (int64_t)count * c->period_ns;
+        if (c->vi_wall >= 0)
+            values[c->vi_wall] += (int64_t)count * c->period_ns;
+        c->total += count;
+        return;
+    }
+    if (c->vi_off >= 0)
+        values[c->vi_off] += (int64_t)count;
+    if (c->vi_wall >= 0)
+        values[c->vi_wall] += (int64_t)count;
+    c->offcpu_ns += count;
+}
+
 int collector_add(struct collector *c, const struct pf_key *key, uint64_t count,
                   const uint64_t *ustack, size_t nu, const uint64_t *kstack, size_t nk)
 {
@@ -664,10 +745,8 @@ int collector_add(struct collector *c, const struct pf_key *key, uint64_t count,
     }
     if (idx == UINT64_MAX)
         return -ENOMEM;
-    c->p->samples[idx].values[0] += (int64_t)count;
-    c->p->samples[idx].values[1] += (int64_t)count * c->period_ns;
-    c->total += count;
-    if (nu)
+    add_values(c, c->p->samples[idx].values, key->state, count);
+    if (nu && key->state == PF_STATE_CPU)
         c->unwind_samples[c->unwind[idx]] += count;
     if (!htab_get(&c->tgids, &tg, sizeof(tg), NULL) && htab_put(&c->tgids, &tg, sizeof(tg), 1))
         return -ENOMEM;
@@ -682,6 +761,11 @@ void collector_unwind_stats(const struct collector *c, uint64_t out[COLLECTOR_UN
 uint64_t collector_samples(const struct collector *c)
 {
     return c->total;
+}
+
+uint64_t collector_offcpu_ns(const struct collector *c)
+{
+    return c->offcpu_ns;
 }
 
 size_t collector_processes(const struct collector *c)

@@ -28,8 +28,11 @@ enum collector_unwind {
     COLLECTOR_UNWIND__MAX,
 };
 
-/* p must already have its sample types set (count, then nanoseconds). The
- * collector borrows sym, cg (may be NULL) and p. Returns 0 or -ENOMEM. */
+/* p must already have its sample types set (pf_profile_set_cpu_types, or
+ * pf_profile_set_wall_types for off-CPU time: an off-CPU key's nanoseconds
+ * go to off_cpu and wall, under a synthetic leaf frame naming its class,
+ * and every sample gets a `state` label). The collector borrows sym, cg
+ * (may be NULL) and p. Returns 0 or -ENOMEM. */
 int collector_new(struct symbolizer *sym, struct cgroups *cg, struct pf_profile *p,
                   int64_t period_ns, struct collector **out);
 void collector_free(struct collector *c);
@@ -49,7 +52,8 @@ int collector_set_kube(struct collector *c, const char *log_dir, const char *nod
 struct kubeapi;
 void collector_set_kube_api(struct collector *c, struct kubeapi *api);
 
-/* Adds count samples of one key; stacks leaf first. Returns 0 or -ENOMEM. */
+/* Adds count samples of one key (nanoseconds for an off-CPU key); stacks
+ * leaf first. Returns 0 or -ENOMEM. */
 int collector_add(struct collector *c, const struct pf_key *key, uint64_t count,
                   const uint64_t *ustack, size_t nu, const uint64_t *kstack, size_t nk);
 
@@ -66,7 +70,12 @@ int collector_add_unwound(struct collector *c, const struct pf_key *key, uint64_
                           const uint64_t *ustack, size_t nu, const uint64_t *kstack, size_t nk,
                           enum collector_unwind how);
 
+/* On-CPU samples; off-CPU nanoseconds (--event offcpu|wall). */
 uint64_t collector_samples(const struct collector *c);
+uint64_t collector_offcpu_ns(const struct collector *c);
+/* "running" for PF_STATE_CPU, else the off-CPU class: "runqueue",
+ * "throttled", "blocked", "sleeping"; the `state` label's values. */
+const char *collector_state_name(uint32_t state);
 /* Samples with a user stack, by how it was unwound. */
 void collector_unwind_stats(const struct collector *c, uint64_t out[COLLECTOR_UNWIND__MAX]);
 /* Processes with samples in the current window. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "formats/clock.h"
+#include "formats/htab.h"
 #include "profiler/sampling/privs.h"
 #include "profile.skel.h"
 
@@ -24,6 +25,9 @@
 
 /* The most user stack a sample copies (bpf/profile.h: PF_STACK_PAGES_MAX). */
 #define STACK_SIZE_MAX 65536
+
+/* Threads remembered off the CPU at once, unless the options say. */
+#define MAX_PENDING_DEFAULT 65536
 
 /* A PID given to the filter before the program is loaded: sampler_start
  * writes it to the program's map. */
@@ -58,9 +62,12 @@ struct sampler {
     unsigned int cpus_added, cpus_removed; /* hotplug followed since the start */
     int open_errno;                        /* the last perf_event_open failure */
     bool started, hw;
+    bool intervals_closed; /* the threads off the CPU at the stop were reported */
+    int64_t stop_ns;       /* CLOCK_MONOTONIC, the BPF clock */
     struct sampler_opts opts;
     const char *event_name;
     /* drain scratch */
+    struct htab kept_stacks; /* stack ids of threads still off the CPU */
     struct pf_key *keys;
     uint64_t ustack[PF_MAX_STACK_DEPTH], kstack[PF_MAX_STACK_DEPTH];
 };
@@ -188,6 +195,22 @@ static void set_config(struct sampler *s)
     cfg->leaf_fix = s->opts.leaf_fix;
     cfg->unwind_mode = s->opts.unwind_mode;
     cfg->stack_size = s->opts.stack_size < STACK_SIZE_MAX ? s->opts.stack_size : STACK_SIZE_MAX;
+    cfg->min_block_ns = s->opts.min_block_ns;
+    cfg->state_mask = s->opts.state_mask ? s->opts.state_mask : ~0u;
+}
+
+/* The scheduler's programs load only for off-CPU time, and attach in
+ * sampler_start (again after a stop); the perf events' program always
+ * loads (small), and attaches to nothing off the CPU only. */
+static void choose_programs(struct sampler *s)
+{
+    struct bpf_program *sched[] = {s->skel->progs.offcpu_switch, s->skel->progs.offcpu_wakeup,
+                                   s->skel->progs.offcpu_exit};
+
+    for (size_t i = 0; i < sizeof(sched) / sizeof(sched[0]); i++) {
+        bpf_program__set_autoload(sched[i], sampler_event_off_cpu(s->opts.event));
+        bpf_program__set_autoattach(sched[i], false);
+    }
 }
 
 /* The stack ring: 100 ms of copies from every CPU (userspace drains it
@@ -228,6 +251,9 @@ static int size_maps(struct sampler *s, char *err, size_t errlen)
         /* one stack-copy buffer per CPU, none used without copies */
         {k->maps.stack_scratch, s->opts.unwind_mode != PF_UNWIND_MODE_OFF ? cpus : 1},
         {k->maps.stack_events, ring},
+        {k->maps.offcpu_pending, !sampler_event_off_cpu(s->opts.event) ? 1
+                                 : s->opts.max_pending                  ? s->opts.max_pending
+                                                                        : MAX_PENDING_DEFAULT},
     };
 
     k->rodata->stack_ring_wake = ring / 4;
@@ -272,7 +298,9 @@ int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *er
                strerror(-ret));
         goto fail;
     }
+    htab_init(&s->kept_stacks);
     set_config(s);
+    choose_programs(s);
     if ((ret = size_maps(s, err, errlen)))
         goto fail;
     *out = s;
@@ -616,6 +644,48 @@ static int alloc_cpu_tables(struct sampler *s, char *err, size_t errlen)
     return 0;
 }
 
+/* The scheduler's tracepoints, for off-CPU time. */
+static int attach_sched(struct sampler *s, char *err, size_t errlen)
+{
+    struct profile_bpf *k = s->skel;
+    struct {
+        struct bpf_program *prog;
+        struct bpf_link **link;
+    } progs[] = {
+        {k->progs.offcpu_exit, &k->links.offcpu_exit},
+        {k->progs.offcpu_wakeup, &k->links.offcpu_wakeup},
+        {k->progs.offcpu_switch, &k->links.offcpu_switch},
+    };
+
+    for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+        if (*progs[i].link)
+            continue;
+        *progs[i].link = bpf_program__attach(progs[i].prog);
+        if (!*progs[i].link) {
+            int ret = -errno;
+
+            seterr(err, errlen,
+                   "cannot attach to the scheduler's tracepoint for %s: %s (off-CPU time needs "
+                   "BTF tracepoints, 5.15 or later)",
+                   bpf_program__name(progs[i].prog), strerror(-ret));
+            return ret;
+        }
+    }
+    s->intervals_closed = false;
+    return 0;
+}
+
+static void detach_sched(struct sampler *s)
+{
+    struct bpf_link **links[] = {&s->skel->links.offcpu_switch, &s->skel->links.offcpu_wakeup,
+                                 &s->skel->links.offcpu_exit};
+
+    for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+        bpf_link__destroy(*links[i]);
+        *links[i] = NULL;
+    }
+}
+
 int sampler_start(struct sampler *s, char *err, size_t errlen)
 {
     int ret;
@@ -624,6 +694,13 @@ int sampler_start(struct sampler *s, char *err, size_t errlen)
         return 0;
     if (!s->loaded && (ret = load_program(s, err, errlen)))
         return ret;
+    if (sampler_event_off_cpu(s->opts.event) && (ret = attach_sched(s, err, errlen)))
+        return ret;
+    if (!sampler_event_on_cpu(s->opts.event)) {
+        s->event_name = "sched_switch";
+        s->started = true;
+        return 0;
+    }
     if ((ret = alloc_cpu_tables(s, err, errlen)))
         return ret;
     if ((ret = read_online(s, err, errlen)))
@@ -650,7 +727,7 @@ int sampler_follow_cpus(struct sampler *s, char *err, size_t errlen)
 {
     int ret;
 
-    if (!s->started)
+    if (!s->started || !sampler_event_on_cpu(s->opts.event))
         return 0;
     if ((ret = read_online(s, err, errlen)))
         return ret;
@@ -672,10 +749,14 @@ int sampler_follow_cpus(struct sampler *s, char *err, size_t errlen)
 
 void sampler_stop(struct sampler *s)
 {
-    if (s->started)
+    if (s->started) {
         s->cpus_at_stop = s->nevents;
+        s->stop_ns = mono_ns();
+    }
     for (int cpu = 0; s->links && cpu < s->ncpus; cpu++)
         detach_cpu(s, cpu);
+    if (s->skel)
+        detach_sched(s);
     s->started = false;
 }
 
@@ -692,6 +773,7 @@ void sampler_close(struct sampler *s)
     free(s->pids);
     free(s->cgroups);
     free(s->keys);
+    htab_free(&s->kept_stacks);
     free(s);
 }
 
@@ -711,15 +793,110 @@ static size_t read_stack(int fd, int32_t id, uint64_t *ips)
     return n;
 }
 
+/* The threads off the CPU now, at most the pending map's size of them:
+ * their ids into tids. Returns how many. The map changes while it is read
+ * (threads come and go): a walk that lost its place starts over, which
+ * the bound ends. */
+static size_t waiting_threads(struct sampler *s, uint32_t *tids, size_t max)
+{
+    int fd = bpf_map__fd(s->skel->maps.offcpu_pending);
+    size_t n = 0, steps = 0;
+    uint32_t *prev = NULL;
+
+    while (n < max && steps++ < 2 * max && bpf_map_get_next_key(fd, prev, &tids[n]) == 0) {
+        prev = &tids[n];
+        n++;
+    }
+    return n;
+}
+
+static int keep_stack(struct htab *kept, int32_t id)
+{
+    return id < 0 || htab_get(kept, &id, sizeof(id), NULL) ? 0
+                                                           : htab_put(kept, &id, sizeof(id), 1);
+}
+
+/* The stack ids of threads still off the CPU with their stacks in slot:
+ * the drain of that slot keeps them, for the key added when the thread
+ * comes back. Read before the counts: a thread that came back before this
+ * had its time added already, and one that comes back after is kept. */
+static int keep_waiting_stacks(struct sampler *s, uint32_t slot, uint32_t *tids, size_t max)
+{
+    int fd = bpf_map__fd(s->skel->maps.offcpu_pending);
+    size_t n = waiting_threads(s, tids, max);
+    int err = 0;
+
+    htab_free(&s->kept_stacks);
+    htab_init(&s->kept_stacks);
+    for (size_t i = 0; !err && i < n; i++) {
+        struct pf_offcpu_pending p;
+
+        if (bpf_map_lookup_elem(fd, &tids[i], &p) || p.slot != slot)
+            continue;
+        err = keep_stack(&s->kept_stacks, p.key.user_stack_id);
+        if (!err)
+            err = keep_stack(&s->kept_stacks, p.key.kern_stack_id);
+    }
+    return err;
+}
+
+static int stack_map_fd(const struct sampler *s, uint32_t slot)
+{
+    return bpf_map__fd(slot ? s->skel->maps.stacks1 : s->skel->maps.stacks0);
+}
+
+/* Reports one off-CPU part of pending thread p: ns in state. */
+static int report_part(struct sampler *s, struct pf_offcpu_pending *p, uint32_t state, uint64_t ns,
+                       sampler_sample_fn fn, void *ctx)
+{
+    uint32_t mask = s->opts.state_mask ? s->opts.state_mask : ~0u;
+    int sfd = stack_map_fd(s, p->slot);
+    size_t nu, nk;
+
+    if (!ns || !(mask & (1u << state)))
+        return 0;
+    p->key.state = state;
+    nu = read_stack(sfd, p->key.user_stack_id, s->ustack);
+    nk = read_stack(sfd, p->key.kern_stack_id, s->kstack);
+    return fn(ctx, &p->key, ns, s->ustack, nu, s->kstack, nk);
+}
+
+/* After the stop: the threads still off the CPU were off it until the
+ * stop. Each is reported as if it had come back then, and forgotten. */
+static int report_waiting(struct sampler *s, uint32_t *tids, size_t max, sampler_sample_fn fn,
+                          void *ctx)
+{
+    int fd = bpf_map__fd(s->skel->maps.offcpu_pending);
+    size_t n = waiting_threads(s, tids, max);
+    uint64_t stop = (uint64_t)s->stop_ns;
+    int ret = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct pf_offcpu_pending p;
+
+        if (bpf_map_lookup_and_delete_elem(fd, &tids[i], &p) || p.start_ns > stop ||
+            stop - p.start_ns < s->opts.min_block_ns || ret)
+            continue;
+        if (p.wake_ns > p.start_ns && p.wake_ns < stop) {
+            ret = report_part(s, &p, p.key.state, p.wake_ns - p.start_ns, fn, ctx);
+            if (!ret)
+                ret = report_part(s, &p, p.wake_state, stop - p.wake_ns, fn, ctx);
+        } else {
+            ret = report_part(s, &p, p.key.state, stop - p.start_ns, fn, ctx);
+        }
+    }
+    return ret;
+}
+
 int sampler_drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
 {
     uint32_t old = s->skel->bss->active_slot;
     struct bpf_map *cmap = old ? s->skel->maps.counts1 : s->skel->maps.counts0;
-    struct bpf_map *smap = old ? s->skel->maps.stacks1 : s->skel->maps.stacks0;
-    int cfd = bpf_map__fd(cmap), sfd = bpf_map__fd(smap);
+    int cfd = bpf_map__fd(cmap), sfd = stack_map_fd(s, old);
     struct timespec grace = {0, SLOT_GRACE_NS};
-    size_t nkeys = 0;
-    uint32_t sid, next_sid;
+    size_t nkeys = 0, max_waiting = bpf_map__max_entries(s->skel->maps.offcpu_pending);
+    bool off_cpu = sampler_event_off_cpu(s->opts.event);
+    uint32_t sid, next_sid, *tids = NULL;
     void *prev = NULL;
     int ret = 0;
 
@@ -728,31 +905,45 @@ int sampler_drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
     __atomic_store_n(&s->skel->bss->active_slot, !old, __ATOMIC_SEQ_CST);
     nanosleep(&grace, NULL);
 
+    if (off_cpu && !(tids = malloc(max_waiting * sizeof(*tids))))
+        return -ENOMEM;
+    if (off_cpu && !s->started && !s->intervals_closed) {
+        ret = report_waiting(s, tids, max_waiting, fn, ctx);
+        s->intervals_closed = true;
+    }
+    if (off_cpu && keep_waiting_stacks(s, old, tids, max_waiting)) {
+        free(tids);
+        return -ENOMEM;
+    }
+    free(tids);
+
     while (nkeys < s->opts.max_keys && bpf_map_get_next_key(cfd, prev, &s->keys[nkeys]) == 0) {
         prev = &s->keys[nkeys];
         nkeys++;
     }
+    /* Read and delete at once: off-CPU time can still arrive in this slot
+     * (a thread that left while it was active comes back now); what comes
+     * after its key was taken makes a new key, for the next drain. */
     for (size_t i = 0; i < nkeys; i++) {
         const struct pf_key *k = &s->keys[i];
         uint64_t count;
         size_t nu, nk;
 
-        if (bpf_map_lookup_elem(cfd, k, &count))
+        if (bpf_map_lookup_and_delete_elem(cfd, k, &count) || ret)
             continue;
         nu = read_stack(sfd, k->user_stack_id, s->ustack);
         nk = read_stack(sfd, k->kern_stack_id, s->kstack);
-        if (!ret)
-            ret = fn(ctx, k, count, s->ustack, nu, s->kstack, nk);
+        ret = fn(ctx, k, count, s->ustack, nu, s->kstack, nk);
     }
-    for (size_t i = 0; i < nkeys; i++)
-        bpf_map_delete_elem(cfd, &s->keys[i]);
     /* clear the whole stack map, including stacks of samples lost to a full
-     * count map, so the next round starts with every bucket free */
+     * count map, so the next round starts with every bucket free; but the
+     * stacks of threads still off the CPU stay */
     if (bpf_map_get_next_key(sfd, NULL, &sid) == 0) {
         for (;;) {
             int more = bpf_map_get_next_key(sfd, &sid, &next_sid) == 0;
 
-            bpf_map_delete_elem(sfd, &sid);
+            if (!htab_get(&s->kept_stacks, &sid, sizeof(sid), NULL))
+                bpf_map_delete_elem(sfd, &sid);
             if (!more)
                 break;
             sid = next_sid;

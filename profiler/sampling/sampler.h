@@ -1,7 +1,8 @@
 /*
  * sampler: loads bpf/profile.bpf.c, opens a sampling perf_event on every
- * online CPU (hardware cycles, or cpu-clock where there is no PMU), and
- * drains the kernel's aggregated counts.
+ * online CPU (hardware cycles, or cpu-clock where there is no PMU) and, for
+ * off-CPU time, attaches the scheduler's tracepoints, and drains the
+ * kernel's aggregated counts.
  *
  * Life cycle: sampler_open (checks, opens the BPF object, sizes it) ->
  * filters (sampler_add_pid, ..._at_exec, sampler_add_cgroup,
@@ -39,7 +40,24 @@
 
 struct sampler;
 
+/* What is recorded: samples on the CPU, time off it, or both. */
+enum sampler_event {
+    SAMPLER_EVENT_CPU = 0,
+    SAMPLER_EVENT_OFFCPU,
+    SAMPLER_EVENT_WALL,
+};
+
+static inline bool sampler_event_on_cpu(enum sampler_event e)
+{
+    return e != SAMPLER_EVENT_OFFCPU;
+}
+static inline bool sampler_event_off_cpu(enum sampler_event e)
+{
+    return e != SAMPLER_EVENT_CPU;
+}
+
 struct sampler_opts {
+    enum sampler_event event;
     unsigned int freq;   /* samples per second per CPU */
     bool kernel_stacks;  /* collect kernel stacks */
     bool include_idle;   /* keep samples of the idle task */
@@ -49,6 +67,10 @@ struct sampler_opts {
     uint32_t stack_size; /* bytes of user stack copied above the stack pointer (at most 64 KiB) */
     uint32_t max_keys;   /* count-map entries per slot */
     uint32_t max_stacks; /* stack-map entries per slot */
+    /* off CPU */
+    uint64_t min_block_ns; /* shorter intervals are dropped (counted) */
+    uint32_t state_mask;   /* bit PF_STATE_x: keep that class; 0: all */
+    uint32_t max_pending;  /* threads off the CPU at once; 0: 65536 */
 };
 
 struct sampler_stats {
@@ -59,9 +81,11 @@ struct sampler_stats {
     unsigned int cpus_removed;       /* CPUs that went offline */
 };
 
-/* Called for each aggregated key; stacks are leaf first. key, ustack and
- * kstack are borrowed for the call. A non-zero return ends the drain's
- * reports (the slot is still cleared) and is what sampler_drain returns. */
+/* Called for each aggregated key; stacks are leaf first. count is samples
+ * for an on-CPU key (key->state PF_STATE_CPU), nanoseconds for an off-CPU
+ * one. key, ustack and kstack are borrowed for the call. A non-zero return
+ * ends the drain's reports (the slot is still cleared) and is what
+ * sampler_drain returns. */
 typedef int (*sampler_sample_fn)(void *ctx, const struct pf_key *key, uint64_t count,
                                  const uint64_t *ustack, size_t nu, const uint64_t *kstack,
                                  size_t nk);
@@ -100,12 +124,15 @@ int sampler_start(struct sampler *s, char *err, size_t errlen);
  * a negative errno with the reason in err (permission lost, a program that
  * no longer attaches). */
 int sampler_follow_cpus(struct sampler *s, char *err, size_t errlen);
-/* Detaches the perf events: no new samples. Idempotent. */
+/* Detaches the perf events and the scheduler's tracepoints: no new
+ * samples, and threads still off the CPU are off it until now (the next
+ * drain reports them). Idempotent. */
 void sampler_stop(struct sampler *s);
 /* Frees everything; s may be NULL. */
 void sampler_close(struct sampler *s);
 
-/* "cycles" or "cpu-clock" once started, "none" before: a static string. */
+/* "cycles" or "cpu-clock" once started ("sched_switch" off the CPU only),
+ * "none" before: a static string. */
 const char *sampler_event_name(const struct sampler *s);
 /* kernel.perf_event_max_sample_rate now (the kernel lowers it by itself
  * when sampling interrupts take too long); -1 when it cannot be read. */
@@ -123,8 +150,10 @@ void sampler_set_stack_handler(struct sampler *s, sampler_stack_fn fn, void *ctx
 int sampler_set_unwind(struct sampler *s, pid_t pid, bool dwarf);
 
 /* Switches samples to the other slot and reports then clears the slot they
- * were going to. Call twice after sampler_stop to empty both slots.
- * Nothing to drain before sampler_start. */
+ * were going to. Call twice after sampler_stop to empty both slots; the
+ * first also reports the threads that were still off the CPU, up to the
+ * stop. Nothing to drain before sampler_start. Off-CPU time is reported
+ * by the drain after the thread came back, or the one after that. */
 int sampler_drain(struct sampler *s, sampler_sample_fn fn, void *ctx);
 
 /* Fills out (zeros before sampler_start). */

@@ -229,6 +229,15 @@ static int apply_filters(struct session *s, char *err, size_t errlen)
     return 0;
 }
 
+int session_set_sample_types(const struct session_opts *o, struct pf_profile *p)
+{
+    int64_t period = 1000000000LL / o->freq;
+
+    if (o->event == SAMPLER_EVENT_CPU)
+        return pf_profile_set_cpu_types(p, period);
+    return pf_profile_set_wall_types(p, period, o->event == SAMPLER_EVENT_OFFCPU);
+}
+
 void session_opts_default(struct session_opts *o, unsigned int freq, const char *who)
 {
     *o = (struct session_opts){.freq = freq,
@@ -236,6 +245,7 @@ void session_opts_default(struct session_opts *o, unsigned int freq, const char 
                                .unwind = PF_UNWIND_MODE_AUTO,
                                .stack_size = 16384,
                                .map_entries = 16384,
+                               .min_block_ns = 1000000,
                                .kubelet_log_dir = "/var/log",
                                .who = who};
 }
@@ -291,7 +301,10 @@ int session_open(const struct session_opts *o, struct pf_profile *p, struct sess
                                .unwind_mode = o->unwind,
                                .stack_size = o->stack_size,
                                .max_keys = o->map_entries,
-                               .max_stacks = 2 * o->map_entries};
+                               .max_stacks = 2 * o->map_entries,
+                               .event = o->event,
+                               .min_block_ns = o->min_block_ns,
+                               .state_mask = o->state_mask};
     if ((rc = sampler_open(&so, &s->s, err, errlen)))
         goto fail;
     if ((rc = apply_filters(s, err, errlen)))

@@ -31,6 +31,9 @@ struct session_opts {
     uint8_t unwind;    /* PF_UNWIND_MODE_* */
     uint32_t stack_size;
     uint32_t map_entries;
+    enum sampler_event event; /* on the CPU, off it, or both (wall) */
+    uint64_t min_block_ns;    /* off-CPU intervals shorter are dropped */
+    uint32_t state_mask;      /* bit PF_STATE_x: keep that off-CPU class; 0: all */
     const char *kubelet_log_dir;
     bool kube_api; /* also ask the API server (in a cluster) */
     struct symbolizer_opts sym;
@@ -47,6 +50,10 @@ struct session_opts {
  * Hz with kernel stacks, auto unwinding with 16 KiB stack copies, 16384
  * map entries, Pods named from the kubelet's logs under /var/log. */
 void session_opts_default(struct session_opts *o, unsigned int freq, const char *who);
+
+/* Sets p's sample types for what o records: CPU samples, or wall-clock
+ * time (off_cpu the default type for --event offcpu). 0 or -ENOMEM. */
+int session_set_sample_types(const struct session_opts *o, struct pf_profile *p);
 
 /* Configures everything; samples will go to p (sample types set). The BPF
  * program is loaded by session_start, once the filters are known, so that
