@@ -752,6 +752,15 @@ static const struct opt agent[] = {
      .deflt = "false",
      .example = "true",
      .help = "no saturation watcher"},
+    {.name = "off-cpu",
+     .kind = OPT_FLAG,
+     .field = AT(agent.off_cpu),
+     .deflt = "false",
+     .example = "true",
+     .help = "windows of wall time, as record --event wall: the CPU samples plus each "
+             "thread's time off the CPU (throttled, queued, blocked, sleeping) of 1 ms or "
+             "more, in nanoseconds; off by default: it traces every context switch (see "
+             "BENCHMARKS.md for the cost)"},
 };
 
 static const struct opt top[] = {
@@ -1163,8 +1172,10 @@ const struct opt_command opt_cmd_top = {
     .usage = "[OPTIONS]",
     .about = "A live view of the node's busiest Pods (CPU from their cgroups) and each Pod's\n"
              "hottest functions (sampled at HZ over the last SECS), refreshed every second,\n"
-             "like top for code. On a node without Pods: the busiest containers and\n"
-             "processes.",
+             "like top for code. THR% and RUNQ%: of the time a Pod's threads wanted a CPU,\n"
+             "the share its CPU limit throttled them and the share they queued behind other\n"
+             "threads (from the scheduler's switches). On a node without Pods: the busiest\n"
+             "containers and processes.",
     .groups = top_groups,
 };
 

@@ -49,6 +49,29 @@ struct proc_load {
     uint64_t samples;
 };
 
+/* THR% and RUNQ%: of the time the Pod's threads wanted a CPU (ran, were
+ * throttled or queued), how much its limit and its neighbours took. Of the
+ * time they wanted one, not of their wall time, which idle threads fill
+ * with sleep. */
+static void print_waits(const struct pf_profile *p, const char *uid)
+{
+    struct pod_wall w;
+    char why[256];
+    uint64_t want;
+
+    if (pod_wall_find(p, uid, &w, why, sizeof(why))) {
+        printf("%5s %5s ", "?", "?");
+        return;
+    }
+    want = w.ns[WALL_RUNNING] + w.ns[WALL_THROTTLED] + w.ns[WALL_RUNQUEUE];
+    if (want)
+        printf("%5.0f %5.0f ", 100.0 * (double)w.ns[WALL_THROTTLED] / (double)want,
+               100.0 * (double)w.ns[WALL_RUNQUEUE] / (double)want);
+    else
+        printf("%5s %5s ", "-", "-");
+    pod_wall_free(&w);
+}
+
 static int by_load(const void *a, const void *b)
 {
     const struct proc_load *x = a, *y = b;
@@ -129,7 +152,8 @@ static void top_frame(const struct settings *o, const char *node, struct pf_prof
            "(Ctrl-C quits)\n\n",
            node, watcher_ncpus(wr), h ? hist[0] : 0.0, secs, o->ses.freq);
     if (n)
-        printf("%-44s %7s %9s  %s\n", "POD", "CPU%", "LIMIT", "HOTTEST FUNCTIONS (self %)");
+        printf("%-44s %7s %9s %5s %5s  %s\n", "POD", "CPU%", "LIMIT", "THR%", "RUNQ%",
+               "HOTTEST FUNCTIONS (self %)");
     for (size_t i = 0; i < n && used < rows - 1; i++) {
         struct pod_hotspots hs;
         char why[256];
@@ -158,6 +182,7 @@ static void top_frame(const struct settings *o, const char *node, struct pf_prof
         safe = escaped(escape_terminal, label);
         printf("%-44.44s %7.1f %9s ", safe ? safe : "?", pods[i].cpu_pct, limit);
         free(safe);
+        print_waits(p, pods[i].uid);
         if (pod_hotspots_find(p, pods[i].uid, &hs, why, sizeof(why)) == 0) {
             print_hot_functions(&hs);
             pod_hotspots_free(&hs);
@@ -185,7 +210,7 @@ static int new_window(const struct top_view *t, struct pf_profile **out)
 {
     int rc = pf_profile_new(out);
 
-    if (!rc && (rc = pf_profile_set_cpu_types(*out, 1000000000LL / t->o.ses.freq))) {
+    if (!rc && (rc = session_set_sample_types(&t->o.ses, *out))) {
         pf_profile_free(*out);
         *out = NULL;
     }
@@ -199,6 +224,8 @@ static int top_open(struct top_view *t)
 
     kube_node_name(t->node, sizeof(t->node));
     so.who = "podflame top";
+    /* wall time, for each Pod's throttled and queued shares */
+    t->o.ses.event = so.event = SAMPLER_EVENT_WALL;
     if (new_window(t, &t->p)) {
         snprintf(t->err, sizeof(t->err), "out of memory");
         return -1;

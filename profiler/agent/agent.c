@@ -124,8 +124,7 @@ static int new_window_profile(const struct agent *ag, struct pf_profile **out, i
     if (pf_profile_new(&p))
         return -ENOMEM;
     snprintf(comment, sizeof(comment), "podflame agent on %s", ag->node);
-    if (pf_profile_set_cpu_types(p, 1000000000LL / ag->c->ses.freq) ||
-        pf_profile_add_comment(p, comment)) {
+    if (session_set_sample_types(&ag->c->ses, p) || pf_profile_add_comment(p, comment)) {
         pf_profile_free(p);
         return -ENOMEM;
     }

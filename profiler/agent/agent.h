@@ -35,6 +35,7 @@ struct agent_settings {
     const char *labels[AGENT_MAX_LABELS]; /* KEY=VALUE on every sample */
     size_t nlabels;
     bool no_watch; /* no saturation watcher */
+    bool off_cpu;  /* windows of wall time: CPU samples and time off the CPU */
 };
 
 /* Everything agent_run needs; the agent borrows it until agent_run returns. */

@@ -211,7 +211,73 @@ static json_t *json_hotspots(const struct pod_hotspots *hs, json_t *jp)
     return jp;
 }
 
-static json_t *json_pod(const struct finding_pod *p, const struct pod_hotspots *hs)
+/* What a Pod's wall time says, in the seed's terms. */
+enum verdict {
+    VERDICT_NONE = 0,    /* no wall time: a CPU-only capture */
+    VERDICT_CODE,        /* running dominates: the code is slow */
+    VERDICT_ENVIRONMENT, /* throttled or queued: the environment is slow */
+    VERDICT_WAITS,       /* blocked or sleeping: it waits on something */
+};
+
+static double wall_pct(const struct pod_wall *w, enum wall_state st)
+{
+    return w->total ? 100.0 * (double)w->ns[st] / (double)w->total : 0.0;
+}
+
+/* A quarter of the wall time throttled or queued is the environment's
+ * doing whatever else the threads did: that much latency is the limit's
+ * or the neighbours'. Otherwise the larger of running and waiting wins. */
+static enum verdict wall_verdict(const struct pod_wall *w)
+{
+    double run = wall_pct(w, WALL_RUNNING);
+    double env = wall_pct(w, WALL_THROTTLED) + wall_pct(w, WALL_RUNQUEUE);
+    double wait = wall_pct(w, WALL_BLOCKED) + wall_pct(w, WALL_SLEEPING);
+
+    if (!w->total)
+        return VERDICT_NONE;
+    if (env >= 25 || (env >= run && env >= wait))
+        return VERDICT_ENVIRONMENT;
+    return run >= wait ? VERDICT_CODE : VERDICT_WAITS;
+}
+
+static const char *verdict_name(enum verdict v)
+{
+    static const char *const names[] = {"none", "code", "environment", "waits"};
+
+    return names[v];
+}
+
+/* "wall": each state's share; "waits": the heaviest path of each off-CPU
+ * state that took at least 1% of it; "verdict". */
+static void json_wall(const struct pod_wall *w, json_t *jp)
+{
+    json_t *shares = json_object(), *waits = json_array();
+
+    for (int k = 0; k < WALL__MAX; k++)
+        json_object_set_new(shares, wall_state_name((enum wall_state)k),
+                            json_real(wall_pct(w, (enum wall_state)k)));
+    for (int k = WALL_RUNQUEUE; k < WALL__MAX; k++) {
+        json_t *frames = json_array();
+        const char *s = w->waits[k].frames, *frame;
+        size_t len;
+
+        if (!s || w->waits[k].pct < 1) {
+            json_decref(frames);
+            continue;
+        }
+        while (next_frame(&s, &frame, &len))
+            json_array_append_new(frames, jtext_n(frame, len));
+        json_array_append_new(waits, json_pack("{s:s, s:f, s:o}", "state",
+                                               wall_state_name((enum wall_state)k), "pct",
+                                               w->waits[k].pct, "frames", frames));
+    }
+    json_object_set_new(jp, "wall", shares);
+    json_object_set_new(jp, "waits", waits);
+    json_object_set_new(jp, "verdict", json_string(verdict_name(wall_verdict(w))));
+}
+
+static json_t *json_pod(const struct finding_pod *p, const struct pod_hotspots *hs,
+                        const struct pod_wall *w)
 {
     json_t *jp = json_object();
 
@@ -223,17 +289,19 @@ static json_t *json_pod(const struct finding_pod *p, const struct pod_hotspots *
     json_object_set_new(jp, "limit_cpus", json_real(p->cpu.limit_cpus));
     json_object_set_new(jp, "throttled_pct", json_real(p->cpu.throttled_pct));
     json_object_set_new(jp, "samples", json_integer((json_int_t)hs->samples));
+    if (w->total)
+        json_wall(w, jp);
     return json_hotspots(hs, jp);
 }
 
 /* NULL when out of memory. */
 static json_t *finding_json(const struct finding *f, const struct pod_hotspots *hs,
-                            uint64_t capture_samples, const char *id)
+                            const struct pod_wall *wall, uint64_t capture_samples, const char *id)
 {
     json_t *root = json_object(), *pods = json_array();
 
     for (size_t i = 0; i < f->npods; i++)
-        json_array_append_new(pods, json_pod(&f->pods[i], &hs[i]));
+        json_array_append_new(pods, json_pod(&f->pods[i], &hs[i], &wall[i]));
     json_object_set_new(root, "id", json_string(id));
     json_object_set_new(root, "node", jtext(f->node ? f->node : ""));
     json_object_set_new(root, "trigger", json_trigger(f));
@@ -247,6 +315,82 @@ static json_t *finding_json(const struct finding *f, const struct pod_hotspots *
 }
 
 /* ---- finding.md ---- */
+
+/* The innermost frame of a path that is the service's code: neither the
+ * synthetic off-CPU leaf nor a kernel frame. */
+static bool code_frame(const char *frames, const char **out, size_t *outlen)
+{
+    const char *s = frames, *frame;
+    size_t len;
+    bool found = false;
+
+    while (next_frame(&s, &frame, &len)) {
+        if ((len > 4 && !memcmp(frame + len - 4, "_[k]", 4)) || frame[0] == '[')
+            continue;
+        *out = frame;
+        *outlen = len;
+        found = true;
+    }
+    return found;
+}
+
+/* The verdict's line: which of code, environment or waiting makes the
+ * subject Pod slow, with the numbers and what to do. */
+static void md_verdict(FILE *m, const struct finding *f, const struct pod_hotspots *hs,
+                       const struct pod_wall *wall)
+{
+    const struct finding_pod *sp = subject_pod(f);
+    size_t i = sp ? (size_t)(sp - f->pods) : 0;
+    const struct pod_wall *w = &wall[i];
+    enum verdict v = f->npods ? wall_verdict(w) : VERDICT_NONE;
+    enum wall_state worst = w->ns[WALL_BLOCKED] > w->ns[WALL_SLEEPING] ? WALL_BLOCKED : WALL_SLEEPING;
+    char who[600];
+    const char *frame;
+    size_t len;
+
+    if (v == VERDICT_NONE)
+        return;
+    pod_display(&f->pods[i], who, sizeof(who));
+    if (v == VERDICT_CODE) {
+        fputs("**The code is slow:** ", m);
+        md_text(m, who);
+        fprintf(m, "'s threads ran %.0f%% of their wall time", wall_pct(w, WALL_RUNNING));
+    } else if (v == VERDICT_ENVIRONMENT) {
+        fputs("**The environment is slow:** ", m);
+        md_text(m, who);
+        fprintf(m, "'s threads were throttled by its CPU limit %.0f%% and waited for a CPU %.0f%% "
+                   "of their wall time, and ran %.0f%%",
+                wall_pct(w, WALL_THROTTLED), wall_pct(w, WALL_RUNQUEUE), wall_pct(w, WALL_RUNNING));
+    } else {
+        fputs("**It waits on something:** ", m);
+        md_text(m, who);
+        fprintf(m, "'s threads were blocked %.0f%% and sleeping %.0f%% of their wall time",
+                wall_pct(w, WALL_BLOCKED), wall_pct(w, WALL_SLEEPING));
+        if (w->waits[worst].frames && code_frame(w->waits[worst].frames, &frame, &len)) {
+            fputs(", most in ", m);
+            md_code(m, frame, len, false);
+        }
+    }
+    if (v != VERDICT_WAITS && hs[i].nfuncs) {
+        fputs(", mostly in ", m);
+        md_code(m, hs[i].funcs[0].name, strlen(hs[i].funcs[0].name), false);
+    }
+    if (v == VERDICT_ENVIRONMENT && w->ns[WALL_THROTTLED] >= w->ns[WALL_RUNQUEUE]) {
+        fputs(": raise its CPU limit or spread the work", m);
+    } else if (v == VERDICT_ENVIRONMENT) {
+        fputs(": move the Pod or its neighbours", m);
+        for (size_t k = 0, named = 0; k < f->npods && named < 3; k++) {
+            if (k == i)
+                continue;
+            fputs(named++ ? ", " : " (busiest: ", m);
+            md_text(m, pod_display(&f->pods[k], who, sizeof(who)));
+            fprintf(m, " at %.0f%% of one CPU", f->pods[k].cpu.cpu_pct);
+        }
+        if (f->npods > 1)
+            fputc(')', m);
+    }
+    fputs(".\n\n", m);
+}
 
 /* The title and what fired, the hottest Pod, the capture's links. */
 static void md_summary(FILE *m, const struct finding *f, const struct pod_hotspots *hs,
@@ -319,14 +463,42 @@ static void md_pod_table(FILE *m, const struct finding *f, const struct pod_hots
     }
 }
 
-/* A Pod's section: its hottest functions and heaviest paths. */
-static void md_pod_hotspots(FILE *m, const struct finding_pod *p, const struct pod_hotspots *hs)
+/* A Pod's wall time by state, and where it waited most in each. */
+static void md_pod_wall(FILE *m, const struct pod_wall *w)
+{
+    fprintf(m, "Wall time: running %.0f%%, throttled %.0f%%, runqueue %.0f%%, blocked %.0f%%, "
+               "sleeping %.0f%%.\n\n",
+            wall_pct(w, WALL_RUNNING), wall_pct(w, WALL_THROTTLED), wall_pct(w, WALL_RUNQUEUE),
+            wall_pct(w, WALL_BLOCKED), wall_pct(w, WALL_SLEEPING));
+    for (int k = WALL_RUNQUEUE; k < WALL__MAX; k++) {
+        const char *s = w->waits[k].frames, *frame;
+        size_t len;
+
+        if (!s || w->waits[k].pct < 5)
+            continue;
+        fprintf(m, "- %s, %.1f%% of the wall time, most on: ", wall_state_name((enum wall_state)k),
+                w->waits[k].pct);
+        for (bool first = true; next_frame(&s, &frame, &len); first = false) {
+            if (!first)
+                fputs(" → ", m);
+            md_code(m, frame, len, false);
+        }
+        fputc('\n', m);
+    }
+    fputc('\n', m);
+}
+
+/* A Pod's section: its wall time, its hottest functions and heaviest paths. */
+static void md_pod_hotspots(FILE *m, const struct finding_pod *p, const struct pod_hotspots *hs,
+                            const struct pod_wall *w)
 {
     char who[600];
 
     fputs("\n### ", m);
     md_text(m, pod_display(p, who, sizeof(who)));
     fputs("\n\n", m);
+    if (w->total)
+        md_pod_wall(m, w);
     if (!hs->samples) {
         fprintf(m, "No samples in the capture.\n");
         return;
@@ -356,7 +528,7 @@ static void md_pod_hotspots(FILE *m, const struct finding_pod *p, const struct p
 
 /* NULL when out of memory. */
 static char *finding_markdown(const struct finding *f, const struct pod_hotspots *hs,
-                              uint64_t capture_samples)
+                              const struct pod_wall *wall, uint64_t capture_samples)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -364,11 +536,12 @@ static char *finding_markdown(const struct finding *f, const struct pod_hotspots
 
     if (!m)
         return NULL;
+    md_verdict(m, f, hs, wall);
     md_summary(m, f, hs, capture_samples);
     md_timeline(m, f);
     md_pod_table(m, f, hs);
     for (size_t i = 0; i < f->npods; i++)
-        md_pod_hotspots(m, &f->pods[i], &hs[i]);
+        md_pod_hotspots(m, &f->pods[i], &hs[i], &wall[i]);
     if (fclose(m)) {
         free(buf);
         return NULL;
@@ -431,11 +604,13 @@ static int write_capture(const struct pf_profile *capture, const char *dir, cons
 }
 
 /* finding.json and finding.md (0600). */
-static int write_report(const struct finding *f, const struct pod_hotspots *hs, uint64_t samples,
-                        const char *dir, const char *id, char *err, size_t errlen)
+static int write_report(const struct finding *f, const struct pod_hotspots *hs,
+                        const struct pod_wall *wall, uint64_t samples, const char *dir,
+                        const char *id, char *err, size_t errlen)
 {
-    json_t *j = finding_json(f, hs, samples, id);
-    char *md = finding_markdown(f, hs, samples), *js = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    json_t *j = finding_json(f, hs, wall, samples, id);
+    char *md = finding_markdown(f, hs, wall, samples),
+         *js = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
     char path[1400];
     int rc = -ENOMEM;
 
@@ -459,19 +634,26 @@ int finding_write(const struct finding *f, const struct pf_profile *capture, con
                   char *id, size_t idlen, char *err, size_t errlen)
 {
     struct pod_hotspots hs[FINDING_MAX_PODS];
+    struct pod_wall wall[FINDING_MAX_PODS];
     uint64_t samples = 0;
     int rc = 0;
 
     memset(hs, 0, sizeof(hs));
+    memset(wall, 0, sizeof(wall));
     finding_id(f, id, idlen);
     for (size_t i = 0; i < capture->nsamples; i++)
         samples += (uint64_t)capture->samples[i].values[0];
-    for (size_t i = 0; i < f->npods && !rc; i++)
+    for (size_t i = 0; i < f->npods && !rc; i++) {
         rc = pod_hotspots_find(capture, f->pods[i].cpu.uid, &hs[i], err, errlen);
+        if (!rc)
+            rc = pod_wall_find(capture, f->pods[i].cpu.uid, &wall[i], err, errlen);
+    }
     if (!rc && !(rc = make_dir(dir, id, err, errlen)) &&
         !(rc = write_capture(capture, dir, id, err, errlen)))
-        rc = write_report(f, hs, samples, dir, id, err, errlen);
-    for (size_t i = 0; i < f->npods; i++)
+        rc = write_report(f, hs, wall, samples, dir, id, err, errlen);
+    for (size_t i = 0; i < f->npods; i++) {
         pod_hotspots_free(&hs[i]);
+        pod_wall_free(&wall[i]);
+    }
     return rc;
 }

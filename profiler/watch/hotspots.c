@@ -203,3 +203,97 @@ void pod_hotspots_free(struct pod_hotspots *h)
         free(h->paths[i].frames);
     h->npaths = 0;
 }
+
+const char *wall_state_name(enum wall_state s)
+{
+    static const char *const names[WALL__MAX] = {"running", "runqueue", "throttled", "blocked",
+                                                 "sleeping"};
+
+    return s < WALL__MAX ? names[s] : "unknown";
+}
+
+static int sample_type_named(const struct pf_profile *p, const char *name)
+{
+    for (size_t i = 0; i < p->nsample_types; i++) {
+        if (!strcmp(pf_profile_str(p, p->sample_types[i].type), name))
+            return (int)i;
+    }
+    return -1;
+}
+
+struct pod_state_match {
+    const char *uid, *state;
+};
+
+static bool of_pod_state(void *ctx, const struct pf_profile *p, const struct pf_sample *s)
+{
+    const struct pod_state_match *m = ctx;
+    const char *uid = pf_sample_label(p, s, "pod_uid"), *st = pf_sample_label(p, s, "state");
+
+    return uid && st && !strcmp(uid, m->uid) && !strcmp(st, m->state);
+}
+
+/* The heaviest path of the Pod's samples in one state, by wall time. */
+static int heaviest_wait(const struct pf_profile *p, const char *uid, enum wall_state st,
+                         size_t wall_index, struct pod_wall *out)
+{
+    struct pod_state_match m = {uid, wall_state_name(st)};
+    struct folded_write_opts fo = {.group_by = PF_GROUP_NONE, .value_index = wall_index};
+    struct pf_profile *sub = NULL;
+    struct stackcount sc;
+    size_t best = 0;
+    int rc;
+
+    stackcount_init(&sc);
+    if (!(rc = pf_profile_new(&sub)) && !(rc = pf_profile_subset(p, of_pod_state, &m, sub)) &&
+        !(rc = folded_stacks(sub, &fo, &sc)) && sc.n) {
+        for (size_t i = 1; i < sc.n; i++)
+            best = sc.items[i].count > sc.items[best].count ? i : best;
+        out->waits[st].pct = 100.0 * (double)sc.items[best].count / (double)out->total;
+        if (!(out->waits[st].frames = strdup(sc.items[best].stack)))
+            rc = -ENOMEM;
+    }
+    stackcount_free(&sc);
+    pf_profile_free(sub);
+    return rc;
+}
+
+int pod_wall_find(const struct pf_profile *p, const char *uid, struct pod_wall *out, char *err,
+                  size_t errlen)
+{
+    int wi = sample_type_named(p, "wall");
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; wi >= 0 && i < p->nsamples; i++) {
+        const struct pf_sample *s = &p->samples[i];
+        const char *u = pf_sample_label(p, s, "pod_uid"), *st = pf_sample_label(p, s, "state");
+        int64_t v = s->values[wi];
+
+        if (!u || !st || strcmp(u, uid) != 0 || v <= 0)
+            continue;
+        for (int k = 0; k < WALL__MAX; k++) {
+            if (!strcmp(st, wall_state_name((enum wall_state)k))) {
+                out->ns[k] += (uint64_t)v;
+                out->total += (uint64_t)v;
+            }
+        }
+    }
+    for (int k = WALL_RUNQUEUE; !rc && out->total && k < WALL__MAX; k++) {
+        if (out->ns[k])
+            rc = heaviest_wait(p, uid, (enum wall_state)k, (size_t)wi, out);
+    }
+    if (rc) {
+        snprintf(err, errlen, "the wall time of Pod %s: %s", uid, strerror(-rc));
+        pod_wall_free(out);
+    }
+    return rc;
+}
+
+void pod_wall_free(struct pod_wall *w)
+{
+    for (int k = 0; k < WALL__MAX; k++) {
+        free(w->waits[k].frames);
+        w->waits[k].frames = NULL;
+    }
+}

@@ -46,4 +46,33 @@ int pod_hotspots_find_label(const struct pf_profile *p, const char *key, const c
 /* Frees the paths' frames; h may be reused. */
 void pod_hotspots_free(struct pod_hotspots *h);
 
+/* Where a Pod's threads spent their wall-clock time, in a profile of
+ * --event wall (sample type wall, label state): nanoseconds by state
+ * (WALL_RUNNING, then the off-CPU classes in PF_STATE_* order), and for
+ * each off-CPU state the heaviest code path that waited so. */
+enum wall_state {
+    WALL_RUNNING = 0,
+    WALL_RUNQUEUE,
+    WALL_THROTTLED,
+    WALL_BLOCKED,
+    WALL_SLEEPING,
+    WALL__MAX,
+};
+
+struct pod_wall {
+    uint64_t total; /* 0: no wall time (not a wall profile, or no sample of the Pod) */
+    uint64_t ns[WALL__MAX];
+    struct hot_path waits[WALL__MAX]; /* frames NULL when none; pct of total */
+};
+
+/* "running", "runqueue", "throttled", "blocked", "sleeping": the state
+ * label's values. */
+const char *wall_state_name(enum wall_state s);
+
+/* Fills out for the samples whose label pod_uid is uid. Returns 0, or
+ * -ENOMEM with the reason in err. Free a filled out with pod_wall_free. */
+int pod_wall_find(const struct pf_profile *p, const char *uid, struct pod_wall *out, char *err,
+                  size_t errlen);
+void pod_wall_free(struct pod_wall *w);
+
 #endif

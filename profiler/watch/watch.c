@@ -224,6 +224,9 @@ static int capture(struct watch *w, struct finding *f, const volatile sig_atomic
     int rc;
 
     session_opts_default(&so, w->o.capture_hz, "podflame watch");
+    /* wall time: whether the Pod was slow by its code, its limit, its
+     * neighbours or what it waited on is the finding's first line */
+    so.event = SAMPLER_EVENT_WALL;
     so.unwind = w->o.unwind;
     so.kubelet_log_dir = w->o.kubelet_log_dir;
     so.kube_api = w->o.kube_api;
@@ -232,7 +235,7 @@ static int capture(struct watch *w, struct finding *f, const volatile sig_atomic
     so.ncgroups = f->npods;
     for (size_t i = 0; i < f->npods; i++)
         paths[i] = f->pods[i].cpu.path;
-    if ((rc = pf_profile_new(&p)) || (rc = pf_profile_set_cpu_types(p, 1000000000LL / so.freq))) {
+    if ((rc = pf_profile_new(&p)) || (rc = session_set_sample_types(&so, p))) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }

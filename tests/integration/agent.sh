@@ -103,6 +103,22 @@ else
 fi
 check "the spool is empty after a clean stop" sh -c "[ -d '$work/spool-file' ] && [ -z \"\$(ls -A '$work/spool-file')\" ]"
 
+# ---- --off-cpu: windows of wall time ----
+start_agent "$work/offcpu.log" --off-cpu --interval 2 --no-watch --output "file://$work/offcpu" \
+    --spool-dir "$work/spool-offcpu"
+sleep 4.5
+stop_agent
+check "agent --off-cpu exits 0 on SIGTERM" test $? -eq 0 || cat "$work/offcpu.log"
+win=$(find "$work/offcpu" -name '*.pb.gz' | sort | sed -n 2p)
+go tool pprof -raw "$win" > "$work/offcpu.raw" 2> /dev/null
+check "... its windows carry cpu, off_cpu and wall nanoseconds" \
+    grep -q "samples/count cpu/nanoseconds off_cpu/nanoseconds wall/nanoseconds" "$work/offcpu.raw" ||
+    head -5 "$work/offcpu.raw"
+go tool pprof -tags "$win" > "$work/offcpu.tags" 2> /dev/null
+check "... and the state of each sample (running, sleeping)" \
+    sh -c "grep -A8 '^ *state:' '$work/offcpu.tags' | grep -q running && grep -A8 '^ *state:' '$work/offcpu.tags' | grep -q sleeping" ||
+    head -30 "$work/offcpu.tags"
+
 # ---- --check-config: the settings in effect, in the file's own format ----
 "$pf" agent --config "$work/agent.conf" --check-config -F 49 --label x=y --node-cpu 75 \
     --ca-file /etc/ssl/certs/ca-certificates.crt > "$work/effective.conf"

@@ -83,6 +83,15 @@ check "with its code path, root to leaf (main ... func_a)" \
     node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1]));
         const p = j.pods[0].hot_paths.map((x) => x.frames);
         process.exit(p.some((f) => f.at(-1) === "func_a" && f.includes("main") && f.indexOf("main") < f.length - 1) ? 0 : 1)' "$f"
+check "the capture is of wall time: the hog was throttled a good part of it, the verdict is the environment" \
+    node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1]));
+        const p = j.pods[0];
+        process.exit(p.wall && p.wall.throttled > 25 && p.wall.running > 25 && p.verdict === "environment" &&
+            p.waits.some((w) => w.state === "throttled" && w.frames.includes("func_a")) ? 0 : 1)' "$f" ||
+    node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1])); console.log(JSON.stringify(j.pods[0].wall), j.pods[0].verdict)' "$f"
+check "finding.md opens with that verdict, the limit to raise and the hog's hot function" \
+    sh -c "head -1 '$d/finding.md' | grep 'The environment is slow' | grep 'throttled by its CPU limit' | grep -q 'func_a'" ||
+    head -3 "$d/finding.md"
 check "the node CPU timeline is in the finding" \
     node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1]));
         process.exit(j.node_cpu.timeline.length >= 3 && j.node_cpu.cpus >= 1 ? 0 : 1)' "$f"
@@ -259,6 +268,9 @@ tmux capture-pane -p -t "pftop$$" > "$work/top.txt"
 first=$(grep -A1 '^POD' "$work/top.txt" | tail -1)
 check "podflame top: the hog Pod on top" sh -c "echo '$first' | grep -q 'shop/checkout-6b7c8d9e0f-h4j5k'" ||
     cat "$work/top.txt" "$work/top.err"
+check "podflame top: the hog's THR% beside its CPU (throttled by its limit)" \
+    sh -c "grep -q 'THR%  *RUNQ%' '$work/top.txt' && echo '$first' | awk '{ exit !(\$4 + 0 >= 20) }'" ||
+    cat "$work/top.txt"
 check "... with its hottest function" sh -c "echo '$first' | grep -q 'func_a'"
 tmux kill-session -t "pftop$$" 2> /dev/null
 # a rate with trailing junk is refused, not read as its leading digits
