@@ -66,6 +66,10 @@ const volatile __u32 state_mask = ~0u;    /* bit PF_STATE_x set: keep that off-C
 /* Live state, in .bss: userspace flips the slot while sampling. Everything
  * else that changes after load (filters, per-process unwinding) is a map. */
 __u32 active_slot;
+/* Bumped after each process or cgroup added to the filters (by userspace,
+ * and by the exec and fork programs): the verdicts cached in scope_cache
+ * and task_offcpu from before are stale. */
+__u32 filter_gen;
 
 struct counts_map {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -101,6 +105,41 @@ struct {
     __type(value, __u8);
     __uint(max_entries, 1024);
 } cgroup_filter SEC(".maps");
+
+/* cgroup id -> whether it is below a cgroup of cgroup_filter, as of
+ * filter_gen: one lookup instead of a walk up the tree, which costs more
+ * than the rest of an out-of-scope context switch. */
+struct scope_verdict {
+    __u32 gen;
+    __u32 in_scope;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __type(key, __u64);
+    __type(value, struct scope_verdict);
+    __uint(max_entries, 8192);
+} scope_cache SEC(".maps");
+
+/* Off CPU, per task: whether it is in scope (as of filter_gen, in its
+ * cgroup then) and whether it waits in offcpu_pending. Reached from the
+ * task itself, so the switches and wakeups of the threads out of scope,
+ * nearly all of them on a node, cost no hash lookup. */
+struct task_offcpu {
+    __u64 cgroup_id;
+    __u32 gen;
+    __u8 known; /* gen, cgroup_id and in_scope hold a verdict */
+    __u8 in_scope;
+    __u8 away; /* an entry waits in offcpu_pending */
+    __u8 pad;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct task_offcpu);
+} task_offcpu SEC(".maps");
 
 /* tgids already announced to userspace; LRU so a long run never fills it
  * (an evicted tgid is simply announced again). */
@@ -247,13 +286,30 @@ static __always_inline bool in_cgroup_set(void)
     return false;
 }
 
+/* in_cgroup_set, remembered per cgroup until the filter grows. The
+ * generation is read before the walk: a cgroup added during it leaves a
+ * verdict that is already stale. */
+static __always_inline bool in_cgroup_set_cached(void)
+{
+    __u64 id = bpf_get_current_cgroup_id();
+    __u32 gen = filter_gen;
+    struct scope_verdict *v = bpf_map_lookup_elem(&scope_cache, &id), nv;
+
+    if (v && v->gen == gen)
+        return v->in_scope;
+    nv.gen = gen;
+    nv.in_scope = in_cgroup_set();
+    bpf_map_update_elem(&scope_cache, &id, &nv, BPF_ANY);
+    return nv.in_scope;
+}
+
 /* The filters, one early return each in the callers: the process set,
  * then the cgroup set. Both read the current task. */
 static __always_inline bool in_scope(__u32 tgid)
 {
     if (filter_pids && !in_pid_set(tgid))
         return false;
-    if (filter_cgroups && !in_cgroup_set())
+    if (filter_cgroups && !in_cgroup_set_cached())
         return false;
     return true;
 }
@@ -296,6 +352,7 @@ static __always_inline bool is_call_site(__u64 addr)
  * a constant: 2 for a sample, LEAF_WORDS_OFFCPU off the CPU. */
 #define LEAF_WORDS_MAX    8
 #define LEAF_WORDS_OFFCPU 8
+#define STACK_NEAR        (8ULL << 20) /* the default stack rlimit */
 
 static __always_inline __u64 leaf_return(struct task_struct *task, const int nwords)
 {
@@ -306,6 +363,10 @@ static __always_inline __u64 leaf_return(struct task_struct *task, const int nwo
         bpf_probe_read_user(words, 2 * sizeof(words[0]), (void *)user_sp(regs)))
         return 0; /* near the stack's end: two words may still be there */
     for (int i = 0; i < nwords && i < LEAF_WORDS_MAX; i++) {
+        /* a pointer into the stack itself (a buffer, a saved frame) is
+         * no return address: skip it without reading code */
+        if (words[i] - (user_sp(regs) - STACK_NEAR) < 2 * STACK_NEAR)
+            continue;
         if (is_call_site(words[i]))
             return words[i] | ((__u64)i << PF_LEAF_RET_SLOT_SHIFT);
     }
@@ -500,11 +561,28 @@ static __always_inline __u32 leaving_state(struct task_struct *prev, bool preemp
     return PF_STATE_SLEEPING; /* also TASK_IDLE, stopped, traced, parked */
 }
 
+/* in_scope for t, the current task, remembered in its storage until the
+ * filters change or it changes cgroup. */
+static __always_inline bool task_in_scope(struct task_offcpu *t, __u32 tgid)
+{
+    __u64 cgid = bpf_get_current_cgroup_id();
+    __u32 gen = filter_gen;
+
+    if (t->known && t->gen == gen && t->cgroup_id == cgid)
+        return t->in_scope;
+    t->in_scope = in_scope(tgid);
+    t->cgroup_id = cgid;
+    t->gen = gen;
+    t->known = 1;
+    return t->in_scope;
+}
+
 /* prev, the current task, leaves the CPU: remember it with its stacks. */
 static __always_inline void leave_cpu(void *ctx, struct task_struct *prev, bool preempt, __u64 now)
 {
     __u32 tgid = prev->tgid, tid = prev->pid;
     struct pf_offcpu_pending p = {};
+    struct task_offcpu *t;
 
     if (tid == 0 || tgid == self_tgid)
         return;
@@ -512,7 +590,12 @@ static __always_inline void leave_cpu(void *ctx, struct task_struct *prev, bool 
         return; /* a kernel thread: no service's code waits there */
     if (prev->__state & TASK_DEAD)
         return; /* its last switch */
-    if (!in_scope(tgid))
+    t = bpf_task_storage_get(&task_offcpu, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!t) {
+        stat_inc(PF_STAT_OFFCPU_PENDING_FULL); /* no storage: it could not be found again */
+        return;
+    }
+    if (!task_in_scope(t, tgid))
         return;
 
     p.slot = active_slot;
@@ -534,6 +617,8 @@ static __always_inline void leave_cpu(void *ctx, struct task_struct *prev, bool 
     p.task_start = prev->start_time;
     if (bpf_map_update_elem(&offcpu_pending, &tid, &p, BPF_ANY))
         stat_inc(PF_STAT_OFFCPU_PENDING_FULL);
+    else
+        t->away = 1;
 }
 
 /* Adds ns of class state to the key, in the slot its stacks are in. */
@@ -550,10 +635,15 @@ static __always_inline void add_interval(struct pf_offcpu_pending *p, __u32 stat
  * every entry it sees, so the stacks of a key added late are still there. */
 static __always_inline void return_to_cpu(struct task_struct *next, __u64 now)
 {
+    struct task_offcpu *t = bpf_task_storage_get(&task_offcpu, next, 0, 0);
     __u32 tid = next->pid;
-    struct pf_offcpu_pending *e = bpf_map_lookup_elem(&offcpu_pending, &tid), p;
+    struct pf_offcpu_pending *e, p;
     __u32 left;
 
+    if (!t || !t->away)
+        return;
+    t->away = 0;
+    e = bpf_map_lookup_elem(&offcpu_pending, &tid);
     if (!e)
         return;
     p = *e;
@@ -632,9 +722,13 @@ int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(offcpu_wakeup, struct task_struct *p)
 {
+    struct task_offcpu *t = bpf_task_storage_get(&task_offcpu, p, 0, 0);
     __u32 tid = p->pid;
-    struct pf_offcpu_pending *e = bpf_map_lookup_elem(&offcpu_pending, &tid);
+    struct pf_offcpu_pending *e;
 
+    if (!t || !t->away)
+        return 0;
+    e = bpf_map_lookup_elem(&offcpu_pending, &tid);
     if (!e || e->wake_ns || e->key.state < PF_STATE_BLOCKED)
         return 0;
     e->wake_state = task_throttled(p) ? PF_STATE_THROTTLED : PF_STATE_RUNQUEUE;
@@ -647,10 +741,10 @@ int BPF_PROG(offcpu_wakeup, struct task_struct *p)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(offcpu_exit, struct task_struct *p)
 {
+    struct task_offcpu *t = bpf_task_storage_get(&task_offcpu, p, 0, 0);
     __u32 tid = p->pid;
 
-    if (bpf_map_lookup_elem(&offcpu_pending, &tid) &&
-        !bpf_map_delete_elem(&offcpu_pending, &tid))
+    if (t && t->away && !bpf_map_delete_elem(&offcpu_pending, &tid))
         stat_inc(PF_STAT_OFFCPU_EXITED);
     return 0;
 }
@@ -669,8 +763,10 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
     if (!filter_pids)
         return 0;
     state = bpf_map_lookup_elem(&pid_filter, &tgid);
-    if (state && *state == PF_FILTER_AWAIT_EXEC)
+    if (state && *state == PF_FILTER_AWAIT_EXEC) {
         *state = PF_FILTER_ACTIVE;
+        __sync_fetch_and_add(&filter_gen, 1);
+    }
     return 0;
 }
 
@@ -692,8 +788,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
     bpf_map_delete_elem(&unwind_modes, &ctgid);
     if (!filter_pids || !follow_forks)
         return 0;
-    if (in_pid_set(ptgid))
-        bpf_map_update_elem(&pid_filter, &ctgid, &active, BPF_ANY);
+    if (in_pid_set(ptgid) && !bpf_map_update_elem(&pid_filter, &ctgid, &active, BPF_ANY))
+        __sync_fetch_and_add(&filter_gen, 1);
     return 0;
 }
 

@@ -341,6 +341,8 @@ static int add_pid(struct sampler *s, pid_t pid, uint8_t state)
             return -EINVAL; /* built without the filter */
         if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.pid_filter), &key, &state, BPF_ANY))
             return -errno;
+        /* the program's cached verdicts predate this process */
+        __atomic_add_fetch(&s->skel->bss->filter_gen, 1, __ATOMIC_SEQ_CST);
         return 0;
     }
     for (size_t i = 0; i < s->npids; i++) {
@@ -389,6 +391,8 @@ int sampler_add_cgroup(struct sampler *s, uint64_t cgroup_id)
         if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.cgroup_filter), &cgroup_id, &one,
                                 BPF_ANY))
             return -errno;
+        /* the program's cached verdicts predate this cgroup */
+        __atomic_add_fetch(&s->skel->bss->filter_gen, 1, __ATOMIC_SEQ_CST);
         return 0;
     }
     for (size_t i = 0; i < s->ncgroups; i++) {
