@@ -8,12 +8,13 @@
  * and clears the other one, so nothing that arrives during a drain is lost
  * and a stack id is never freed while a key still points at it.
  *
- * Off the CPU (--event offcpu|wall), the scheduler's tracepoints add to the
+ * Off the CPU (--event offcpu|wall), the scheduler's switch adds to the
  * same keys: a thread in scope that leaves the CPU is remembered with its
  * stacks, taken then, in its own context; when it comes back, the time it
- * was away is added to its key under the class of each part (until a
- * wakeup, why it left; after one, the wait for a CPU). The value of an
- * on-CPU key counts samples; that of an off-CPU key sums nanoseconds.
+ * was away is added to its key under the class of each part (until its
+ * wakeup, why it left; after it, the wait for a CPU, which the scheduler
+ * itself recorded). The value of an on-CPU key counts samples; that of an
+ * off-CPU key sums nanoseconds.
  *
  * Reading order: the configuration (fixed at load), the live state, the
  * maps, what depends on the architecture, the steps of a sample, the steps
@@ -528,6 +529,41 @@ struct sched_entity___group {
     struct cfs_rq___bandwidth *cfs_rq; /* CONFIG_FAIR_GROUP_SCHED */
 } __attribute__((preserve_access_index));
 
+/* Local flavours: CONFIG_SCHED_INFO's record of when a task was queued,
+ * and the runqueue a task's cfs_rq is on (CONFIG_FAIR_GROUP_SCHED), whose
+ * clock __schedule has just updated (the runqueues are per-CPU data that
+ * kallsyms may not list, so not reachable as a ksym). */
+struct sched_info___queued {
+    unsigned long long last_queued;
+} __attribute__((preserve_access_index));
+
+struct cfs_rq___rq {
+    struct rq *rq;
+} __attribute__((preserve_access_index));
+
+struct sched_entity___rq {
+    struct cfs_rq___rq *cfs_rq;
+} __attribute__((preserve_access_index));
+
+/* How long next, switched in now, waited on this CPU's runqueue: since
+ * the scheduler queued it (its wakeup, or a migration) by the scheduler's
+ * own record, in the runqueue's clock. A program on every wakeup would
+ * cost each wakeup of every thread on the node a lookup. 0 when unknown
+ * (a kernel without CONFIG_SCHED_INFO). */
+static __always_inline __u64 queued_ns(struct task_struct *next)
+{
+    struct sched_info___queued *si = (void *)&next->sched_info;
+    struct sched_entity___rq *se = (void *)&next->se;
+    __u64 queued, now;
+
+    if (!bpf_core_field_exists(si->last_queued) || !bpf_core_field_exists(se->cfs_rq) ||
+        !bpf_core_field_exists(se->cfs_rq->rq))
+        return 0;
+    queued = BPF_CORE_READ(si, last_queued);
+    now = BPF_CORE_READ(se, cfs_rq, rq, clock);
+    return queued && queued <= now ? now - queued : 0;
+}
+
 /* Whether runnable task t waits because its cgroup used up its CFS quota.
  * Since 6.18 a throttled task takes itself off the runqueue on its way
  * back to user mode and says so in task->throttled; before, the whole
@@ -578,7 +614,7 @@ static __always_inline bool task_in_scope(struct task_offcpu *t, __u32 tgid)
 }
 
 /* prev, the current task, leaves the CPU: remember it with its stacks. */
-static __always_inline void leave_cpu(void *ctx, struct task_struct *prev, bool preempt, __u64 now)
+static __always_inline void leave_cpu(void *ctx, struct task_struct *prev, bool preempt)
 {
     __u32 tgid = prev->tgid, tid = prev->pid;
     struct pf_offcpu_pending p = {};
@@ -613,7 +649,7 @@ static __always_inline void leave_cpu(void *ctx, struct task_struct *prev, bool 
      * has no frame: the caller it returns to is at the stack pointer */
     if (leaf_fix)
         p.key.leaf_ret = leaf_return(prev, LEAF_WORDS_OFFCPU);
-    p.start_ns = now;
+    p.start_ns = bpf_ktime_get_ns(); /* dear in a VM: only once in scope */
     p.task_start = prev->start_time;
     if (bpf_map_update_elem(&offcpu_pending, &tid, &p, BPF_ANY))
         stat_inc(PF_STAT_OFFCPU_PENDING_FULL);
@@ -630,14 +666,16 @@ static __always_inline void add_interval(struct pf_offcpu_pending *p, __u32 stat
     add_to_counts(p->slot ? (void *)&counts1 : (void *)&counts0, &p->key, ns);
 }
 
-/* next comes back to the CPU: what it was away for goes to its key. The
- * entry goes only after the time was added: userspace keeps the stacks of
- * every entry it sees, so the stacks of a key added late are still there. */
-static __always_inline void return_to_cpu(struct task_struct *next, __u64 now)
+/* next comes back to the CPU: what it was away for goes to its key, a
+ * sleep's last part, since its wakeup, as a wait for a CPU. The entry goes
+ * only after the time was added: userspace keeps the stacks of every
+ * entry it sees, so the stacks of a key added late are still there. */
+static __always_inline void return_to_cpu(struct task_struct *next)
 {
     struct task_offcpu *t = bpf_task_storage_get(&task_offcpu, next, 0, 0);
     __u32 tid = next->pid;
     struct pf_offcpu_pending *e, p;
+    __u64 now, away, queued;
     __u32 left;
 
     if (!t || !t->away)
@@ -646,18 +684,20 @@ static __always_inline void return_to_cpu(struct task_struct *next, __u64 now)
     e = bpf_map_lookup_elem(&offcpu_pending, &tid);
     if (!e)
         return;
+    now = bpf_ktime_get_ns();
     p = *e;
     left = p.key.state;
-    if (p.task_start != next->start_time || now < p.start_ns)
+    away = now - p.start_ns;
+    if (p.task_start != next->start_time || now < p.start_ns) {
         stat_inc(PF_STAT_OFFCPU_STALE);
-    else if (now - p.start_ns < min_block_ns)
+    } else if (away < min_block_ns) {
         stat_inc(PF_STAT_OFFCPU_SHORT);
-    else if (p.wake_ns > p.start_ns && p.wake_ns < now) {
-        add_interval(&p, left, p.wake_ns - p.start_ns);
-        add_interval(&p, p.wake_state, now - p.wake_ns);
-        stat_inc(PF_STAT_OFFCPU_INTERVALS);
     } else {
-        add_interval(&p, left, now - p.start_ns);
+        queued = left >= PF_STATE_BLOCKED ? queued_ns(next) : 0;
+        if (queued >= away)
+            queued = 0; /* queued before it left: not this sleep's record */
+        add_interval(&p, left, away - queued);
+        add_interval(&p, PF_STATE_RUNQUEUE, queued);
         stat_inc(PF_STAT_OFFCPU_INTERVALS);
     }
     bpf_map_delete_elem(&offcpu_pending, &tid);
@@ -710,29 +750,8 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-    __u64 now = bpf_ktime_get_ns();
-
-    leave_cpu(ctx, prev, preempt, now);
-    return_to_cpu(next, now);
-    return 0;
-}
-
-/* A sleeping thread is woken: from now on it waits for a CPU. Whether its
- * cgroup is throttled now says which kind of wait. */
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(offcpu_wakeup, struct task_struct *p)
-{
-    struct task_offcpu *t = bpf_task_storage_get(&task_offcpu, p, 0, 0);
-    __u32 tid = p->pid;
-    struct pf_offcpu_pending *e;
-
-    if (!t || !t->away)
-        return 0;
-    e = bpf_map_lookup_elem(&offcpu_pending, &tid);
-    if (!e || e->wake_ns || e->key.state < PF_STATE_BLOCKED)
-        return 0;
-    e->wake_state = task_throttled(p) ? PF_STATE_THROTTLED : PF_STATE_RUNQUEUE;
-    e->wake_ns = bpf_ktime_get_ns();
+    leave_cpu(ctx, prev, preempt);
+    return_to_cpu(next);
     return 0;
 }
 

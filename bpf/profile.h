@@ -81,10 +81,9 @@ enum pf_stat {
 struct pf_offcpu_pending {
     struct pf_key key;
     __u64 start_ns;   /* when it left the CPU (bpf_ktime_get_ns) */
-    __u64 wake_ns;    /* when it was woken, 0 until then */
     __u64 task_start; /* task->start_time: tells a reused thread id */
     __u32 slot;
-    __u32 wake_state; /* PF_STATE_RUNQUEUE or _THROTTLED after the wakeup */
+    __u32 pad;
 };
 
 /* pid_filter values: sample the process now, or only once it has exec'd

@@ -204,8 +204,7 @@ static void set_config(struct sampler *s)
  * loads (small), and attaches to nothing off the CPU only. */
 static void choose_programs(struct sampler *s)
 {
-    struct bpf_program *sched[] = {s->skel->progs.offcpu_switch, s->skel->progs.offcpu_wakeup,
-                                   s->skel->progs.offcpu_exit};
+    struct bpf_program *sched[] = {s->skel->progs.offcpu_switch, s->skel->progs.offcpu_exit};
 
     for (size_t i = 0; i < sizeof(sched) / sizeof(sched[0]); i++) {
         bpf_program__set_autoload(sched[i], sampler_event_off_cpu(s->opts.event));
@@ -657,7 +656,6 @@ static int attach_sched(struct sampler *s, char *err, size_t errlen)
         struct bpf_link **link;
     } progs[] = {
         {k->progs.offcpu_exit, &k->links.offcpu_exit},
-        {k->progs.offcpu_wakeup, &k->links.offcpu_wakeup},
         {k->progs.offcpu_switch, &k->links.offcpu_switch},
     };
 
@@ -681,8 +679,7 @@ static int attach_sched(struct sampler *s, char *err, size_t errlen)
 
 static void detach_sched(struct sampler *s)
 {
-    struct bpf_link **links[] = {&s->skel->links.offcpu_switch, &s->skel->links.offcpu_wakeup,
-                                 &s->skel->links.offcpu_exit};
+    struct bpf_link **links[] = {&s->skel->links.offcpu_switch, &s->skel->links.offcpu_exit};
 
     for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
         bpf_link__destroy(*links[i]);
@@ -881,13 +878,7 @@ static int report_waiting(struct sampler *s, uint32_t *tids, size_t max, sampler
         if (bpf_map_lookup_and_delete_elem(fd, &tids[i], &p) || p.start_ns > stop ||
             stop - p.start_ns < s->opts.min_block_ns || ret)
             continue;
-        if (p.wake_ns > p.start_ns && p.wake_ns < stop) {
-            ret = report_part(s, &p, p.key.state, p.wake_ns - p.start_ns, fn, ctx);
-            if (!ret)
-                ret = report_part(s, &p, p.wake_state, stop - p.wake_ns, fn, ctx);
-        } else {
-            ret = report_part(s, &p, p.key.state, stop - p.start_ns, fn, ctx);
-        }
+        ret = report_part(s, &p, p.key.state, stop - p.start_ns, fn, ctx);
     }
     return ret;
 }

@@ -4,9 +4,12 @@ pipe: two processes ping-ponging a byte over pipes, 100k+ switches a second)
 run with no tracer, with podflame record --event offcpu system-wide (every
 interval kept: --min-block 0, as the reference keeps them; and at its
 default 1 ms), with podflame filtered to a cgroup the load is not in (what a
-switch out of scope costs), and with a bpftrace script doing what podflame
-does (both stacks at the switch out, the time summed under them at the
-switch in). Rounds are interleaved so drift hits every configuration alike.
+switch out of scope costs), with a bpftrace script doing what podflame does
+(both stacks at the switch out, the time summed under them at the switch
+in), and with an empty bpftrace program on sched_switch: what running any
+BPF program on a switch costs here, kernel.bpf_stats_enabled on (it adds
+two clock reads to every run). Rounds are interleaved so drift hits every
+configuration alike.
 
 Prints each configuration's median workload time and slowdown against no
 tracer, with the spread, and the BPF programs' ns per context switch
@@ -61,6 +64,8 @@ def tracer_cmd(kind, args, tmp):
         return pf + ["--min-block", "0", "--cgroup", args.cgroup], "sampling"
     if kind == "bpftrace":
         return ["bpftrace", "-e", BPFTRACE], "Attaching"
+    if kind == "bpftrace-empty":
+        return ["bpftrace", "-e", "tracepoint:sched:sched_switch { }"], "Attaching"
     raise ValueError(kind)
 
 
@@ -120,7 +125,7 @@ def main():
     if shutil.which("bpftrace"):
         if not os.path.ismount("/sys/kernel/tracing"):
             subprocess.run(["mount", "-t", "tracefs", "none", "/sys/kernel/tracing"], check=False)
-        kinds.append("bpftrace")
+        kinds += ["bpftrace", "bpftrace-empty"]
     cg2 = next(line.split()[4] for line in open("/proc/self/mountinfo") if " - cgroup2 " in line)
     args.cgroup = os.path.join(cg2, f"podflame-bench-offcpu-{os.getpid()}")
     os.makedirs(args.cgroup, exist_ok=True)
