@@ -473,8 +473,7 @@ static __always_inline bool take_stacks(void *ctx, void *stacks, struct pf_key *
     else if (!take_stack(ctx, stacks, kskip & BPF_F_SKIP_FIELD_MASK, &key->kern_stack_id,
                          PF_STAT_LOST_KSTACK_COLL))
         return false;
-    return take_stack(ctx, stacks, BPF_F_USER_STACK, &key->user_stack_id,
-                      PF_STAT_LOST_USTACK_COLL);
+    return take_stack(ctx, stacks, BPF_F_USER_STACK, &key->user_stack_id, PF_STAT_LOST_USTACK_COLL);
 }
 
 /* counts[key] += value. Returns false when the map had no room (counted). */

@@ -47,12 +47,12 @@ struct fg_opts {
     double fontsize;          /* 12 */
     double minwidth;          /* 0.1 px: narrower frames are omitted */
     enum fg_palette palette;
-    bool random;     /* random colours instead of name hashes */
-    bool inverted;   /* icicle: root at the top */
-    bool flamechart; /* keep input order (time), do not merge siblings */
-    bool reverse;    /* reverse each stack: leaf becomes root */
-    bool negate;     /* differential: swap red and blue */
-    uint64_t total;  /* scale widths to this many samples if larger */
+    bool random;      /* random colours instead of name hashes */
+    bool inverted;    /* icicle: root at the top */
+    bool flamechart;  /* keep input order (time), do not merge siblings */
+    bool reverse;     /* reverse each stack: leaf becomes root */
+    bool negate;      /* differential: swap red and blue */
+    uint64_t total;   /* scale widths to this many samples if larger */
     bool nanoseconds; /* counts are nanoseconds: titles show durations */
 };
 

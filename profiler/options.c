@@ -1079,9 +1079,9 @@ GROUP(opt_group_compact, "compact", compact);
 /* ---- the commands ---- */
 
 static const struct opt_group *const record_groups[] = {
-    &opt_group_record,  &opt_group_sampling, &opt_group_offcpu, &opt_group_selection,
-    &opt_group_names,   &opt_group_symbols,  &opt_group_output, &opt_group_shape,
-    NULL};
+    &opt_group_record,    &opt_group_sampling, &opt_group_offcpu,
+    &opt_group_selection, &opt_group_names,    &opt_group_symbols,
+    &opt_group_output,    &opt_group_shape,    NULL};
 
 const struct opt_command opt_cmd_record = {
     .name = "record",

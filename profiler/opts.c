@@ -507,8 +507,9 @@ static int parse_args(struct table *t, struct args *a, struct settings *s, char 
 static int finish(struct settings *s, char *err, size_t errlen)
 {
     if (s->nstates && s->ses.event == SAMPLER_EVENT_CPU) {
-        snprintf(err, errlen, "--state picks classes of time off the CPU: add --event offcpu "
-                              "or --event wall");
+        snprintf(err, errlen,
+                 "--state picks classes of time off the CPU: add --event offcpu "
+                 "or --event wall");
         return -EINVAL;
     }
     s->ses.pids = s->pids;

@@ -210,8 +210,9 @@ static void print_symbolization(const struct symbolizer_stats *ss)
 static void print_offcpu(const struct settings *o, const uint64_t *c, uint64_t ns)
 {
     fprintf(stderr,
-            "podflame: off the CPU: %.3f s in %" PRIu64 " intervals of %.3g ms or more; dropped %" PRIu64
-            " shorter, %" PRIu64 " with no room to remember the thread, %" PRIu64
+            "podflame: off the CPU: %.3f s in %" PRIu64
+            " intervals of %.3g ms or more; dropped %" PRIu64 " shorter, %" PRIu64
+            " with no room to remember the thread, %" PRIu64
             " stale (thread id reused, clock), %" PRIu64 " of threads that exited away\n",
             ns / 1e9, c[PF_STAT_OFFCPU_INTERVALS], o->ses.min_block_ns / 1e6,
             c[PF_STAT_OFFCPU_SHORT], c[PF_STAT_OFFCPU_PENDING_FULL], c[PF_STAT_OFFCPU_STALE],
@@ -235,7 +236,8 @@ static void print_summary(const struct settings *o, struct session *ses, double 
     lost = c[PF_STAT_LOST_COUNTS_FULL] + c[PF_STAT_LOST_USTACK_COLL] + c[PF_STAT_LOST_KSTACK_COLL] +
            c[PF_STAT_LOST_STACK_ERR];
     if (sampler_event_on_cpu(o->ses.event))
-        fprintf(stderr, "podflame: %" PRIu64 " samples, %zu processes, %.1f s, %s at %u Hz on %u CPU%s; ",
+        fprintf(stderr,
+                "podflame: %" PRIu64 " samples, %zu processes, %.1f s, %s at %u Hz on %u CPU%s; ",
                 collector_samples(col), collector_processes(col), wall, sampler_event_name(s),
                 o->ses.freq, st.cpus, st.cpus == 1 ? "" : "s");
     else
@@ -245,9 +247,9 @@ static void print_summary(const struct settings *o, struct session *ses, double 
             "lost %" PRIu64 " (count map full %" PRIu64 ", stack collisions %" PRIu64
             " user/%" PRIu64 " kernel, stack errors %" PRIu64 "); podflame used %.2f s CPU "
             "(%.2f%% of one CPU), %ld MiB peak RSS; wrote %s\n",
-            lost, c[PF_STAT_LOST_COUNTS_FULL],
-            c[PF_STAT_LOST_USTACK_COLL], c[PF_STAT_LOST_KSTACK_COLL], c[PF_STAT_LOST_STACK_ERR],
-            cpu, wall > 0 ? 100.0 * cpu / wall : 0.0, rss_kb / 1024, written);
+            lost, c[PF_STAT_LOST_COUNTS_FULL], c[PF_STAT_LOST_USTACK_COLL],
+            c[PF_STAT_LOST_KSTACK_COLL], c[PF_STAT_LOST_STACK_ERR], cpu,
+            wall > 0 ? 100.0 * cpu / wall : 0.0, rss_kb / 1024, written);
     if (c[PF_STAT_LOST_COUNTS_FULL])
         fprintf(stderr, "podflame: the count map filled up: raise --map-entries (now %u)\n",
                 o->ses.map_entries);
@@ -421,8 +423,7 @@ static int record_start(struct recording *r)
                 r->o.duration > 0 ? "stops by itself or on Ctrl-C" : "Ctrl-C to stop");
     else
         fprintf(stderr, "podflame: sampling %u CPU%s at %u Hz (%s)%s%s; %s\n", st.cpus,
-                st.cpus == 1 ? "" : "s", r->o.ses.freq,
-                sampler_event_name(session_sampler(r->ses)),
+                st.cpus == 1 ? "" : "s", r->o.ses.freq, sampler_event_name(session_sampler(r->ses)),
                 r->o.ses.event == SAMPLER_EVENT_WALL ? " and time off the CPU" : "",
                 r->command ? ", running the command" : "",
                 r->o.duration > 0 ? "stops by itself or on Ctrl-C" : "Ctrl-C to stop");

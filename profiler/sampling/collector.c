@@ -106,7 +106,7 @@ static int bind_profile(struct collector *c)
 const char *collector_state_name(uint32_t state)
 {
     static const char *const names[PF_STATE__MAX] = {
-        [PF_STATE_CPU] = "running",        [PF_STATE_RUNQUEUE] = "runqueue",
+        [PF_STATE_CPU] = "running",         [PF_STATE_RUNQUEUE] = "runqueue",
         [PF_STATE_THROTTLED] = "throttled", [PF_STATE_BLOCKED] = "blocked",
         [PF_STATE_SLEEPING] = "sleeping",
     };

@@ -251,8 +251,8 @@ static int size_maps(struct sampler *s, char *err, size_t errlen)
         {k->maps.stack_scratch, s->opts.unwind_mode != PF_UNWIND_MODE_OFF ? cpus : 1},
         {k->maps.stack_events, ring},
         {k->maps.offcpu_pending, !sampler_event_off_cpu(s->opts.event) ? 1
-                                 : s->opts.max_pending                  ? s->opts.max_pending
-                                                                        : MAX_PENDING_DEFAULT},
+                                 : s->opts.max_pending                 ? s->opts.max_pending
+                                                                       : MAX_PENDING_DEFAULT},
     };
 
     k->rodata->stack_ring_wake = ring / 4;
@@ -813,8 +813,7 @@ static size_t waiting_threads(struct sampler *s, uint32_t *tids, size_t max)
 
 static int keep_stack(struct htab *kept, int32_t id)
 {
-    return id < 0 || htab_get(kept, &id, sizeof(id), NULL) ? 0
-                                                           : htab_put(kept, &id, sizeof(id), 1);
+    return id < 0 || htab_get(kept, &id, sizeof(id), NULL) ? 0 : htab_put(kept, &id, sizeof(id), 1);
 }
 
 /* The stack ids of threads still off the CPU with their stacks in slot:

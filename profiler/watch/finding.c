@@ -343,7 +343,8 @@ static void md_verdict(FILE *m, const struct finding *f, const struct pod_hotspo
     size_t i = sp ? (size_t)(sp - f->pods) : 0;
     const struct pod_wall *w = &wall[i];
     enum verdict v = f->npods ? wall_verdict(w) : VERDICT_NONE;
-    enum wall_state worst = w->ns[WALL_BLOCKED] > w->ns[WALL_SLEEPING] ? WALL_BLOCKED : WALL_SLEEPING;
+    enum wall_state worst =
+        w->ns[WALL_BLOCKED] > w->ns[WALL_SLEEPING] ? WALL_BLOCKED : WALL_SLEEPING;
     char who[600];
     const char *frame;
     size_t len;
@@ -358,8 +359,9 @@ static void md_verdict(FILE *m, const struct finding *f, const struct pod_hotspo
     } else if (v == VERDICT_ENVIRONMENT) {
         fputs("**The environment is slow:** ", m);
         md_text(m, who);
-        fprintf(m, "'s threads were throttled by its CPU limit %.0f%% and waited for a CPU %.0f%% "
-                   "of their wall time, and ran %.0f%%",
+        fprintf(m,
+                "'s threads were throttled by its CPU limit %.0f%% and waited for a CPU %.0f%% "
+                "of their wall time, and ran %.0f%%",
                 wall_pct(w, WALL_THROTTLED), wall_pct(w, WALL_RUNQUEUE), wall_pct(w, WALL_RUNNING));
     } else {
         fputs("**It waits on something:** ", m);
@@ -466,8 +468,9 @@ static void md_pod_table(FILE *m, const struct finding *f, const struct pod_hots
 /* A Pod's wall time by state, and where it waited most in each. */
 static void md_pod_wall(FILE *m, const struct pod_wall *w)
 {
-    fprintf(m, "Wall time: running %.0f%%, throttled %.0f%%, runqueue %.0f%%, blocked %.0f%%, "
-               "sleeping %.0f%%.\n\n",
+    fprintf(m,
+            "Wall time: running %.0f%%, throttled %.0f%%, runqueue %.0f%%, blocked %.0f%%, "
+            "sleeping %.0f%%.\n\n",
             wall_pct(w, WALL_RUNNING), wall_pct(w, WALL_THROTTLED), wall_pct(w, WALL_RUNQUEUE),
             wall_pct(w, WALL_BLOCKED), wall_pct(w, WALL_SLEEPING));
     for (int k = WALL_RUNQUEUE; k < WALL__MAX; k++) {

@@ -150,6 +150,40 @@ static void test_pprof_round_trip_exact(void **state)
     pf_profile_free(q);
 }
 
+/* A wall profile: four sample types, wall the default, which pprof keeps
+ * and the one-value formats weigh by; off_cpu the default off the CPU only. */
+static void test_wall_types(void **state)
+{
+    struct pf_profile *p, *q;
+    size_t idx;
+    uint8_t *a;
+    size_t alen;
+
+    (void)state;
+    assert_int_equal(pf_profile_new(&p), 0);
+    assert_int_equal(pf_profile_set_wall_types(p, 1000000, false), 0);
+    assert_int_equal(p->nsample_types, 4);
+    assert_string_equal(pf_profile_str(p, p->sample_types[2].type), "off_cpu");
+    assert_string_equal(pf_profile_str(p, p->sample_types[2].unit), "nanoseconds");
+    assert_string_equal(pf_profile_str(p, p->default_sample_type), "wall");
+    assert_int_equal(pf_profile_value_index(p, NULL, &idx), 0);
+    assert_int_equal(idx, 3);
+    assert_int_equal(pprof_encode(p, &a, &alen), 0);
+    q = decode(a, alen);
+    assert_int_equal(q->nsample_types, 4);
+    assert_string_equal(pf_profile_str(q, q->default_sample_type), "wall");
+    assert_int_equal(pf_profile_value_index(q, "off_cpu", &idx), 0);
+    assert_int_equal(idx, 2);
+    free(a);
+    pf_profile_free(q);
+    pf_profile_free(p);
+    assert_int_equal(pf_profile_new(&p), 0);
+    assert_int_equal(pf_profile_set_wall_types(p, 1000000, true), 0);
+    assert_int_equal(pf_profile_value_index(p, NULL, &idx), 0);
+    assert_int_equal(idx, 2);
+    pf_profile_free(p);
+}
+
 static void expect_error(const uint8_t *buf, size_t len, const char *needle)
 {
     struct pf_profile *p;
@@ -272,7 +306,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_folded_pprof_folded), cmocka_unit_test(test_pprof_round_trip_exact),
         cmocka_unit_test(test_corrupt_inputs),      cmocka_unit_test(test_mutations_never_crash),
-        cmocka_unit_test(test_speedscope_document),
+        cmocka_unit_test(test_speedscope_document), cmocka_unit_test(test_wall_types),
     };
 
     return cmocka_run_group_tests_name("pprof", tests, NULL, NULL);

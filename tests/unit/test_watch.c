@@ -3,6 +3,7 @@
  * watcher's HTTP requests (watch.c). The rules are in test_rules.c. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
@@ -283,6 +284,127 @@ static void test_http_bad_requests(void **state)
     watch_free(w);
 }
 
+/* A sample of wall time: ns of uid's threads in state, on frames (root
+ * first), under the synthetic leaf an off-CPU state has. */
+static void add_wall(struct pf_profile *p, const char *uid, const char *state,
+                     const char *const *frames, size_t n, int64_t ns)
+{
+    const char *all[16];
+    char leaf[32];
+    uint64_t locs[16];
+    bool running = !strcmp(state, "running");
+    /* samples/count, cpu, off_cpu, wall */
+    int64_t values[4] = {running ? ns / 10 : 0, running ? ns : 0, running ? 0 : ns, ns};
+    struct pf_label l[2] = {
+        {.key = pf_profile_cstring(p, "pod_uid"), .str = pf_profile_cstring(p, uid)},
+        {.key = pf_profile_cstring(p, "state"), .str = pf_profile_cstring(p, state)}};
+    size_t total = n;
+
+    memcpy(all, frames, n * sizeof(*frames));
+    if (!running) {
+        snprintf(leaf, sizeof(leaf), "[%s]", state);
+        all[total++] = leaf;
+    }
+    for (size_t i = 0; i < total; i++) {
+        int64_t name = pf_profile_cstring(p, all[i]);
+        struct pf_line line = {.function_id = (uint64_t)pf_profile_function(p, name, name, 0, 0)};
+
+        locs[total - 1 - i] = (uint64_t)pf_profile_add_location(p, 0, 0x100 * (i + 1), &line, 1);
+    }
+    assert_int_equal(pf_profile_add_sample(p, locs, total, values, l, 2), 0);
+}
+
+static const char *pod_verdict(json_t *j, size_t i)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "pods"), i), "verdict"));
+}
+
+/* Three Pods of a wall-time capture: one that computes, one held by its
+ * limit, one that waits on a lock. Each gets its shares, its heaviest wait
+ * and its verdict; finding.md opens with the subject's. */
+static void test_wall_verdicts(void **state)
+{
+    static const char *const work[] = {"main", "serve", "hash"};
+    static const char *const lock[] = {"main", "serve", "take_lock", "futex_wait_[k]"};
+    static const char *const disk[] = {"main", "flush", "fsync_[k]"};
+    char tmp[] = "/tmp/podflame-verdict.XXXXXX", dir[64], id[256], err[256], path[512], line[1024];
+    struct finding f = {.node = "node-1", .ncpus = 2, .npods = 3, .capture_hz = 99, .capture_s = 1};
+    const char *uids[3] = {"uid-busy", "uid-held", "uid-wait"};
+    struct pf_profile *p;
+    struct pod_wall w;
+    json_t *j;
+    FILE *in;
+
+    (void)state;
+    assert_non_null(mkdtemp(tmp));
+    assert_int_equal(pf_profile_new(&p), 0);
+    assert_int_equal(pf_profile_set_wall_types(p, 10, false), 0);
+    add_wall(p, "uid-busy", "running", work, 3, 800);
+    add_wall(p, "uid-busy", "sleeping", lock, 4, 200);
+    add_wall(p, "uid-held", "running", work, 3, 300);
+    add_wall(p, "uid-held", "throttled", work, 3, 600);
+    add_wall(p, "uid-held", "runqueue", work, 3, 100);
+    add_wall(p, "uid-wait", "running", work, 3, 100);
+    add_wall(p, "uid-wait", "sleeping", lock, 4, 700);
+    add_wall(p, "uid-wait", "blocked", disk, 3, 200);
+
+    assert_int_equal(pod_wall_find(p, "uid-held", &w, err, sizeof(err)), 0);
+    assert_int_equal(w.total, 1000);
+    assert_int_equal(w.ns[WALL_RUNNING], 300);
+    assert_int_equal(w.ns[WALL_THROTTLED], 600);
+    assert_int_equal(w.ns[WALL_RUNQUEUE], 100);
+    assert_string_equal(w.waits[WALL_THROTTLED].frames, "main;serve;hash;[throttled]");
+    assert_true(w.waits[WALL_THROTTLED].pct == 60);
+    assert_null(w.waits[WALL_SLEEPING].frames);
+    pod_wall_free(&w);
+    /* a CPU profile has no wall time */
+    assert_int_equal(pod_wall_find(p, "uid-none", &w, err, sizeof(err)), 0);
+    assert_int_equal(w.total, 0);
+    pod_wall_free(&w);
+
+    f.ev.rule = TRIGGER_THROTTLE;
+    snprintf(f.ev.pod_uid, sizeof(f.ev.pod_uid), "uid-held");
+    for (int i = 0; i < 3; i++) {
+        snprintf(f.pods[i].cpu.uid, sizeof(f.pods[i].cpu.uid), "%s", uids[i]);
+        snprintf(f.pods[i].ns, sizeof(f.pods[i].ns), "shop");
+        snprintf(f.pods[i].name, sizeof(f.pods[i].name), "%s", uids[i] + 4);
+    }
+    snprintf(dir, sizeof(dir), "%s/findings", tmp);
+    assert_int_equal(finding_write(&f, p, dir, id, sizeof(id), err, sizeof(err)), 0);
+    snprintf(path, sizeof(path), "%s/%s/finding.json", dir, id);
+    assert_non_null(j = json_load_file(path, 0, NULL));
+    assert_string_equal(pod_verdict(j, 0), "code");
+    assert_string_equal(pod_verdict(j, 1), "environment");
+    assert_string_equal(pod_verdict(j, 2), "waits");
+    assert_true(json_real_value(json_object_get(
+                    json_object_get(json_array_get(json_object_get(j, "pods"), 1), "wall"),
+                    "throttled")) == 60);
+    json_decref(j);
+    snprintf(path, sizeof(path), "%s/%s/finding.md", dir, id);
+    assert_non_null(in = fopen(path, "r"));
+    assert_non_null(fgets(line, sizeof(line), in));
+    fclose(in);
+    assert_non_null(strstr(line, "**The environment is slow:** shop/held"));
+    assert_non_null(strstr(line, "throttled by its CPU limit 60%"));
+    assert_non_null(strstr(line, "`hash`"));
+    assert_non_null(strstr(line, "raise its CPU limit"));
+
+    /* the waiting Pod as the subject: where it waits, its code not the kernel's */
+    snprintf(f.ev.pod_uid, sizeof(f.ev.pod_uid), "uid-wait");
+    f.ev.at_ns += 1000000000;
+    assert_int_equal(finding_write(&f, p, dir, id, sizeof(id), err, sizeof(err)), 0);
+    snprintf(path, sizeof(path), "%s/%s/finding.md", dir, id);
+    assert_non_null(in = fopen(path, "r"));
+    assert_non_null(fgets(line, sizeof(line), in));
+    fclose(in);
+    assert_non_null(strstr(line, "**It waits on something:** shop/wait"));
+    assert_non_null(strstr(line, "most in `take_lock`"));
+    pf_profile_free(p);
+    snprintf(path, sizeof(path), "rm -rf '%s'", tmp);
+    assert_int_equal(system(path), 0);
+}
+
 /* Frame names are other people's bytes: a backtick, a '|', raw HTML,
  * terminal escapes and invalid UTF-8 in the hottest function must reach
  * finding.json whole (U+FFFD for the bad bytes, not dropped) and
@@ -458,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_hotspots),
         cmocka_unit_test(test_http_bad_requests),
         cmocka_unit_test(test_finding_hostile_names),
+        cmocka_unit_test(test_wall_verdicts),
         cmocka_unit_test(test_finding_golden),
         cmocka_unit_test(test_gone_cgroup),
         cmocka_unit_test(test_tick_reader),
