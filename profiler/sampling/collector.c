@@ -78,11 +78,9 @@ struct frame_key {
 
 static int sample_type_index(const struct pf_profile *p, const char *type)
 {
-    for (size_t i = 0; i < p->nsample_types; i++) {
-        if (!strcmp(pf_profile_str(p, p->sample_types[i].type), type))
-            return (int)i;
-    }
-    return -1;
+    size_t i;
+
+    return pf_profile_value_index(p, type, &i) ? -1 : (int)i;
 }
 
 /* What depends on the profile: its label keys, and where off-CPU time goes. */

@@ -214,11 +214,9 @@ const char *wall_state_name(enum wall_state s)
 
 static int sample_type_named(const struct pf_profile *p, const char *name)
 {
-    for (size_t i = 0; i < p->nsample_types; i++) {
-        if (!strcmp(pf_profile_str(p, p->sample_types[i].type), name))
-            return (int)i;
-    }
-    return -1;
+    size_t i;
+
+    return pf_profile_value_index(p, name, &i) ? -1 : (int)i;
 }
 
 struct pod_state_match {
