@@ -252,10 +252,16 @@ check "podflame watch with a token file exits 0 on SIGTERM" test $? -eq 0
 
 # ---- the throttle rule, on its own ----
 if [ -n "$v1cpu" ]; then
-    "$pf" watch --node-cpu 0 --pod-limit 0 --throttle 25 --sustain 2 --capture-seconds 1 \
+    "$pf" watch --node-cpu 0 --pod-limit 0 --throttle 25 --sustain 2 --capture-seconds 2 \
         --findings-dir "$work/f2" --kubelet-log-dir "$work/log" --listen off 2> "$work/watch2.log" &
     w2=$!
     check "a throttled Pod fires the throttle rule" wait_for 20 sh -c "grep -q '\"rule\": \"throttle\"' '$work'/f2/*/finding.json 2> /dev/null"
+    ft=$(find "$work/f2" -name finding.json | head -1)
+    wait_for 5 test -s "$(dirname "$ft")/finding.md" # written just after finding.json
+    check "... its finding's verdict: the environment, its CPU limit, and the hog's hot function" \
+        sh -c "grep -q '\"verdict\": \"environment\"' '$ft' &&
+            head -1 '$(dirname "$ft")/finding.md' | grep 'throttled by its CPU limit' | grep -q func_a" ||
+        head -3 "$(dirname "$ft")/finding.md"
     kill -TERM "$w2"; wait "$w2"
 else
     not_ok "a v1 cpu controller for CFS quotas"
