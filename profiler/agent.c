@@ -34,7 +34,6 @@ int cmd_agent(int argc, char **argv)
         s->ses.sym.max_binaries = 128;
         s->ses.sym.max_cached = 65536;
         s->ses.who = "podflame agent";
-        s->ses.event = s->agent.off_cpu ? SAMPLER_EVENT_WALL : SAMPLER_EVENT_CPU;
         c = (struct agent_config){.a = &s->agent,
                                   .ses = s->ses,
                                   .watch = &s->watch,

@@ -330,7 +330,7 @@ static const struct opt sampling[] = {
              "losses show"},
 };
 
-static const struct opt offcpu[] = {
+static const struct opt event[] = {
     {.name = "event",
      .kind = OPT_CUSTOM,
      .metavar = "EVENT",
@@ -344,6 +344,9 @@ static const struct opt offcpu[] = {
              "CPU), [blocked] (D: disk, uninterruptible locks), [sleeping] (S: locks, "
              "sockets, timers); wall: both, so that a thread's flame graph covers its whole "
              "wall-clock time"},
+};
+
+static const struct opt offcpu[] = {
     {.name = "min-block",
      .kind = OPT_CUSTOM,
      .metavar = "DUR",
@@ -1055,7 +1058,8 @@ static const struct opt compact[] = {
 #define GROUP(var, title, opts) const struct opt_group var = {title, opts, N(opts)}
 
 GROUP(opt_group_sampling, "sampling", sampling);
-GROUP(opt_group_offcpu, "off the CPU", offcpu);
+GROUP(opt_group_event, "what is recorded", event);
+GROUP(opt_group_offcpu, "off the CPU (--event offcpu or wall; agent --off-cpu)", offcpu);
 GROUP(opt_group_selection, "what to sample (repeatable; none: the whole machine)", selection);
 GROUP(opt_group_names, "Pod names", names);
 GROUP(opt_group_symbols, "symbols", symbols);
@@ -1078,10 +1082,11 @@ GROUP(opt_group_compact, "compact", compact);
 
 /* ---- the commands ---- */
 
-static const struct opt_group *const record_groups[] = {
-    &opt_group_record,    &opt_group_sampling, &opt_group_offcpu,
-    &opt_group_selection, &opt_group_names,    &opt_group_symbols,
-    &opt_group_output,    &opt_group_shape,    NULL};
+static const struct opt_group *const record_groups[] = {&opt_group_record,    &opt_group_sampling,
+                                                        &opt_group_event,     &opt_group_offcpu,
+                                                        &opt_group_selection, &opt_group_names,
+                                                        &opt_group_symbols,   &opt_group_output,
+                                                        &opt_group_shape,     NULL};
 
 const struct opt_command opt_cmd_record = {
     .name = "record",
@@ -1104,10 +1109,11 @@ const struct opt_command opt_cmd_record = {
               "Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.\n",
 };
 
-static const struct opt_group *const agent_groups[] = {
-    &opt_group_agent,     &opt_group_bucket,   &opt_group_sampling,
-    &opt_group_selection, &opt_group_names,    &opt_group_symbols,
-    &opt_group_watcher,   &opt_group_listener, NULL};
+static const struct opt_group *const agent_groups[] = {&opt_group_agent,     &opt_group_bucket,
+                                                       &opt_group_sampling,  &opt_group_offcpu,
+                                                       &opt_group_selection, &opt_group_names,
+                                                       &opt_group_symbols,   &opt_group_watcher,
+                                                       &opt_group_listener,  NULL};
 
 static const struct opt_default agent_defaults[] = {
     {"freq", "19"},

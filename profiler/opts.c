@@ -506,10 +506,12 @@ static int parse_args(struct table *t, struct args *a, struct settings *s, char 
 /* What the session and the watcher borrow from the settings. */
 static int finish(struct settings *s, char *err, size_t errlen)
 {
+    if (s->agent.off_cpu)
+        s->ses.event = SAMPLER_EVENT_WALL; /* the agent's windows of wall time */
     if (s->nstates && s->ses.event == SAMPLER_EVENT_CPU) {
         snprintf(err, errlen,
                  "--state picks classes of time off the CPU: add --event offcpu "
-                 "or --event wall");
+                 "or --event wall (agent: --off-cpu)");
         return -EINVAL;
     }
     s->ses.pids = s->pids;

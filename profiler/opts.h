@@ -128,11 +128,11 @@ struct opt_group {
     size_t n;
 };
 
-extern const struct opt_group opt_group_offcpu, opt_group_sampling, opt_group_selection,
-    opt_group_names, opt_group_symbols, opt_group_output, opt_group_record, opt_group_watcher,
-    opt_group_listener, opt_group_watch, opt_group_agent, opt_group_top, opt_group_bucket,
-    opt_group_range, opt_group_fleet_select, opt_group_query, opt_group_compact, opt_group_shape,
-    opt_group_reading;
+extern const struct opt_group opt_group_event, opt_group_offcpu, opt_group_sampling,
+    opt_group_selection, opt_group_names, opt_group_symbols, opt_group_output, opt_group_record,
+    opt_group_watcher, opt_group_listener, opt_group_watch, opt_group_agent, opt_group_top,
+    opt_group_bucket, opt_group_range, opt_group_fleet_select, opt_group_query, opt_group_compact,
+    opt_group_shape, opt_group_reading;
 
 struct opt_default {
     const char *name, *value;
