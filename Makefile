@@ -44,7 +44,7 @@ TIDY_CHECKS := -checks='-*,bugprone-*,-bugprone-easily-swappable-parameters,\
   -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,\
   -clang-analyzer-security.insecureAPI.strcpy,performance-*' --header-filter='^$$'
 
-.PHONY: all demo deps test unit integration rootfs deploy-check bench bench-formats bench-flamegraph bench-symbolize bench-unwind bench-agent bench-query fuzz fuzz-build lint format clean
+.PHONY: all demo deps test unit integration rootfs deploy-check bench bench-formats bench-flamegraph bench-symbolize bench-unwind bench-agent bench-query bench-offcpu fuzz fuzz-build lint format clean
 SHELL := /bin/bash
 .DELETE_ON_ERROR:
 
@@ -195,6 +195,9 @@ $(BUILD)/tools/symbolize_bench: tools/bench/symbolize_bench.c $(LIB_OBJS)
 
 bench-unwind: all $(WORKLOADS)
 	tools/bench/unwind.py $(BUILD)
+
+bench-offcpu: all
+	tools/bench/offcpu.py $(BUILD) --rounds 9 --loops 100000
 
 bench-query: $(BUILD)/podflame $(BUILD)/tools/fleet_gen
 	tools/bench/query.py $(BUILD)
