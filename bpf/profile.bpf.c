@@ -353,7 +353,6 @@ static __always_inline bool is_call_site(__u64 addr)
  * a constant: 2 for a sample, LEAF_WORDS_OFFCPU off the CPU. */
 #define LEAF_WORDS_MAX    8
 #define LEAF_WORDS_OFFCPU 8
-#define STACK_NEAR        (8ULL << 20) /* the default stack rlimit */
 
 static __always_inline __u64 leaf_return(struct task_struct *task, const int nwords)
 {
@@ -363,11 +362,10 @@ static __always_inline __u64 leaf_return(struct task_struct *task, const int nwo
     if (bpf_probe_read_user(words, nwords * sizeof(words[0]), (void *)user_sp(regs)) &&
         bpf_probe_read_user(words, 2 * sizeof(words[0]), (void *)user_sp(regs)))
         return 0; /* near the stack's end: two words may still be there */
+    /* No cheaper test can rule a word out: a thread's stack is mapped
+     * among the shared libraries, so nearness to the stack pointer says
+     * nothing (a check of it lost chain-lib's callers). */
     for (int i = 0; i < nwords && i < LEAF_WORDS_MAX; i++) {
-        /* a pointer into the stack itself (a buffer, a saved frame) is
-         * no return address: skip it without reading code */
-        if (words[i] - (user_sp(regs) - STACK_NEAR) < 2 * STACK_NEAR)
-            continue;
         if (is_call_site(words[i]))
             return words[i] | ((__u64)i << PF_LEAF_RET_SLOT_SHIFT);
     }
