@@ -534,6 +534,10 @@ struct sched_info___queued {
     unsigned long long last_queued;
 } __attribute__((preserve_access_index));
 
+struct task_struct___sched_info {
+    struct sched_info___queued sched_info;
+} __attribute__((preserve_access_index));
+
 struct cfs_rq___rq {
     struct rq *rq;
 } __attribute__((preserve_access_index));
@@ -549,14 +553,14 @@ struct sched_entity___rq {
  * (a kernel without CONFIG_SCHED_INFO). */
 static __always_inline __u64 queued_ns(struct task_struct *next)
 {
-    struct sched_info___queued *si = (void *)&next->sched_info;
+    struct task_struct___sched_info *ts = (void *)next;
     struct sched_entity___rq *se = (void *)&next->se;
     __u64 queued, now;
 
-    if (!bpf_core_field_exists(si->last_queued) || !bpf_core_field_exists(se->cfs_rq) ||
+    if (!bpf_core_field_exists(ts->sched_info) || !bpf_core_field_exists(se->cfs_rq) ||
         !bpf_core_field_exists(se->cfs_rq->rq))
         return 0;
-    queued = BPF_CORE_READ(si, last_queued);
+    queued = BPF_CORE_READ(ts, sched_info.last_queued);
     now = BPF_CORE_READ(se, cfs_rq, rq, clock);
     return queued && queued <= now ? now - queued : 0;
 }

@@ -636,7 +636,9 @@ static void write_head(FILE *f, const struct fg_opts *o, const struct geometry *
 /* ns as people read a duration: 1.25 s, 830 ms, 45.2 µs, 120 ns. */
 static const char *format_duration(uint64_t ns, char *buf, size_t len)
 {
-    if (ns >= 1000000000ULL)
+    if (ns >= 1000000000000ULL)
+        snprintf(buf, len, "%.0f s", ns / 1e9); /* %g would write 1.2e+03 */
+    else if (ns >= 1000000000ULL)
         snprintf(buf, len, "%.3g s", ns / 1e9);
     else if (ns >= 1000000ULL)
         snprintf(buf, len, "%.3g ms", ns / 1e6);

@@ -105,23 +105,36 @@ static int parse_min_block(struct settings *s, const char *arg, char *err, size_
     char *end;
     double v = strtod(arg, &end);
 
-    errno = 0;
-    if (end != arg && v >= 0 && v <= 3600) {
-        for (size_t u = 0; u < N(units); u++) {
-            if (!strcmp(end, units[u].unit) || (v == 0 && !*end)) {
-                s->ses.min_block_ns = (uint64_t)(v * (*end ? units[u].ns : 1));
-                return 0;
-            }
+    for (size_t u = 0; end != arg && v >= 0 && u < N(units); u++) {
+        double ns = v * (*end ? units[u].ns : 1);
+
+        if (strcmp(end, units[u].unit) != 0 && (v != 0 || *end))
+            continue;
+        if (ns > 3600e9) {
+            snprintf(err, errlen, "--min-block %s: at most an hour", arg);
+            return -EINVAL;
         }
+        s->ses.min_block_ns = (uint64_t)(ns + 0.5);
+        return 0;
     }
     snprintf(err, errlen, "--min-block %s: use a duration with its unit: 1ms, 500us, 2s, or 0",
              arg);
     return -EINVAL;
 }
 
+/* In the largest unit that says it exactly, so that it reads back. */
 static void print_min_block(const struct settings *s, FILE *out)
 {
-    fprintf(out, "min-block = %lluus\n", (unsigned long long)(s->ses.min_block_ns / 1000));
+    unsigned long long ns = s->ses.min_block_ns;
+
+    if (ns && ns % 1000000000ULL == 0)
+        fprintf(out, "min-block = %llus\n", ns / 1000000000ULL);
+    else if (ns && ns % 1000000ULL == 0)
+        fprintf(out, "min-block = %llums\n", ns / 1000000ULL);
+    else if (ns && ns % 1000ULL == 0)
+        fprintf(out, "min-block = %lluus\n", ns / 1000ULL);
+    else
+        fprintf(out, "min-block = %lluns\n", ns);
 }
 
 static int parse_state(struct settings *s, const char *arg, char *err, size_t errlen)

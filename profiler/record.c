@@ -212,7 +212,7 @@ static void print_offcpu(const struct settings *o, const uint64_t *c, uint64_t n
     fprintf(stderr,
             "podflame: off the CPU: %.3f s in %" PRIu64
             " intervals of %.3g ms or more; dropped %" PRIu64 " shorter, %" PRIu64
-            " with no room to remember the thread, %" PRIu64
+            " not remembered (map full, no task storage), %" PRIu64
             " stale (thread id reused, clock), %" PRIu64 " of threads that exited away\n",
             ns / 1e9, c[PF_STAT_OFFCPU_INTERVALS], o->ses.min_block_ns / 1e6,
             c[PF_STAT_OFFCPU_SHORT], c[PF_STAT_OFFCPU_PENDING_FULL], c[PF_STAT_OFFCPU_STALE],

@@ -29,8 +29,8 @@ struct collector {
     struct htab tgids;     /* processes seen */
     uint64_t kernel_mapping, jit_mapping;
     uint64_t total;
-    uint64_t *scratch; /* raw key buffer */
-    uint64_t loc_ids[2 * PF_MAX_STACK_DEPTH];
+    uint64_t *scratch;                                         /* raw key buffer */
+    uint64_t loc_ids[2 * PF_MAX_STACK_DEPTH + 1];              /* + an off-CPU class's leaf */
     int64_t k_pid, k_tid, k_comm, k_thread, k_cgroup, k_state; /* label key strings */
     /* off CPU: where its values go (-1: the profile has no such type), the
      * synthetic leaf of each class, and the time seen */

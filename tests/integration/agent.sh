@@ -104,19 +104,23 @@ fi
 check "the spool is empty after a clean stop" sh -c "[ -d '$work/spool-file' ] && [ -z \"\$(ls -A '$work/spool-file')\" ]"
 
 # ---- --off-cpu: windows of wall time ----
+# a thread of the Pod that sleeps and wakes, beside its CPU hog
+start_in_cgroup "$g1" -- sh -c 'while :; do sleep 0.05; done'
+napper=$!
 start_agent "$work/offcpu.log" --off-cpu --interval 2 --no-watch --output "file://$work/offcpu" \
     --spool-dir "$work/spool-offcpu"
 sleep 4.5
 stop_agent
 check "agent --off-cpu exits 0 on SIGTERM" test $? -eq 0 || cat "$work/offcpu.log"
-win=$(find "$work/offcpu" -name '*.pb.gz' | sort | sed -n 2p)
-go tool pprof -raw "$win" > "$work/offcpu.raw" 2> /dev/null
+kill "$napper"
+wins=$(find "$work/offcpu" -name '*.pb.gz' | sort)
+go tool pprof -raw $(echo "$wins" | tail -1) > "$work/offcpu.raw" 2> /dev/null
 check "... its windows carry cpu, off_cpu and wall nanoseconds" \
     grep -q "samples/count cpu/nanoseconds off_cpu/nanoseconds wall/nanoseconds" "$work/offcpu.raw" ||
     head -5 "$work/offcpu.raw"
-go tool pprof -tags "$win" > "$work/offcpu.tags" 2> /dev/null
-check "... and the state of each sample (running, sleeping)" \
-    sh -c "grep -A8 '^ *state:' '$work/offcpu.tags' | grep -q running && grep -A8 '^ *state:' '$work/offcpu.tags' | grep -q sleeping" ||
+for w in $wins; do go tool pprof -tags "$w" 2> /dev/null | grep -A8 '^ *state:'; done > "$work/offcpu.tags"
+check "... and the state of each sample (the hog running, the napper sleeping)" \
+    sh -c "grep -q ': running\$' '$work/offcpu.tags' && grep -q ': sleeping\$' '$work/offcpu.tags'" ||
     head -30 "$work/offcpu.tags"
 
 # ---- --check-config: the settings in effect, in the file's own format ----
