@@ -212,6 +212,11 @@ static __always_inline __u64 user_sp(const struct pt_regs *regs)
     return regs->sp;
 }
 
+static __always_inline __u64 user_fp(const struct pt_regs *regs)
+{
+    return regs->bp;
+}
+
 /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15, then rip */
 static __always_inline void copy_user_regs(const struct pt_regs *regs, __u64 out[PF_UNWIND_NREGS])
 {
@@ -353,19 +358,45 @@ static __always_inline bool is_call_site(__u64 addr)
  * a constant: 2 for a sample, LEAF_WORDS_OFFCPU off the CPU. */
 #define LEAF_WORDS_MAX    8
 #define LEAF_WORDS_OFFCPU 8
+#define FRAME_MAX         (1ULL << 20) /* a frame pointer further up is no frame pointer */
+
+/* Where the stack that is certainly live ends above sp: the caller's
+ * caller's frame, when the frame pointers say where that is, else 1 KiB
+ * (a thread's stack holds more than that above its deepest frame: glibc
+ * keeps the thread's descriptor there, the kernel argv and the
+ * environment). A word that points below it points into the stack, not at
+ * code. Nearness alone would not do: a thread's stack is mapped among the
+ * shared libraries, and a return address into one can be close. */
+static __always_inline __u64 live_stack_end(const struct pt_regs *regs)
+{
+    __u64 sp = user_sp(regs), fp = user_fp(regs), end = sp + 1024, saved = 0;
+
+    if (fp > sp && fp - sp < FRAME_MAX) {
+        end = fp + 16 > end ? fp + 16 : end;
+        if (!bpf_probe_read_user(&saved, sizeof(saved), (void *)fp) && saved > fp &&
+            saved - fp < FRAME_MAX && saved + 16 > end)
+            end = saved + 16;
+    }
+    return end;
+}
 
 static __always_inline __u64 leaf_return(struct task_struct *task, const int nwords)
 {
     struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
     __u64 words[LEAF_WORDS_MAX] = {};
+    __u64 sp = user_sp(regs), live_end = sp;
 
-    if (bpf_probe_read_user(words, nwords * sizeof(words[0]), (void *)user_sp(regs)) &&
-        bpf_probe_read_user(words, 2 * sizeof(words[0]), (void *)user_sp(regs)))
+    if (bpf_probe_read_user(words, nwords * sizeof(words[0]), (void *)sp) &&
+        bpf_probe_read_user(words, 2 * sizeof(words[0]), (void *)sp))
         return 0; /* near the stack's end: two words may still be there */
-    /* No cheaper test can rule a word out: a thread's stack is mapped
-     * among the shared libraries, so nearness to the stack pointer says
-     * nothing (a check of it lost chain-lib's callers). */
+    /* Deeper than two words, the stack's own pointers (a buffer's address,
+     * a saved frame pointer) come often, and the bytes before them pass for
+     * a call now and then: those are no return address. */
+    if (nwords > 2)
+        live_end = live_stack_end(regs);
     for (int i = 0; i < nwords && i < LEAF_WORDS_MAX; i++) {
+        if (words[i] >= sp && words[i] < live_end)
+            continue;
         if (is_call_site(words[i]))
             return words[i] | ((__u64)i << PF_LEAF_RET_SLOT_SHIFT);
     }

@@ -186,6 +186,23 @@ out:
     return rc;
 }
 
+/* Sums of what profiles say, which a hostile one can make overflow: held
+ * at the bound rather than wrapped (wrapping is undefined for int64_t, and
+ * a sum that wrapped would read as a small or negative number). */
+static int64_t saturating_add(int64_t a, int64_t b)
+{
+    int64_t r;
+
+    return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
+static int64_t saturating_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+
+    return __builtin_sub_overflow(a, b, &r) ? (b < 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
 /* The types must be the same, by name and unit, in the same order. */
 static int check_types(struct pf_merge *m, struct translation *t, char *err, size_t errlen)
 {
@@ -331,7 +348,8 @@ static int merge_sample(struct pf_merge *m, const uint64_t *locs, size_t nlocs,
     j = index_slot(x, m->p, h, locs, nlocs, labels, nlabels, &found);
     if (found) {
         for (size_t i = 0; i < m->p->nsample_types; i++)
-            m->p->samples[x->at[j]].values[i] += values[i];
+            m->p->samples[x->at[j]].values[i] =
+                saturating_add(m->p->samples[x->at[j]].values[i], values[i]);
         return 0;
     }
     if ((rc = pf_profile_add_sample(m->p, locs, nlocs, values, labels, nlabels)))
@@ -381,7 +399,7 @@ static void merge_times(struct pf_merge *m, int64_t start, int64_t end)
     if (end > m->end_nanos)
         m->end_nanos = end;
     if (m->p->time_nanos)
-        m->p->duration_nanos = m->end_nanos - m->p->time_nanos;
+        m->p->duration_nanos = saturating_sub(m->end_nanos, m->p->time_nanos);
     m->profiles++;
 }
 
@@ -390,7 +408,7 @@ int pf_merge_add(struct pf_merge *m, const struct pf_profile *p,
                  void *ctx, const char *const *extra, size_t nextra, char *err, size_t errlen)
 {
     struct translation t = {p, NULL, NULL, NULL};
-    int64_t end = p->time_nanos + p->duration_nanos;
+    int64_t end = saturating_add(p->time_nanos, p->duration_nanos);
     int rc = -ENOMEM;
 
     t.strings = malloc((p->nstrings ? p->nstrings : 1) * sizeof(*t.strings));
@@ -501,7 +519,8 @@ static int adopt(struct pf_merge *m, struct pf_profile *p,
         j = index_slot(x, p, h, s.location_ids, s.nlocations, s.labels, s.nlabels, &found);
         if (found) {
             for (size_t v = 0; v < p->nsample_types; v++)
-                p->samples[x->at[j]].values[v] += s.values[v];
+                p->samples[x->at[j]].values[v] =
+                    saturating_add(p->samples[x->at[j]].values[v], s.values[v]);
             sample_free(&s);
             continue;
         }

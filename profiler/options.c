@@ -355,8 +355,8 @@ static const struct opt event[] = {
              "off the CPU, in nanoseconds, under its stacks when it left and a last frame "
              "naming why: [throttled] (its cgroup's CPU limit), [runqueue] (waiting for a "
              "CPU), [blocked] (D: disk, uninterruptible locks), [sleeping] (S: locks, "
-             "sockets, timers); wall: both, so that a thread's flame graph covers its whole "
-             "wall-clock time"},
+             "sockets, timers); wall: both, so that a thread's flame graph covers its "
+             "wall-clock time (from the first time it leaves the CPU in the recording)"},
 };
 
 static const struct opt offcpu[] = {
@@ -1182,9 +1182,19 @@ const struct opt_command opt_cmd_watch = {
               "  podflame watch --node-cpu 80 --sustain 10 --findings-dir /var/tmp/findings\n",
 };
 
-static const struct opt_group *const top_groups[] = {&opt_group_top,       &opt_group_sampling,
-                                                     &opt_group_selection, &opt_group_names,
-                                                     &opt_group_symbols,   NULL};
+static const struct opt_group *const top_groups[] = {&opt_group_top,
+                                                     &opt_group_sampling,
+                                                     &opt_group_event,
+                                                     &opt_group_selection,
+                                                     &opt_group_names,
+                                                     &opt_group_symbols,
+                                                     NULL};
+
+/* wall: each Pod's throttled and queued shares beside its CPU */
+static const struct opt_default top_defaults[] = {
+    {"event", "wall"},
+    {NULL, NULL},
+};
 
 const struct opt_command opt_cmd_top = {
     .name = "top",
@@ -1193,9 +1203,11 @@ const struct opt_command opt_cmd_top = {
              "hottest functions (sampled at HZ over the last SECS), refreshed every second,\n"
              "like top for code. THR% and RUNQ%: of the time a Pod's threads wanted a CPU,\n"
              "the share its CPU limit throttled them and the share they queued behind other\n"
-             "threads (from the scheduler's switches). On a node without Pods: the busiest\n"
-             "containers and processes.",
+             "threads (from the scheduler's switches: --event cpu leaves them out, and\n"
+             "their cost on a node with many context switches). On a node without Pods:\n"
+             "the busiest containers and processes.",
     .groups = top_groups,
+    .defaults = top_defaults,
 };
 
 static const struct opt_group *const query_groups[] = {&opt_group_range,

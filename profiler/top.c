@@ -63,6 +63,7 @@ static void print_waits(const struct pf_profile *p, const char *uid)
         printf("%5s %5s ", "?", "?");
         return;
     }
+    /* --event cpu: no wall time, nothing to say */
     want = w.ns[WALL_RUNNING] + w.ns[WALL_THROTTLED] + w.ns[WALL_RUNQUEUE];
     if (want)
         printf("%5.0f %5.0f ", 100.0 * (double)w.ns[WALL_THROTTLED] / (double)want,
@@ -224,8 +225,6 @@ static int top_open(struct top_view *t)
 
     kube_node_name(t->node, sizeof(t->node));
     so.who = "podflame top";
-    /* wall time, for each Pod's throttled and queued shares */
-    t->o.ses.event = so.event = SAMPLER_EVENT_WALL;
     if (new_window(t, &t->p)) {
         snprintf(t->err, sizeof(t->err), "out of memory");
         return -1;

@@ -794,21 +794,38 @@ static size_t read_stack(int fd, int32_t id, uint64_t *ips)
     return n;
 }
 
-/* The threads off the CPU now, at most the pending map's size of them:
- * their ids into tids. Returns how many. The map changes while it is read
- * (threads come and go): a walk that lost its place starts over, which
- * the bound ends. */
-static size_t waiting_threads(struct sampler *s, uint32_t *tids, size_t max)
-{
-    int fd = bpf_map__fd(s->skel->maps.offcpu_pending);
-    size_t n = 0, steps = 0;
-    uint32_t *prev = NULL;
+/* Threads off the CPU read per batch: a batch walks the map's buckets in
+ * order, so threads that come and go meanwhile neither restart the walk
+ * nor show twice, as a walk by keys would. */
+#define WAITING_BATCH 256
 
-    while (n < max && steps++ < 2 * max && bpf_map_get_next_key(fd, prev, &tids[n]) == 0) {
-        prev = &tids[n];
-        n++;
+/* Calls fn for every thread off the CPU now. Returns 0, fn's first
+ * non-zero return, or a negative errno from the kernel. */
+static int each_waiting(struct sampler *s,
+                        int (*fn)(struct sampler *s, uint32_t tid, struct pf_offcpu_pending *p,
+                                  void *ctx),
+                        void *ctx)
+{
+    int fd = bpf_map__fd(s->skel->maps.offcpu_pending), ret = 0;
+    uint32_t tids[WAITING_BATCH], cursor = 0, count;
+    struct pf_offcpu_pending *vals = malloc(WAITING_BATCH * sizeof(*vals));
+    bool first = true, more = true;
+
+    if (!vals)
+        return -ENOMEM;
+    while (more && !ret) {
+        count = WAITING_BATCH;
+        ret = bpf_map_lookup_batch(fd, first ? NULL : &cursor, &cursor, tids, vals, &count, NULL);
+        first = false;
+        if (ret == -ENOENT) /* the last batch: count says what it holds */
+            more = false, ret = 0;
+        else if (ret)
+            break;
+        for (uint32_t i = 0; i < count && !ret; i++)
+            ret = fn(s, tids[i], &vals[i], ctx);
     }
-    return n;
+    free(vals);
+    return ret;
 }
 
 static int keep_stack(struct htab *kept, int32_t id)
@@ -816,28 +833,27 @@ static int keep_stack(struct htab *kept, int32_t id)
     return id < 0 || htab_get(kept, &id, sizeof(id), NULL) ? 0 : htab_put(kept, &id, sizeof(id), 1);
 }
 
+static int keep_if_in_slot(struct sampler *s, uint32_t tid, struct pf_offcpu_pending *p, void *ctx)
+{
+    uint32_t slot = *(const uint32_t *)ctx;
+    int err;
+
+    (void)tid;
+    if (p->slot != slot)
+        return 0;
+    err = keep_stack(&s->kept_stacks, p->key.user_stack_id);
+    return err ? err : keep_stack(&s->kept_stacks, p->key.kern_stack_id);
+}
+
 /* The stack ids of threads still off the CPU with their stacks in slot:
  * the drain of that slot keeps them, for the key added when the thread
  * comes back. Read before the counts: a thread that came back before this
  * had its time added already, and one that comes back after is kept. */
-static int keep_waiting_stacks(struct sampler *s, uint32_t slot, uint32_t *tids, size_t max)
+static int keep_waiting_stacks(struct sampler *s, uint32_t slot)
 {
-    int fd = bpf_map__fd(s->skel->maps.offcpu_pending);
-    size_t n = waiting_threads(s, tids, max);
-    int err = 0;
-
     htab_free(&s->kept_stacks);
     htab_init(&s->kept_stacks);
-    for (size_t i = 0; !err && i < n; i++) {
-        struct pf_offcpu_pending p;
-
-        if (bpf_map_lookup_elem(fd, &tids[i], &p) || p.slot != slot)
-            continue;
-        err = keep_stack(&s->kept_stacks, p.key.user_stack_id);
-        if (!err)
-            err = keep_stack(&s->kept_stacks, p.key.kern_stack_id);
-    }
-    return err;
+    return each_waiting(s, keep_if_in_slot, &slot);
 }
 
 static int stack_map_fd(const struct sampler *s, uint32_t slot)
@@ -845,41 +861,29 @@ static int stack_map_fd(const struct sampler *s, uint32_t slot)
     return bpf_map__fd(slot ? s->skel->maps.stacks1 : s->skel->maps.stacks0);
 }
 
-/* Reports one off-CPU part of pending thread p: ns in state. */
-static int report_part(struct sampler *s, struct pf_offcpu_pending *p, uint32_t state, uint64_t ns,
-                       sampler_sample_fn fn, void *ctx)
+struct report {
+    sampler_sample_fn fn;
+    void *ctx;
+};
+
+/* After the stop: a thread still off the CPU was off it until the stop.
+ * It is reported as if it had come back then, and forgotten. */
+static int report_one_waiting(struct sampler *s, uint32_t tid, struct pf_offcpu_pending *p,
+                              void *ctx)
 {
+    const struct report *r = ctx;
     uint32_t mask = s->opts.state_mask ? s->opts.state_mask : ~0u;
+    uint64_t stop = (uint64_t)s->stop_ns;
     int sfd = stack_map_fd(s, p->slot);
     size_t nu, nk;
 
-    if (!ns || !(mask & (1u << state)))
+    bpf_map_delete_elem(bpf_map__fd(s->skel->maps.offcpu_pending), &tid);
+    if (p->start_ns > stop || stop - p->start_ns < s->opts.min_block_ns ||
+        !(mask & (1u << p->key.state)))
         return 0;
-    p->key.state = state;
     nu = read_stack(sfd, p->key.user_stack_id, s->ustack);
     nk = read_stack(sfd, p->key.kern_stack_id, s->kstack);
-    return fn(ctx, &p->key, ns, s->ustack, nu, s->kstack, nk);
-}
-
-/* After the stop: the threads still off the CPU were off it until the
- * stop. Each is reported as if it had come back then, and forgotten. */
-static int report_waiting(struct sampler *s, uint32_t *tids, size_t max, sampler_sample_fn fn,
-                          void *ctx)
-{
-    int fd = bpf_map__fd(s->skel->maps.offcpu_pending);
-    size_t n = waiting_threads(s, tids, max);
-    uint64_t stop = (uint64_t)s->stop_ns;
-    int ret = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        struct pf_offcpu_pending p;
-
-        if (bpf_map_lookup_and_delete_elem(fd, &tids[i], &p) || p.start_ns > stop ||
-            stop - p.start_ns < s->opts.min_block_ns || ret)
-            continue;
-        ret = report_part(s, &p, p.key.state, stop - p.start_ns, fn, ctx);
-    }
-    return ret;
+    return r->fn(r->ctx, &p->key, stop - p->start_ns, s->ustack, nu, s->kstack, nk);
 }
 
 int sampler_drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
@@ -888,28 +892,26 @@ int sampler_drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
     struct bpf_map *cmap = old ? s->skel->maps.counts1 : s->skel->maps.counts0;
     int cfd = bpf_map__fd(cmap), sfd = stack_map_fd(s, old);
     struct timespec grace = {0, SLOT_GRACE_NS};
-    size_t nkeys = 0, max_waiting = bpf_map__max_entries(s->skel->maps.offcpu_pending);
+    size_t nkeys = 0;
     bool off_cpu = sampler_event_off_cpu(s->opts.event);
-    uint32_t sid, next_sid, *tids = NULL;
+    uint32_t sid, next_sid;
     void *prev = NULL;
-    int ret = 0;
+    int ret = 0, err;
 
     if (!s->loaded)
         return 0; /* not started: nothing was sampled */
     __atomic_store_n(&s->skel->bss->active_slot, !old, __ATOMIC_SEQ_CST);
     nanosleep(&grace, NULL);
 
-    if (off_cpu && !(tids = malloc(max_waiting * sizeof(*tids))))
-        return -ENOMEM;
     if (off_cpu && !s->started && !s->intervals_closed) {
-        ret = report_waiting(s, tids, max_waiting, fn, ctx);
+        ret = each_waiting(s, report_one_waiting, &(struct report){fn, ctx});
         s->intervals_closed = true;
     }
-    if (off_cpu && keep_waiting_stacks(s, old, tids, max_waiting)) {
-        free(tids);
-        return -ENOMEM;
-    }
-    free(tids);
+    /* without the waiting threads' stack ids, clearing the slot's stack
+     * map could give them to other stacks: leave the slot for its next
+     * drain */
+    if (off_cpu && (err = keep_waiting_stacks(s, old)))
+        return ret ? ret : err;
 
     while (nkeys < s->opts.max_keys && bpf_map_get_next_key(cfd, prev, &s->keys[nkeys]) == 0) {
         prev = &s->keys[nkeys];

@@ -190,6 +190,7 @@ static void test_hotspots(void **state)
     static const char *const deep[] = {"main", "walk", "walk", "walk"};
     struct pf_profile *p;
     struct pod_hotspots hs;
+    struct pod_wall w;
     char err[256];
 
     (void)state;
@@ -237,6 +238,11 @@ static void test_hotspots(void **state)
     assert_int_equal(hs.samples, 500);
     assert_string_equal(hs.funcs[0].name, "idle");
     pod_hotspots_free(&hs);
+    /* a CPU profile has no wall time, and no verdict to draw from it */
+    assert_int_equal(pod_wall_find(p, "uid-a", &w, err, sizeof(err)), 0);
+    assert_int_equal(w.total, 0);
+    assert_null(w.waits[WALL_SLEEPING].frames);
+    pod_wall_free(&w);
     pf_profile_free(p);
 }
 
@@ -358,7 +364,7 @@ static void test_wall_verdicts(void **state)
     assert_true(w.waits[WALL_THROTTLED].pct == 60);
     assert_null(w.waits[WALL_SLEEPING].frames);
     pod_wall_free(&w);
-    /* a CPU profile has no wall time */
+    /* a Pod without samples has no wall time */
     assert_int_equal(pod_wall_find(p, "uid-none", &w, err, sizeof(err)), 0);
     assert_int_equal(w.total, 0);
     pod_wall_free(&w);
