@@ -156,6 +156,18 @@ struct {
     __uint(max_entries, 256 * 1024);
 } proc_events SEC(".maps");
 
+/* Off-CPU intervals that came back after their slot was drained (a sleep
+ * across a slot flip): each its own entry, read and deleted by the next
+ * drain; one entry without off-CPU. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __type(key, struct pf_late_key);
+    __type(value, __u64);
+    __uint(max_entries, 16384); /* resized by userspace before load */
+} offcpu_late SEC(".maps");
+
+__u64 late_seq;
+
 /* tid -> the thread that left the CPU (--event offcpu|wall); one entry
  * without off-CPU. A thread that comes back takes its entry out. */
 struct {
@@ -690,12 +702,27 @@ static __always_inline void leave_cpu(void *ctx, struct task_struct *prev, bool 
 }
 
 /* Adds ns of class state to the key, in the slot its stacks are in. */
+/* Adds ns of class state to the key, in the slot its stacks are in. While
+ * that slot is active, to its count map, as CPU samples are (a drain waits
+ * out a grace period after the flip); once it is not, the drain may be
+ * deleting the key while this adds to it, so the time goes into a late
+ * entry of its own instead. */
 static __always_inline void add_interval(struct pf_offcpu_pending *p, __u32 state, __u64 ns)
 {
+    struct pf_late_key late = {};
+
     if (!ns || !(state_mask & (1u << state)))
         return;
     p->key.state = state;
-    add_to_counts(p->slot ? (void *)&counts1 : (void *)&counts0, &p->key, ns);
+    if (p->slot == active_slot) {
+        add_to_counts(p->slot ? (void *)&counts1 : (void *)&counts0, &p->key, ns);
+        return;
+    }
+    late.key = p->key;
+    late.key_slot = p->slot;
+    late.seq = __sync_fetch_and_add(&late_seq, 1);
+    if (bpf_map_update_elem(&offcpu_late, &late, &ns, BPF_NOEXIST))
+        stat_inc(PF_STAT_LOST_COUNTS_FULL);
 }
 
 /* next comes back to the CPU: what it was away for goes to its key, a

@@ -86,6 +86,17 @@ struct pf_offcpu_pending {
     __u32 pad;
 };
 
+/* An off-CPU interval whose thread left while the other slot was active:
+ * a key of its own (seq makes it unique), written once, never added to,
+ * so that a drain deleting it cannot race an add. key's stacks are in the
+ * stack map of key_slot. */
+struct pf_late_key {
+    struct pf_key key;
+    __u64 seq;
+    __u32 key_slot;
+    __u32 pad;
+};
+
 /* pid_filter values: sample the process now, or only once it has exec'd
  * (record -- COMMAND: the forked child is still podflame until then). */
 #define PF_FILTER_ACTIVE     1

@@ -29,6 +29,10 @@
 /* Threads remembered off the CPU at once, unless the options say. */
 #define MAX_PENDING_DEFAULT 65536
 
+/* Off-CPU intervals that came back after their slot's drain, between two
+ * drains (a second): each is a sleep that spanned a drain. */
+#define LATE_MAX 16384
+
 /* A PID given to the filter before the program is loaded: sampler_start
  * writes it to the program's map. */
 struct pending_pid {
@@ -250,6 +254,7 @@ static int size_maps(struct sampler *s, char *err, size_t errlen)
         /* one stack-copy buffer per CPU, none used without copies */
         {k->maps.stack_scratch, s->opts.unwind_mode != PF_UNWIND_MODE_OFF ? cpus : 1},
         {k->maps.stack_events, ring},
+        {k->maps.offcpu_late, !sampler_event_off_cpu(s->opts.event) ? 1 : LATE_MAX},
         {k->maps.offcpu_pending, !sampler_event_off_cpu(s->opts.event) ? 1
                                  : s->opts.max_pending                 ? s->opts.max_pending
                                                                        : MAX_PENDING_DEFAULT},
@@ -866,6 +871,37 @@ struct report {
     void *ctx;
 };
 
+/* Reports and deletes the late off-CPU intervals (bpf/profile.h: struct
+ * pf_late_key), in batches; fn NULL only deletes them. */
+static int drain_late(struct sampler *s, sampler_sample_fn fn, void *ctx)
+{
+    int fd = bpf_map__fd(s->skel->maps.offcpu_late), ret = 0, err = 0;
+    struct pf_late_key *keys = malloc(WAITING_BATCH * sizeof(*keys));
+    uint64_t ns[WAITING_BATCH];
+    uint32_t cursor = 0, count;
+    bool first = true, more = true;
+
+    if (!keys)
+        return -ENOMEM;
+    while (more && !err) {
+        count = WAITING_BATCH;
+        err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &cursor, &cursor, keys, ns, &count,
+                                              NULL);
+        first = false;
+        if (err == -ENOENT) /* the last batch: count says what it holds */
+            more = false, err = 0;
+        for (uint32_t i = 0; i < count && !err && fn && !ret; i++) {
+            int sfd = stack_map_fd(s, keys[i].key_slot);
+            size_t nu = read_stack(sfd, keys[i].key.user_stack_id, s->ustack);
+            size_t nk = read_stack(sfd, keys[i].key.kern_stack_id, s->kstack);
+
+            ret = fn(ctx, &keys[i].key, ns[i], s->ustack, nu, s->kstack, nk);
+        }
+    }
+    free(keys);
+    return ret ? ret : err;
+}
+
 /* After the stop: a thread still off the CPU was off it until the stop.
  * It is reported as if it had come back then, and forgotten. */
 static int report_one_waiting(struct sampler *s, uint32_t tid, struct pf_offcpu_pending *p,
@@ -912,6 +948,10 @@ int sampler_drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
      * drain */
     if (off_cpu && (err = keep_waiting_stacks(s, old)))
         return ret ? ret : err;
+    /* late intervals before the stacks are cleared: a late one's thread
+     * was waiting, its stacks kept, until its time was written */
+    if (off_cpu && (err = drain_late(s, ret ? NULL : fn, ctx)) && !ret)
+        ret = err;
 
     while (nkeys < s->opts.max_keys && bpf_map_get_next_key(cfd, prev, &s->keys[nkeys]) == 0) {
         prev = &s->keys[nkeys];
