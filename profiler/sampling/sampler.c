@@ -26,8 +26,8 @@
 /* The most user stack a sample copies (bpf/profile.h: PF_STACK_PAGES_MAX). */
 #define STACK_SIZE_MAX 65536
 
-/* Threads remembered off the CPU at once, unless the options say. */
-#define MAX_PENDING_DEFAULT 65536
+/* Threads remembered off the CPU at once (more are counted, not kept). */
+#define MAX_PENDING 65536
 
 /* Off-CPU intervals that came back after their slot's drain, between two
  * drains (a second): each is a sleep that spanned a drain. */
@@ -200,7 +200,7 @@ static void set_config(struct sampler *s)
     cfg->unwind_mode = s->opts.unwind_mode;
     cfg->stack_size = s->opts.stack_size < STACK_SIZE_MAX ? s->opts.stack_size : STACK_SIZE_MAX;
     cfg->min_block_ns = s->opts.min_block_ns;
-    cfg->state_mask = s->opts.state_mask ? s->opts.state_mask : ~0u;
+    cfg->state_mask = s->opts.state_mask;
 }
 
 /* The scheduler's programs load only for off-CPU time, and attach in
@@ -254,10 +254,8 @@ static int size_maps(struct sampler *s, char *err, size_t errlen)
         /* one stack-copy buffer per CPU, none used without copies */
         {k->maps.stack_scratch, s->opts.unwind_mode != PF_UNWIND_MODE_OFF ? cpus : 1},
         {k->maps.stack_events, ring},
-        {k->maps.offcpu_late, !sampler_event_off_cpu(s->opts.event) ? 1 : LATE_MAX},
-        {k->maps.offcpu_pending, !sampler_event_off_cpu(s->opts.event) ? 1
-                                 : s->opts.max_pending                 ? s->opts.max_pending
-                                                                       : MAX_PENDING_DEFAULT},
+        {k->maps.offcpu_late, sampler_event_off_cpu(s->opts.event) ? LATE_MAX : 1},
+        {k->maps.offcpu_pending, sampler_event_off_cpu(s->opts.event) ? MAX_PENDING : 1},
     };
 
     k->rodata->stack_ring_wake = ring / 4;
@@ -287,6 +285,8 @@ int sampler_open(const struct sampler_opts *opts, struct sampler **out, char *er
         return -ENOMEM;
     }
     s->opts = *opts;
+    if (!s->opts.state_mask)
+        s->opts.state_mask = ~0u; /* 0: every class */
     s->keys = calloc(opts->max_keys, sizeof(*s->keys));
     if (!s->keys) {
         ret = -ENOMEM;
@@ -799,66 +799,37 @@ static size_t read_stack(int fd, int32_t id, uint64_t *ips)
     return n;
 }
 
-/* Threads off the CPU read per batch: a batch walks the map's buckets in
- * order, so threads that come and go meanwhile neither restart the walk
- * nor show twice, as a walk by keys would. */
-#define WAITING_BATCH 256
+/* Off-CPU maps are read in batches, in bucket order: entries that come
+ * and go meanwhile neither restart the walk nor show twice, as a walk by
+ * keys would. */
+#define BATCH 256
 
-/* Calls fn for every thread off the CPU now. Returns 0, fn's first
- * non-zero return, or a negative errno from the kernel. */
-static int each_waiting(struct sampler *s,
-                        int (*fn)(struct sampler *s, uint32_t tid, struct pf_offcpu_pending *p,
-                                  void *ctx),
-                        void *ctx)
+struct batch {
+    uint32_t cursor;
+    bool started, done;
+};
+
+/* The next batch of fd's entries, up to *count of them, into keys and
+ * vals (deleted from the map too with and_delete); *count says how many
+ * came. Returns 1 while more may follow, 0 after the last, or a negative
+ * errno. */
+static int next_batch(int fd, bool and_delete, struct batch *b, void *keys, void *vals,
+                      uint32_t *count)
 {
-    int fd = bpf_map__fd(s->skel->maps.offcpu_pending), ret = 0;
-    uint32_t tids[WAITING_BATCH], cursor = 0, count;
-    struct pf_offcpu_pending *vals = malloc(WAITING_BATCH * sizeof(*vals));
-    bool first = true, more = true;
-
-    if (!vals)
-        return -ENOMEM;
-    while (more && !ret) {
-        count = WAITING_BATCH;
-        ret = bpf_map_lookup_batch(fd, first ? NULL : &cursor, &cursor, tids, vals, &count, NULL);
-        first = false;
-        if (ret == -ENOENT) /* the last batch: count says what it holds */
-            more = false, ret = 0;
-        else if (ret)
-            break;
-        for (uint32_t i = 0; i < count && !ret; i++)
-            ret = fn(s, tids[i], &vals[i], ctx);
-    }
-    free(vals);
-    return ret;
-}
-
-static int keep_stack(struct htab *kept, int32_t id)
-{
-    return id < 0 || htab_get(kept, &id, sizeof(id), NULL) ? 0 : htab_put(kept, &id, sizeof(id), 1);
-}
-
-static int keep_if_in_slot(struct sampler *s, uint32_t tid, struct pf_offcpu_pending *p, void *ctx)
-{
-    uint32_t slot = *(const uint32_t *)ctx;
     int err;
 
-    (void)tid;
-    if (p->slot != slot)
+    if (b->done) {
+        *count = 0;
         return 0;
-    err = keep_stack(&s->kept_stacks, p->key.user_stack_id);
-    return err ? err : keep_stack(&s->kept_stacks, p->key.kern_stack_id);
-}
-
-/* The stack ids of threads still off the CPU with their stacks in slot:
- * the drain of that slot keeps them, for the key added when the thread
- * comes back. Read before the counts: a thread that came back before this
- * had its time added already, and one that comes back after is kept. */
-static int keep_waiting_stacks(struct sampler *s, uint32_t slot)
-{
-    htab_free(&s->kept_stacks);
-    htab_init(&s->kept_stacks);
-    return each_waiting(s, keep_if_in_slot, &slot);
+    }
+    err = (and_delete ? bpf_map_lookup_and_delete_batch : bpf_map_lookup_batch)(
+        fd, b->started ? &b->cursor : NULL, &b->cursor, keys, vals, count, NULL);
+    b->started = true;
+    if (err == -ENOENT) { /* the last batch: *count says what it holds */
+        b->done = true;
+        return 0;
+    }
+    return err ? err : 1;
 }
 
 static int stack_map_fd(const struct sampler *s, uint32_t slot)
@@ -866,60 +837,82 @@ static int stack_map_fd(const struct sampler *s, uint32_t slot)
     return bpf_map__fd(slot ? s->skel->maps.stacks1 : s->skel->maps.stacks0);
 }
 
-struct report {
-    sampler_sample_fn fn;
-    void *ctx;
-};
+/* Hands fn a key with its stacks, read from slot's stack map. */
+static int report_key(struct sampler *s, uint32_t slot, const struct pf_key *key, uint64_t count,
+                      sampler_sample_fn fn, void *ctx)
+{
+    int sfd = stack_map_fd(s, slot);
+    size_t nu = read_stack(sfd, key->user_stack_id, s->ustack);
+    size_t nk = read_stack(sfd, key->kern_stack_id, s->kstack);
 
-/* Reports and deletes the late off-CPU intervals (bpf/profile.h: struct
- * pf_late_key), in batches; fn NULL only deletes them. */
+    return fn(ctx, key, count, s->ustack, nu, s->kstack, nk);
+}
+
+static int keep_stack(struct htab *kept, int32_t id)
+{
+    return id < 0 || htab_get(kept, &id, sizeof(id), NULL) ? 0 : htab_put(kept, &id, sizeof(id), 1);
+}
+
+/* The threads still off the CPU: with stop (after sampler_stop), each is
+ * reported as if it had come back at the stop, and forgotten; without, the
+ * stack ids of those whose stacks are in slot are kept, for the key added
+ * when they come back. Read before the counts: a thread that came back
+ * before this had its time added already, and one that comes back after is
+ * kept. */
+static int each_waiting(struct sampler *s, uint32_t slot, bool stop, sampler_sample_fn fn,
+                        void *ctx)
+{
+    int fd = bpf_map__fd(s->skel->maps.offcpu_pending), more = 1, ret = 0;
+    struct pf_offcpu_pending *vals = malloc(BATCH * sizeof(*vals));
+    uint64_t stop_ns = (uint64_t)s->stop_ns;
+    uint32_t tids[BATCH], count;
+    struct batch b = {0};
+
+    if (!vals)
+        return -ENOMEM;
+    while (more > 0 && !ret) {
+        count = BATCH;
+        if ((more = next_batch(fd, stop, &b, tids, vals, &count)) < 0)
+            ret = more;
+        for (uint32_t i = 0; i < count && !ret; i++) {
+            const struct pf_offcpu_pending *p = &vals[i];
+
+            if (!stop && p->slot == slot) {
+                ret = keep_stack(&s->kept_stacks, p->key.user_stack_id);
+                if (!ret)
+                    ret = keep_stack(&s->kept_stacks, p->key.kern_stack_id);
+            } else if (stop && p->start_ns <= stop_ns &&
+                       stop_ns - p->start_ns >= s->opts.min_block_ns &&
+                       (s->opts.state_mask & (1u << p->key.state))) {
+                ret = report_key(s, p->slot, &p->key, stop_ns - p->start_ns, fn, ctx);
+            }
+        }
+    }
+    free(vals);
+    return ret;
+}
+
+/* Reads and deletes the late off-CPU intervals (bpf/profile.h: struct
+ * pf_late_key); fn NULL only deletes them. */
 static int drain_late(struct sampler *s, sampler_sample_fn fn, void *ctx)
 {
-    int fd = bpf_map__fd(s->skel->maps.offcpu_late), ret = 0, err = 0;
-    struct pf_late_key *keys = malloc(WAITING_BATCH * sizeof(*keys));
-    uint64_t ns[WAITING_BATCH];
-    uint32_t cursor = 0, count;
-    bool first = true, more = true;
+    int fd = bpf_map__fd(s->skel->maps.offcpu_late), more = 1, ret = 0;
+    struct pf_late_key *keys = malloc(BATCH * sizeof(*keys));
+    uint64_t ns[BATCH];
+    uint32_t count;
+    struct batch b = {0};
 
     if (!keys)
         return -ENOMEM;
-    while (more && !err) {
-        count = WAITING_BATCH;
-        err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &cursor, &cursor, keys, ns, &count,
-                                              NULL);
-        first = false;
-        if (err == -ENOENT) /* the last batch: count says what it holds */
-            more = false, err = 0;
-        for (uint32_t i = 0; i < count && !err && fn && !ret; i++) {
-            int sfd = stack_map_fd(s, keys[i].key_slot);
-            size_t nu = read_stack(sfd, keys[i].key.user_stack_id, s->ustack);
-            size_t nk = read_stack(sfd, keys[i].key.kern_stack_id, s->kstack);
-
-            ret = fn(ctx, &keys[i].key, ns[i], s->ustack, nu, s->kstack, nk);
-        }
+    while (more > 0) {
+        count = BATCH;
+        if ((more = next_batch(fd, true, &b, keys, ns, &count)) < 0 && !ret)
+            ret = more;
+        for (uint32_t i = 0; i < count && fn && !ret; i++)
+            ret = report_key(s, keys[i].key_slot, &keys[i].key, ns[i], fn, ctx);
     }
     free(keys);
-    return ret ? ret : err;
-}
-
-/* After the stop: a thread still off the CPU was off it until the stop.
- * It is reported as if it had come back then, and forgotten. */
-static int report_one_waiting(struct sampler *s, uint32_t tid, struct pf_offcpu_pending *p,
-                              void *ctx)
-{
-    const struct report *r = ctx;
-    uint32_t mask = s->opts.state_mask ? s->opts.state_mask : ~0u;
-    uint64_t stop = (uint64_t)s->stop_ns;
-    int sfd = stack_map_fd(s, p->slot);
-    size_t nu, nk;
-
-    bpf_map_delete_elem(bpf_map__fd(s->skel->maps.offcpu_pending), &tid);
-    if (p->start_ns > stop || stop - p->start_ns < s->opts.min_block_ns ||
-        !(mask & (1u << p->key.state)))
-        return 0;
-    nu = read_stack(sfd, p->key.user_stack_id, s->ustack);
-    nk = read_stack(sfd, p->key.kern_stack_id, s->kstack);
-    return r->fn(r->ctx, &p->key, stop - p->start_ns, s->ustack, nu, s->kstack, nk);
+    return ret;
 }
 
 int sampler_drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
@@ -940,13 +933,15 @@ int sampler_drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
     nanosleep(&grace, NULL);
 
     if (off_cpu && !s->started && !s->intervals_closed) {
-        ret = each_waiting(s, report_one_waiting, &(struct report){fn, ctx});
+        ret = each_waiting(s, old, true, fn, ctx);
         s->intervals_closed = true;
     }
     /* without the waiting threads' stack ids, clearing the slot's stack
      * map could give them to other stacks: leave the slot for its next
      * drain */
-    if (off_cpu && (err = keep_waiting_stacks(s, old)))
+    htab_free(&s->kept_stacks);
+    htab_init(&s->kept_stacks);
+    if (off_cpu && (err = each_waiting(s, old, false, NULL, NULL)))
         return ret ? ret : err;
     /* late intervals before the stacks are cleared: a late one's thread
      * was waiting, its stacks kept, until its time was written */
@@ -957,19 +952,14 @@ int sampler_drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
         prev = &s->keys[nkeys];
         nkeys++;
     }
-    /* Read and delete at once: off-CPU time can still arrive in this slot
-     * (a thread that left while it was active comes back now); what comes
-     * after its key was taken makes a new key, for the next drain. */
+    /* After the flip and its grace period nothing adds to this slot (late
+     * off-CPU time goes to offcpu_late): each key is read and deleted. */
     for (size_t i = 0; i < nkeys; i++) {
-        const struct pf_key *k = &s->keys[i];
         uint64_t count;
-        size_t nu, nk;
 
-        if (bpf_map_lookup_and_delete_elem(cfd, k, &count) || ret)
+        if (bpf_map_lookup_and_delete_elem(cfd, &s->keys[i], &count) || ret)
             continue;
-        nu = read_stack(sfd, k->user_stack_id, s->ustack);
-        nk = read_stack(sfd, k->kern_stack_id, s->kstack);
-        ret = fn(ctx, k, count, s->ustack, nu, s->kstack, nk);
+        ret = report_key(s, old, &s->keys[i], count, fn, ctx);
     }
     /* clear the whole stack map, including stacks of samples lost to a full
      * count map, so the next round starts with every bucket free; but the

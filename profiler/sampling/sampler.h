@@ -70,7 +70,6 @@ struct sampler_opts {
     /* off CPU */
     uint64_t min_block_ns; /* shorter intervals are dropped (counted) */
     uint32_t state_mask;   /* bit PF_STATE_x: keep that class; 0: all */
-    uint32_t max_pending;  /* threads off the CPU at once; 0: 65536 */
 };
 
 struct sampler_stats {

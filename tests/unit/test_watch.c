@@ -320,6 +320,18 @@ static void add_wall(struct pf_profile *p, const char *uid, const char *state,
     assert_int_equal(pf_profile_add_sample(p, locs, total, values, l, 2), 0);
 }
 
+/* The first line of DIR/ID/finding.md: the verdict. */
+static void md_first_line(const char *dir, const char *id, char *line, size_t len)
+{
+    char path[512];
+    FILE *in;
+
+    snprintf(path, sizeof(path), "%s/%s/finding.md", dir, id);
+    assert_non_null(in = fopen(path, "r"));
+    assert_non_null(fgets(line, (int)len, in));
+    fclose(in);
+}
+
 static const char *pod_verdict(json_t *j, size_t i)
 {
     return json_string_value(
@@ -340,7 +352,6 @@ static void test_wall_verdicts(void **state)
     struct pf_profile *p;
     struct pod_wall w;
     json_t *j;
-    FILE *in;
 
     (void)state;
     assert_non_null(mkdtemp(tmp));
@@ -387,10 +398,7 @@ static void test_wall_verdicts(void **state)
                     json_object_get(json_array_get(json_object_get(j, "pods"), 1), "wall"),
                     "throttled")) == 60);
     json_decref(j);
-    snprintf(path, sizeof(path), "%s/%s/finding.md", dir, id);
-    assert_non_null(in = fopen(path, "r"));
-    assert_non_null(fgets(line, sizeof(line), in));
-    fclose(in);
+    md_first_line(dir, id, line, sizeof(line));
     assert_non_null(strstr(line, "**The environment is slow:** shop/held"));
     assert_non_null(strstr(line, "throttled by its CPU limit 60%"));
     assert_non_null(strstr(line, "`hash`"));
@@ -400,10 +408,7 @@ static void test_wall_verdicts(void **state)
     snprintf(f.ev.pod_uid, sizeof(f.ev.pod_uid), "uid-wait");
     f.ev.at_ns += 1000000000;
     assert_int_equal(finding_write(&f, p, dir, id, sizeof(id), err, sizeof(err)), 0);
-    snprintf(path, sizeof(path), "%s/%s/finding.md", dir, id);
-    assert_non_null(in = fopen(path, "r"));
-    assert_non_null(fgets(line, sizeof(line), in));
-    fclose(in);
+    md_first_line(dir, id, line, sizeof(line));
     assert_non_null(strstr(line, "**It waits on something:** shop/wait"));
     assert_non_null(strstr(line, "most in `take_lock`"));
     pf_profile_free(p);
