@@ -881,7 +881,7 @@ static int each_waiting(struct sampler *s, uint32_t slot, bool stop, sampler_sam
                 ret = keep_stack(&s->kept_stacks, p->key.user_stack_id);
                 if (!ret)
                     ret = keep_stack(&s->kept_stacks, p->key.kern_stack_id);
-            } else if (stop && p->start_ns <= stop_ns &&
+            } else if (stop && fn && p->start_ns <= stop_ns &&
                        stop_ns - p->start_ns >= s->opts.min_block_ns &&
                        (s->opts.state_mask & (1u << p->key.state))) {
                 ret = report_key(s, p->slot, &p->key, stop_ns - p->start_ns, fn, ctx);
